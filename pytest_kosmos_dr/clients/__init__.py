@@ -1,0 +1,1 @@
+"""One module per kind of client; each sets its timeouts and retries in one place."""

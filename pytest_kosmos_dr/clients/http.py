@@ -1,0 +1,70 @@
+"""HTTP clients for the KOSMOS API, Grafana and the status page (httpx, bounded timeouts)."""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+
+from ..errors import DRUnverifiable
+from ..target import Timeouts
+
+
+def http_client(base_url: str, timeouts: Timeouts, token: str | None = None,
+                verify: bool | str = True) -> httpx.Client:
+    headers = {"User-Agent": "pytest-kosmos-dr"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.Client(
+        base_url=base_url,
+        headers=headers,
+        verify=verify,
+        timeout=httpx.Timeout(timeouts.read.total_seconds(), connect=timeouts.connect.total_seconds()),
+        follow_redirects=False,
+        transport=httpx.HTTPTransport(retries=1),  # one retry on connection errors only
+    )
+
+
+def is_cannot_look(exc: httpx.HTTPError) -> bool:
+    """True when the error is about *our* access (DNS name, TLS trust), not the service being down."""
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectError):
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return True
+            cause = cause.__cause__ or cause.__context__
+        return any(s in text for s in ("name or service not known", "nodename nor servname",
+                                       "temporary failure in name resolution", "certificate verify failed",
+                                       "no address associated"))
+    return False
+
+
+def describe_error(exc: httpx.HTTPError) -> str:
+    """A one-line reason for an HTTP failure, without URLs' credentials."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within the timeout ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc) or "connection failed"
+        if "refused" in text.lower():
+            return "connection refused"
+        return text.splitlines()[0]
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
+def get(client: httpx.Client, path: str, what: str) -> httpx.Response | str:
+    """GET ``path``; returns the response, or a one-line reason when the service did not answer.
+
+    Raises DRUnverifiable when we could not look (DNS, TLS trust, rejected credentials).
+    """
+    try:
+        response = client.get(path)
+    except httpx.HTTPError as exc:
+        if is_cannot_look(exc):
+            raise DRUnverifiable(what, describe_error(exc), "check the URL, DNS and CA bundle of the target") from None
+        return describe_error(exc)
+    if response.status_code in (401, 403):
+        raise DRUnverifiable(
+            what, f"HTTP {response.status_code}: credentials rejected", "check the token environment variable"
+        )
+    return response

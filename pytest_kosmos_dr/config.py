@@ -1,0 +1,209 @@
+"""Load and validate DR targets from ``kosmos-dr.toml`` (or ``[tool.kosmos-dr]`` in pyproject.toml).
+
+Every problem becomes one ``DRConfigError`` line naming the file, the key and what is expected.
+Targets in the file are merged over the built-in ``sandbox`` and ``dr-cluster`` targets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .errors import DRConfigError
+from .target import TARGET_KINDS, Agent, Target
+from .timeparse import parse_duration
+
+CONFIG_FILE = "kosmos-dr.toml"
+PYPROJECT_TABLE = "kosmos-dr"
+
+# Built-in targets: the sandbox (default) and the plan's real DR setup (dataclass defaults).
+BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
+    "sandbox": {
+        "kind": "sandbox",
+        "description": "Local DR environment started by the plugin (no cloud needed)",
+        "agents": {"zeus-orchestrator": {}, "athena-analyst": {}, "hermes-courier": {}},
+    },
+    "dr-cluster": {
+        "kind": "aws",
+        "description": "The plan's DR setup: us-west-2, context dr-cluster, namespace kosmos",
+    },
+}
+DEFAULT_TARGET = "sandbox"
+
+
+@dataclass(frozen=True)
+class DRConfig:
+    """All targets known to a run, and where they came from."""
+
+    targets: dict[str, Target]
+    source: str  # the file read, or "built-in"
+    default_target: str = DEFAULT_TARGET
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.targets))
+            raise DRConfigError(
+                f"unknown DR target {name!r} (known targets: {known}; defined in {self.source})"
+            ) from None
+
+
+def find_config(rootdir: Path, explicit: str | None = None) -> tuple[Path | None, dict[str, Any]]:
+    """The config file and its kosmos-dr table: ``--dr-config``, else kosmos-dr.toml, else pyproject."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise DRConfigError(f"{path}: no such config file (check --dr-config)")
+        data = _read_toml(path)
+        if path.name == "pyproject.toml":
+            return path, data.get("tool", {}).get(PYPROJECT_TABLE, {})
+        return path, data
+    candidate = rootdir / CONFIG_FILE
+    if candidate.is_file():
+        return candidate, _read_toml(candidate)
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get(PYPROJECT_TABLE)
+        if table is not None:
+            return pyproject, table
+    return None, {}
+
+
+def load_config(rootdir: Path | str = ".", explicit: str | None = None) -> DRConfig:
+    """Read, merge over the built-ins and validate all targets."""
+    path, data = find_config(Path(rootdir), explicit)
+    where = str(path) if path else "built-in"
+    if path and path.name == "pyproject.toml":
+        where = f"{path} [tool.{PYPROJECT_TABLE}]"
+    _check_keys(where, "", data, {"default_target", "targets"})
+    raw_targets = data.get("targets", {})
+    if not isinstance(raw_targets, dict):
+        raise DRConfigError(f"{where}: targets: expected a table of named targets")
+    merged = {name: dict(body) for name, body in BUILTIN_TARGETS.items()}
+    for name, body in raw_targets.items():
+        if not isinstance(body, dict):
+            raise DRConfigError(f"{where}: targets.{name}: expected a table")
+        merged[name] = _deep_merge(merged.get(name, {}), body)
+    targets = {name: _build_target(where, name, body) for name, body in merged.items()}
+    default = data.get("default_target", DEFAULT_TARGET)
+    if default not in targets:
+        raise DRConfigError(
+            f"{where}: default_target: unknown target {default!r} (known: {', '.join(sorted(targets))})"
+        )
+    return DRConfig(targets=targets, source=where, default_target=default)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise DRConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise DRConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _deep_merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _check_keys(where: str, prefix: str, data: dict[str, Any], allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise DRConfigError(
+                f"{where}: {prefix}{key}: unknown key (expected one of: {', '.join(sorted(allowed))})"
+            )
+
+
+def _build_target(where: str, name: str, body: dict[str, Any]) -> Target:
+    prefix = f"targets.{name}."
+    sections = {f.name: f for f in dataclasses.fields(Target)}
+    _check_keys(where, prefix, body, set(sections) - {"name"})
+    values: dict[str, Any] = {"name": name}
+    for key, raw in body.items():
+        spec = sections[key]
+        if key == "agents":
+            values[key] = _build_agents(where, prefix + key, raw)
+        elif dataclasses.is_dataclass(spec.default_factory if spec.default_factory is not dataclasses.MISSING else None):
+            values[key] = _build_section(where, prefix + key, spec.default_factory, raw)
+        else:
+            values[key] = _coerce(where, prefix + key, spec.type, raw)
+    if values.get("kind", "aws") not in TARGET_KINDS:
+        raise DRConfigError(
+            f"{where}: {prefix}kind: expected one of {', '.join(TARGET_KINDS)}, got {values['kind']!r}"
+        )
+    return Target(**values)
+
+
+def _build_section(where: str, key: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise DRConfigError(f"{where}: {key}: expected a table, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _check_keys(where, key + ".", raw, set(fields))
+    return cls(**{k: _coerce(where, f"{key}.{k}", fields[k].type, v) for k, v in raw.items()})
+
+
+def _build_agents(where: str, key: str, raw: Any) -> tuple[Agent, ...]:
+    if not isinstance(raw, dict) or not raw:
+        raise DRConfigError(f"{where}: {key}: expected a table of agents, e.g. [{key}.zeus-orchestrator]")
+    agents = []
+    for agent_name, body in raw.items():
+        if not isinstance(body, dict):
+            raise DRConfigError(f"{where}: {key}.{agent_name}: expected a table (may be empty)")
+        agent = _build_section(where, f"{key}.{agent_name}", Agent, {"name": agent_name, **body})
+        agents.append(agent)
+    return tuple(agents)
+
+
+def _coerce(where: str, key: str, type_name: Any, value: Any) -> Any:
+    expected = str(type_name)
+    if expected == "timedelta":
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise DRConfigError(f"{where}: {key}: {exc}") from None
+    if expected == "bool":
+        if isinstance(value, bool):
+            return value
+        raise DRConfigError(f"{where}: {key}: expected true or false, got {value!r}")
+    if expected == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise DRConfigError(f"{where}: {key}: expected a whole number, got {value!r}")
+    if expected == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise DRConfigError(f"{where}: {key}: expected a number, got {value!r}")
+    if expected == "str":
+        if isinstance(value, str):
+            return value
+        raise DRConfigError(f"{where}: {key}: expected a string, got {value!r}")
+    raise DRConfigError(f"{where}: {key}: unsupported setting")  # pragma: no cover
+
+
+def describe_target(target: Target) -> dict[str, Any]:
+    """The target as plain data (durations as text); secrets are never part of a target."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, timedelta):
+            from .timeparse import format_duration
+
+            return format_duration(value)
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(target)

@@ -1,0 +1,45 @@
+"""Connect collected tests to the criteria catalog: kind markers, properties, drill permission."""
+
+from __future__ import annotations
+
+import pytest
+
+from .catalog import catalog
+from .fixtures import DR_RUN
+
+
+def item_criteria(item: pytest.Item) -> list[str]:
+    """The criterion IDs a test verifies, in marker order."""
+    return [cid for marker in item.iter_markers("dr_criterion") for cid in marker.args]
+
+
+def apply_criteria_marks(config: pytest.Config, items: list[pytest.Item]) -> None:
+    known = catalog()
+    run = config.stash.get(DR_RUN, None)
+    for item in items:
+        ids = item_criteria(item)
+        unknown = [cid for cid in ids if cid not in known]
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: unknown DR criterion {', '.join(unknown)} (see `kosmos-dr criteria`)"
+            )
+        for cid in ids:
+            item.user_properties.append(("dr_criterion", cid))
+            kind = known[cid].kind
+            if item.get_closest_marker(kind) is None:
+                item.add_marker(kind)
+        if item.get_closest_marker("drill") is not None and run is not None:
+            reason = drill_refusal(run)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def drill_refusal(run) -> str | None:
+    """Why drills may not run in this run, or None when they may."""
+    if not run.options.allow_restore:
+        return "drill creates resources: run with --dr-allow-restore to allow it"
+    target = run.target
+    if target.production and run.options.confirm_target != target.name:
+        return (f"target {target.name!r} is marked production: drills need --dr-allow-restore "
+                f"and --dr-confirm-target {target.name}")
+    return None

@@ -1,0 +1,124 @@
+"""Where the DR environment of a target answers, and with which credentials.
+
+For an ``aws`` target this comes from the target's settings and the environment variables it
+names; for the ``sandbox`` target from the running sandbox's ``sandbox.json``. Every secret read
+here is registered for redaction.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .redaction import register_secret
+from .target import Target
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str | None
+    sslmode: str = "prefer"
+
+    def describe(self) -> str:
+        """Safe to print: no password."""
+        return f"{self.user}@{self.host or '<from RDS>'}:{self.port}/{self.dbname}"
+
+
+@dataclass(frozen=True)
+class DREnvironment:
+    target: Target
+    api_url: str
+    api_token: str | None
+    grafana_url: str
+    grafana_token: str | None
+    status_page_url: str
+    database: DatabaseEndpoint
+    kubeconfig: str
+    kube_context: str
+    aws_endpoint_url: str | None
+    aws_credentials: dict[str, str] | None  # explicit keys (sandbox); None: profile / standard chain
+    sandbox_state: dict[str, Any] | None = None
+
+    @property
+    def verify_tls(self) -> bool | str:
+        endpoints = self.target.endpoints
+        if endpoints.ca_bundle:
+            return endpoints.ca_bundle
+        return endpoints.verify_tls
+
+
+def _env_secret(name: str) -> str | None:
+    value = os.environ.get(name) if name else None
+    register_secret(value)
+    return value or None
+
+
+def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREnvironment:
+    """The endpoints of ``target`` (``sandbox_state`` is required for the sandbox target)."""
+    if target.is_sandbox:
+        if sandbox_state is None:
+            raise ValueError("the sandbox target needs a running sandbox")
+        return _from_sandbox(target, sandbox_state)
+    db = target.database
+    kube = target.kubernetes
+    return DREnvironment(
+        target=target,
+        api_url=target.endpoints.api.rstrip("/"),
+        api_token=_env_secret(target.endpoints.api_token_env),
+        grafana_url=target.endpoints.grafana.rstrip("/"),
+        grafana_token=_env_secret(target.endpoints.grafana_token_env),
+        status_page_url=target.endpoints.status_page.rstrip("/"),
+        database=DatabaseEndpoint(
+            host=db.host or os.environ.get("PGHOST", ""),
+            port=db.port,
+            dbname=db.name,
+            user=db.user,
+            password=_env_secret(db.password_env),
+            sslmode=db.sslmode,
+        ),
+        kubeconfig=str(Path(kube.kubeconfig).expanduser()) if kube.kubeconfig else os.environ.get(
+            "KUBECONFIG", str(Path.home() / ".kube" / "config")
+        ),
+        kube_context=kube.context,
+        aws_endpoint_url=target.aws.endpoint_url or None,
+        aws_credentials=None,
+    )
+
+
+def _from_sandbox(target: Target, state: dict[str, Any]) -> DREnvironment:
+    for section in state.values():
+        if isinstance(section, dict):
+            for key in ("password", "token", "secret_access_key"):
+                register_secret(section.get(key))
+    db = state["database"]
+    kube = state.get("kubernetes", {})
+    aws = state.get("aws")
+    credentials = None
+    if aws:
+        credentials = {
+            "aws_access_key_id": aws["access_key_id"],
+            "aws_secret_access_key": aws["secret_access_key"],
+        }
+    return DREnvironment(
+        target=target,
+        api_url=state["api"]["url"],
+        api_token=state["api"].get("token"),
+        grafana_url=state["grafana"]["url"],
+        grafana_token=state["grafana"].get("token"),
+        status_page_url=state.get("status_page", {}).get("url", ""),
+        database=DatabaseEndpoint(
+            host=db["host"], port=int(db["port"]), dbname=db["dbname"], user=db["user"],
+            password=db["password"], sslmode="disable",
+        ),
+        kubeconfig=kube.get("kubeconfig", ""),
+        kube_context=kube.get("context", target.kubernetes.context),
+        aws_endpoint_url=aws["endpoint_url"] if aws else None,
+        aws_credentials=credentials,
+        sandbox_state=state,
+    )

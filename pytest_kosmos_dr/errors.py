@@ -1,0 +1,35 @@
+"""The two ways a DR check can go wrong, kept apart everywhere.
+
+* ``DRCheckFailed`` (an AssertionError): we looked, and the DR environment is wrong -> *failed*.
+* ``DRUnverifiable`` (not an AssertionError): we could not look (unreachable, credentials,
+  timeout, missing evidence) -> *broken* / "could not verify".
+
+``DRConfigError`` is bad input (config file, options): one line, usage-error exit code.
+"""
+
+from __future__ import annotations
+
+
+class DRConfigError(Exception):
+    """Configuration or option error; its message is one line naming the file, key and fix."""
+
+
+class DRCheckFailed(AssertionError):
+    """The DR environment does not meet a criterion."""
+
+
+class DRUnverifiable(Exception):
+    """A criterion could not be checked (no route, bad credentials, timeout, no evidence)."""
+
+    def __init__(self, what: str, reason: str, hint: str = "") -> None:
+        self.what = what
+        self.reason = reason
+        self.hint = hint
+        text = f"could not verify: {what}: {reason}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+
+class SandboxError(Exception):
+    """The local DR environment could not be started, found or stopped."""

@@ -1,0 +1,114 @@
+"""Session fixtures: the target, its objectives, and one client per part of the DR environment.
+
+Every client is created lazily (only tests that need it pay for it) with bounded timeouts.
+When a client cannot be created, the tests that need it are *broken* with one clear reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from .errors import DRCheckFailed, DRUnverifiable, SandboxError
+from .results import CheckResult
+from .run import DRRun
+from .target import Objectives, Target
+
+DR_RUN = pytest.StashKey[DRRun]()
+RESULTS = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def dr_run(pytestconfig: pytest.Config) -> DRRun:
+    """The validated run (options, target, sandbox lease)."""
+    return pytestconfig.stash[DR_RUN]
+
+
+@pytest.fixture(scope="session")
+def dr_target(dr_run: DRRun) -> Target:
+    """The DR target chosen with --dr-target."""
+    return dr_run.target
+
+
+@pytest.fixture(scope="session")
+def dr_objectives(dr_target: Target) -> Objectives:
+    """RTO, RPO, retention and the other limits, from the target (plan defaults)."""
+    return dr_target.objectives
+
+
+@pytest.fixture(scope="session")
+def dr_sandbox(dr_run: DRRun):
+    """The running sandbox (sandbox target only; other targets skip tests that need it)."""
+    if not dr_run.target.is_sandbox:
+        pytest.skip(f"needs the sandbox target (this run targets {dr_run.target.name!r})")
+    try:
+        return dr_run.sandbox()
+    except SandboxError as exc:
+        raise DRUnverifiable("sandbox", str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def dr_environment(dr_run: DRRun):
+    """Endpoints and credentials of the target's DR environment."""
+    try:
+        return dr_run.environment
+    except SandboxError as exc:
+        raise DRUnverifiable("sandbox", str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def dr_incident_start(dr_run: DRRun) -> datetime | None:
+    """When the disaster began: --dr-incident-start, or the sandbox's recorded incident."""
+    try:
+        return dr_run.incident_start
+    except SandboxError as exc:
+        raise DRUnverifiable("sandbox", str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def kosmos_api(dr_environment, dr_target):
+    """httpx client for the KOSMOS API of the DR region (bearer token from the target)."""
+    from .clients.http import http_client
+
+    with http_client(dr_environment.api_url, dr_target.timeouts, dr_environment.api_token,
+                     dr_environment.verify_tls) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def grafana(dr_environment, dr_target):
+    """httpx client for the DR region's Grafana."""
+    from .clients.http import http_client
+
+    with http_client(dr_environment.grafana_url, dr_target.timeouts, dr_environment.grafana_token,
+                     dr_environment.verify_tls) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def dr_database(dr_environment, dr_target):
+    """A psycopg connection to the DR database: read-only session, statement timeout."""
+    from .clients.database import connect_or_unverifiable
+
+    conn = connect_or_unverifiable(dr_environment.database, dr_target.timeouts.connect,
+                                   dr_target.database.statement_timeout)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def dr_check(request: pytest.FixtureRequest):
+    """Record a check's result on the test (for reports) and fail the test when it did not pass."""
+
+    def verify(result: CheckResult) -> CheckResult:
+        __tracebackhide__ = True
+        from .evidence import attach
+
+        request.node.stash.setdefault(RESULTS, []).append(result)
+        attach(result)
+        if not result.passed:
+            raise DRCheckFailed(f"{result.criterion}: {result.summary}")
+        return result
+
+    return verify

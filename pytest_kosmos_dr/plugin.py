@@ -1,0 +1,97 @@
+"""pytest wiring for pytest-kosmos-dr: options, ini keys, markers and hooks. No DR logic here."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import fixtures, outcomes
+from .errors import DRConfigError
+from .fixtures import DR_RUN
+
+MARKERS = (
+    "gate: read-only DR check, safe to run right after a failover (-m gate)",
+    "drill: creates and removes resources (restores, copies, toggles); needs --dr-allow-restore",
+    "evidence: checked against recorded evidence; 'not verified' without it",
+    "dr_criterion(*ids): the DR plan acceptance criteria this test verifies (see `kosmos-dr criteria`)",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kosmos-dr", "KOSMOS disaster-recovery verification")
+    group.addoption("--dr-target", dest="dr_target", metavar="NAME", default=None,
+                    help="DR target to verify (default: 'sandbox', the local DR environment)")
+    group.addoption("--dr-config", dest="dr_config", metavar="PATH", default=None,
+                    help="targets file (default: kosmos-dr.toml, or [tool.kosmos-dr] in pyproject.toml)")
+    group.addoption("--dr-incident-start", dest="dr_incident_start", metavar="ISO8601", default=None,
+                    help="when the disaster began (RTO/RPO are measured from it)")
+    group.addoption("--dr-restore-time", dest="dr_restore_time", metavar="ISO8601|latest", default=None,
+                    help="point in time for restore drills (default: latest restorable time)")
+    group.addoption("--dr-allow-restore", dest="dr_allow_restore", action="store_true", default=False,
+                    help="allow drills that create resources (restored instances, copies, toggles)")
+    group.addoption("--dr-confirm-target", dest="dr_confirm_target", metavar="NAME", default=None,
+                    help="repeat the target name to allow drills against a production target")
+    parser.addini("dr_target", "default DR target (like --dr-target)", default="")
+    parser.addini("dr_config", "targets file (like --dr-config)", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    if config.option.help:
+        return
+    from .run import DRRun
+
+    try:
+        config.stash[DR_RUN] = DRRun(config)
+    except DRConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(fixtures, "kosmos_dr.fixtures")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistWiring(), "kosmos_dr.xdist")
+
+
+class _XdistWiring:
+    """Hands the run folder (where the shared sandbox lives) to every xdist worker."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node) -> None:
+        from .run import OWNER_PID_KEY, RUN_DIR_KEY
+
+        run = node.config.stash[DR_RUN]
+        node.workerinput[RUN_DIR_KEY] = str(run.run_dir)
+        node.workerinput[OWNER_PID_KEY] = run.owner_pid
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(DR_RUN, None)
+    if run is not None:
+        run.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = config.stash.get(DR_RUN, None)
+    if run is None:
+        return []
+    target = run.target
+    return [f"kosmos-dr: target {target.name} ({target.kind}), targets from {run.dr_config.source}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from .criteria_marks import apply_criteria_marks
+
+    apply_criteria_marks(config, items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    outcomes.classify_report(item, call, report)
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    return outcomes.report_teststatus(report)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    outcomes.terminal_summary(terminalreporter)

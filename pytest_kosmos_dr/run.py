@@ -1,0 +1,123 @@
+"""One pytest run against one DR target: validated options, the target, and its sandbox lease.
+
+Created once per process in ``pytest_cmdline_main`` (so bad input is a usage error, not a
+traceback) and kept in ``config.stash``. Under pytest-xdist the controller owns the run folder
+and passes it to the workers; the first worker that needs the sandbox starts it there (under a
+file lock) and the controller stops it when the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+
+from .config import DRConfig, load_config
+from .environment import DREnvironment, resolve
+from .errors import DRConfigError
+from .target import Target
+from .timeparse import parse_instant, utcnow
+
+RUN_DIR_KEY = "kosmos_dr_run_dir"
+OWNER_PID_KEY = "kosmos_dr_owner_pid"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    target: str
+    config_path: str | None
+    incident_start: datetime | None
+    restore_time: datetime | None  # None: the latest restorable time
+    allow_restore: bool
+    confirm_target: str | None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config, default_target: str) -> "RunOptions":
+        target = config.getoption("dr_target") or config.getini("dr_target") or default_target
+        incident = _instant(config.getoption("dr_incident_start"), "--dr-incident-start")
+        if incident and incident > utcnow():
+            raise DRConfigError(f"--dr-incident-start {config.getoption('dr_incident_start')}: is in the future")
+        raw_restore = config.getoption("dr_restore_time")
+        restore = None if raw_restore in (None, "latest") else _instant(raw_restore, "--dr-restore-time")
+        return cls(
+            target=target,
+            config_path=config.getoption("dr_config") or config.getini("dr_config") or None,
+            incident_start=incident,
+            restore_time=restore,
+            allow_restore=bool(config.getoption("dr_allow_restore")),
+            confirm_target=config.getoption("dr_confirm_target"),
+        )
+
+
+def _instant(raw: str | None, option: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError as exc:
+        raise DRConfigError(f"{option}: {exc}") from None
+
+
+class DRRun:
+    """The validated run: raises DRConfigError on bad input at construction."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        explicit = config.getoption("dr_config") or config.getini("dr_config") or None
+        self.dr_config: DRConfig = load_config(config.rootpath, explicit)
+        self.options = RunOptions.from_config(config, self.dr_config.default_target)
+        self.target: Target = self.dr_config.target(self.options.target)
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None:
+            self.run_dir = Path(workerinput[RUN_DIR_KEY])
+            self.owner_pid = int(workerinput[OWNER_PID_KEY])
+            self.is_controller = False
+        else:
+            self.run_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-run-"))
+            self.owner_pid = os.getpid()
+            self.is_controller = True
+        self._sandbox = None
+
+    # -- sandbox -----------------------------------------------------------------------------
+    def sandbox(self):
+        """The running sandbox this run uses: a user's running one, else one started for the run."""
+        if self._sandbox is None:
+            from .sandbox import manager
+
+            shared = manager.find_running(manager.default_state_dir())
+            if shared is not None:
+                self._sandbox = shared
+            else:
+                self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid)
+        return self._sandbox
+
+    @cached_property
+    def environment(self) -> DREnvironment:
+        state = self.sandbox().state if self.target.is_sandbox else None
+        return resolve(self.target, state)
+
+    @property
+    def incident_start(self) -> datetime | None:
+        """The incident start given to the run, or the sandbox's recorded one."""
+        if self.options.incident_start is not None:
+            return self.options.incident_start
+        if self.target.is_sandbox:
+            return parse_instant(self.sandbox().state["incident"]["start"])
+        return None
+
+    def close(self) -> None:
+        """Controller only: stop the sandbox started for this run and remove the run folder."""
+        if not self.is_controller:
+            return
+        from .sandbox import manager
+
+        try:
+            manager.stop(self.run_dir / "sandbox")
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)

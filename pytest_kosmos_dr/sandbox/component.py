@@ -1,0 +1,81 @@
+"""The contract every sandbox component (PostgreSQL, stand-in APIs, moto, Kubernetes API) follows.
+
+The sandbox daemon runs one asyncio loop. It starts components in order, each one adding what
+clients need to reach it to ``ctx.state`` (written to ``sandbox.json``) and to ``ctx.env``
+(written to ``sandbox.env``), and stops them in reverse order, even after a failed start.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that is free on loopback right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def new_secret(nbytes: int = 18) -> str:
+    """A random credential for a sandbox service."""
+    return secrets.token_urlsafe(nbytes)
+
+
+@dataclass
+class SandboxContext:
+    """What components share while the sandbox runs."""
+
+    state_dir: Path  # sandbox.json, sandbox.env, kubeconfig, logs (mode 0700)
+    data_dir: Path  # server data folders; owned by the PostgreSQL OS user when we are root
+    host: str = LOOPBACK
+    state: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)  # values that must never be printed
+    components: dict[str, "Component"] = field(default_factory=dict)
+
+    def secret(self, nbytes: int = 18) -> str:
+        value = new_secret(nbytes)
+        self.secrets.append(value)
+        return value
+
+
+class Component(Protocol):
+    """One part of the sandbox."""
+
+    name: str
+
+    async def start(self, ctx: SandboxContext) -> None:
+        """Start serving; fill ``ctx.state[self.name]`` and ``ctx.env``."""
+
+    async def stop(self) -> None:
+        """Stop serving and remove what ``start`` created. Must be safe after a partial start."""
+
+
+async def serve_app(app, host: str = LOOPBACK):
+    """Serve an aiohttp app on a free loopback port; returns (runner, port)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # the port the OS chose
+    return runner, port
+
+
+@dataclass
+class Fault:
+    """A named way to break the sandbox, for fault tests, demos and on-call training."""
+
+    name: str
+    criteria: tuple[str, ...]  # the criteria whose checks must fail while it is applied
+    description: str
+    apply: Any  # async callable ()
+    revert: Any  # async callable ()

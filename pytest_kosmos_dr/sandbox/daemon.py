@@ -1,0 +1,136 @@
+"""The sandbox process: starts every component, publishes their endpoints, stops them all.
+
+Run as ``python -m pytest_kosmos_dr.sandbox.daemon --state-dir DIR [--owner-pid PID]``. It stops
+on SIGTERM/SIGINT, on ``POST /_sandbox/shutdown``, or when its owner process is gone, and always
+removes the servers and data folders it created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from ..timeparse import isoformat, utcnow
+from . import AGENTS
+from .component import SandboxContext
+
+log = logging.getLogger("kosmos_dr.sandbox")
+STATE_FILE = "sandbox.json"
+ENV_FILE = "sandbox.env"
+ERROR_FILE = "startup-error.txt"
+
+
+def build_components() -> list:
+    """The sandbox's parts, in start order (later parts may read earlier parts' state)."""
+    from .dr_database import DRDatabaseComponent
+    from .grafana import GrafanaComponent
+    from .kosmos_api import KosmosApiComponent
+
+    return [DRDatabaseComponent(), KosmosApiComponent(), GrafanaComponent()]
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _env_file(env: dict[str, str]) -> str:
+    import shlex
+
+    lines = ["# kosmos-dr sandbox: `source` this file to point psql, curl, aws and kubectl at it"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _owner_alive(pid: int | None) -> bool:
+    if not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def run(state_dir: Path, owner_pid: int | None) -> int:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(state_dir, 0o700)
+    (state_dir / ERROR_FILE).unlink(missing_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-sandbox-"))
+    ctx = SandboxContext(state_dir=state_dir, data_dir=data_dir)
+    ctx.state.update(
+        pid=os.getpid(), state_dir=str(state_dir), data_dir=str(data_dir), started_at=isoformat(utcnow()),
+        agents=list(AGENTS), incident={"start": isoformat(utcnow())},
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop.set)
+    control = None
+    code = 0
+    try:
+        for component in build_components():
+            ctx.components[component.name] = component
+            log.info("starting %s", component.name)
+            await component.start(ctx)
+        faults = {f.name: f for c in ctx.components.values() if hasattr(c, "faults") for f in c.faults()}
+        from .control import ControlServer
+
+        control = ControlServer(ctx, faults, stop)
+        await control.start()
+        ctx.state["ready_at"] = isoformat(utcnow())
+        _write_private(state_dir / ENV_FILE, _env_file(ctx.env))
+        _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
+        log.info("sandbox ready")
+        while not stop.is_set():
+            if not _owner_alive(owner_pid):
+                log.info("owner process %s is gone; stopping", owner_pid)
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+    except Exception as exc:  # reported to the starter through ERROR_FILE, one line
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        (state_dir / ERROR_FILE).write_text(message + "\n")
+        log.error("sandbox failed to start: %s", message)
+        code = 1
+    finally:
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
+        (state_dir / ENV_FILE).unlink(missing_ok=True)
+        if control is not None:
+            await control.stop()
+        for component in reversed(list(ctx.components.values())):  # a half-started one too
+            try:
+                await component.stop()
+            except Exception as exc:  # keep stopping the others
+                log.error("stopping %s failed: %s", component.name, exc)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        log.info("sandbox stopped")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kosmos-dr-sandbox")
+    parser.add_argument("--state-dir", required=True, type=Path)
+    parser.add_argument("--owner-pid", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    return asyncio.run(run(args.state_dir.resolve(), args.owner_pid))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Stand-in for the KOSMOS HTTP API of the DR region: health, read endpoints, agent routing.
+
+Health and read endpoints answer from the real DR database, so a database outage shows in
+``/health`` for real. Faults switch individual behaviours off (see ``faults()``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+
+from aiohttp import web
+
+from .component import Fault, SandboxContext, serve_app
+
+DB_TIMEOUT_S = 2
+
+
+class KosmosApiComponent:
+    name = "api"
+
+    def __init__(self) -> None:
+        self.runner = None
+        self.routes: dict[str, str] = {}  # agent asked for -> agent that answers
+        self.components_down: set[str] = set()
+        self.broken_read_endpoints = False
+        self.region = "us-west-2"
+
+    async def start(self, ctx: SandboxContext) -> None:
+        self.ctx = ctx
+        self.token = ctx.secret()
+        self.routes = {agent: agent for agent in ctx.state["agents"]}
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/v1/agents", self.list_agents)
+        app.router.add_get("/v1/agents/{agent}/probe", self.probe_agent)
+        app.router.add_get("/v1/conversations", self.list_conversations)
+        app.router.add_get("/v1/conversations/{id}/messages", self.list_messages)
+        self.runner, port = await serve_app(app, ctx.host)
+        url = f"http://{ctx.host}:{port}"
+        ctx.state[self.name] = {"url": url, "token": self.token}
+        ctx.env.update(KOSMOS_API_URL=url, KOSMOS_API_TOKEN=self.token)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _database_conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        db = self.ctx.state["database"]
+        return make_conninfo(
+            host=db["host"], port=db["port"], dbname=db["dbname"], user=db["user"],
+            password=db["password"], connect_timeout=DB_TIMEOUT_S,
+        )
+
+    async def _query(self, sql: str, params: tuple = ()) -> list[dict]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        async with await psycopg.AsyncConnection.connect(self._database_conninfo(), row_factory=dict_row) as conn:
+            await conn.execute(f"SET statement_timeout = {DB_TIMEOUT_S * 1000}")
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+
+    @web.middleware
+    async def _auth(self, request, handler):
+        if request.path != "/health":
+            supplied = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(supplied.encode(), f"Bearer {self.token}".encode()):
+                return web.json_response({"error": "unauthorized"}, status=401)
+        return await handler(request)
+
+    # -- endpoints --------------------------------------------------------------------------
+    async def health(self, request):
+        components = {}
+        try:
+            await self._query("SELECT 1 AS ok")
+            components["database"] = {"status": "ok"}
+        except Exception as exc:  # the stand-in reports, like the real API, instead of crashing
+            components["database"] = {"status": "down", "error": type(exc).__name__}
+        components["agents"] = {"status": "ok", "count": len(self.routes)}
+        components["queue"] = {"status": "ok"}
+        for name in self.components_down:
+            components[name] = {"status": "down", "error": "injected fault"}
+        healthy = all(c["status"] == "ok" for c in components.values())
+        body = {"status": "ok" if healthy else "degraded", "region": self.region, "components": components}
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def list_agents(self, request):
+        rows = await self._query("SELECT id, display_name FROM agents ORDER BY id")
+        return web.json_response({"items": [{"id": r["id"], "display_name": r["display_name"]} for r in rows]})
+
+    async def list_conversations(self, request):
+        limit = max(1, min(int(request.query.get("limit", "20")), 100))
+        rows = await self._query(
+            "SELECT id, agent_id, title, created_at FROM conversations ORDER BY created_at DESC LIMIT %s", (limit,)
+        )
+        if self.broken_read_endpoints:
+            return web.Response(text='{"items": [{"id": ', content_type="application/json")
+        items = [{**r, "created_at": r["created_at"].isoformat()} for r in rows]
+        return web.json_response({"items": items})
+
+    async def list_messages(self, request):
+        try:
+            conversation = int(request.match_info["id"])
+        except ValueError:
+            return web.json_response({"error": "conversation id must be a number"}, status=400)
+        rows = await self._query(
+            "SELECT id, role, body, created_at FROM messages WHERE conversation_id = %s ORDER BY id", (conversation,)
+        )
+        if not rows:
+            return web.json_response({"error": "no such conversation"}, status=404)
+        return web.json_response({"items": [{**r, "created_at": r["created_at"].isoformat()} for r in rows]})
+
+    async def probe_agent(self, request):
+        asked = request.match_info["agent"]
+        if asked not in self.routes:
+            return web.json_response({"error": f"unknown agent {asked}"}, status=404)
+        answering = self.routes[asked]
+        return web.json_response({
+            "agent": answering, "pod": f"{answering}-0", "region": self.region,
+            "request_id": str(uuid.uuid4()), "status": "ok",
+        })
+
+    # -- faults -----------------------------------------------------------------------------
+    def faults(self) -> list[Fault]:
+        async def health_down():
+            self.components_down.add("queue")
+
+        async def health_up():
+            self.components_down.discard("queue")
+
+        async def misroute():
+            self.routes["zeus-orchestrator"] = next(a for a in self.routes if a != "zeus-orchestrator")
+
+        async def route_back():
+            self.routes["zeus-orchestrator"] = "zeus-orchestrator"
+
+        async def break_reads():
+            self.broken_read_endpoints = True
+
+        async def mend_reads():
+            self.broken_read_endpoints = False
+
+        return [
+            Fault("api-health-503", ("VAL-API-HEALTH",), "the API's queue component is down: /health answers 503",
+                  health_down, health_up),
+            Fault("agent-misrouted", ("VAL-AGENT-ROUTING",),
+                  "requests for zeus-orchestrator are answered by another agent", misroute, route_back),
+            Fault("api-read-malformed", ("VAL-SMOKE",), "GET /v1/conversations answers truncated JSON",
+                  break_reads, mend_reads),
+        ]

@@ -1,0 +1,172 @@
+"""Start, find, stop and talk to a sandbox from the outside (CLI, plugin, tests).
+
+A sandbox lives in a *state folder*: ``sandbox.json`` (endpoints and credentials, mode 0600),
+``sandbox.env`` (the same as shell exports) and ``sandbox.log``. The default folder is
+``$KOSMOS_DR_SANDBOX_DIR``, else ``$XDG_STATE_HOME/kosmos-dr/sandbox`` (``~/.local/state/...``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import SandboxError
+from .daemon import ENV_FILE, ERROR_FILE, STATE_FILE
+
+START_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 30
+CONTROL_TIMEOUT_S = 10
+LOG_FILE = "sandbox.log"
+DAEMON_MODULE = "pytest_kosmos_dr.sandbox.daemon"
+
+
+def default_state_dir() -> Path:
+    explicit = os.environ.get("KOSMOS_DR_SANDBOX_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "kosmos-dr" / "sandbox"
+
+
+@dataclass(frozen=True)
+class RunningSandbox:
+    """A sandbox that answered: its folder and what ``sandbox.json`` says."""
+
+    state_dir: Path
+    state: dict[str, Any]
+
+    @property
+    def pid(self) -> int:
+        return int(self.state["pid"])
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / ENV_FILE
+
+    def secrets(self) -> list[str]:
+        """Every credential the sandbox handed out (for redaction)."""
+        found = []
+        for section in self.state.values():
+            if isinstance(section, dict):
+                found += [str(v) for k, v in section.items() if k in ("password", "token") and v]
+        return found
+
+    # -- control endpoint -------------------------------------------------------------------
+    def control(self, method: str, path: str) -> dict[str, Any]:
+        import httpx
+
+        control = self.state["control"]
+        try:
+            response = httpx.request(
+                method, control["url"] + path, timeout=CONTROL_TIMEOUT_S,
+                headers={"Authorization": f"Bearer {control['token']}"},
+            )
+        except httpx.HTTPError as exc:
+            raise SandboxError(f"sandbox control endpoint did not answer: {type(exc).__name__}") from None
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        if response.status_code >= 400:
+            raise SandboxError(body.get("error") or f"sandbox control answered HTTP {response.status_code}")
+        return body
+
+    def apply_fault(self, name: str) -> dict[str, Any]:
+        return self.control("POST", f"/_sandbox/faults/{name}")
+
+    def revert_fault(self, name: str) -> dict[str, Any]:
+        return self.control("DELETE", f"/_sandbox/faults/{name}")
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self.control("GET", "/_sandbox/faults")["items"]
+
+
+def _pid_is_sandbox(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc: trust the pid
+    return DAEMON_MODULE in cmdline
+
+
+def find_running(state_dir: Path | None = None) -> RunningSandbox | None:
+    """The sandbox whose folder is ``state_dir`` if its process is alive, else None."""
+    state_dir = Path(state_dir or default_state_dir())
+    path = state_dir / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not _pid_is_sandbox(int(state.get("pid", 0))):
+        return None
+    return RunningSandbox(state_dir, state)
+
+
+@contextmanager
+def _locked(state_dir: Path):
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(state_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
+          timeout: float = START_TIMEOUT_S) -> tuple[RunningSandbox, bool]:
+    """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us)."""
+    state_dir = Path(state_dir or default_state_dir())
+    with _locked(state_dir):
+        running = find_running(state_dir)
+        if running:
+            return running, False
+        (state_dir / ERROR_FILE).unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", DAEMON_MODULE, "--state-dir", str(state_dir)]
+        if owner_pid:
+            cmd += ["--owner-pid", str(owner_pid)]
+        with open(state_dir / LOG_FILE, "ab") as log:
+            process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = find_running(state_dir)
+            if running:
+                return running, True
+            if process.poll() is not None:
+                error = state_dir / ERROR_FILE
+                reason = error.read_text().strip() if error.exists() else f"exited with code {process.returncode}"
+                raise SandboxError(f"sandbox failed to start: {reason} (log: {state_dir / LOG_FILE})")
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        raise SandboxError(f"sandbox did not become ready within {timeout:.0f} s (log: {state_dir / LOG_FILE})")
+
+
+def stop(state_dir: Path | None = None, *, timeout: float = STOP_TIMEOUT_S) -> bool:
+    """Stop the sandbox in ``state_dir``; returns False when none was running."""
+    state_dir = Path(state_dir or default_state_dir())
+    running = find_running(state_dir)
+    if running is None:
+        return False
+    try:
+        running.control("POST", "/_sandbox/shutdown")
+    except SandboxError:
+        os.kill(running.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_is_sandbox(running.pid):
+            return True
+        time.sleep(0.05)
+    os.kill(running.pid, signal.SIGKILL)
+    raise SandboxError(f"sandbox (pid {running.pid}) did not stop within {timeout:.0f} s; killed it")

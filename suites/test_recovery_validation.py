@@ -1,0 +1,31 @@
+"""Recovery Validation: the plan's health checks and smoke tests (VAL-*)."""
+
+import pytest
+
+from pytest_kosmos_dr.checks import validation
+
+
+@pytest.mark.dr_criterion("VAL-API-HEALTH")
+def test_api_health_reports_every_component_healthy(kosmos_api, dr_check):
+    dr_check(validation.api_health(kosmos_api))
+
+
+@pytest.mark.dr_criterion("VAL-DB-CONNECT")
+def test_dr_database_answers_select_1(dr_environment, dr_target, dr_check):
+    dr_check(validation.database_connect(dr_environment.database, dr_target.timeouts.connect,
+                                         dr_target.database.statement_timeout))
+
+
+@pytest.mark.dr_criterion("VAL-MONITORING")
+def test_grafana_health_reports_database_ok(grafana, dr_check):
+    dr_check(validation.grafana_health(grafana))
+
+
+@pytest.mark.dr_criterion("VAL-SMOKE")
+def test_api_read_endpoints_answer_well_formed_data(kosmos_api, dr_check):
+    dr_check(validation.api_smoke(kosmos_api))
+
+
+@pytest.mark.dr_criterion("VAL-AGENT-ROUTING")
+def test_probe_for_zeus_orchestrator_is_answered_by_it(kosmos_api, dr_target, dr_check):
+    dr_check(validation.agent_routing(kosmos_api, dr_target.agent("zeus-orchestrator").name))
