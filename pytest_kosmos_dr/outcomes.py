@@ -23,7 +23,7 @@ def classify_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.Tes
     exc = call.excinfo.value
     criteria = [m.args for m in item.iter_markers("dr_criterion")]
     label = ",".join(c for args in criteria for c in args)
-    if isinstance(exc, AssertionError) and report.when == "call":
+    if isinstance(exc, (AssertionError, pytest.fail.Exception)) and report.when == "call":
         report.dr_outcome = "failed"
         from .errors import DRCheckFailed
 

@@ -1,0 +1,159 @@
+"""The ``kosmos-dr`` command: targets, criteria, and the local sandbox.
+
+Exit codes: 0 done, 1 the operation failed (e.g. the sandbox did not start), 2 bad input.
+Errors are one line on stderr; secrets are never printed (they live in the 0600 env file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import DRConfigError, SandboxError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from .config import describe_target, load_config
+
+    cfg = load_config(Path.cwd(), args.config)
+    described = {name: describe_target(t) for name, t in cfg.targets.items()}
+    if args.json:
+        print(json.dumps({"source": cfg.source, "default": cfg.default_target, "targets": described}, indent=2))
+        return EXIT_OK
+    print(f"targets from {cfg.source} (default: {cfg.default_target})")
+    for name, body in described.items():
+        print(f"\n[{name}] {body.pop('kind')}{' PRODUCTION' if body.pop('production') else ''}"
+              f" - {body.pop('description') or 'no description'}")
+        body.pop("name")
+        for section, values in body.items():
+            if isinstance(values, dict):
+                shown = ", ".join(f"{k}={v}" for k, v in values.items() if v not in ("", None))
+                print(f"  {section}: {shown}")
+            elif isinstance(values, list):
+                print(f"  {section}: {', '.join(a['name'] for a in values)}")
+    print("\nsecrets are read from the environment variables named *_env and are never shown")
+    return EXIT_OK
+
+
+def _criteria(args: argparse.Namespace) -> int:
+    from .catalog import catalog
+
+    rows = [c for c in catalog().values() if not args.kind or c.kind == args.kind]
+    if args.json:
+        print(json.dumps([c.__dict__ for c in rows], indent=2))
+        return EXIT_OK
+    width = max(len(c.id) for c in rows)
+    section = None
+    for c in rows:
+        if c.section != section:
+            section = c.section
+            print(f"\n{section}")
+        print(f"  {c.id:<{width}}  {c.kind:<8}  {c.title}")
+    print(f"\n{len(rows)} criteria")
+    return EXIT_OK
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import manager
+
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else manager.default_state_dir()
+    if args.action == "up":
+        running, started = manager.start(state_dir)
+        print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
+        _print_endpoints(running)
+        return EXIT_OK
+    if args.action == "down":
+        stopped = manager.stop(state_dir)
+        print("sandbox stopped" if stopped else f"no sandbox running in {state_dir}")
+        return EXIT_OK
+    running = manager.find_running(state_dir)
+    if running is None:
+        print(f"no sandbox running in {state_dir} (start one with: kosmos-dr sandbox up)", file=sys.stderr)
+        return EXIT_FAILED
+    if args.action == "status":
+        print(f"sandbox running (pid {running.pid}), started {running.state.get('started_at')}")
+        _print_endpoints(running)
+        applied = [f["name"] for f in running.faults() if f["applied"]]
+        print(f"  faults applied: {', '.join(applied) if applied else 'none'}")
+        return EXIT_OK
+    # fault
+    if args.list or not args.name:
+        for fault in running.faults():
+            mark = "*" if fault["applied"] else " "
+            print(f"{mark} {fault['name']:<28} breaks {', '.join(fault['criteria']):<28} {fault['description']}")
+        return EXIT_OK
+    if args.revert:
+        running.revert_fault(args.name)
+        print(f"fault {args.name} reverted")
+    else:
+        answer = running.apply_fault(args.name)
+        print(f"fault {args.name} applied: expect {', '.join(answer['criteria'])} to fail "
+              f"(revert: kosmos-dr sandbox fault {args.name} --revert)")
+    return EXIT_OK
+
+
+def _print_endpoints(running) -> None:
+    state = running.state
+    db = state["database"]
+    print(f"  state folder: {running.state_dir}")
+    print(f"  env file:     {running.env_file}   (source it: psql, curl, aws and kubectl then reach the sandbox)")
+    print(f"  database:     postgresql://{db['user']}@{db['host']}:{db['port']}/{db['dbname']}  (password in env file)")
+    print(f"  KOSMOS API:   {state['api']['url']}  (token in env file as KOSMOS_API_TOKEN)")
+    print(f"  Grafana:      {state['grafana']['url']}")
+    for key, label in (("status_page", "status page"), ("aws", "AWS endpoint"), ("kubernetes", "kubeconfig")):
+        section = state.get(key)
+        if section:
+            value = section.get("url") or section.get("endpoint_url") or section.get("kubeconfig")
+            print(f"  {label + ':':<13} {value}")
+    print(f"  incident:     started {state.get('incident', {}).get('start')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kosmos-dr", description="KOSMOS disaster-recovery verification")
+    sub = parser.add_subparsers(dest="command", required=True)
+    targets = sub.add_parser("targets", help="list DR targets with their resolved settings")
+    targets.add_argument("--config", help="targets file (default: ./kosmos-dr.toml or pyproject.toml)")
+    targets.add_argument("--json", action="store_true")
+    targets.set_defaults(func=_targets)
+    criteria = sub.add_parser("criteria", help="list the DR plan's acceptance criteria")
+    criteria.add_argument("--kind", choices=("gate", "drill", "evidence"))
+    criteria.add_argument("--json", action="store_true")
+    criteria.set_defaults(func=_criteria)
+    sandbox = sub.add_parser("sandbox", help="run the local DR environment")
+    sandbox.add_argument("--state-dir", help="sandbox folder (default: $KOSMOS_DR_SANDBOX_DIR or ~/.local/state/kosmos-dr/sandbox)")
+    actions = sandbox.add_subparsers(dest="action", required=True)
+    actions.add_parser("up", help="start it in the background (or report the running one)")
+    actions.add_parser("down", help="stop it and remove its servers and data")
+    actions.add_parser("status", help="show endpoints and applied faults")
+    fault = actions.add_parser("fault", help="apply a named fault (for demos and training)")
+    fault.add_argument("name", nargs="?")
+    fault.add_argument("--list", action="store_true", help="list the faults")
+    fault.add_argument("--revert", action="store_true", help="undo the fault")
+    sandbox.set_defaults(func=_sandbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DRConfigError as exc:
+        print(f"kosmos-dr: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SandboxError as exc:
+        print(f"kosmos-dr: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("kosmos-dr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The kosmos-dr command: targets (secrets hidden), criteria, and clear errors."""
+
+import json
+import shutil
+import sys
+import subprocess
+from pathlib import Path
+
+KOSMOS_DR = shutil.which("kosmos-dr", path=str(Path(sys.executable).parent)) or "kosmos-dr"
+
+
+def run(*args, env=None, cwd=None):
+    return subprocess.run([KOSMOS_DR, *args], capture_output=True, text=True, timeout=60, env=env, cwd=cwd)
+
+
+def test_targets_show_resolved_settings_but_never_secrets(monkeypatch):
+    from conftest import REPO
+
+    monkeypatch.setenv("PGPASSWORD", "s3cret-db-password")
+    monkeypatch.setenv("KOSMOS_API_TOKEN", "s3cret-api-token")
+    result = run("targets", cwd=REPO)
+    assert result.returncode == 0
+    assert "[dr-cluster] aws PRODUCTION" in result.stdout
+    assert "context=dr-cluster" in result.stdout and "rpo=15 min" in result.stdout
+    assert "password_env=PGPASSWORD" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+    data = json.loads(run("targets", "--json", cwd=REPO).stdout)
+    assert data["targets"]["dr-cluster"]["backups"]["bucket"] == "kosmos-backups"
+
+
+def test_criteria_lists_the_whole_catalog_with_kinds():
+    result = run("criteria")
+    assert result.returncode == 0
+    assert "43 criteria" in result.stdout
+    assert "VAL-API-HEALTH" in result.stdout and "gate" in result.stdout
+    drills = json.loads(run("criteria", "--kind", "drill", "--json").stdout)
+    assert {c["id"] for c in drills} == {"SCN-DATA-CORRUPTION", "SCN-SECURITY-BREACH", "REC-DB-PITR",
+                                        "REC-DB-SNAPSHOT", "REC-AGENT-STATE"}
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "kosmos-dr.toml").write_text('[targets.x.objectives]\nrto = "soon"\n')
+    result = run("targets", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "targets.x.objectives.rto: expected a duration" in result.stderr
+
+
+def test_fault_on_a_missing_sandbox_says_how_to_start_one(tmp_path):
+    result = run("sandbox", "--state-dir", str(tmp_path), "fault", "--list")
+    assert result.returncode == 1
+    assert "no sandbox running" in result.stderr and "kosmos-dr sandbox up" in result.stderr
