@@ -1,0 +1,374 @@
+"""The DR cluster's content: fixture files plus what the controllers of a running cluster add.
+
+``seed/production-rendered.yaml`` is ``kubectl kustomize overlays/production`` of the config
+repository (a test proves it); the workloads are stored exactly as rendered (plus the
+``last-applied-configuration`` that ``kubectl apply`` leaves), and their pods, ReplicaSet,
+PersistentVolumeClaims, events and statuses are derived from them here.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .resources import ResourceType, type_of_kind
+
+SEED_DIR = Path(__file__).with_name("seed")
+RENDERED_FILE = SEED_DIR / "production-rendered.yaml"
+AGENT_STATE_DIR = SEED_DIR / "agent-state"
+STATE_PATH = "var/lib/agent/state"
+NAMESPACE = "kosmos"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# where the scheduler put each workload's replicas (one zone per replica for kosmos-api)
+PLACEMENT = {
+    "kosmos-api": ["dr-node-a", "dr-node-b"],
+    "zeus-orchestrator": ["dr-node-a"],
+    "athena-analyst": ["dr-node-b"],
+    "hermes-courier": ["dr-node-c"],
+}
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@dataclass
+class ClusterSeed:
+    """Objects by resource type, pod logs, and the pods whose roots need state files."""
+
+    objects: dict[ResourceType, list[dict]] = field(default_factory=dict)
+    logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    agent_pods: dict[tuple[str, str], str] = field(default_factory=dict)  # (ns, pod) -> agent
+
+    def add(self, obj: dict) -> None:
+        rtype = type_of_kind(obj["apiVersion"], obj["kind"])
+        if rtype is None:
+            raise ValueError(f"no resource type for {obj['apiVersion']} {obj['kind']}")
+        self.objects.setdefault(rtype, []).append(obj)
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [o for rtype, objs in self.objects.items() if rtype.kind == kind for o in objs]
+
+
+def _safe_hash(text: str, length: int) -> str:
+    digest = hashlib.sha256(text.encode()).digest()
+    return "".join(_SAFE[b % len(_SAFE)] for b in digest[:length])
+
+
+def _ts(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _uid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "kosmos-dr/" + "/".join(parts)))
+
+
+def load_yaml(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def rendered_workloads() -> list[dict]:
+    """The rendering of ``overlays/production`` shipped with the package."""
+    return load_yaml(RENDERED_FILE)
+
+
+def _with_meta(obj: dict, created: dt.datetime, *, applied: bool = False) -> dict:
+    obj = copy.deepcopy(obj)
+    meta = obj.setdefault("metadata", {})
+    meta.setdefault("uid", _uid(obj["kind"], meta.get("namespace", ""), meta["name"]))
+    meta.setdefault("creationTimestamp", _ts(created))
+    if "spec" in obj and obj["kind"] not in ("Namespace", "Node"):
+        meta.setdefault("generation", 1)
+    if applied:
+        # what kubectl apply records: the manifest as JSON, with an empty annotations map
+        manifest_obj = obj_without_server_fields(obj)
+        manifest_obj["metadata"].setdefault("annotations", {})
+        manifest = json.dumps(manifest_obj, sort_keys=True, separators=(",", ":")) + "\n"
+        meta.setdefault("annotations", {})[LAST_APPLIED] = manifest
+    return obj
+
+
+def obj_without_server_fields(obj: dict) -> dict:
+    clean = copy.deepcopy(obj)
+    meta = clean.get("metadata", {})
+    for key in ("uid", "creationTimestamp", "generation", "resourceVersion"):
+        meta.pop(key, None)
+    return clean
+
+
+def _container_status(container: dict, started: dt.datetime, pod: str) -> dict:
+    image = container["image"]
+    return {
+        "name": container["name"],
+        "image": image,
+        "imageID": f"{image.rsplit(':', 1)[0]}@sha256:{hashlib.sha256(image.split('/')[-1].encode()).hexdigest()}",
+        "containerID": "containerd://" + hashlib.sha256(f"{pod}/{container['name']}".encode()).hexdigest(),
+        "ready": True,
+        "started": True,
+        "restartCount": 0,
+        "state": {"running": {"startedAt": _ts(started)}},
+        "lastState": {},
+    }
+
+
+def _pod(workload: dict, name: str, node: dict, index: int, created: dt.datetime, extra_labels: dict, owner: dict) -> dict:
+    template = workload["spec"]["template"]
+    spec = copy.deepcopy(template["spec"])
+    node_name = node["metadata"]["name"]
+    node_index = int(node["spec"]["podCIDR"].split(".")[2])
+    pod_ip = f"10.42.{node_index}.{20 + index + 10 * len(workload['metadata']['name']) % 200}"
+    host_ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    for container in spec["containers"]:
+        container.setdefault("imagePullPolicy", "IfNotPresent")
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+    spec.update({
+        "nodeName": node_name,
+        "restartPolicy": spec.get("restartPolicy", "Always"),
+        "dnsPolicy": "ClusterFirst",
+        "schedulerName": "default-scheduler",
+        "serviceAccountName": "default",
+        "serviceAccount": "default",
+        "terminationGracePeriodSeconds": 30,
+        "enableServiceLinks": True,
+        "priority": 0,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "securityContext": {},
+        "tolerations": [
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        ],
+    })
+    if workload["kind"] == "StatefulSet":
+        spec["hostname"] = name
+        spec["subdomain"] = workload["spec"].get("serviceName")
+        spec["volumes"] = [
+            {"name": t["metadata"]["name"], "persistentVolumeClaim": {"claimName": f"{t['metadata']['name']}-{name}"}}
+            for t in workload["spec"].get("volumeClaimTemplates") or []
+        ] + spec.get("volumes", [])
+    scheduled, started = created, created + dt.timedelta(seconds=9)
+    conditions = [
+        ("PodReadyToStartContainers", started), ("Initialized", scheduled), ("Ready", started + dt.timedelta(seconds=4)),
+        ("ContainersReady", started + dt.timedelta(seconds=4)), ("PodScheduled", scheduled),
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": workload["metadata"]["namespace"],
+            "uid": _uid("Pod", workload["metadata"]["namespace"], name),
+            "creationTimestamp": _ts(created),
+            "labels": {**copy.deepcopy(template["metadata"].get("labels", {})), **extra_labels},
+            "ownerReferences": [owner],
+        },
+        "spec": spec,
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": _ts(when)}
+                for t, when in conditions
+            ],
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
+            "podIP": pod_ip,
+            "podIPs": [{"ip": pod_ip}],
+            "startTime": _ts(scheduled),
+            "qosClass": "Burstable",
+            "containerStatuses": [_container_status(c, started, name) for c in spec["containers"]],
+        },
+    }
+
+
+def _owner(obj: dict, kind: str, api_version: str) -> dict:
+    return {
+        "apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"],
+        "controller": True, "blockOwnerDeletion": True,
+    }
+
+
+def _events(pod: dict, created: dt.datetime) -> list[dict]:
+    node = pod["spec"]["nodeName"]
+    events = []
+    container = pod["spec"]["containers"][0]
+    steps = [
+        ("Scheduled", "default-scheduler", "", f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {node}", 0),
+        ("Pulled", "kubelet", f"spec.containers{{{container['name']}}}", f'Container image "{container["image"]}" already present on machine', 3),
+        ("Created", "kubelet", f"spec.containers{{{container['name']}}}", f"Created container {container['name']}", 4),
+        ("Started", "kubelet", f"spec.containers{{{container['name']}}}", f"Started container {container['name']}", 9),
+    ]
+    for reason, component, field_path, message, offset in steps:
+        when = _ts(created + dt.timedelta(seconds=offset))
+        involved = {
+            "kind": "Pod", "namespace": pod["metadata"]["namespace"], "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"], "apiVersion": "v1",
+        }
+        if field_path:
+            involved["fieldPath"] = field_path
+        name = f"{pod['metadata']['name']}.{hashlib.sha256((pod['metadata']['name'] + reason).encode()).hexdigest()[:16]}"
+        events.append({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": pod["metadata"]["namespace"], "uid": _uid("Event", name),
+                         "creationTimestamp": when},
+            "involvedObject": involved, "reason": reason, "message": message, "type": "Normal", "count": 1,
+            "firstTimestamp": when, "lastTimestamp": when,
+            "source": {"component": component, **({"host": node} if component == "kubelet" else {})},
+            "reportingComponent": component, "reportingInstance": node if component == "kubelet" else "",
+        })
+    return events
+
+
+def _pod_logs(pod: dict, created: dt.datetime) -> dict[tuple[str, str, str], str]:
+    logs = {}
+    for container in pod["spec"]["containers"]:
+        name = pod["metadata"]["name"]
+        t0 = created + dt.timedelta(seconds=10)
+        lines = [
+            (0, f"level=info msg=\"starting {container['name']}\" pod={name} image={container['image']}"),
+            (1, "level=info msg=\"configuration loaded\" source=configmap/kosmos-config env=production"),
+            (2, f"level=info msg=\"state restored\" dir=/{STATE_PATH} files=3"),
+            (3, "level=info msg=\"ready\" listen=:" + str(container.get("ports", [{}])[0].get("containerPort", 8080))),
+        ]
+        logs[(pod["metadata"]["namespace"], name, container["name"])] = "".join(
+            f"{_ts(t0 + dt.timedelta(seconds=s))} {text}\n" for s, text in lines
+        )
+    return logs
+
+
+def _service(svc: dict, index: int) -> dict:
+    spec = svc["spec"]
+    if spec.get("clusterIP") != "None":
+        spec["clusterIP"] = f"10.96.{40 + index}.{10 + index * 7}"
+    spec["clusterIPs"] = [spec["clusterIP"]]
+    spec.setdefault("type", "ClusterIP")
+    spec.update({"sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                 "internalTrafficPolicy": "Cluster"})
+    for port in spec.get("ports", []):
+        port.setdefault("protocol", "TCP")
+    svc["status"] = {"loadBalancer": {}}
+    return svc
+
+
+def _pvc(sts: dict, template: dict, pod_name: str, created: dt.datetime) -> dict:
+    name = f"{template['metadata']['name']}-{pod_name}"
+    spec = copy.deepcopy(template["spec"])
+    spec.update({"volumeName": f"pvc-{_uid('PV', name)}", "volumeMode": "Filesystem"})
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": name, "namespace": sts["metadata"]["namespace"], "uid": _uid("PVC", name),
+            "creationTimestamp": _ts(created), "labels": dict(sts["spec"]["selector"]["matchLabels"]),
+            "annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
+                            "volume.kubernetes.io/storage-provisioner": "ebs.csi.aws.com",
+                            "volume.kubernetes.io/selected-node": ""},
+            "finalizers": ["kubernetes.io/pvc-protection"],
+        },
+        "spec": spec,
+        "status": {"phase": "Bound", "accessModes": spec.get("accessModes", []),
+                   "capacity": {"storage": spec["resources"]["requests"]["storage"]}},
+    }
+
+
+def build_seed(now: dt.datetime | None = None) -> ClusterSeed:
+    """Everything the DR cluster holds right after the recovery, timed relative to ``now``."""
+    now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cluster_created, restored = now - dt.timedelta(days=21), now - dt.timedelta(hours=2, minutes=14)
+    seed = ClusterSeed()
+    nodes = {n["metadata"]["name"]: _with_meta(n, cluster_created) for n in load_yaml(SEED_DIR / "nodes.yaml")}
+    for node in nodes.values():
+        for cond in node["status"]["conditions"]:
+            cond["lastHeartbeatTime"] = _ts(now - dt.timedelta(seconds=25))
+            cond["lastTransitionTime"] = _ts(cluster_created + dt.timedelta(minutes=1))
+        seed.add(node)
+    for obj in load_yaml(SEED_DIR / "cluster.yaml"):
+        seed.add(_with_meta(obj, cluster_created if obj["kind"] != "Secret" else restored))
+    service_index = 0
+    for rendered in rendered_workloads():
+        obj = _with_meta(rendered, restored, applied=True)
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        if kind == "Service":
+            obj = _service(obj, service_index)
+            service_index += 1
+        elif kind == "Deployment":
+            revision = _safe_hash(json.dumps(obj["spec"]["template"], sort_keys=True), 10)
+            obj["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = "1"
+            replicas = obj["spec"].get("replicas", 1)
+            rs = {
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": f"{name}-{revision}", "namespace": obj["metadata"]["namespace"],
+                             "uid": _uid("ReplicaSet", name, revision), "creationTimestamp": _ts(restored),
+                             "generation": 1, "labels": {**obj["spec"]["template"]["metadata"]["labels"], "pod-template-hash": revision},
+                             "annotations": {"deployment.kubernetes.io/desired-replicas": str(replicas),
+                                             "deployment.kubernetes.io/max-replicas": str(replicas + 1),
+                                             "deployment.kubernetes.io/revision": "1"},
+                             "ownerReferences": [_owner(obj, "Deployment", "apps/v1")]},
+                "spec": {"replicas": replicas,
+                         "selector": {"matchLabels": {**obj["spec"]["selector"]["matchLabels"], "pod-template-hash": revision}},
+                         "template": copy.deepcopy(obj["spec"]["template"])},
+                "status": {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": replicas,
+                           "availableReplicas": replicas, "observedGeneration": 1},
+            }
+            rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] = revision
+            seed.add(rs)
+            for i, node_name in enumerate(PLACEMENT[name][:replicas]):
+                pod_name = f"{name}-{revision}-{_safe_hash(f'{name}/{i}', 5)}"
+                pod = _pod(rs, pod_name, nodes[node_name], i, restored + dt.timedelta(seconds=5),
+                           {"pod-template-hash": revision}, _owner(rs, "ReplicaSet", "apps/v1"))
+                seed.add(pod)
+            ts = _ts(restored + dt.timedelta(seconds=20))
+            obj["status"] = {
+                "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
+                "availableReplicas": replicas,
+                "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                     "message": "Deployment has minimum availability.", "lastUpdateTime": ts, "lastTransitionTime": ts},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                     "message": f'ReplicaSet "{rs["metadata"]["name"]}" has successfully progressed.',
+                     "lastUpdateTime": ts, "lastTransitionTime": ts},
+                ],
+            }
+        elif kind == "StatefulSet":
+            revision = f"{name}-{_safe_hash(json.dumps(obj['spec']['template'], sort_keys=True), 10)}"
+            replicas = obj["spec"].get("replicas", 1)
+            for i in range(replicas):
+                pod_name = f"{name}-{i}"
+                pod = _pod(obj, pod_name, nodes[PLACEMENT[name][i % len(PLACEMENT[name])]], i,
+                           restored + dt.timedelta(seconds=5 + i),
+                           {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name,
+                            "apps.kubernetes.io/pod-index": str(i)},
+                           _owner(obj, "StatefulSet", "apps/v1"))
+                seed.add(pod)
+                seed.agent_pods[(obj["metadata"]["namespace"], pod_name)] = name
+                for template in obj["spec"].get("volumeClaimTemplates") or []:
+                    pvc = _pvc(obj, template, pod_name, restored)
+                    pvc["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] = pod["spec"]["nodeName"]
+                    seed.add(pvc)
+            obj["status"] = {
+                "observedGeneration": 1, "replicas": replicas, "readyReplicas": replicas, "currentReplicas": replicas,
+                "updatedReplicas": replicas, "availableReplicas": replicas, "currentRevision": revision,
+                "updateRevision": revision, "collisionCount": 0,
+            }
+        seed.add(obj)
+    for pod in seed.of_kind("Pod"):
+        created = dt.datetime.strptime(pod["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        for event in _events(pod, created):
+            seed.add(event)
+        seed.logs.update(_pod_logs(pod, created))
+    return seed
+
+
+def install_agent_state(root: Path, agent: str) -> None:
+    """Copy an agent's shipped state files into ``<pod root>/var/lib/agent/state``."""
+    target = root / STATE_PATH
+    target.mkdir(parents=True, exist_ok=True)
+    source = AGENT_STATE_DIR / agent
+    if source.is_dir():
+        for path in sorted(source.iterdir()):
+            (target / path.name).write_bytes(path.read_bytes())
+
+
+__all__ = ["ClusterSeed", "build_seed", "install_agent_state", "rendered_workloads"]

@@ -1,0 +1,461 @@
+"""The DR cluster's Kubernetes API: an aiohttp application over a :class:`ClusterStore`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Callable
+
+import yaml
+from aiohttp import web
+
+from . import metrics, openapi, podexec, protobuf, resources, tables
+from .patches import PatchError, json_patch, merge_patch, strategic_merge
+from .resources import ResourceType
+from .selection import SelectorError, parse_field_selector, parse_label_selector
+from .status import ApiError, failure, not_found, success
+from .store import ClusterStore, now_rfc3339
+from .validation import validate
+
+VERSION_INFO = {
+    "major": "1", "minor": "32", "gitVersion": "v1.32.4", "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335",
+    "gitTreeState": "clean", "buildDate": "2025-04-22T16:03:14Z", "goVersion": "go1.23.6", "compiler": "gc",
+    "platform": "linux/amd64",
+}
+DEFAULT_WATCH_TIMEOUT_S = 1800
+OPEN_PATHS = {"/healthz", "/livez", "/readyz"}
+
+
+@dataclass
+class Target:
+    """What a resource URL names."""
+
+    rtype: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def _json(body: dict, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json")
+
+
+def _error(exc: ApiError) -> web.Response:
+    return _json(exc.status(), exc.code)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true")
+
+
+class DRClusterAPI:
+    """Routes Kubernetes REST calls for the DR cluster to its store, pod roots and logs."""
+
+    def __init__(self, store: ClusterStore, pod_roots: podexec.PodRoots, token: str, logs: dict | None = None):
+        self.store = store
+        self.pod_roots = pod_roots
+        self.token = token
+        self.logs: dict[tuple[str, str, str], str] = logs or {}
+        self.server_address = "127.0.0.1:443"
+        self.stopping = asyncio.Event()
+        # A fault: a policy that forbids reading single objects of, and writing (dry runs included), these kinds.
+        self.denied_kinds: set[str] = set()
+
+    # --- application ------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth], client_max_size=256 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.path not in OPEN_PATHS:
+            header = request.headers.get("Authorization", "")
+            given = header[7:] if header.startswith("Bearer ") else ""
+            if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
+                return _json(failure(401, "Unauthorized", "Unauthorized"), 401)
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return _error(exc)
+        except (PatchError, SelectorError) as exc:
+            return _json(failure(400, "BadRequest", str(exc)), 400)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        if request.path in OPEN_PATHS:
+            return web.Response(text="ok")
+        if parts == ["version"]:
+            return _json(VERSION_INFO)
+        if parts[:1] == ["openapi"]:
+            return self._openapi(parts[1:])
+        if parts == ["api"]:
+            return _json(resources.api_versions(self.server_address))
+        if parts == ["apis"]:
+            return _json(resources.api_group_list())
+        if parts[:1] == ["apis"] and len(parts) == 2:
+            group = resources.api_group(parts[1])
+            if group is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(group)
+        if parts[:1] == ["api"] and len(parts) >= 2:
+            group, version, rest = "", parts[1], parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) >= 3:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if not rest:
+            listing = resources.resource_list(group, version)
+            if listing is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(listing)
+        if group == resources.METRICS_GROUP:
+            return self._metrics(request, rest)
+        return await self._resource(request, self._target(group, version, rest))
+
+    def _target(self, group: str, version: str, rest: list[str]) -> Target:
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+            namespace, rest = rest[1], rest[2:]
+        rtype = resources.find_type(group, version, rest[0])
+        if rtype is None or len(rest) > 3 or (namespace is not None and not rtype.namespaced):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if rtype.namespaced and name is not None and namespace is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return Target(rtype, namespace, name, sub)
+
+    def _openapi(self, rest: list[str]) -> web.Response:
+        if rest == ["v3"]:
+            return _json(openapi.index())
+        if rest[:1] == ["v3"] and len(rest) >= 3:
+            if rest[1] == "api":
+                doc = openapi.group_version_document("", rest[2])
+            else:
+                doc = openapi.group_version_document(rest[2], rest[3]) if len(rest) >= 4 else None
+            if doc is not None:
+                return _json(doc)
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    # --- resources --------------------------------------------------------------------
+
+    async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
+        method, rtype = request.method, target.rtype
+        if rtype.kind in self.denied_kinds and target.subresource is None and (
+                method in ("POST", "PUT", "PATCH") or (method == "GET" and target.name and not _flag(request, "watch"))):
+            raise ApiError(403, "Forbidden", f'{rtype.plural} "{target.name or ""}" is forbidden: the DR policy '
+                                             f"freezes {rtype.kind} objects in namespace {target.namespace} "
+                                             "(listing stays allowed)")
+        if target.name is None:
+            if method == "GET":
+                if _flag(request, "watch"):
+                    return await self._watch(request, target)
+                return self._list(request, target)
+            if method == "POST":
+                return await self._create(request, target)
+            if method == "DELETE":
+                return self._delete_collection(request, target)
+        elif target.subresource is None or target.subresource == "status" and rtype.has_status:
+            if method == "GET":
+                return self._render(request, rtype, [self.store.get(rtype, target.namespace, target.name)], single=True)
+            if method == "PUT":
+                return await self._replace(request, target)
+            if method == "PATCH":
+                return await self._patch(request, target)
+            if method == "DELETE" and target.subresource is None:
+                return self._delete(request, target)
+        elif target.subresource == "scale" and rtype.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+            return await self._scale(request, target)
+        elif target.subresource == "log" and rtype.kind == "Pod" and method == "GET":
+            return self._log(request, target)
+        elif target.subresource == "exec" and rtype.kind == "Pod" and method in ("GET", "POST"):
+            return await self._exec(request, target)
+        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+
+    def _predicate(self, request: web.Request) -> Callable[[dict], bool]:
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        fields = parse_field_selector(request.query.get("fieldSelector"))
+        return lambda obj: labels(obj) and fields(obj)
+
+    def _render(self, request: web.Request, rtype: ResourceType, items: list[dict], single: bool = False) -> web.Response:
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return _json(tables.table(rtype.kind, items, self.store.resource_version,
+                                      request.query.get("includeObject", "Metadata")))
+        if single:
+            return _json(items[0])
+        return _json({
+            "kind": rtype.list_kind,
+            "apiVersion": rtype.api_version,
+            "metadata": {"resourceVersion": self.store.resource_version},
+            "items": items,
+        })
+
+    def _list(self, request: web.Request, target: Target) -> web.Response:
+        items = self.store.list(target.rtype, target.namespace, self._predicate(request))
+        for item in items:
+            item.setdefault("apiVersion", target.rtype.api_version)
+            item.setdefault("kind", target.rtype.kind)
+        return self._render(request, target.rtype, items)
+
+    async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        timeout = min(int(request.query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT_S), DEFAULT_WATCH_TIMEOUT_S)
+        watch = self.store.open_watch(
+            target.rtype, target.namespace, self._predicate(request), request.query.get("resourceVersion")
+        )
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                getter = asyncio.ensure_future(watch.queue.get())
+                done, _ = await asyncio.wait({getter, stopping}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                etype, obj = getter.result()
+                if as_table:
+                    obj = tables.table(target.rtype.kind, [obj], obj["metadata"]["resourceVersion"],
+                                       request.query.get("includeObject", "Metadata"))
+                await response.write(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            stopping.cancel()
+            self.store.close_watch(watch)
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await response.write_eof()
+        return response
+
+    async def _body(self, request: web.Request) -> dict:
+        raw = await request.read()
+        if request.content_type == protobuf.MEDIA_TYPE:
+            return protobuf.decode(raw)
+        try:
+            body = yaml.safe_load(raw) if "yaml" in (request.content_type or "") else json.loads(raw or b"null")
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ApiError(400, "BadRequest", f"invalid request body: {exc}") from exc
+        return body
+
+    def _check_namespace(self, target: Target) -> None:
+        if target.rtype.namespaced:
+            ns_type = resources.find_type("", "v1", "namespaces")
+            if not self.store.exists(ns_type, None, target.namespace):
+                raise not_found("namespaces", target.namespace or "")
+
+    async def _create(self, request: web.Request, target: Target) -> web.Response:
+        obj = await self._body(request)
+        if not isinstance(obj, dict):
+            raise ApiError(400, "BadRequest", "the request body must be an object")
+        meta = obj.setdefault("metadata", {})
+        if target.rtype.namespaced:
+            meta.setdefault("namespace", target.namespace)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+        if target.rtype.kind == "Namespace":
+            obj.setdefault("status", {"phase": "Active"})
+        validate(target.rtype, obj, target.namespace)
+        self._check_namespace(target)
+        created = self.store.create(target.rtype, obj, dry_run=request.query.get("dryRun") == "All")
+        return _json(created, 201)
+
+    async def _replace(self, request: web.Request, target: Target) -> web.Response:
+        obj = await self._body(request)
+        if not isinstance(obj, dict):
+            raise ApiError(400, "BadRequest", "the request body must be an object")
+        meta = obj.setdefault("metadata", {})
+        if meta.get("name") not in (None, target.name):
+            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+        meta["name"] = target.name
+        if target.rtype.namespaced:
+            meta.setdefault("namespace", target.namespace)
+        validate(target.rtype, obj, target.namespace)
+        return _json(self.store.update(
+            target.rtype, target.namespace, target.name, obj,
+            subresource=target.subresource, dry_run=request.query.get("dryRun") == "All",
+        ))
+
+    async def _patch(self, request: web.Request, target: Target) -> web.Response:
+        ctype = request.content_type or ""
+        body = await self._body(request)
+        dry_run = request.query.get("dryRun") == "All"
+        rtype = target.rtype
+        if ctype == "application/apply-patch+yaml":
+            if not isinstance(body, dict):
+                raise ApiError(400, "BadRequest", "an apply patch must be an object")
+            if not self.store.exists(rtype, target.namespace, target.name):
+                body.setdefault("metadata", {}).setdefault("name", target.name)
+                if rtype.namespaced:
+                    body["metadata"].setdefault("namespace", target.namespace)
+                validate(rtype, body, target.namespace)
+                self._check_namespace(target)
+                return _json(self.store.create(rtype, body, dry_run=dry_run), 201)
+        current = self.store.get(rtype, target.namespace, target.name)
+        if ctype == "application/json-patch+json":
+            patched = json_patch(current, body)
+        elif ctype == "application/merge-patch+json":
+            patched = merge_patch(current, body)
+        elif ctype in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
+            patched = strategic_merge(current, body)
+        else:
+            raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {ctype}")
+        if not isinstance(patched, dict):
+            raise ApiError(422, "Invalid", "the patch did not produce an object")
+        patched.setdefault("metadata", {})
+        if patched["metadata"].get("resourceVersion") == current["metadata"]["resourceVersion"]:
+            patched["metadata"].pop("resourceVersion")
+        patched["metadata"]["name"] = target.name
+        validate(rtype, patched, target.namespace)
+        return _json(self.store.update(
+            rtype, target.namespace, target.name, patched, subresource=target.subresource, dry_run=dry_run,
+        ))
+
+    def _delete(self, request: web.Request, target: Target) -> web.Response:
+        deleted = self.store.delete(
+            target.rtype, target.namespace, target.name, dry_run=request.query.get("dryRun") == "All"
+        )
+        return _json(deleted)
+
+    def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
+        dry_run = request.query.get("dryRun") == "All"
+        for obj in self.store.list(target.rtype, target.namespace, self._predicate(request)):
+            meta = obj["metadata"]
+            self.store.delete(target.rtype, meta.get("namespace"), meta["name"], dry_run=dry_run)
+        return _json(success())
+
+    async def _scale(self, request: web.Request, target: Target) -> web.Response:
+        obj = self.store.get(target.rtype, target.namespace, target.name)
+
+        def scale_of(o: dict) -> dict:
+            selector = (o.get("spec") or {}).get("selector", {}).get("matchLabels") or {}
+            return {
+                "kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: o["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in o["metadata"]},
+                "spec": {"replicas": o["spec"].get("replicas", 1)},
+                "status": {"replicas": (o.get("status") or {}).get("replicas", 0),
+                           "selector": ",".join(f"{k}={v}" for k, v in selector.items())},
+            }
+
+        if request.method == "GET":
+            return _json(scale_of(obj))
+        body = await self._body(request)
+        if request.method == "PUT":
+            wanted = body
+        elif request.method == "PATCH":
+            ctype = request.content_type
+            wanted = json_patch(scale_of(obj), body) if ctype == "application/json-patch+json" else merge_patch(scale_of(obj), body)
+        else:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        replicas = (wanted.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ApiError(422, "Invalid", "spec.replicas: Invalid value: must be greater than or equal to 0")
+        obj["spec"]["replicas"] = replicas
+        updated = self.store.update(target.rtype, target.namespace, target.name, obj,
+                                    dry_run=request.query.get("dryRun") == "All", check_version=False)
+        return _json(scale_of(updated))
+
+    # --- pods ----------------------------------------------------------------------------
+
+    def _container(self, pod: dict, wanted: str | None) -> dict:
+        containers = (pod.get("spec") or {}).get("containers") or []
+        default = ((pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container"))
+        name = wanted or default or (containers[0]["name"] if containers else "")
+        for container in containers:
+            if container.get("name") == name:
+                return container
+        raise ApiError(400, "BadRequest", f"container {name} is not valid for pod {pod['metadata']['name']}")
+
+    def _log(self, request: web.Request, target: Target) -> web.Response:
+        pod = self.store.get(target.rtype, target.namespace, target.name)
+        container = self._container(pod, request.query.get("container"))
+        text = self.logs.get((target.namespace, target.name, container["name"]), "")
+        if request.query.get("tailLines"):
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-int(request.query["tailLines"]):]) if int(request.query["tailLines"]) else ""
+        if not _flag(request, "timestamps"):
+            text = "".join(line.split(" ", 1)[1] if " " in line else line for line in text.splitlines(keepends=True))
+        return web.Response(text=text, content_type="text/plain")
+
+    def append_log(self, namespace: str, pod: str, container: str, line: str) -> None:
+        """Add a line to a container's log (what ``kubectl logs`` shows)."""
+        key = (namespace, pod, container)
+        self.logs[key] = self.logs.get(key, "") + f"{now_rfc3339()} {line.rstrip()}\n"
+
+    def _container_env(self, namespace: str, container: dict) -> dict[str, str]:
+        env: dict[str, str] = {}
+        cm_type = resources.find_type("", "v1", "configmaps")
+        for source in container.get("envFrom") or []:
+            ref = (source.get("configMapRef") or {}).get("name")
+            if ref and self.store.exists(cm_type, namespace, ref):
+                env.update({k: v for k, v in (self.store.get(cm_type, namespace, ref).get("data") or {}).items()})
+        for var in container.get("env") or []:
+            if "value" in var:
+                env[var["name"]] = str(var["value"])
+        return env
+
+    async def _exec(self, request: web.Request, target: Target) -> web.StreamResponse:
+        pod = self.store.get(target.rtype, target.namespace, target.name)
+        container = self._container(pod, request.query.get("container"))
+        command = request.query.getall("command", [])
+        if not command:
+            raise ApiError(400, "BadRequest", "you must specify at least 1 command")
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        state = next((s.get("state") or {} for s in statuses if s.get("name") == container["name"]), {})
+        if "running" not in state:
+            raise ApiError(400, "BadRequest", f'unable to upgrade connection: container not found ("{container["name"]}")')
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise ApiError(400, "BadRequest", "pods/exec is served over WebSocket (v4/v5.channel.k8s.io) only")
+        root = self.pod_roots.root(target.namespace, target.name)
+        if not root.is_dir():
+            self.pod_roots.prepare(target.namespace, target.name)
+        env = self._container_env(target.namespace, container)
+        workdir = container.get("workingDir") or "/"
+        tty = _flag(request, "tty")
+        if tty:
+            env.setdefault("TERM", "xterm")
+        return await podexec.run_over_websocket(
+            request,
+            lambda: self.pod_roots.spawn(target.namespace, target.name, command, env, workdir, _flag(request, "stdin")),
+            command,
+            stdin=_flag(request, "stdin"),
+            stdout=_flag(request, "stdout") or tty,
+            stderr=_flag(request, "stderr") and not tty,
+            timeout=self.pod_roots.exec_timeout,
+        )
+
+    # --- metrics.k8s.io ------------------------------------------------------------------
+
+    def _metrics(self, request: web.Request, rest: list[str]) -> web.Response:
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            namespace, rest = rest[1], rest[2:]
+        predicate = self._predicate(request)
+        pod_type = resources.find_type("", "v1", "pods")
+        node_type = resources.find_type("", "v1", "nodes")
+        if rest[0] == "pods":
+            pods = [p for p in self.store.list(pod_type, namespace, predicate) if metrics.has_metrics(p)]
+            if len(rest) == 2:
+                found = [p for p in pods if p["metadata"]["name"] == rest[1]]
+                if not found:
+                    raise not_found("pods", rest[1], resources.METRICS_GROUP)
+                return _json(metrics.pod_metrics(found[0]))
+            return _json(metrics.metrics_list("PodMetrics", [metrics.pod_metrics(p) for p in pods]))
+        if rest[0] == "nodes" and namespace is None:
+            all_pods = self.store.list(pod_type)
+            nodes = self.store.list(node_type, None, predicate)
+            if len(rest) == 2:
+                found = [n for n in nodes if n["metadata"]["name"] == rest[1]]
+                if not found:
+                    raise not_found("nodes", rest[1], resources.METRICS_GROUP)
+                return _json(metrics.node_metrics(found[0], all_pods))
+            return _json(metrics.metrics_list("NodeMetrics", [metrics.node_metrics(n, all_pods) for n in nodes]))
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")

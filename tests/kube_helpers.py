@@ -1,0 +1,47 @@
+"""Run the DR cluster component on a background asyncio loop, and call kubectl against it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+from pytest_kosmos_dr.sandbox.component import SandboxContext
+from pytest_kosmos_dr.sandbox.kube import DRClusterComponent
+
+
+class BackgroundCluster:
+    """A started :class:`DRClusterComponent` whose loop runs in a daemon thread."""
+
+    def __init__(self, state_dir: Path, data_dir: Path, **kwargs):
+        self.ctx = SandboxContext(state_dir=Path(state_dir), data_dir=Path(data_dir))
+        self.component = DRClusterComponent(**kwargs)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="dr-cluster", daemon=True)
+
+    def start(self) -> "BackgroundCluster":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.component.start(self.ctx), self.loop).result(timeout=30)
+        return self
+
+    def stop(self) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.component.stop(), self.loop).result(timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+
+    @property
+    def state(self) -> dict:
+        return self.ctx.state["kubernetes"]
+
+    def kubectl(self, *args: str, input: bytes | None = None, timeout: float = 30, check: bool = True,
+                kubeconfig: str | None = None) -> subprocess.CompletedProcess:
+        argv = ["kubectl", "--kubeconfig", kubeconfig or self.state["kubeconfig"], "--context", "dr-cluster", *args]
+        env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+        done = subprocess.run(argv, input=input, capture_output=True, timeout=timeout, env=env)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} -> {done.returncode}\n{done.stdout.decode()}\n{done.stderr.decode()}")
+        return done
