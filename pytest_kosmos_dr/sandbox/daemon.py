@@ -30,11 +30,14 @@ ERROR_FILE = "startup-error.txt"
 
 def build_components() -> list:
     """The sandbox's parts, in start order (later parts may read earlier parts' state)."""
-    from .dr_database import DRDatabaseComponent
+    from .aws.component import AwsComponent
     from .grafana import GrafanaComponent
     from .kosmos_api import KosmosApiComponent
+    from .kube.component import DRClusterComponent
 
-    return [DRDatabaseComponent(), KosmosApiComponent(), GrafanaComponent()]
+    # AwsComponent creates production, plays the incident and publishes the promoted replica as
+    # ctx.state["database"], which the API stand-in reads: it comes first.
+    return [AwsComponent(), KosmosApiComponent(), GrafanaComponent(), DRClusterComponent()]
 
 
 def _write_private(path: Path, text: str) -> None:

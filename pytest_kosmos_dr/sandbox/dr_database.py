@@ -1,8 +1,13 @@
-"""The DR database: a real PostgreSQL server holding the KOSMOS schema and a seeded history."""
+"""The DR database: the KOSMOS schema and seeded history, and how the sandbox publishes it.
+
+Production (``kosmos-prod``, us-east-1) is created with this schema and history; its streaming
+replica in us-west-2 is promoted during the sandbox's incident and from then on *is* the DR
+database (see ``aws/component.py``). ``publish_database`` keeps the contract other components
+and the checks rely on: ``ctx.state["database"]`` and the ``PG*`` variables.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from importlib import resources
 
 from .component import SandboxContext
@@ -24,7 +29,8 @@ def create_kosmos_database(server: PostgresServer, agents: list[str], until: str
     import psycopg
 
     with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
     with psycopg.connect(server.conninfo(DB_NAME)) as conn:
         conn.execute(load_sql("kosmos_schema.sql"))
         params = {
@@ -39,29 +45,11 @@ def create_kosmos_database(server: PostgresServer, agents: list[str], until: str
         conn.execute("ANALYZE")
 
 
-class DRDatabaseComponent:
-    """Starts the DR database server and publishes how to reach it."""
-
-    name = "database"
-
-    def __init__(self) -> None:
-        self.server: PostgresServer | None = None
-
-    async def start(self, ctx: SandboxContext) -> None:
-        self.server = PostgresServer(ctx.data_dir / "dr-db", user=DB_USER, password=ctx.secret(), dbname=DB_NAME)
-        await asyncio.to_thread(self.server.initdb)
-        await asyncio.to_thread(self.server.start)
-        agents = ctx.state["agents"]
-        await asyncio.to_thread(create_kosmos_database, self.server, agents, ctx.state["incident"]["start"])
-        ctx.state[self.name] = {
-            "host": self.server.host, "port": self.server.port, "dbname": DB_NAME,
-            "user": DB_USER, "password": self.server.password,
-        }
-        ctx.env.update(
-            PGHOST=self.server.host, PGPORT=str(self.server.port), PGDATABASE=DB_NAME,
-            PGUSER=DB_USER, PGPASSWORD=self.server.password,
-        )
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await asyncio.to_thread(self.server.remove)
+def publish_database(ctx: SandboxContext, server: PostgresServer) -> None:
+    """Make ``server`` THE DR database: ``ctx.state["database"]`` and ``PG*`` for psql."""
+    ctx.state["database"] = {
+        "host": server.host, "port": server.port, "dbname": DB_NAME, "user": server.user, "password": server.password,
+    }
+    ctx.env.update(
+        PGHOST=server.host, PGPORT=str(server.port), PGDATABASE=DB_NAME, PGUSER=server.user, PGPASSWORD=server.password,
+    )

@@ -57,7 +57,7 @@ class RunningSandbox:
         found = []
         for section in self.state.values():
             if isinstance(section, dict):
-                found += [str(v) for k, v in section.items() if k in ("password", "token") and v]
+                found += [str(v) for k, v in section.items() if k in ("password", "token", "secret_access_key") and v]
         return found
 
     # -- control endpoint -------------------------------------------------------------------

@@ -13,7 +13,9 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import SandboxError
@@ -21,16 +23,19 @@ from .component import LOOPBACK, free_port
 
 PG_OS_USER = "postgres"
 COMMAND_TIMEOUT = 60  # seconds; every server command is bounded
+RECOVERY_TIMEOUT = 30  # seconds a restore or promotion may take before we give up
 
 
 def find_bindir() -> Path:
     """The folder holding initdb/pg_ctl: $KOSMOS_DR_PG_BINDIR, the newest Debian one, or PATH."""
     explicit = os.environ.get("KOSMOS_DR_PG_BINDIR")
-    candidates = [explicit] if explicit else []
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-    which = shutil.which("initdb")
-    if which:
-        candidates.append(str(Path(which).parent))
+    if explicit:
+        candidates = [explicit]
+    else:
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+        which = shutil.which("initdb")
+        if which:
+            candidates.append(str(Path(which).parent))
     for folder in candidates:
         if folder and (Path(folder) / "initdb").is_file() and (Path(folder) / "pg_ctl").is_file():
             return Path(folder)
@@ -165,6 +170,154 @@ class PostgresServer:
                 [str(self.bindir / "pg_ctl"), "-w", "-t", "20", "-D", str(self.data_dir), "-m", mode, "stop"],
                 timeout=30,
             )
+
+    def query(self, sql: str, params: tuple = (), dbname: str | None = None) -> list[tuple]:
+        """Run one statement (autocommit) and return its rows; bounded by a statement timeout."""
+        import psycopg
+
+        with psycopg.connect(self.conninfo(dbname or "postgres"), autocommit=True) as conn:
+            conn.execute("SET statement_timeout = 10000")
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    # -- WAL archiving, base backups, recovery ----------------------------------------------
+    @staticmethod
+    def archive_settings(archive_dir: Path) -> dict[str, str]:
+        """Settings for a primary whose WAL is archived to ``archive_dir`` (PITR, standbys)."""
+        return {
+            "wal_level": "replica",
+            "archive_mode": "on",
+            "archive_command": f"'test ! -f {archive_dir}/%f && cp %p {archive_dir}/%f'",
+            "max_wal_senders": "5",
+            "wal_keep_size": "64MB",
+            "hot_standby": "on",
+        }
+
+    def archive_now(self, timeout: float = 10) -> str:
+        """Commit once, close the current WAL segment and wait until the archiver has copied it.
+
+        Returns nothing useful to callers but the segment name; afterwards every commit made
+        before this call (and one made by it) is in the archive, so a recovery target up to the
+        moment of the call is reachable.
+        """
+        self.query("SELECT txid_current()")  # a commit record with a timestamp
+        segment = self.query("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = self.query("SELECT last_archived_wal FROM pg_stat_archiver")[0][0]
+            if last and last >= segment:
+                return segment
+            time.sleep(0.02)
+        raise SandboxError(f"WAL segment {segment} of {self.data_dir.name} was not archived within {timeout:.0f} s")
+
+    def base_backup(self, dest: Path) -> None:
+        """A standalone base backup (``pg_basebackup -Xstream``) into ``dest``, owned by the server user."""
+        prepare_data_root(dest.parent)
+        env = {**os.environ, "PGPASSWORD": self.password}
+        result = run_as_server_user(
+            [str(self.bindir / "pg_basebackup"), "-h", self.host, "-p", str(self.port), "-U", self.user,
+             "-D", str(dest), "-Xstream", "-c", "fast", "--no-sync", "-w"],
+            env=env,
+        )
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-2:]
+            raise SandboxError(f"pg_basebackup of {self.data_dir.name} failed: {' | '.join(detail)}")
+
+    def _take_over(self, backup: Path) -> None:
+        """Make this server's data folder a copy of ``backup`` (run as the server user)."""
+        prepare_data_root(self.data_dir.parent)
+        result = run_as_server_user(["cp", "-a", str(backup), str(self.data_dir)])
+        if result.returncode != 0:
+            raise SandboxError(f"copying base backup into {self.data_dir.name} failed: {result.stderr.strip()}")
+        for leftover in ("postmaster.pid", "standby.signal", "recovery.signal"):
+            (self.data_dir / leftover).unlink(missing_ok=True)
+
+    def _signal(self, name: str) -> None:
+        path = self.data_dir / name
+        path.touch()
+        if running_as_root():
+            entry = pwd.getpwnam(PG_OS_USER)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _own_settings(self, archive_dir: Path | None) -> dict[str, str]:
+        settings = {"unix_socket_directories": f"'{self.socket_dir}'", "listen_addresses": f"'{self.host}'"}
+        if archive_dir is not None:
+            prepare_data_root(archive_dir)
+            settings.update(self.archive_settings(archive_dir))
+        else:
+            settings["archive_mode"] = "off"
+        return settings
+
+    def restore_base_backup(self, backup: Path, archive_dir: Path | None) -> None:
+        """Become the state a base backup holds (recovering to its consistent point) and start."""
+        self._take_over(backup)
+        self.configure(self._own_settings(archive_dir))
+        self.start()
+
+    def restore_to_time(self, backup: Path, source_archive: Path, target: datetime | None,
+                        archive_dir: Path | None) -> None:
+        """Point-in-time recovery: base backup + archived WAL up to ``target`` (None: all of it).
+
+        Recovery stops before the first commit after ``target`` and promotes; we wait until
+        the server leaves recovery, or report why it did not (its log's last lines).
+        """
+        self._take_over(backup)
+        settings = self._own_settings(archive_dir)
+        settings.update({
+            "restore_command": f"'cp {source_archive}/%f %p'",
+            "recovery_target_action": "'promote'",
+            "recovery_target_timeline": "'latest'",
+        })
+        if target is not None:
+            settings["recovery_target_time"] = f"'{target.isoformat(sep=' ')}'"
+            settings["recovery_target_inclusive"] = "on"
+        self.configure(settings)
+        self._signal("recovery.signal")
+        try:
+            self.start()
+        except SandboxError:
+            raise SandboxError(f"recovery of {self.data_dir.name} failed: {self.log_tail()}") from None
+        self.wait_until_primary()
+
+    def start_standby_of(self, primary: "PostgresServer", archive_dir: Path) -> None:
+        """Become a streaming standby of ``primary`` (base backup + primary_conninfo) and start.
+
+        It archives its own WAL to ``archive_dir`` once promoted (a standby does not archive).
+        """
+        primary.base_backup(self.data_dir)
+        settings = self._own_settings(archive_dir)
+        settings["primary_conninfo"] = (
+            f"'host={primary.host} port={primary.port} user={primary.user} "
+            f"password={primary.password} application_name={self.data_dir.parent.name}'"
+        )
+        self.configure(settings)
+        self._signal("standby.signal")
+        self.start()
+
+    def promote(self) -> None:
+        self._run("pg_ctl", "-w", "-t", str(RECOVERY_TIMEOUT), "-D", str(self.data_dir), "promote",
+                  timeout=RECOVERY_TIMEOUT + 5)
+        self.wait_until_primary()
+
+    def wait_until_primary(self, timeout: float = RECOVERY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if not self.query("SELECT pg_is_in_recovery()")[0][0]:
+                    return
+            except Exception:  # noqa: BLE001 - not accepting connections yet, or shut down
+                if not (self.data_dir / "postmaster.pid").exists():
+                    raise SandboxError(f"{self.data_dir.name} stopped during recovery: {self.log_tail()}") from None
+            time.sleep(0.03)
+        raise SandboxError(f"{self.data_dir.name} still in recovery after {timeout:.0f} s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 2) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no server log"
+        wanted = [line for line in text if "FATAL" in line or "ERROR" in line] or text
+        return " | ".join(wanted[-lines:])
 
     def is_running(self) -> bool:
         result = run_as_server_user([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "status"], timeout=10)

@@ -1,0 +1,91 @@
+"""Production's believable past: the write workload and the hourly snapshot history.
+
+The workload is real: conversations and messages committed with ``now()`` every
+``WRITE_INTERVAL_S`` until the incident, so the point-in-time window is real. The hourly
+snapshots of the last 24 h are *represented* history: moto snapshot objects with backdated
+creation times and no base backup behind them (restoring one is refused, see rds_backend);
+the newest snapshot is real. Each one has a copy in the secondary region.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from .rds_backend import ACCOUNT_ID, RealRds, naive_utc, now_utc
+
+WRITE_INTERVAL_S = 0.1
+SNAPSHOT_HOURS = 24
+COPY_DELAY = timedelta(minutes=6)  # a cross-region copy finishes a few minutes after its source
+
+
+def run_workload(server, agents: list[str], until: datetime) -> datetime:
+    """Commit one conversation with two messages every WRITE_INTERVAL_S until ``until``.
+
+    Returns the time right after the last commit.
+    """
+    import psycopg
+
+    n = 0
+    last = now_utc()
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute("SET statement_timeout = 5000")
+        while now_utc() + timedelta(seconds=WRITE_INTERVAL_S) < until:
+            n += 1
+            with conn.transaction():
+                cid = conn.execute(
+                    "INSERT INTO conversations (agent_id, title) VALUES (%s, %s) RETURNING id",
+                    (agents[n % len(agents)], f"live conversation {n}"),
+                ).fetchone()[0]
+                conn.execute(
+                    "INSERT INTO messages (conversation_id, role, body) VALUES (%s, 'user', %s), (%s, 'agent', %s)",
+                    (cid, f"question {n}", cid, f"answer {n}"),
+                )
+            last = now_utc()
+            time.sleep(WRITE_INTERVAL_S)
+    return last
+
+
+def snapshot_id(instance: str, at: datetime) -> str:
+    return f"rds:{instance}-{at:%Y-%m-%d-%H-%M}"
+
+
+def copy_id(source_id: str) -> str:
+    return source_id.replace("rds:", "") + "-copy"
+
+
+def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary: str) -> dict:
+    """Replace the creation-time snapshot by a real one taken now, add 24 backdated hourly ones,
+    and copy them all to the secondary region. Returns {"real": id, "represented": [ids]}."""
+    from moto.rds.models import rds_backends
+
+    east = rds_backends[ACCOUNT_ID][primary]
+    west = rds_backends[ACCOUNT_ID][secondary]
+    for sid, snap in list(east.database_snapshots.items()):  # the empty one from creation
+        if snap.db_instance_identifier == instance:
+            east.delete_db_snapshot(sid)
+    now = now_utc()
+    real = east.create_auto_snapshot(instance, snapshot_id(instance, now))  # a real base backup
+    top = now.replace(minute=0, second=0, microsecond=0)
+    represented = []
+    for hours in range(SNAPSHOT_HOURS, 0, -1):
+        at = top - timedelta(hours=hours - 1)
+        if at >= now - timedelta(minutes=1):
+            continue
+        snap = _backdated(east, instance, snapshot_id(instance, at), at)
+        represented.append(snap.db_snapshot_identifier)
+    for sid in represented + [real.db_snapshot_identifier]:
+        source = east.database_snapshots[sid]
+        copied = west.copy_db_snapshot(source.db_snapshot_arn, copy_id(sid))
+        copied_at = min(naive_utc(now), source.created + COPY_DELAY)
+        copied.created = copied_at
+    return {"real": real.db_snapshot_identifier, "represented": represented}
+
+
+def _backdated(backend, instance: str, sid: str, at: datetime):
+    from moto.rds.models import DBSnapshot
+
+    snap = DBSnapshot(backend, backend.databases[instance], sid, "automated", original_created_at=naive_utc(at))
+    snap.created = naive_utc(at)
+    backend.database_snapshots[snap.db_snapshot_identifier] = snap
+    return snap

@@ -1,0 +1,467 @@
+"""moto's RDS backend paired with real PostgreSQL servers (in the sandbox daemon's process).
+
+moto keeps the API's bookkeeping (identifiers, settings, snapshots, events); this module wraps
+the backend methods that change data so each PostgreSQL instance is a real server:
+
+* ``create_db_instance``: initdb + start (WAL archived to the instance's own archive), the
+  ``Endpoint`` is 127.0.0.1 and the real port; its first automated snapshot is a real base backup.
+* ``create_db_snapshot`` (manual or automated, also the final snapshot of a delete): a real
+  ``pg_basebackup``; ``copy_db_snapshot`` links the copy to the same base backup.
+* ``restore_db_instance_to_point_in_time``: a real PITR (base backup + archived WAL) into a
+  new server; a time outside the real window is refused with ``InvalidRestoreFault``.
+* ``restore_db_instance_from_db_snapshot``: starts a new server from the snapshot's base backup.
+  Snapshots with no base backup behind them (the sandbox's backdated history) are refused
+  with ``InvalidDBSnapshotState`` naming the ones that can be restored.
+* ``create_db_instance_read_replica`` / ``promote_read_replica``: a real streaming standby, really
+  promoted. ``delete_db_instance`` stops and removes that instance's server and folders only.
+
+Engines other than postgres, and Aurora cluster members, stay pure moto.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..component import LOOPBACK
+from ..postgres import PostgresServer, prepare_data_root
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+REAL_ENGINES = ("postgres",)
+WRAPPED = (
+    "create_db_instance", "create_db_snapshot", "copy_db_snapshot", "restore_db_instance_to_point_in_time",
+    "restore_db_instance_from_db_snapshot", "create_db_instance_read_replica", "promote_read_replica",
+    "delete_db_instance",
+)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """moto keeps naive UTC datetimes."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def aware_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class BaseBackup:
+    """A real ``pg_basebackup``; consistent from ``finished_at`` on."""
+
+    path: Path
+    finished_at: datetime  # aware UTC
+    user: str  # the master credentials inside it (a restore keeps them, as on AWS)
+    password: str
+    dbname: str
+
+
+@dataclass
+class RealInstance:
+    """The real server behind one RDS instance."""
+
+    region: str
+    identifier: str
+    server: PostgresServer
+    root: Path  # <rds>/<region>/<identifier>: pgdata, its socket and log, archive/
+    backups: list[BaseBackup] = field(default_factory=list)
+    standby: bool = False
+    failed_at: datetime | None = None  # set when the sandbox takes the instance's region down
+    latest_archived: datetime | None = None  # latest restorable time once failed
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archive"
+
+
+def _client_error(code: str, message: str):
+    from moto.rds.exceptions import RDSClientError
+
+    return RDSClientError(code, message)
+
+
+class RealRds:
+    """Installs the wrappers on moto's RDS backends of some regions and owns the real servers."""
+
+    def __init__(self, data_dir: Path, account_id: str = ACCOUNT_ID) -> None:
+        self.root = data_dir / "rds"
+        self.account_id = account_id
+        self.instances: dict[tuple[str, str], RealInstance] = {}
+        self.snapshot_backups: dict[tuple[str, str], BaseBackup] = {}  # (region, snapshot id)
+        self.lock = threading.RLock()
+        self._pending = threading.local()  # the server a restore prepared for create_db_instance
+        self._backends: list[Any] = []
+        self._counter = itertools.count(1)
+
+    # -- installation -------------------------------------------------------------------------
+    def install(self, regions: list[str]) -> None:
+        from moto.rds.models import rds_backends
+
+        prepare_data_root(self.root)
+        _real_instance_class().registry = self
+        for region in regions:
+            backend = rds_backends[self.account_id][region]
+            for name in WRAPPED:
+                original = getattr(type(backend), name).__get__(backend)
+                setattr(backend, name, partial(getattr(self, f"_{name}"), backend, original))
+            self._backends.append(backend)
+
+    def uninstall(self) -> None:
+        for backend in self._backends:
+            for name in WRAPPED:
+                backend.__dict__.pop(name, None)
+        self._backends.clear()
+
+    def remove_all(self) -> None:
+        """Stop every real server and delete every folder (sandbox stop)."""
+        with self.lock:
+            for real in list(self.instances.values()):
+                real.server.remove()
+            self.instances.clear()
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def instance(self, region: str, identifier: str) -> RealInstance | None:
+        return self.instances.get((region, identifier))
+
+    def _new_root(self, region: str, identifier: str) -> Path:
+        prepare_data_root(self.root / region)
+        root = self.root / region / identifier
+        if root.exists():
+            shutil.rmtree(root)
+        prepare_data_root(root)
+        return root
+
+    def _new_server(self, region: str, identifier: str, user: str, password: str, dbname: str) -> RealInstance:
+        root = self._new_root(region, identifier)
+        server = PostgresServer(root / "pgdata", user=user, password=password, dbname=dbname)
+        return RealInstance(region, identifier, server, root)
+
+    def take_backup(self, real: RealInstance) -> BaseBackup:
+        prepare_data_root(self.root / "backups")
+        path = self.root / "backups" / f"{real.region}-{real.identifier}-{next(self._counter):04d}"
+        real.server.base_backup(path)
+        backup = BaseBackup(path, now_utc(), real.server.user, real.server.password, real.server.dbname)
+        real.backups.append(backup)
+        return backup
+
+    def restorable_window(self, real: RealInstance) -> tuple[datetime | None, datetime]:
+        """(earliest, latest) restorable times; for a running primary, archives up to now first."""
+        earliest = real.backups[0].finished_at if real.backups else None
+        if real.failed_at is not None:
+            return earliest, real.latest_archived or real.failed_at
+        latest = now_utc()
+        real.server.archive_now()  # commits after `latest` and archives it: `latest` is reachable
+        return earliest, latest
+
+    def fail(self, region: str, identifier: str) -> datetime:
+        """Take an instance down as its region's outage would: final WAL archived, server stopped.
+
+        The instance stays restorable to its latest archived time (AWS status ``failed``).
+        """
+        from moto.rds.models import rds_backends
+
+        with self.lock:
+            real = self.instances[(region, identifier)]
+            latest = now_utc()
+            real.server.archive_now()
+            real.server.stop("fast")
+            real.latest_archived = latest
+            real.failed_at = now_utc()
+            rds_backends[self.account_id][region].databases[identifier].status = "failed"
+            return latest
+
+    def _gc_backups(self, real: RealInstance) -> None:
+        from moto.rds.models import rds_backends
+
+        live = set()
+        for (region, snapshot_id), backup in list(self.snapshot_backups.items()):
+            if snapshot_id in rds_backends[self.account_id][region].database_snapshots:
+                live.add(backup.path)
+            else:
+                del self.snapshot_backups[(region, snapshot_id)]
+        for backup in real.backups:
+            if backup.path not in live:
+                shutil.rmtree(backup.path, ignore_errors=True)
+
+    def _destroy(self, real: RealInstance) -> None:
+        real.server.remove()
+        shutil.rmtree(real.root, ignore_errors=True)
+        self._gc_backups(real)
+
+    @staticmethod
+    def _is_real_engine(kwargs: dict[str, Any]) -> bool:
+        return kwargs.get("engine") in REAL_ENGINES and not kwargs.get("db_cluster_identifier")
+
+    def _adopt(self, instance: Any) -> None:
+        instance.__class__ = _real_instance_class()
+
+    # -- wrapped backend methods ----------------------------------------------------------------
+    def _create_db_instance(self, backend, original, db_kwargs: dict[str, Any]):
+        real = getattr(self._pending, "instance", None)
+        if real is None and not self._is_real_engine(db_kwargs):
+            return original(db_kwargs)
+        from moto.rds.exceptions import DBInstanceAlreadyExists
+
+        identifier = db_kwargs["db_instance_identifier"]
+        key = (backend.region_name, identifier)
+        if identifier in backend.databases or key in self.instances:
+            raise DBInstanceAlreadyExists()
+        with self.lock:
+            if real is None:
+                user, password = db_kwargs.get("master_username"), db_kwargs.get("master_user_password")
+                if not user or not password:
+                    raise _client_error("InvalidParameterValue", "MasterUsername and MasterUserPassword are required")
+                dbname = db_kwargs.get("db_name") or "postgres"
+                real = self._new_server(backend.region_name, identifier, user, password, dbname)
+                try:
+                    prepare_data_root(real.archive_dir)
+                    real.server.initdb(PostgresServer.archive_settings(real.archive_dir))
+                    real.server.start()
+                    if dbname != "postgres":
+                        real.server.query(f'CREATE DATABASE "{dbname}"')
+                except BaseException:
+                    self._destroy(real)
+                    raise
+            self.instances[key] = real
+            db_kwargs["port"] = real.server.port
+            try:
+                instance = original(db_kwargs)  # its automated snapshot takes the first base backup
+            except BaseException:
+                self.instances.pop(key, None)
+                self._destroy(real)
+                raise
+            self._adopt(instance)
+            return instance
+
+    def _create_db_snapshot(self, backend, original, db_instance_identifier: str, db_snapshot_identifier: str,
+                            *args, **kwargs):
+        snapshot = original(db_instance_identifier, db_snapshot_identifier, *args, **kwargs)
+        real = self.instances.get((backend.region_name, db_instance_identifier))
+        if real is not None and real.failed_at is None and not real.standby:
+            with self.lock:
+                try:
+                    backup = self.take_backup(real)
+                except BaseException:
+                    backend.database_snapshots.pop(snapshot.db_snapshot_identifier, None)
+                    raise
+                self.snapshot_backups[(backend.region_name, snapshot.db_snapshot_identifier)] = backup
+        return snapshot
+
+    def _copy_db_snapshot(self, backend, original, source_db_snapshot_identifier: str,
+                          target_db_snapshot_identifier: str, *args, **kwargs):
+        source_region, source_id = backend.region_name, source_db_snapshot_identifier
+        if source_id.startswith("arn:"):
+            parts = source_id.split(":", 6)  # arn:aws:rds:REGION:ACCOUNT:snapshot:NAME (NAME may hold ':')
+            source_region, source_id = parts[3], parts[6]
+        if source_region != backend.region_name:
+            target = self._copy_across_regions(backend, source_region, source_id, target_db_snapshot_identifier)
+        else:
+            target = original(source_db_snapshot_identifier, target_db_snapshot_identifier, *args, **kwargs)
+        backup = self.snapshot_backups.get((source_region, source_id.lower()))
+        if backup is not None:
+            self.snapshot_backups[(backend.region_name, target.db_snapshot_identifier)] = backup
+        return target
+
+    def _copy_across_regions(self, backend, source_region: str, source_id: str, target_id: str):
+        from moto.rds.exceptions import DBSnapshotAlreadyExistsError
+        from moto.rds.models import DBSnapshot, rds_backends
+
+        source = rds_backends[self.account_id][source_region].get_db_snapshot(source_id)
+        if target_id.lower() in backend.database_snapshots:
+            raise DBSnapshotAlreadyExistsError(target_id)
+        copy = DBSnapshot(backend, source.database, target_id, "manual",
+                          original_created_at=source.original_snapshot_create_time)
+        copy.source_region = source_region
+        copy.source_db_snapshot_identifier = source.db_snapshot_arn
+        backend.database_snapshots[copy.db_snapshot_identifier] = copy
+        return copy
+
+    def _restore_db_instance_to_point_in_time(self, backend, original, source_db_identifier: str,
+                                              target_db_identifier: str, overrides: dict[str, Any]):
+        from moto.rds.exceptions import DBInstanceAlreadyExists
+
+        backend.describe_db_instances(source_db_identifier)  # DBInstanceNotFound as AWS says it
+        real = self.instances.get((backend.region_name, source_db_identifier))
+        if real is None:
+            return original(source_db_identifier, target_db_identifier, overrides)
+        if target_db_identifier in backend.databases:
+            raise DBInstanceAlreadyExists()
+        restore_time = overrides.pop("restore_time", None)
+        use_latest = overrides.pop("use_latest_restorable_time", None)
+        use_latest = str(use_latest).lower() == "true"
+        if restore_time is not None and use_latest:
+            raise _client_error("InvalidParameterCombination",
+                                "Cannot specify both RestoreTime and UseLatestRestorableTime")
+        if restore_time is None and not use_latest:
+            raise _client_error("InvalidParameterCombination",
+                                "Either RestoreTime or UseLatestRestorableTime must be specified")
+        target = None
+        if restore_time is not None:
+            target = restore_time if isinstance(restore_time, datetime) else datetime.fromisoformat(
+                str(restore_time).replace("Z", "+00:00"))
+            target = aware_utc(target)
+        with self.lock:
+            earliest, latest = self.restorable_window(real)
+            if earliest is None or (target is not None and not earliest <= target <= latest):
+                window = f"{earliest.isoformat() if earliest else 'none'} .. {latest.isoformat()}"
+                raise _client_error(
+                    "InvalidRestoreFault",
+                    f"The restore time {target.isoformat() if target else 'latest'} is not within the "
+                    f"restorable window of {source_db_identifier} ({window})",
+                )
+            point = target or latest
+            backup = [b for b in real.backups if b.finished_at <= point][-1]
+            new = self._new_server(backend.region_name, target_db_identifier, real.server.user,
+                                   real.server.password, real.server.dbname)
+            try:
+                new.server.restore_to_time(backup.path, real.archive_dir, target, new.archive_dir)
+            except BaseException:
+                self._destroy(new)
+                raise
+            self._pending.instance = new
+            try:
+                instance = original(source_db_identifier, target_db_identifier, overrides)
+            finally:
+                self._pending.instance = None
+            instance.status = "available"
+            return instance
+
+    def _restore_db_instance_from_db_snapshot(self, backend, original, from_snapshot_id: str,
+                                              overrides: dict[str, Any]):
+        from moto.rds.exceptions import DBInstanceAlreadyExists
+
+        snapshot_id = from_snapshot_id.split(":", 6)[6] if from_snapshot_id.startswith("arn:") else from_snapshot_id
+        snapshot = backend.describe_db_snapshots(None, snapshot_id)[0]
+        if snapshot.database.engine not in REAL_ENGINES:
+            return original(from_snapshot_id, overrides)
+        backup = self.snapshot_backups.get((backend.region_name, snapshot.db_snapshot_identifier))
+        if backup is None:
+            restorable = sorted(sid for (region, sid) in self.snapshot_backups if region == backend.region_name)
+            raise _client_error(
+                "InvalidDBSnapshotState",
+                f"sandbox: snapshot {snapshot.db_snapshot_identifier} is represented history (created in moto "
+                f"before the sandbox existed) and has no base backup behind it, so it cannot be restored; "
+                f"snapshots with real data in {backend.region_name}: {', '.join(restorable) or 'none'}",
+            )
+        target_id = overrides["db_instance_identifier"]
+        if target_id in backend.databases:
+            raise DBInstanceAlreadyExists()
+        with self.lock:
+            new = self._new_server(backend.region_name, target_id, backup.user, backup.password, backup.dbname)
+            try:
+                new.server.restore_base_backup(backup.path, new.archive_dir)
+            except BaseException:
+                self._destroy(new)
+                raise
+            self._pending.instance = new
+            try:
+                instance = original(from_snapshot_id, overrides)
+            finally:
+                self._pending.instance = None
+            instance.status = "available"
+            return instance
+
+    def _create_db_instance_read_replica(self, backend, original, db_kwargs: dict[str, Any]):
+        from moto.core.utils import utcnow
+        from moto.rds.exceptions import DBInstanceAlreadyExists
+
+        primary = backend.find_db_from_id(db_kwargs["source_db_instance_identifier"])
+        source = self.instances.get((primary.region, primary.db_instance_identifier))
+        if source is None or source.failed_at is not None:
+            return original(db_kwargs)
+        identifier = db_kwargs["db_instance_identifier"]
+        key = (backend.region_name, identifier)
+        if identifier in backend.databases:
+            raise DBInstanceAlreadyExists()
+        with self.lock:
+            real = self._new_server(backend.region_name, identifier, source.server.user,
+                                    source.server.password, source.server.dbname)
+            real.standby = True
+            try:
+                real.server.start_standby_of(source.server, real.archive_dir)
+            except BaseException:
+                self._destroy(real)
+                raise
+            self.instances[key] = real
+            db_kwargs["port"] = real.server.port
+            try:
+                replica = original(db_kwargs)
+            except BaseException:
+                self.instances.pop(key, None)
+                self._destroy(real)
+                raise
+            replica.port = real.server.port
+            replica.created = replica.instance_create_time = utcnow()
+            replica.replicas = []
+            self._adopt(replica)
+            return replica
+
+    def _promote_read_replica(self, backend, original, db_kwargs: dict[str, Any]):
+        from moto.core.utils import utcnow
+
+        identifier = db_kwargs["db_instance_identifier"]
+        real = self.instances.get((backend.region_name, identifier))
+        if real is None or not real.standby:
+            return original(db_kwargs)
+        with self.lock:
+            real.server.promote()
+            real.standby = False
+            instance = original(db_kwargs)
+            source_id = instance.source_db_instance_identifier
+            instance.source_db_instance_identifier = None  # no ReadReplicaSource... any more, as on AWS
+            try:
+                backend.find_db_from_id(source_id).replicas.remove(instance.db_instance_arn)
+            except Exception:  # noqa: BLE001 - source gone or never listed it
+                pass
+            # AWS backs a promoted replica up right away (when retention > 0): a real base backup
+            stamp = utcnow().strftime("%Y-%m-%d-%H-%M")
+            backend.create_auto_snapshot(identifier, f"rds:{identifier}-{stamp}")
+            return instance
+
+    def _delete_db_instance(self, backend, original, db_instance_identifier: str, *args, **kwargs):
+        instance = original(db_instance_identifier, *args, **kwargs)
+        with self.lock:
+            real = self.instances.pop((backend.region_name, db_instance_identifier), None)
+            if real is not None:
+                self._destroy(real)
+        return instance
+
+
+_REAL_CLASS = None
+
+
+def _real_instance_class():
+    """A DBInstance subclass whose endpoint and restorable time are the real server's."""
+    global _REAL_CLASS
+    if _REAL_CLASS is None:
+        from moto.core.utils import utcnow
+        from moto.rds.models import DBInstance
+
+        class RealDBInstance(DBInstance):
+            registry: RealRds | None = None
+
+            @property
+            def address(self) -> str:
+                return LOOPBACK
+
+            @property
+            def latest_restorable_time(self) -> datetime:
+                real = self.registry.instance(self.region, self.db_instance_identifier) if self.registry else None
+                if real is not None and real.latest_archived is not None:
+                    return naive_utc(real.latest_archived)
+                return utcnow()
+
+        _REAL_CLASS = RealDBInstance
+    return _REAL_CLASS

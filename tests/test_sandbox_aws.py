@@ -1,0 +1,281 @@
+"""The AWS side of the sandbox, seen from outside: boto3, the aws CLI, psql-like clients and DNS."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("moto")
+pytest.importorskip("dnslib")
+
+import boto3  # noqa: E402
+import psycopg  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+from pytest_kosmos_dr.sandbox import manager  # noqa: E402
+from pytest_kosmos_dr.sandbox.aws.dns_server import query  # noqa: E402
+from pytest_kosmos_dr.timeparse import parse_instant  # noqa: E402
+
+WRITE_INTERVAL_S = 0.1
+COLD_START: list[float] = []
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("sandbox")
+    started = time.monotonic()
+    running, _ = manager.start(state_dir, owner_pid=os.getpid())  # dies with this process at worst
+    COLD_START.append(time.monotonic() - started)
+    data_dir = running.state["data_dir"]
+    try:
+        yield running
+    finally:
+        manager.stop(state_dir)
+    time.sleep(0.3)
+    leftovers = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, timeout=10).stdout
+    assert data_dir not in leftovers, "a server of the sandbox outlived it"
+    assert not Path(data_dir).exists()
+
+
+def client(sandbox, service, region=None):
+    aws = sandbox.state["aws"]
+    return boto3.client(
+        service, region_name=region or aws["secondary_region"], endpoint_url=aws["endpoint_url"],
+        aws_access_key_id=aws["access_key_id"], aws_secret_access_key=aws["secret_access_key"],
+        config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 1}),
+    )
+
+
+def connect(endpoint, sandbox):
+    db = sandbox.state["database"]
+    return psycopg.connect(host=endpoint["Address"], port=endpoint["Port"], user=db["user"],
+                           password=db["password"], dbname="kosmos", connect_timeout=5)
+
+
+def newest_row(conn):
+    return conn.execute("SELECT max(created_at) FROM conversations").fetchone()[0]
+
+
+def test_cold_start_is_quick(sandbox):
+    assert COLD_START[0] < 15, f"cold start took {COLD_START[0]:.1f} s"
+
+
+def test_instances_described_by_boto3_and_cli(sandbox):
+    east, west = client(sandbox, "rds", "us-east-1"), client(sandbox, "rds", "us-west-2")
+    prod = east.describe_db_instances(DBInstanceIdentifier="kosmos-prod")["DBInstances"][0]
+    dr = west.describe_db_instances(DBInstanceIdentifier="kosmos-prod-replica")["DBInstances"][0]
+    assert prod["DBInstanceStatus"] == "failed"  # its region is down since the incident
+    assert dr["DBInstanceStatus"] == "available" and dr["MultiAZ"] and dr["BackupRetentionPeriod"] == 30
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in dr  # promoted
+    assert dr["Endpoint"] == {"Address": "127.0.0.1", "Port": sandbox.state["database"]["port"],
+                              **({"HostedZoneId": dr["Endpoint"]["HostedZoneId"]} if "HostedZoneId" in dr["Endpoint"] else {})}
+    env = {**os.environ, **_sandbox_env(sandbox)}
+    out = subprocess.run(["aws", "rds", "describe-db-instances", "--output", "json"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert [i["DBInstanceIdentifier"] for i in json.loads(out.stdout)["DBInstances"]] == ["kosmos-prod-replica"]
+
+
+def _sandbox_env(sandbox):
+    env = {}
+    for line in sandbox.env_file.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip("'")
+    return env
+
+
+def test_dr_database_is_the_promoted_replica(sandbox):
+    db, incident = sandbox.state["database"], sandbox.state["incident"]
+    with psycopg.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"],
+                         dbname=db["dbname"], connect_timeout=5) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+        newest = newest_row(conn)
+        assert newest < parse_instant(incident["start"]) < newest + timedelta(seconds=2)
+        conn.execute("CREATE TEMP TABLE writable (x int)")  # it takes writes
+    assert parse_instant(incident["start"]) <= parse_instant(incident["failover_at"]) <= parse_instant(incident["dns_switched_at"])
+
+
+def test_point_in_time_restore_is_real(sandbox):
+    east = client(sandbox, "rds", "us-east-1")
+    start = parse_instant(sandbox.state["incident"]["start"])
+    target = start - timedelta(seconds=0.75)
+    made = east.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="kosmos-prod", TargetDBInstanceIdentifier="pitr-test", RestoreTime=target,
+    )["DBInstance"]
+    with connect(made["Endpoint"], sandbox) as conn:
+        newest = newest_row(conn)
+    assert target - timedelta(seconds=WRITE_INTERVAL_S * 5) < newest <= target
+
+    latest = east.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="kosmos-prod", TargetDBInstanceIdentifier="pitr-latest",
+        UseLatestRestorableTime=True,
+    )["DBInstance"]
+    with connect(latest["Endpoint"], sandbox) as conn:
+        assert start - timedelta(seconds=1) < newest_row(conn) < start
+
+    began = time.monotonic()
+    with pytest.raises(ClientError) as error:
+        east.restore_db_instance_to_point_in_time(
+            SourceDBInstanceIdentifier="kosmos-prod", TargetDBInstanceIdentifier="pitr-too-old",
+            RestoreTime=start - timedelta(hours=2))
+    assert error.value.response["Error"]["Code"] == "InvalidRestoreFault"
+    assert time.monotonic() - began < 3
+
+    root = Path(sandbox.state["data_dir"]) / "rds" / "us-east-1" / "pitr-test"
+    assert root.exists()
+    east.delete_db_instance(DBInstanceIdentifier="pitr-test", SkipFinalSnapshot=True)
+    east.delete_db_instance(DBInstanceIdentifier="pitr-latest", SkipFinalSnapshot=True)
+    assert not root.exists()
+    assert str(root) not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, timeout=10).stdout
+    with pytest.raises(psycopg.OperationalError):
+        connect(made["Endpoint"], sandbox).close()
+
+
+def test_snapshots_history_and_restore(sandbox):
+    east, west = client(sandbox, "rds", "us-east-1"), client(sandbox, "rds", "us-west-2")
+    snaps = sorted(east.describe_db_snapshots(DBInstanceIdentifier="kosmos-prod")["DBSnapshots"],
+                   key=lambda s: s["SnapshotCreateTime"])
+    times = [s["SnapshotCreateTime"] for s in snaps]
+    assert times[0] <= times[-1] - timedelta(hours=22)
+    assert max(b - a for a, b in zip(times, times[1:])) <= timedelta(hours=1)
+    copies = [s for s in west.describe_db_snapshots()["DBSnapshots"] if s.get("SourceRegion") == "us-east-1"]
+    assert len(copies) == len(snaps)
+
+    newest = snaps[-1]["DBSnapshotIdentifier"]
+    made = east.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="snap-test", DBSnapshotIdentifier=newest)
+    with connect(made["DBInstance"]["Endpoint"], sandbox) as conn:
+        assert conn.execute("SELECT count(*) FROM conversations").fetchone()[0] >= 2000
+    east.delete_db_instance(DBInstanceIdentifier="snap-test", SkipFinalSnapshot=True)
+
+    with pytest.raises(ClientError) as error:  # represented history has no data behind it
+        east.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="snap-old",
+                                                  DBSnapshotIdentifier=snaps[0]["DBSnapshotIdentifier"])
+    assert error.value.response["Error"]["Code"] == "InvalidDBSnapshotState"
+    assert newest in error.value.response["Error"]["Message"]
+
+
+def test_agent_state_bucket(sandbox):
+    s3 = client(sandbox, "s3")
+    assert s3.get_bucket_versioning(Bucket="kosmos-backups")["Status"] == "Enabled"
+    rule = s3.get_bucket_lifecycle_configuration(Bucket="kosmos-backups")["Rules"][0]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 7 and rule["Expiration"]["Days"] >= 7
+    start = parse_instant(sandbox.state["incident"]["start"])
+    for agent in sandbox.state["agents"]:
+        versions = s3.list_object_versions(Bucket="kosmos-backups", Prefix=f"agent-state/{agent}/")["Versions"]
+        stamps = sorted(v["LastModified"] for v in versions)
+        assert stamps[0] < start - timedelta(days=7)
+        assert start - timedelta(minutes=10) < stamps[-1] < start
+        newest = max(versions, key=lambda v: v["LastModified"])
+        assert newest["Key"].startswith(f"agent-state/{agent}/{agent}-state-") and newest["Key"].endswith("Z.tar.gz")
+        body = s3.get_object(Bucket="kosmos-backups", Key=newest["Key"])["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            names = sorted(tar.getnames())
+            assert names == [f"{agent}-state/{n}" for n in ("MANIFEST.sha256", "memory.json", "tasks.json")]
+
+
+def test_dns_answers_the_secondary_after_the_incident(sandbox):
+    dns = sandbox.state["dns"]
+    rcode, answers = query(dns["host"], dns["port"], "api.kosmos.internal.")
+    assert rcode == "NOERROR"
+    assert ("api.kosmos.internal.", "CNAME", "api.us-west-2.kosmos.internal.") in answers
+    assert answers[-1][1:] == ("A", "127.0.0.1")
+    route53 = client(sandbox, "route53")
+    checks = route53.list_health_checks()["HealthChecks"]
+    status = {c["HealthCheckConfig"]["FullyQualifiedDomainName"]:
+              route53.get_health_check_status(HealthCheckId=c["Id"])["HealthCheckObservations"] for c in checks}
+    assert all(o["StatusReport"]["Status"].startswith("Failure") for o in status["api.us-east-1.kosmos.internal"])
+    assert all(o["StatusReport"]["Status"].startswith("Success") for o in status["api.us-west-2.kosmos.internal"])
+
+
+# -- faults: what each one changes, and that its revert restores it --------------------------------
+def _snapshot_ids(sandbox, region):
+    rds = client(sandbox, "rds", region)
+    return sorted(s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"])
+
+
+def _retention(sandbox):
+    return client(sandbox, "rds", "us-west-2").describe_db_instances(
+        DBInstanceIdentifier="kosmos-prod-replica")["DBInstances"][0]["BackupRetentionPeriod"]
+
+
+def _zeus_newest(sandbox):
+    s3 = client(sandbox, "s3")
+    versions = s3.list_object_versions(Bucket="kosmos-backups", Prefix="agent-state/zeus-orchestrator/")["Versions"]
+    newest = max(versions, key=lambda v: v["LastModified"])
+    body = s3.get_object(Bucket="kosmos-backups", Key=newest["Key"], VersionId=newest["VersionId"])["Body"].read()
+    try:
+        gzip.decompress(body)
+        readable = True
+    except (OSError, EOFError):
+        readable = False
+    return newest["LastModified"], readable
+
+
+def _dns(sandbox):
+    dns = sandbox.state["dns"]
+    return query(dns["host"], dns["port"], "api.kosmos.internal.")[1][0][2]
+
+
+def _thresholds(sandbox):
+    r53 = client(sandbox, "route53")
+    return sorted(c["HealthCheckConfig"]["FailureThreshold"] for c in r53.list_health_checks()["HealthChecks"])
+
+
+def _dr_newest(sandbox):
+    db = sandbox.state["database"]
+    with psycopg.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"],
+                         dbname=db["dbname"], connect_timeout=5) as conn:
+        return newest_row(conn)
+
+
+OBSERVE = {
+    "snapshot-gap-3h": lambda sb: _snapshot_ids(sb, "us-east-1"),
+    "pitr-retention-7d": _retention,
+    "no-cross-region-copies": lambda sb: _snapshot_ids(sb, "us-west-2"),
+    "agent-versioning-suspended": lambda sb: client(sb, "s3").get_bucket_versioning(Bucket="kosmos-backups")["Status"],
+    "agent-lifecycle-3d": lambda sb: client(sb, "s3").get_bucket_lifecycle_configuration(
+        Bucket="kosmos-backups")["Rules"][0]["Expiration"]["Days"],
+    "agent-backup-stale-40m": lambda sb: _zeus_newest(sb)[0],
+    "agent-archive-corrupt": lambda sb: _zeus_newest(sb)[1],
+    "dns-failover-on-primary": _dns,
+    "healthcheck-slow-10m": _thresholds,
+    "replica-lagging-20m": _dr_newest,
+}
+
+
+def test_every_fault_is_listed_with_its_criterion(sandbox):
+    listed = {f["name"]: f["criteria"] for f in sandbox.faults()}
+    assert set(OBSERVE) <= set(listed)
+    assert all(listed[name] for name in OBSERVE)
+
+
+@pytest.mark.parametrize("name", sorted(OBSERVE))
+def test_fault_changes_what_aws_reports_and_revert_restores_it(sandbox, name):
+    before = OBSERVE[name](sandbox)
+    sandbox.apply_fault(name)
+    try:
+        during = OBSERVE[name](sandbox)
+    finally:
+        sandbox.revert_fault(name)
+    after = OBSERVE[name](sandbox)
+    assert during != before
+    assert after == before
+    if name == "replica-lagging-20m":
+        start = parse_instant(sandbox.state["incident"]["start"])
+        assert start - during > timedelta(minutes=20)
+    if name == "dns-failover-on-primary":
+        assert during == "api.us-east-1.kosmos.internal."
+    if name == "agent-backup-stale-40m":
+        start = parse_instant(sandbox.state["incident"]["start"])
+        assert start - during >= timedelta(minutes=40)
