@@ -43,6 +43,7 @@ class DREnvironment:
     kube_context: str
     aws_endpoint_url: str | None
     aws_credentials: dict[str, str] | None  # explicit keys (sandbox); None: profile / standard chain
+    config_repo_url: str = ""
     sandbox_state: dict[str, Any] | None = None
 
     @property
@@ -88,6 +89,7 @@ def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREn
         kube_context=kube.context,
         aws_endpoint_url=target.aws.endpoint_url or None,
         aws_credentials=None,
+        config_repo_url=target.config_repo.url,
     )
 
 
@@ -120,5 +122,6 @@ def _from_sandbox(target: Target, state: dict[str, Any]) -> DREnvironment:
         kube_context=kube.get("context", target.kubernetes.context),
         aws_endpoint_url=aws["endpoint_url"] if aws else None,
         aws_credentials=credentials,
+        config_repo_url=kube.get("config_repo", target.config_repo.url),
         sandbox_state=state,
     )

@@ -112,3 +112,58 @@ def dr_check(request: pytest.FixtureRequest):
         return result
 
     return verify
+
+
+@pytest.fixture(scope="session")
+def dr_aws(dr_environment, dr_target):
+    """boto3 clients for the target: ``dr_aws.client("rds")`` (secondary region by default)."""
+    from .clients.aws import AwsClients
+
+    return AwsClients(dr_target.aws.profile, dr_target.aws.secondary_region, dr_target.timeouts,
+                      dr_environment.aws_endpoint_url, dr_environment.aws_credentials)
+
+
+@pytest.fixture(scope="session")
+def dr_cluster(dr_environment, dr_target):
+    """The DR cluster's Kubernetes API, for the target's kubeconfig and context."""
+    from .clients.kube import connect
+
+    cluster = connect(dr_environment.kubeconfig, dr_environment.kube_context, dr_target.timeouts,
+                      in_cluster=dr_target.kubernetes.in_cluster)
+    yield cluster
+    cluster.api_client.close()
+
+
+@pytest.fixture(scope="session")
+def dr_nodes(dr_cluster):
+    """Every node of the DR cluster (one paginated list)."""
+    return dr_cluster.list("/api/v1/nodes")
+
+
+@pytest.fixture(scope="session")
+def kosmos_pods(dr_cluster, dr_target):
+    """Every pod in the KOSMOS namespace (one paginated list)."""
+    return dr_cluster.list(f"/api/v1/namespaces/{dr_target.kubernetes.namespace}/pods")
+
+
+@pytest.fixture(scope="session")
+def agent_pod(kosmos_pods, dr_target):
+    """``agent_pod("zeus-orchestrator")``: that agent's pod (by the target's pod name)."""
+
+    def find(agent_name: str) -> dict:
+        agent = dr_target.agent(agent_name)
+        for pod in kosmos_pods:
+            if pod["metadata"]["name"] == agent.pod_name:
+                return pod
+        raise DRCheckFailed(f"agent {agent_name}: pod {agent.pod_name} not found in {dr_target.kubernetes.namespace}")
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def config_checkout(dr_environment, dr_target, tmp_path_factory):
+    """A fresh clone of the configuration repository's production branch."""
+    from .checks.configuration import clone_production
+
+    dest = tmp_path_factory.mktemp("config-repo") / "checkout"
+    return clone_production(dr_environment.config_repo_url, dr_target.config_repo.branch, dest)
