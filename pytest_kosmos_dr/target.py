@@ -58,7 +58,7 @@ class DatabaseSettings:
 class BackupSettings:
     bucket: str = "kosmos-backups"
     agent_state_prefix: str = "agent-state/"
-    config_prefix: str = "config/"
+    config_bundle: str = "config/kosmos-infrastructure.bundle"  # Git bundle of the config repository
 
 
 @dataclass(frozen=True)

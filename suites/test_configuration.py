@@ -19,3 +19,13 @@ def test_dr_cluster_runs_what_the_production_branch_renders(config_checkout, dr_
 def test_production_overlay_applies_as_a_server_side_dry_run(config_checkout, dr_target, dr_environment, dr_check):
     dr_check(configuration.apply_dry_run(config_checkout, dr_target.config_repo.overlay, dr_environment.kubeconfig,
                                          dr_environment.kube_context))
+
+
+@pytest.mark.dr_criterion("BAK-CONFIG-MIRROR")
+def test_bucket_copy_of_the_configuration_is_the_production_head(config_checkout, dr_aws, dr_target, dr_check,
+                                                                 tmp_path):
+    from pytest_kosmos_dr.clients.aws import fetch_object
+
+    bucket, key = dr_target.backups.bucket, dr_target.backups.config_bundle
+    bundle = fetch_object(dr_aws.client("s3"), bucket, key)
+    dr_check(configuration.mirror_matches(config_checkout, bucket, key, bundle, tmp_path))

@@ -1,5 +1,5 @@
 """DR cluster and configuration checks (REC-DR-NODES, REC-DR-PODS, VAL-POD-METRICS, SCN-MULTI-AZ,
-BAK-CONFIG-GITOPS, REC-CONFIG-APPLY): pass on the healthy sandbox; each fails alone, naming the
+BAK-CONFIG-GITOPS, BAK-CONFIG-MIRROR, REC-CONFIG-APPLY): pass on the healthy sandbox; each fails alone, naming the
 offending object, when the cluster is broken with the real kubectl, the official client, or a
 named sandbox fault."""
 
@@ -19,6 +19,7 @@ CHECKS = {
     "SCN-MULTI-AZ": "test_kosmos_survives_the_loss_of_one_zone",
     "BAK-CONFIG-GITOPS": "test_dr_cluster_runs_what_the_production_branch_renders",
     "REC-CONFIG-APPLY": "test_production_overlay_applies_as_a_server_side_dry_run",
+    "BAK-CONFIG-MIRROR": "test_bucket_copy_of_the_configuration_is_the_production_head",
 }
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -97,6 +98,8 @@ def test_configmap_drift_made_with_kubectl_fails_the_gitops_check(sandbox, pytes
          "*Deployment/kosmos-api: Ready replicas in 1 zone(s) (us-west-2a), need 2*"),
         ("config-drift", "BAK-CONFIG-GITOPS", "*data.KOSMOS_LOG_LEVEL: Git *, cluster 'debug-hotfix'*"),
         ("metrics-over-limit", "VAL-POD-METRICS", "*pod/zeus-orchestrator-0 container agent: cpu 3900m, limit*"),
+        ("config-mirror-stale", "BAK-CONFIG-MIRROR",
+         "*backup copy s3://kosmos-backups/config/kosmos-infrastructure.bundle holds production@*, repository head is *"),
         ("apply-denied", "REC-CONFIG-APPLY", "*statefulsets*is forbidden: the DR policy freezes StatefulSet objects*"),
     ],
 )

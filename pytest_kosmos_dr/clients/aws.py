@@ -68,3 +68,19 @@ def call(what: str, fn, *args, **kwargs):
     except Exception as exc:  # botocore raises many unrelated classes
         _, reason = describe_error(exc)
         raise DRUnverifiable(what, reason) from None
+
+
+def fetch_object(s3, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when there is no such key (access errors are "could not verify")."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        _, reason = describe_error(exc)
+        raise DRUnverifiable(f"s3://{bucket}/{key}", reason) from None
+    except Exception as exc:
+        _, reason = describe_error(exc)
+        raise DRUnverifiable(f"s3://{bucket}/{key}", reason) from None

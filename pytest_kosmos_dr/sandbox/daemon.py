@@ -31,13 +31,17 @@ ERROR_FILE = "startup-error.txt"
 def build_components() -> list:
     """The sandbox's parts, in start order (later parts may read earlier parts' state)."""
     from .aws.component import AwsComponent
+    from .config_mirror import ConfigMirrorComponent
     from .grafana import GrafanaComponent
     from .kosmos_api import KosmosApiComponent
     from .kube.component import DRClusterComponent
+    from .status_page import StatusPageComponent
 
     # AwsComponent creates production, plays the incident and publishes the promoted replica as
-    # ctx.state["database"], which the API stand-in reads: it comes first.
-    return [AwsComponent(), KosmosApiComponent(), GrafanaComponent(), DRClusterComponent()]
+    # ctx.state["database"], which the API stand-in reads: it comes first. The config mirror
+    # needs both the bucket and the config repository: it comes last.
+    return [AwsComponent(), KosmosApiComponent(), GrafanaComponent(), StatusPageComponent(),
+            DRClusterComponent(), ConfigMirrorComponent()]
 
 
 def _write_private(path: Path, text: str) -> None:
