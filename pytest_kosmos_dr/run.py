@@ -36,6 +36,8 @@ class RunOptions:
     restore_time: datetime | None  # None: the latest restorable time
     allow_restore: bool
     confirm_target: str | None
+    evidence_path: Path | None  # incident record for COM-* (sandbox: its own record when not given)
+    ledger_path: Path  # drill ledger for SCH-*
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_target: str) -> "RunOptions":
@@ -52,7 +54,19 @@ class RunOptions:
             restore_time=restore,
             allow_restore=bool(config.getoption("dr_allow_restore")),
             confirm_target=config.getoption("dr_confirm_target"),
+            evidence_path=_existing_file(config.getoption("dr_evidence"), "--dr-evidence"),
+            ledger_path=Path(config.getoption("dr_ledger") or config.getini("dr_ledger")
+                             or config.rootpath / "reports" / "drill-ledger.jsonl"),
         )
+
+
+def _existing_file(raw: str | None, option: str) -> Path | None:
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise DRConfigError(f"{option} {raw}: no such file")
+    return path
 
 
 def _instant(raw: str | None, option: str) -> datetime | None:
