@@ -30,8 +30,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="allow drills that create resources (restored instances, copies, toggles)")
     group.addoption("--dr-confirm-target", dest="dr_confirm_target", metavar="NAME", default=None,
                     help="repeat the target name to allow drills against a production target")
+    group.addoption("--dr-evidence", dest="dr_evidence", metavar="PATH", default=None,
+                    help="incident record (JSON) for the communication criteria (COM-*)")
+    group.addoption("--dr-ledger", dest="dr_ledger", metavar="PATH", default=None,
+                    help="drill ledger for the testing-schedule criteria (default: reports/drill-ledger.jsonl)")
     parser.addini("dr_target", "default DR target (like --dr-target)", default="")
     parser.addini("dr_config", "targets file (like --dr-config)", default="")
+    parser.addini("dr_ledger", "drill ledger (like --dr-ledger)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
