@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import DRConfigError, SandboxError
+from .reporting.commands import add_commands as add_report_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -107,7 +108,7 @@ def _print_endpoints(running) -> None:
     for key, label in (("status_page", "status page"), ("aws", "AWS endpoint"), ("kubernetes", "kubeconfig")):
         section = state.get(key)
         if section:
-            value = section.get("url") or section.get("endpoint_url") or section.get("kubeconfig")
+            value = section.get("kubeconfig") or section.get("url") or section.get("endpoint_url")
             print(f"  {label + ':':<13} {value}")
     print(f"  incident:     started {state.get('incident', {}).get('start')}")
 
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--list", action="store_true", help="list the faults")
     fault.add_argument("--revert", action="store_true", help="undo the fault")
     sandbox.set_defaults(func=_sandbox)
+    add_report_commands(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ import pytest
 from . import fixtures, outcomes
 from .errors import DRConfigError
 from .fixtures import DR_RUN
+from .reporting import hooks as reporting_hooks
 
 MARKERS = (
     "gate: read-only DR check, safe to run right after a failover (-m gate)",
@@ -34,6 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="incident record (JSON) for the communication criteria (COM-*)")
     group.addoption("--dr-ledger", dest="dr_ledger", metavar="PATH", default=None,
                     help="drill ledger for the testing-schedule criteria (default: reports/drill-ledger.jsonl)")
+    reporting_hooks.addoption(group, parser)
     parser.addini("dr_target", "default DR target (like --dr-target)", default="")
     parser.addini("dr_config", "targets file (like --dr-config)", default="")
     parser.addini("dr_ledger", "drill ledger (like --dr-ledger)", default="")
@@ -51,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except DRConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(fixtures, "kosmos_dr.fixtures")
+    config.pluginmanager.register(reporting_hooks.ReportingPlugin(config), "kosmos_dr.reporting")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistWiring(), "kosmos_dr.xdist")
 

@@ -1,28 +1,48 @@
 """Keep secrets out of every output: a process-wide set of known secret values and a scrubber.
 
 Fixtures register every credential they read (passwords, tokens, AWS keys); anything written to
-the terminal, JUnit, Allure or the scorecard passes through ``redact`` first. DSN passwords and
-bearer tokens are also masked by pattern, in case a value was never registered.
+the terminal, JUnit, Allure or the scorecard passes through ``redact`` first. DSN passwords, bearer
+tokens, AWS keys and kubeconfig credentials are also masked by pattern, in case a value was never
+registered.
+
+Helpers for the places pytest and allure-pytest write to:
+
+* ``redact_deep(obj)``: every string inside dicts, lists, tuples and plain objects (allure result
+  objects, pytest's longrepr objects) redacted in place (returns the new value for strings).
+* ``RedactingLogFilter``: a ``logging.Filter`` that scrubs a record's message and traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 MASK = "***"
 _known: set[str] = set()
+
+# Each pattern: group 1 is kept (the key), group 2 is the secret, group 3 (optional) is kept.
 _PATTERNS = (
-    re.compile(r"(?i)(password\s*=\s*)('[^']*'|\S+)"),
-    re.compile(r"(?i)(postgres(?:ql)?://[^:/\s]+:)([^@\s]+)(@)"),
-    re.compile(r"(?i)(authorization:\s*bearer\s+)(\S+)"),
-    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})"),
-    re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)(\S+)"),
+    # libpq keyword DSN and "password = x" in config/INI text
+    re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&;,]+)"),
+    # userinfo in any URL: scheme://user:password@host
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)([^@\s/]+)(@)"),
+    re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token)\s+)(\S+)"),
+    re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{8,})"),
+    # AWS: named keys in env/ini/CLI text, and access key IDs wherever they appear
+    re.compile(r"(?i)(\baws_(?:secret_access_key|session_token|access_key_id)\b[\"']?\s*[=:]\s*[\"']?)([^\s\"',]+)"),
+    re.compile(r"(?i)(\b(?:secret_access_key|SecretAccessKey|SessionToken)[\"']?\s*[=:]\s*[\"']?)([^\s\"',]+)"),
+    re.compile(r"()(\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b)"),
+    re.compile(r"(?i)([?&](?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|access_token|api_key|apikey|token)=)([^&\s\"']+)"),
+    # kubeconfig / YAML credentials (one per line)
+    re.compile(r"(?im)(^\s*-?\s*(?:token|password|client-key-data|client-certificate-data|id-token|"
+               r"refresh-token|access-token|secret)\s*:\s*)(\S+)"),
 )
 
 
 def register_secret(value: str | None) -> None:
     """Remember a value that must never be shown (short values are ignored: too many false hits)."""
-    if value and len(value) >= 6:
+    if value and len(str(value)) >= 6:
         _known.add(str(value))
 
 
@@ -30,13 +50,80 @@ def known_secrets() -> frozenset[str]:
     return frozenset(_known)
 
 
+def _mask(match: re.Match) -> str:
+    suffix = match.group(3) if match.re.groups >= 3 and match.group(3) else ""
+    return match.group(1) + MASK + suffix
+
+
 def redact(text: str) -> str:
     """``text`` with every known secret and secret-looking pattern masked."""
-    if not text:
+    if not text or not isinstance(text, str):
         return text
     for secret in sorted(_known, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + MASK + (m.group(3) if m.lastindex and m.lastindex >= 3 else ""), text)
+        text = pattern.sub(_mask, text)
     return text
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """``data`` redacted when it is UTF-8 text; binary data (pictures) is returned unchanged."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    cleaned = redact(text)
+    return data if cleaned == text else cleaned.encode("utf-8")
+
+
+def redact_deep(obj: Any, _seen: set[int] | None = None) -> Any:
+    """Redact every string inside ``obj`` (containers and plain objects changed in place)."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if obj is None or isinstance(obj, (bytes, int, float, bool)):
+        return obj
+    seen = _seen if _seen is not None else set()
+    if id(obj) in seen:
+        return obj
+    seen.add(id(obj))
+    if isinstance(obj, list):
+        for i, value in enumerate(obj):
+            obj[i] = redact_deep(value, seen)
+        return obj
+    if isinstance(obj, tuple):
+        cleaned = tuple(redact_deep(v, seen) for v in obj)
+        return type(obj)(*cleaned) if hasattr(obj, "_fields") else cleaned
+    if isinstance(obj, dict):
+        for key, value in list(obj.items()):
+            obj[key] = redact_deep(value, seen)
+        return obj
+    attrs = getattr(obj, "__dict__", None)
+    if isinstance(attrs, dict):
+        for key, value in list(attrs.items()):
+            if isinstance(value, (str, list, tuple, dict)) or hasattr(value, "__dict__"):
+                try:
+                    setattr(obj, key, redact_deep(value, seen))
+                except (AttributeError, TypeError):  # frozen objects: leave them
+                    pass
+    return obj
+
+
+class RedactingLogFilter(logging.Filter):
+    """Scrubs each record (message, arguments, traceback) before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: leave it to logging's own error path
+            return True
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True

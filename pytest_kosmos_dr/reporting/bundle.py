@@ -1,0 +1,100 @@
+"""``kosmos-dr bundle``: one .tar.gz for auditors with the results, scorecard, pictures, drill
+ledger and report, and ``MANIFEST.sha256`` (``sha256sum -c MANIFEST.sha256`` checks it)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "MANIFEST.sha256"
+
+
+@dataclass
+class Bundle:
+    path: Path
+    files: int
+    sha256: str  # of the archive itself
+    missing: list[str]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def collect(reports: Path, results: Path, scorecard: Path, report: Path, single_file: Path,
+            ledger: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(file, name in the archive) for everything that exists, and what was missing."""
+    entries: list[tuple[Path, str]] = []
+    missing: list[str] = []
+
+    def add_tree(folder: Path, prefix: str) -> None:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                entries.append((path, f"{prefix}/{path.relative_to(folder).as_posix()}"))
+
+    if results.is_dir():
+        add_tree(results, "allure-results")
+    else:
+        missing.append(f"results ({results})")
+    if scorecard.is_file():
+        entries.append((scorecard, scorecard.name))
+    else:
+        missing.append(f"scorecard ({scorecard})")
+    for svg in sorted(scorecard.parent.glob("dr-*.svg")):
+        entries.append((svg, f"pictures/{svg.name}"))
+    if ledger.is_file():
+        entries.append((ledger, ledger.name))
+    if report.is_dir():
+        add_tree(report, "report")
+    if single_file.is_file():
+        entries.append((single_file, single_file.name))
+    if not report.is_dir() and not single_file.is_file():
+        missing.append(f"HTML report ({report}; make it with `kosmos-dr report`)")
+    return entries, missing
+
+
+def write(output: Path, entries: list[tuple[Path, str]], missing: list[str]) -> Bundle:
+    root = output.name.removesuffix(".tar.gz")
+    lines = [f"{_sha256(path)}  {name}" for path, name in entries]
+    manifest = ("\n".join(lines) + "\n").encode()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".part")
+    now = time.time()
+    with tarfile.open(tmp, "w:gz") as tar:
+        info = tarfile.TarInfo(f"{root}/{MANIFEST}")
+        info.size, info.mtime, info.mode = len(manifest), now, 0o644
+        tar.addfile(info, io.BytesIO(manifest))
+        for path, name in entries:
+            tar.add(path, arcname=f"{root}/{name}", recursive=False)
+    tmp.replace(output)
+    return Bundle(path=output, files=len(entries), sha256=_sha256(output), missing=missing)
+
+
+def verify(archive: Path) -> list[str]:
+    """Problems found checking the archive's files against its manifest ([] when all match)."""
+    problems = []
+    with tarfile.open(archive, "r:gz") as tar:
+        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if m.isfile() and "/" in m.name}
+        manifest = members.pop(MANIFEST, None)
+        if manifest is None:
+            return [f"{MANIFEST} missing"]
+        listed = {}
+        for line in tar.extractfile(manifest).read().decode().splitlines():
+            digest, name = line.split("  ", 1)
+            listed[name] = digest
+        for name, digest in listed.items():
+            member = members.get(name)
+            if member is None:
+                problems.append(f"{name}: listed, not in the archive")
+            elif hashlib.sha256(tar.extractfile(member).read()).hexdigest() != digest:
+                problems.append(f"{name}: checksum differs")
+        problems += [f"{name}: in the archive, not listed" for name in members.keys() - listed.keys()]
+    return problems
