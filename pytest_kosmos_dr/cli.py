@@ -97,6 +97,44 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    """Delete restored instances left by earlier runs: found by this tool's tags only."""
+    from .clients.aws import AwsClients, describe_error
+    from .config import load_config
+    from .drills import resources
+    from .environment import resolve
+
+    target = load_config(Path.cwd(), args.config).target(args.target or "sandbox")
+    state = None
+    if target.is_sandbox:
+        from .sandbox import manager
+
+        running = manager.find_running(manager.default_state_dir())
+        if running is None:
+            print("no sandbox running: nothing to clean (its servers went with it)")
+            return EXIT_OK
+        state = running.state
+    env = resolve(target, state)
+    aws = AwsClients(target.aws.profile, target.aws.secondary_region, target.timeouts, env.aws_endpoint_url,
+                     env.aws_credentials)
+    found = 0
+    for region in dict.fromkeys((target.aws.primary_region, target.aws.secondary_region)):
+        rds = aws.client("rds", region)
+        try:
+            for identifier, tags in resources.leftovers(rds):
+                found += 1
+                if args.dry_run:
+                    print(f"would delete {region}/{identifier} (run {tags.get(resources.TAG_RUN)})")
+                    continue
+                print(f"{region}/{identifier}: {resources.delete_if_ours(rds, identifier)}")
+        except Exception as exc:  # botocore: one line per region, go on with the next
+            print(f"kosmos-dr: {region}: {describe_error(exc)[1]}", file=sys.stderr)
+            return EXIT_FAILED
+    if not found:
+        print(f"nothing to clean up for target {target.name}: no instance tagged by pytest-kosmos-dr")
+    return EXIT_OK
+
+
 def _print_endpoints(running) -> None:
     state = running.state
     db = state["database"]
@@ -135,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--list", action="store_true", help="list the faults")
     fault.add_argument("--revert", action="store_true", help="undo the fault")
     sandbox.set_defaults(func=_sandbox)
+    cleanup = sub.add_parser("cleanup", help="delete restored instances left by earlier runs (by tag only)")
+    cleanup.add_argument("--target", help="DR target (default: sandbox)")
+    cleanup.add_argument("--config", help="targets file")
+    cleanup.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    cleanup.set_defaults(func=_cleanup)
     add_report_commands(sub)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from . import gate_board
 from .catalog import catalog
 from .fixtures import DR_RUN
 
@@ -25,9 +26,11 @@ def apply_criteria_marks(config: pytest.Config, items: list[pytest.Item]) -> Non
             )
         for cid in ids:
             item.user_properties.append(("dr_criterion", cid))
-            kind = known[cid].kind
-            if item.get_closest_marker(kind) is None:
-                item.add_marker(kind)
+        kinds = {known[cid].kind for cid in ids}
+        # A test that creates resources is a drill even when it also proves a gate criterion.
+        kind = "drill" if "drill" in kinds else "evidence" if "evidence" in kinds else "gate" if kinds else None
+        if kind and not any(item.get_closest_marker(k) for k in ("gate", "drill", "evidence")):
+            item.add_marker(kind)
         if item.get_closest_marker("drill") is not None and run is not None:
             reason = drill_refusal(run)
             if reason:
@@ -43,3 +46,12 @@ def drill_refusal(run) -> str | None:
         return (f"target {target.name!r} is marked production: drills need --dr-allow-restore "
                 f"and --dr-confirm-target {target.name}")
     return None
+
+
+def run_rto_last(items: list[pytest.Item]) -> None:
+    """OBJ-RTO waits for every other gate verdict: collect it last (stable for xdist workers)."""
+    items.sort(key=lambda item: gate_board.RTO_CRITERION in item_criteria(item))
+
+
+def is_board_gate(item: pytest.Item) -> bool:
+    return item.get_closest_marker("gate") is not None and gate_board.RTO_CRITERION not in item_criteria(item)

@@ -30,6 +30,17 @@ class DRUnverifiable(Exception):
             text += f" ({hint})"
         super().__init__(text)
 
+    @classmethod
+    def from_message(cls, text: str) -> "DRUnverifiable":
+        """Rebuild one from its message (e.g. read back from another xdist worker)."""
+        error = cls("", "")
+        error.args = (text,)
+        error.what, error.reason = "", text
+        return error
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
 
 class SandboxError(Exception):
     """The local DR environment could not be started, found or stopped."""

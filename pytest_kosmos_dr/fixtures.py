@@ -167,3 +167,68 @@ def config_checkout(dr_environment, dr_target, tmp_path_factory):
 
     dest = tmp_path_factory.mktemp("config-repo") / "checkout"
     return clone_production(dr_environment.config_repo_url, dr_target.config_repo.branch, dest)
+
+
+class RestoredDatabase:
+    """A throwaway instance restored by this run: read-only connection and where it came from."""
+
+    def __init__(self, outcome, connection) -> None:
+        self.outcome = outcome
+        self.connection = connection
+        self.identifier = outcome.identifier
+        self.restore_point = outcome.restore_time
+        self.method = outcome.method
+        self.source = outcome.source
+
+    def __repr__(self) -> str:
+        return f"<RestoredDatabase {self.identifier} {self.method} @ {self.outcome.restore_point}>"
+
+
+def _restored(dr_run, dr_aws, dr_target, dr_environment, method: str):
+    from .clients.database import connect_or_unverifiable
+    from .criteria_marks import drill_refusal
+    from .drills import database_restore as restore
+    from .drills.resources import drill_tags
+    from .environment import DatabaseEndpoint
+
+    refusal = drill_refusal(dr_run)
+    if refusal:
+        pytest.skip(refusal)
+    region = dr_target.aws.primary_region
+    source = dr_target.database.production_instance
+    short = "pitr" if method == "point-in-time" else "snap"
+    identifier = f"kosmos-dr-{short}-{dr_run.run_id}"
+    tags = drill_tags(dr_run.run_id, dr_run.owner_pid, f"{method} restore drill")
+    timeout = dr_target.database.restore_timeout
+    rds = dr_aws.client("rds", region)
+
+    def perform():
+        if method == "point-in-time":
+            return restore.restore_point_in_time(rds, region, source, identifier, dr_run.options.restore_time, tags,
+                                                 dr_run.run_dir, dr_run.run_id, timeout)
+        return restore.restore_snapshot(rds, region, source, identifier, tags, dr_run.run_dir, dr_run.run_id, timeout)
+
+    outcome = restore.restore_once(dr_run.run_dir, method, perform)
+    db = dr_environment.database
+    endpoint = DatabaseEndpoint(outcome.host, outcome.port, db.dbname, db.user, db.password, db.sslmode)
+    conn = connect_or_unverifiable(endpoint, dr_target.timeouts.connect, dr_target.database.statement_timeout)
+    return RestoredDatabase(outcome, conn)
+
+
+@pytest.fixture(scope="session")
+def restored_database(dr_run, dr_aws, dr_target, dr_environment):
+    """Production restored to --dr-restore-time (or the latest restorable time) in a new instance.
+
+    Needs --dr-allow-restore. Once per run (also under xdist); deleted when the run ends.
+    """
+    restored = _restored(dr_run, dr_aws, dr_target, dr_environment, "point-in-time")
+    yield restored
+    restored.connection.close()
+
+
+@pytest.fixture(scope="session")
+def snapshot_restored_database(dr_run, dr_aws, dr_target, dr_environment):
+    """Production's newest snapshot restored into a new instance (needs --dr-allow-restore)."""
+    restored = _restored(dr_run, dr_aws, dr_target, dr_environment, "snapshot")
+    yield restored
+    restored.connection.close()

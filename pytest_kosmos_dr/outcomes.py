@@ -37,6 +37,13 @@ def classify_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.Tes
         report.longrepr = redact(report.longrepr)
 
 
+def outcome_of(report: pytest.TestReport) -> str:
+    """passed, failed, broken or skipped."""
+    if report.failed:
+        return getattr(report, "dr_outcome", "failed")
+    return "skipped" if report.skipped else "passed"
+
+
 def report_teststatus(report: pytest.TestReport):
     if getattr(report, "dr_outcome", None) == BROKEN and report.failed:
         return BROKEN, "B", ("BROKEN", {"yellow": True})

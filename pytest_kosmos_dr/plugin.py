@@ -85,15 +85,32 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from .criteria_marks import apply_criteria_marks
+    from .criteria_marks import apply_criteria_marks, run_rto_last
 
     apply_criteria_marks(config, items)
+    run_rto_last(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    run = session.config.stash.get(DR_RUN, None)
+    if run is not None:
+        from . import gate_board
+        from .criteria_marks import is_board_gate
+
+        gate_board.write_expected(run.run_dir, [i.nodeid for i in session.items if is_board_gate(i)])
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     outcomes.classify_report(item, call, report)
+    run = item.config.stash.get(DR_RUN, None)
+    if run is not None and (report.when == "call" or not report.passed):
+        from . import gate_board
+        from .criteria_marks import is_board_gate, item_criteria
+
+        if is_board_gate(item) and report.when != "teardown":
+            gate_board.post(run.run_dir, item.nodeid, item_criteria(item), outcomes.outcome_of(report))
     return report
 
 

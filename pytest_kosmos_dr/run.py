@@ -96,6 +96,7 @@ class DRRun:
             self.run_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-run-"))
             self.owner_pid = os.getpid()
             self.is_controller = True
+        self.run_id = self.run_dir.name.rsplit("-", 1)[-1]
         self._sandbox = None
 
     # -- sandbox -----------------------------------------------------------------------------
@@ -132,6 +133,31 @@ class DRRun:
         from .sandbox import manager
 
         try:
-            manager.stop(self.run_dir / "sandbox")
+            self.remove_drill_resources()
         finally:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            try:
+                manager.stop(self.run_dir / "sandbox")
+            finally:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def remove_drill_resources(self) -> list[str]:
+        """Delete what this run's drills created (checked by tag before each delete)."""
+        from .drills import resources
+
+        created = resources.recorded(self.run_dir)
+        if not created:
+            return []
+        from .clients.aws import AwsClients
+
+        env = self.environment
+        aws = AwsClients(self.target.aws.profile, self.target.aws.secondary_region, self.target.timeouts,
+                         env.aws_endpoint_url, env.aws_credentials)
+        done = []
+        for item in created:
+            try:
+                outcome = resources.delete_if_ours(aws.client("rds", item.region), item.identifier, self.run_id)
+            except Exception as exc:  # report and go on: the next ones must still be removed
+                outcome = f"not deleted ({type(exc).__name__}); run `kosmos-dr cleanup`"
+            done.append(f"{item.identifier}: {outcome}")
+        self.removed = done
+        return done

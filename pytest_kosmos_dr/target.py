@@ -52,6 +52,7 @@ class DatabaseSettings:
     password_env: str = "PGPASSWORD"
     sslmode: str = "prefer"
     statement_timeout: timedelta = timedelta(seconds=30)
+    restore_timeout: timedelta = timedelta(minutes=45)  # bound on waiting for a restored instance
 
 
 @dataclass(frozen=True)

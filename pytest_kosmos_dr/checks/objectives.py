@@ -1,0 +1,84 @@
+"""Recovery objectives measured: RPO per data source and RTO from the incident to a green gate."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..results import CheckResult, Evidence
+from ..timeparse import format_duration, isoformat
+from .integrity import WRITE_TIMESTAMPS
+
+# Tables with a continuous write stream: their newest row measures the data-loss window. (agents
+# is reference data written rarely: its newest row says nothing about lost writes.)
+RPO_TABLES = ("conversations", "messages")
+
+
+def newest_writes_before(conn, incident_start: datetime) -> dict[str, datetime | None]:
+    """Per table with a write timestamp: the newest write at or before the incident start."""
+    return {table: conn.execute(f"SELECT max({column}) FROM {table} WHERE {column} <= %s",
+                                (incident_start,)).fetchone()[0]
+            for table, column in WRITE_TIMESTAMPS.items() if table in RPO_TABLES}
+
+
+def newest_agent_backups(s3, bucket: str, prefix: str, agents: list[str], before: datetime) -> dict[str, datetime | None]:
+    """Per agent: the newest state backup at or before ``before`` (one paginated listing per agent)."""
+    newest: dict[str, datetime | None] = {}
+    paginator = s3.get_paginator("list_objects_v2")
+    for agent in agents:
+        latest = None
+        for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}{agent}/"):
+            for obj in page.get("Contents", []):
+                if obj["LastModified"] <= before and (latest is None or obj["LastModified"] > latest):
+                    latest = obj["LastModified"]
+        newest[agent] = latest
+    return newest
+
+
+def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_state: dict[str, datetime | None],
+        limit: timedelta, where: str) -> CheckResult:
+    """OBJ-RPO: incident start minus the newest recovered write, per source, at most the RPO."""
+    cid = "OBJ-RPO"
+    gaps: dict[str, timedelta | None] = {}
+    for table, newest in database.items():
+        gaps[f"table {table}"] = None if newest is None else incident_start - newest
+    for agent, newest in agent_state.items():
+        gaps[f"agent state {agent}"] = None if newest is None else incident_start - newest
+    lines = [f"{source}: {'no data' if gap is None else format_duration(gap)}" for source, gap in gaps.items()]
+    evidence = [Evidence("RPO gap per source",
+                         f"incident start {isoformat(incident_start)} minus max(created_at) per table on {where}; "
+                         "minus the newest LastModified per agent (aws s3api list-objects-v2)", "\n".join(lines))]
+    offenders = [f"{source}: {'no recovered data' if gap is None else format_duration(gap)} lost"
+                 for source, gap in gaps.items() if gap is None or gap > limit]
+    known = [g for g in gaps.values() if g is not None]
+    worst = max(known) if known else None
+    measured = {source: (None if gap is None else round(gap.total_seconds(), 1)) for source, gap in gaps.items()}
+    if offenders:
+        return CheckResult(cid, False, f"data loss over the RPO ({format_duration(limit)}): " + "; ".join(offenders),
+                           measured=measured, limit=limit.total_seconds(), offenders=offenders, evidence=evidence)
+    return CheckResult(cid, True, f"worst data-loss window {format_duration(worst)} over {len(gaps)} sources, "
+                       f"limit {format_duration(limit)}", measured=measured, limit=limit.total_seconds(),
+                       evidence=evidence)
+
+
+def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta) -> CheckResult:
+    """OBJ-RTO: from the incident start until every gate criterion had passed, at most the RTO."""
+    cid = "OBJ-RTO"
+    not_passed = [v for v in verdicts if v["outcome"] != "passed"]
+    lines = [f"{v['at']}  {v['outcome']:<8} {','.join(v['criteria'])}  {v['nodeid']}" for v in verdicts]
+    evidence = [Evidence("gate verdicts", "every gate test of this run, when it finished", "\n".join(lines))]
+    if not verdicts:
+        return CheckResult(cid, False, "no gate criterion ran in this run, so recovery was never validated",
+                           measured=None, limit=limit.total_seconds(), evidence=evidence)
+    if not_passed:
+        names = sorted({c for v in not_passed for c in v["criteria"]})
+        elapsed = datetime.now(incident_start.tzinfo) - incident_start
+        return CheckResult(cid, False, f"not recovered after {format_duration(elapsed)}: {len(names)} gate criteria "
+                           f"have not passed ({', '.join(names)}); RTO {format_duration(limit)}",
+                           measured=elapsed.total_seconds(), limit=limit.total_seconds(), offenders=names,
+                           evidence=evidence)
+    validated = max(datetime.fromisoformat(v["at"]) for v in verdicts)
+    elapsed = validated - incident_start
+    summary = (f"recovery validated {format_duration(elapsed)} after the incident start "
+               f"({isoformat(incident_start)} -> {isoformat(validated)}), RTO {format_duration(limit)}")
+    return CheckResult(cid, elapsed <= limit, summary, measured=elapsed.total_seconds(), limit=limit.total_seconds(),
+                       evidence=evidence)

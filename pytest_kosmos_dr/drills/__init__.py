@@ -1,0 +1,1 @@
+"""Drills: actions that create (and always remove) resources, refused unless the run allows them."""

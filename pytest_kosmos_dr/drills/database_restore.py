@@ -1,0 +1,161 @@
+"""Restore production into a throwaway instance (point in time or newest snapshot), once per run.
+
+Under pytest-xdist the first worker that needs a restore performs it under a file lock in the run
+folder and writes the outcome there; the others read it. The controller deletes everything the
+run recorded when the run ends (see ``run.DRRun.close``), whatever happened to the workers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ..errors import DRUnverifiable
+from ..timeparse import isoformat, parse_instant
+from .resources import CreatedInstance, drill_tags, record
+
+POLL_S = 2.0
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    """What a restore produced (shared between workers as JSON)."""
+
+    method: str  # "point-in-time" or "snapshot"
+    identifier: str
+    region: str
+    host: str
+    port: int
+    restore_point: str  # ISO-8601
+    source: str  # the source instance or snapshot
+    seconds_to_available: float
+    error: str | None = None
+
+    @property
+    def restore_time(self) -> datetime:
+        return parse_instant(self.restore_point)
+
+
+def _rds_error(exc: Exception) -> str:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code')}: {error.get('Message')}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def wait_available(rds, identifier: str, timeout: timedelta) -> float:
+    """Poll until the instance is ``available``; bounded by ``timeout``. Returns the seconds waited."""
+    started = time.monotonic()
+    deadline = started + timeout.total_seconds()
+    while True:
+        instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+        status = instance.get("DBInstanceStatus")
+        if status == "available" and instance.get("Endpoint"):
+            return time.monotonic() - started
+        if status in ("failed", "incompatible-restore", "incompatible-parameters", "storage-full"):
+            raise DRUnverifiable(f"restored instance {identifier}", f"ended in status {status!r}")
+        if time.monotonic() >= deadline:
+            raise DRUnverifiable(f"restored instance {identifier}",
+                                 f"not available after {timeout.total_seconds():.0f} s (status {status!r})")
+        time.sleep(POLL_S)
+
+
+def _refuse_existing(rds, identifier: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        rds.describe_db_instances(DBInstanceIdentifier=identifier)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
+            return
+        raise
+    raise DRUnverifiable(f"restore into {identifier}", "an instance with that identifier already exists",
+                         "refusing to touch what this run did not create")
+
+
+def restore_point_in_time(rds, region: str, source_id: str, identifier: str, restore_time: datetime | None,
+                          tags: list[dict], run_dir: Path, run_id: str, timeout: timedelta) -> RestoreOutcome:
+    """``restore-db-instance-to-point-in-time`` into ``identifier`` and wait until available."""
+    source = rds.describe_db_instances(DBInstanceIdentifier=source_id)["DBInstances"][0]
+    earliest = source.get("EarliestRestorableTime")
+    latest = source.get("LatestRestorableTime")
+    if restore_time is not None and earliest and latest and not (earliest <= restore_time <= latest):
+        raise DRUnverifiable(
+            f"point-in-time restore of {source_id}",
+            f"--dr-restore-time {isoformat(restore_time)} is outside the restorable window "
+            f"{isoformat(earliest)} .. {isoformat(latest)} (InvalidRestoreFault)",
+        )
+    _refuse_existing(rds, identifier)
+    kwargs = dict(SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=identifier, Tags=tags,
+                  MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False)
+    if restore_time is None:
+        kwargs["UseLatestRestorableTime"] = True
+        point = latest
+    else:
+        kwargs["RestoreTime"] = restore_time
+        point = restore_time
+    record(run_dir, CreatedInstance(region, identifier, run_id))
+    rds.restore_db_instance_to_point_in_time(**kwargs)
+    waited = wait_available(rds, identifier, timeout)
+    if restore_time is None:  # what "latest" meant, as AWS reports it once the restore ran
+        point = rds.describe_db_instances(DBInstanceIdentifier=source_id)["DBInstances"][0].get(
+            "LatestRestorableTime", point)
+    return _outcome(rds, "point-in-time", identifier, region, point, source_id, waited)
+
+
+def newest_snapshot(rds, source_id: str) -> dict:
+    snapshots = []
+    for page in rds.get_paginator("describe_db_snapshots").paginate(DBInstanceIdentifier=source_id):
+        snapshots += [s for s in page["DBSnapshots"] if s.get("Status") == "available" and s.get("SnapshotCreateTime")]
+    if not snapshots:
+        raise DRUnverifiable(f"snapshot restore of {source_id}", "no available snapshot")
+    return max(snapshots, key=lambda s: s["SnapshotCreateTime"])
+
+
+def restore_snapshot(rds, region: str, source_id: str, identifier: str, tags: list[dict], run_dir: Path,
+                     run_id: str, timeout: timedelta) -> RestoreOutcome:
+    """``restore-db-instance-from-db-snapshot`` of the newest snapshot and wait until available."""
+    snapshot = newest_snapshot(rds, source_id)
+    _refuse_existing(rds, identifier)
+    record(run_dir, CreatedInstance(region, identifier, run_id))
+    rds.restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier=identifier, DBSnapshotIdentifier=snapshot["DBSnapshotIdentifier"], Tags=tags,
+        MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False)
+    waited = wait_available(rds, identifier, timeout)
+    return _outcome(rds, "snapshot", identifier, region, snapshot["SnapshotCreateTime"],
+                    snapshot["DBSnapshotIdentifier"], waited)
+
+
+def _outcome(rds, method, identifier, region, point, source, waited) -> RestoreOutcome:
+    instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    endpoint = instance["Endpoint"]
+    return RestoreOutcome(method, identifier, region, endpoint["Address"], int(endpoint["Port"]),
+                          isoformat(point) if isinstance(point, datetime) else str(point), source, round(waited, 2))
+
+
+def restore_once(run_dir: Path, method: str, perform) -> RestoreOutcome:
+    """Run ``perform()`` once per run (across xdist workers); later callers get the same outcome."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_file = run_dir / f"restore-{method}.json"
+    with open(run_dir / f"restore-{method}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result_file.exists():
+            outcome = RestoreOutcome(**json.loads(result_file.read_text()))
+        else:
+            try:
+                outcome = perform()
+            except DRUnverifiable as exc:
+                outcome = RestoreOutcome(method, "", "", "", 0, "", "", 0.0, error=str(exc))
+            except Exception as exc:  # botocore and friends: one line, never a traceback wall
+                outcome = RestoreOutcome(method, "", "", "", 0, "", "", 0.0,
+                                         error=f"could not verify: {method} restore: {_rds_error(exc)}")
+            result_file.write_text(json.dumps(asdict(outcome)))
+    if outcome.error:
+        raise DRUnverifiable.from_message(outcome.error)
+    return outcome

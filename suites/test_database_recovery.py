@@ -1,0 +1,39 @@
+"""Database recovery (REC-DB-*, SCN-DATA-CORRUPTION): integrity of the DR database after failover
+(gate), and restores of production into throwaway instances (drills, --dr-allow-restore), checked
+against the DR database, which carries production's data since the failover."""
+
+import pytest
+
+from pytest_kosmos_dr.checks import integrity
+
+
+@pytest.mark.gate
+@pytest.mark.dr_criterion("REC-DB-INTEGRITY")
+def test_dr_database_is_intact_up_to_the_incident(dr_database, dr_incident_start, dr_check):
+    if dr_incident_start is None:
+        pytest.skip("not verified: no incident start (give --dr-incident-start)")
+    dr_check(integrity.database_integrity(dr_database, dr_incident_start, "DR database", newest_must_precede=False))
+
+
+@pytest.mark.dr_criterion("REC-DB-PITR", "REC-DB-INTEGRITY")
+def test_point_in_time_restore_is_available_and_intact(restored_database, dr_database, dr_check):
+    dr_check(integrity.database_integrity(
+        restored_database.connection, restored_database.restore_point,
+        f"{restored_database.identifier} (restored to {restored_database.outcome.restore_point} "
+        f"in {restored_database.outcome.seconds_to_available:.0f} s)",
+        source_conn=dr_database, source_name="the DR database"))
+
+
+@pytest.mark.dr_criterion("REC-DB-SNAPSHOT", "REC-DB-INTEGRITY")
+def test_newest_snapshot_restores_available_and_intact(snapshot_restored_database, dr_database, dr_check):
+    restored = snapshot_restored_database
+    dr_check(integrity.database_integrity(
+        restored.connection, restored.restore_point,
+        f"{restored.identifier} (from snapshot {restored.source} of {restored.outcome.restore_point})",
+        source_conn=dr_database, source_name="the DR database"))
+
+
+@pytest.mark.dr_criterion("SCN-DATA-CORRUPTION")
+def test_restore_from_backup_after_corruption_is_intact(restored_database, dr_check):
+    dr_check(integrity.database_integrity(restored_database.connection, restored_database.restore_point,
+                                          f"{restored_database.identifier} (restored from backup)"))

@@ -1,0 +1,37 @@
+"""Recovery objectives (OBJ-RPO, OBJ-RTO): the data-loss window per source and the time from the
+incident start to the moment every gate criterion had passed, against the target's objectives."""
+
+import pytest
+
+from pytest_kosmos_dr import gate_board
+from pytest_kosmos_dr.checks import objectives
+from pytest_kosmos_dr.clients.aws import call
+
+GATE_WAIT_S = 600
+
+
+def _incident(dr_incident_start):
+    if dr_incident_start is None:
+        pytest.skip("not verified: no incident start (give --dr-incident-start)")
+    return dr_incident_start
+
+
+@pytest.mark.dr_criterion("OBJ-RPO")
+def test_data_loss_per_source_within_the_rpo(dr_database, dr_aws, dr_target, dr_incident_start, dr_check):
+    incident = _incident(dr_incident_start)
+    tables = objectives.newest_writes_before(dr_database, incident)
+    backups = dr_target.backups
+    agents = call("S3 ListObjectsV2 (agent state)", objectives.newest_agent_backups, dr_aws.client("s3"),
+                  backups.bucket, backups.agent_state_prefix, [a.name for a in dr_target.agents], incident)
+    dr_check(objectives.rpo(incident, tables, agents, dr_target.objectives.rpo, "the DR database"))
+
+
+@pytest.mark.dr_criterion("OBJ-RTO")
+def test_recovery_validated_within_the_rto(dr_run, dr_incident_start, dr_target, dr_check):
+    incident = _incident(dr_incident_start)
+    verdicts, missing = gate_board.wait_for_all(dr_run.run_dir, GATE_WAIT_S)
+    if missing:
+        from pytest_kosmos_dr.errors import DRUnverifiable
+
+        raise DRUnverifiable("OBJ-RTO", f"{len(missing)} gate tests had no verdict after {GATE_WAIT_S} s")
+    dr_check(objectives.rto(incident, verdicts, dr_target.objectives.rto))

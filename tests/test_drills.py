@@ -1,0 +1,145 @@
+"""Restore and agent-state drills: they pass on the sandbox, create only tagged throwaway instances,
+and leave nothing behind after success, failure, Ctrl-C, or SIGKILL + `kosmos-dr cleanup` (which
+never touches an instance it did not tag)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import REPO, run_suite
+
+KOSMOS_DR = str(Path(sys.executable).parent / "kosmos-dr")
+
+HOLD_RESTORE = """
+import os, time
+
+def test_hold_a_restored_database(restored_database):
+    with open(os.environ["RESTORE_MARK"], "w") as handle:
+        handle.write(restored_database.identifier)
+    time.sleep(120)
+"""
+
+RECORD_IDENTIFIER = """
+import os
+
+def _record(restored_database):
+    with open(os.environ["RESTORE_MARK"], "a") as handle:
+        handle.write(restored_database.identifier + "\\n")
+
+def test_one(restored_database):
+    _record(restored_database)
+
+def test_two(restored_database):
+    _record(restored_database)
+"""
+
+
+def rds(sandbox, region="us-east-1"):
+    aws = sandbox.state["aws"]
+    return boto3.client("rds", region_name=region, endpoint_url=aws["endpoint_url"],
+                        aws_access_key_id=aws["access_key_id"], aws_secret_access_key=aws["secret_access_key"])
+
+
+def drill_instances(sandbox) -> list[str]:
+    ids = [i["DBInstanceIdentifier"] for i in rds(sandbox).describe_db_instances()["DBInstances"]]
+    return [i for i in ids if i.startswith("kosmos-dr-")]
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if process.poll() is not None:
+            raise AssertionError(f"the drill run ended early:\n{process.stdout.read().decode()}")
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never written")
+
+
+def test_drills_pass_and_leave_no_instance_behind(sandbox, pytester):
+    result = run_suite(pytester, "test_database_recovery.py", "test_agent_state_recovery.py", "--dr-allow-restore", "-v")
+    assert result.parseoutcomes() == {"passed": 5}, result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_point_in_time_restore_is_available_and_intact PASSED*"])
+    assert drill_instances(sandbox) == []
+
+
+def test_without_permission_drills_are_skipped_naming_the_flag(sandbox, pytester):
+    result = run_suite(pytester, "test_database_recovery.py", "test_agent_state_recovery.py", "-rs")
+    assert result.parseoutcomes() == {"passed": 1, "skipped": 4}
+    result.stdout.fnmatch_lines(["*drill creates resources: run with --dr-allow-restore to allow it*"])
+
+
+def test_restore_happens_once_per_run_under_xdist(sandbox, pytester, tmp_path, monkeypatch):
+    mark = tmp_path / "ids"
+    monkeypatch.setenv("RESTORE_MARK", str(mark))
+    pytester.makepyfile(test_two_users=RECORD_IDENTIFIER)
+    pytester.runpytest_subprocess("-n", "2", "--dr-allow-restore").assert_outcomes(passed=2)
+    identifiers = mark.read_text().split()
+    assert len(identifiers) == 2 and len(set(identifiers)) == 1
+    assert drill_instances(sandbox) == []
+
+
+def test_restore_time_outside_the_window_is_one_clear_line_and_quick(sandbox, pytester):
+    started = time.monotonic()
+    result = run_suite(pytester, "test_database_recovery.py", "--dr-allow-restore",
+                       "--dr-restore-time", "2020-01-01T00:00:00Z", "-k", "point_in_time")
+    assert time.monotonic() - started < 30
+    result.stdout.fnmatch_lines(["BROKEN *test_point_in_time_restore_is_available_and_intact - *could not verify: "
+                                 "point-in-time restore*InvalidRestoreFault*2020-01-01*restorable window*"])
+    assert drill_instances(sandbox) == []
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_interrupted_drill_leaves_nothing_after_teardown_or_cleanup(sandbox, pytester, tmp_path, monkeypatch, how):
+    mark = tmp_path / "identifier"
+    monkeypatch.setenv("RESTORE_MARK", str(mark))
+    pytester.makepyfile(test_hold=HOLD_RESTORE)
+    # Somebody else's instance, not tagged by us: cleanup must not touch it.
+    other = f"someone-elses-{how.lower()}"
+    rds(sandbox).restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="kosmos-prod",
+                                                      TargetDBInstanceIdentifier=other, UseLatestRestorableTime=True)
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "test_hold.py", "--dr-allow-restore",
+                                "-p", "no:cacheprovider"], cwd=pytester.path, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        identifier = _wait_for(mark, process)
+        assert identifier in drill_instances(sandbox)
+        os.killpg(process.pid, getattr(signal, how))
+        output = process.communicate(timeout=60)[0].decode()
+        if how == "SIGINT":  # the run's own teardown removed it
+            assert "KeyboardInterrupt" in output and drill_instances(sandbox) == []
+        else:  # nothing ran after SIGKILL: cleanup finds it by tag
+            assert drill_instances(sandbox) == [identifier]
+            env = {**os.environ, "KOSMOS_DR_SANDBOX_DIR": str(sandbox.state_dir)}
+            dry = subprocess.run([KOSMOS_DR, "cleanup", "--dry-run"], capture_output=True, text=True, env=env,
+                                 cwd=REPO, timeout=60)
+            assert f"would delete us-east-1/{identifier}" in dry.stdout and other not in dry.stdout
+            done = subprocess.run([KOSMOS_DR, "cleanup"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+            assert f"us-east-1/{identifier}: deleted" in done.stdout, done.stdout + done.stderr
+            assert drill_instances(sandbox) == []
+        remaining = [i["DBInstanceIdentifier"] for i in rds(sandbox).describe_db_instances()["DBInstances"]]
+        assert other in remaining
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        rds(sandbox).delete_db_instance(DBInstanceIdentifier=other, SkipFinalSnapshot=True)
+
+
+def test_a_restore_refuses_an_identifier_that_already_exists(sandbox, tmp_path):
+    from datetime import timedelta
+
+    from pytest_kosmos_dr.drills.database_restore import restore_point_in_time
+    from pytest_kosmos_dr.errors import DRUnverifiable
+
+    client = rds(sandbox)
+    with pytest.raises(DRUnverifiable, match=r"already exists \(refusing to touch what this run did not create\)"):
+        restore_point_in_time(client, "us-east-1", "kosmos-prod", "kosmos-prod", None, [], tmp_path, "x",
+                              timedelta(seconds=30))
+    assert not (tmp_path / "created.jsonl").exists()
