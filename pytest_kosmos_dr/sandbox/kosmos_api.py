@@ -1,19 +1,32 @@
-"""Stand-in for the KOSMOS HTTP API of the DR region: health, read endpoints, agent routing.
+"""Stand-in for the KOSMOS HTTP API of the DR region: health, read endpoints, agent routing, kill switch.
 
 Health and read endpoints answer from the real DR database, so a database outage shows in
 ``/health`` for real. Faults switch individual behaviours off (see ``faults()``).
+
+Kill switch (SCN-SECURITY-BREACH): ``GET /v1/admin/kill-switch`` answers
+``{"engaged", "since", "reason", "changed_at"}``; ``PUT /v1/admin/kill-switch`` with
+``{"engaged": true|false, "reason": "..."}`` (a reason is required to engage) sets it. Both need
+the API's bearer token (a real deployment should demand a separate admin credential). While
+engaged, every per-agent endpoint (``/v1/agents/{agent}/...``: the probe, and any task endpoint)
+answers 503 ``{"error": "kill switch engaged", ...}``; read-only endpoints and ``/health`` keep
+answering. ``/health`` reports the switch as a top-level ``kill_switch`` field, not as a
+component: an engaged switch is deliberate, and must not make load balancers or DNS health
+checks fail the region over.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import uuid
 
 from aiohttp import web
 
+from ..timeparse import isoformat, utcnow
 from .component import Fault, SandboxContext, serve_app
 
 DB_TIMEOUT_S = 2
+AGENT_WORK = re.compile(r"^/v1/agents/[^/]+/.+")  # per-agent endpoints: the work the kill switch stops
 
 
 class KosmosApiComponent:
@@ -25,17 +38,24 @@ class KosmosApiComponent:
         self.components_down: set[str] = set()
         self.broken_read_endpoints = False
         self.region = "us-west-2"
+        # what the switch says, and what the agent gateway enforces (the same unless a fault splits them)
+        self.kill_switch = {"engaged": False, "since": None, "reason": None, "changed_at": None}
+        self.refusing_agent_work = False
+        self.kill_switch_ignored = False  # fault: engaging is acknowledged, but agent work continues
+        self.kill_switch_stuck = False  # fault: releasing is acknowledged, but agent work stays refused
 
     async def start(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
         self.token = ctx.secret()
         self.routes = {agent: agent for agent in ctx.state["agents"]}
-        app = web.Application(middlewares=[self._auth])
+        app = web.Application(middlewares=[self._auth, self._kill_switch])
         app.router.add_get("/health", self.health)
         app.router.add_get("/v1/agents", self.list_agents)
         app.router.add_get("/v1/agents/{agent}/probe", self.probe_agent)
         app.router.add_get("/v1/conversations", self.list_conversations)
         app.router.add_get("/v1/conversations/{id}/messages", self.list_messages)
+        app.router.add_get("/v1/admin/kill-switch", self.get_kill_switch)
+        app.router.add_put("/v1/admin/kill-switch", self.put_kill_switch)
         self.runner, port = await serve_app(app, ctx.host)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url, "token": self.token}
@@ -72,6 +92,13 @@ class KosmosApiComponent:
                 return web.json_response({"error": "unauthorized"}, status=401)
         return await handler(request)
 
+    @web.middleware
+    async def _kill_switch(self, request, handler):
+        if self.refusing_agent_work and AGENT_WORK.match(request.path):
+            return web.json_response({"error": "kill switch engaged", "since": self.kill_switch["since"],
+                                      "reason": self.kill_switch["reason"]}, status=503)
+        return await handler(request)
+
     # -- endpoints --------------------------------------------------------------------------
     async def health(self, request):
         components = {}
@@ -85,7 +112,8 @@ class KosmosApiComponent:
         for name in self.components_down:
             components[name] = {"status": "down", "error": "injected fault"}
         healthy = all(c["status"] == "ok" for c in components.values())
-        body = {"status": "ok" if healthy else "degraded", "region": self.region, "components": components}
+        body = {"status": "ok" if healthy else "degraded", "region": self.region, "components": components,
+                "kill_switch": "engaged" if self.kill_switch["engaged"] else "released"}
         return web.json_response(body, status=200 if healthy else 503)
 
     async def list_agents(self, request):
@@ -124,6 +152,30 @@ class KosmosApiComponent:
             "request_id": str(uuid.uuid4()), "status": "ok",
         })
 
+    async def get_kill_switch(self, request):
+        return web.json_response(self.kill_switch)
+
+    async def put_kill_switch(self, request):
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        engaged = body.get("engaged") if isinstance(body, dict) else None
+        if not isinstance(engaged, bool):
+            return web.json_response({"error": "'engaged' must be true or false"}, status=400)
+        reason = body.get("reason")
+        if engaged and not (isinstance(reason, str) and reason.strip()):
+            return web.json_response({"error": "a 'reason' is required to engage the kill switch"}, status=400)
+        now = isoformat(utcnow())
+        if engaged != self.kill_switch["engaged"]:
+            self.kill_switch = {"engaged": engaged, "since": now if engaged else None,
+                                "reason": reason if engaged else None, "changed_at": now}
+        if engaged and not self.kill_switch_ignored:
+            self.refusing_agent_work = True
+        if not engaged and not self.kill_switch_stuck:
+            self.refusing_agent_work = False
+        return web.json_response(self.kill_switch)
+
     # -- faults -----------------------------------------------------------------------------
     def faults(self) -> list[Fault]:
         async def health_down():
@@ -144,7 +196,29 @@ class KosmosApiComponent:
         async def mend_reads():
             self.broken_read_endpoints = False
 
+        async def ignore_switch():
+            self.kill_switch_ignored = True
+            self.refusing_agent_work = False
+
+        async def stick_switch():
+            self.kill_switch_stuck = True
+
+        async def heed_switch():  # the gateway follows the switch again
+            self.kill_switch_ignored = False
+            stuck_refusing = self.kill_switch_stuck and self.refusing_agent_work
+            self.refusing_agent_work = self.kill_switch["engaged"] or stuck_refusing
+
+        async def unstick_switch():  # a stuck refusal ends when the switch says released
+            self.kill_switch_stuck = False
+            self.refusing_agent_work = self.kill_switch["engaged"] and not self.kill_switch_ignored
+
         return [
+            Fault("kill-switch-ignored", ("SCN-SECURITY-BREACH",),
+                  "the kill switch acknowledges being engaged, but agent work is still answered",
+                  ignore_switch, heed_switch),
+            Fault("kill-switch-stuck", ("SCN-SECURITY-BREACH",),
+                  "the kill switch acknowledges being released, but agent work stays refused",
+                  stick_switch, unstick_switch),
             Fault("api-health-503", ("VAL-API-HEALTH",), "the API's queue component is down: /health answers 503",
                   health_down, health_up),
             Fault("agent-misrouted", ("VAL-AGENT-ROUTING",),
