@@ -138,7 +138,8 @@ def aws_faults(aws) -> list[Fault]:
         Fault("agent-archive-corrupt", ("BAK-AGENT-ARCHIVE",),
               "zeus-orchestrator's newest archive has a new current version that is a truncated gzip",
               corrupt_apply, corrupt_revert),
-        Fault("dns-failover-on-primary", ("REC-DNS",),
+        # Without a health check nothing watches the primary, so failover can never trigger either.
+        Fault("dns-failover-on-primary", ("REC-DNS", "REC-FAILOVER-TRIGGER", "SCN-REGIONAL-OUTAGE"),
               "the PRIMARY failover record lost its health check, so Route53 (and the sandbox DNS) answer the primary",
               lambda: primary_record(None), lambda: primary_record(aws.zone["health_checks"][aws.primary])),
         Fault("healthcheck-slow-10m", ("REC-FAILOVER-TRIGGER",),

@@ -1,0 +1,601 @@
+"""Backup strategy: database replication, snapshots, point-in-time retention, cross-region copies
+(BAK-DB-*), and the agent-state bucket (BAK-AGENT-*).
+
+Listings are paginated once and evaluated locally (``list_*`` below); every AWS call goes through
+``clients.aws.call`` so an error is "could not verify" with one line. Times are measured against a
+*reference*: the incident start when one is known (after a regional outage the primary stops
+taking backups, so "now" would blame the plan for the outage itself), else now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from ..clients.aws import call, describe_error
+from ..errors import DRUnverifiable
+from ..results import CheckResult, Evidence, trim
+from ..timeparse import format_duration, isoformat, utcnow
+from .integrity import WRITE_TIMESTAMPS
+
+GAP_WINDOW = timedelta(hours=24)
+# Automated backups are taken once a day, so with a retention of N days the oldest one kept can be
+# up to a day inside the N-day window; the earliest restorable time may fall short by that much.
+DAILY_BACKUP_CYCLE = timedelta(days=1)
+# A new instance's first automated backup is taken within minutes of its creation.
+FIRST_BACKUP_SLACK = timedelta(hours=1)
+EXPECTED_STATE_FILES = ("memory.json", "tasks.json")
+MANIFEST = "MANIFEST.sha256"
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
+REPLICA_LAG_METRIC_WINDOW = timedelta(minutes=10)
+
+
+# -- reference time -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reference:
+    """The instant ages are measured against, and how to name it in a summary."""
+
+    at: datetime
+    label: str  # "the incident start" | "now"
+
+    @classmethod
+    def of(cls, incident_start: datetime | None, now: datetime | None = None) -> "Reference":
+        if incident_start is not None:
+            return cls(incident_start, "the incident start")
+        return cls(now or utcnow(), "now")
+
+    def describe(self) -> str:
+        return f"{self.label} {isoformat(self.at)}"
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _age(reference: Reference, at: datetime) -> timedelta:
+    return max(timedelta(0), reference.at - at)
+
+
+def _grace_limit(interval: timedelta, grace: timedelta) -> str:
+    return f"{format_duration(interval + grace)} ({format_duration(interval)} + {format_duration(grace)} grace)"
+
+
+# -- listings (paginated, wrapped) --------------------------------------------------------------------
+def _paginate(what: str, client, operation: str, key: str, **kwargs) -> list[dict]:
+    def collect():
+        return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
+
+    return call(what, collect)
+
+
+def list_snapshots(rds, instance: str | None, region: str) -> list[dict]:
+    """Every DB snapshot (automated, manual, AWS Backup) of ``instance`` (or all, when None) in ``region``."""
+    kwargs = {"DBInstanceIdentifier": instance} if instance else {}
+    what = f"RDS DescribeDBSnapshots {instance or '(all)'} in {region}"
+    return _paginate(what, rds, "describe_db_snapshots", "DBSnapshots", **kwargs)
+
+
+def list_automated_backups(rds, region: str, instance: str | None = None) -> list[dict]:
+    """Automated backups (retained and replicated ones included) in ``region``."""
+    kwargs = {"DBInstanceIdentifier": instance} if instance else {}
+    what = f"RDS DescribeDBInstanceAutomatedBackups {instance or '(all)'} in {region}"
+    return _paginate(what, rds, "describe_db_instance_automated_backups", "DBInstanceAutomatedBackups", **kwargs)
+
+
+def describe_instance(rds, identifier: str, region: str) -> dict | None:
+    """The instance, or None when RDS says there is no such instance (other errors: could not verify)."""
+    try:
+        return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    except Exception as exc:  # botocore raises many unrelated classes
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+        if code == "DBInstanceNotFound":
+            return None
+        _, reason = describe_error(exc)
+        raise DRUnverifiable(f"RDS DescribeDBInstances {identifier} in {region}", reason) from None
+
+
+@dataclass
+class AgentVersions:
+    """One listing of every version and delete marker under the agent-state prefix."""
+
+    bucket: str
+    prefix: str
+    versions: list[dict]
+    delete_markers: list[dict]
+
+    def archives(self, agent: str) -> list[dict]:
+        """The agent's archive versions (delete markers and other files left out)."""
+        own = f"{self.prefix}{agent}/"
+        return [v for v in self.versions if v["Key"].startswith(own) and v["Key"].endswith(ARCHIVE_SUFFIXES)]
+
+    @property
+    def listed(self) -> str:
+        return (f"aws s3api list-object-versions --bucket {self.bucket} --prefix {self.prefix} "
+                f"({len(self.versions)} versions, {len(self.delete_markers)} delete markers)")
+
+
+def list_agent_versions(s3, bucket: str, prefix: str) -> AgentVersions:
+    """Every version under ``prefix`` in one paginated listing (1000 per call)."""
+
+    def collect():
+        versions, markers = [], []
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+            versions += page.get("Versions", [])
+            markers += page.get("DeleteMarkers", [])
+        return versions, markers
+
+    versions, markers = call(f"S3 ListObjectVersions s3://{bucket}/{prefix}", collect)
+    return AgentVersions(bucket, prefix, versions, markers)
+
+
+# -- BAK-DB-REPLICATION ---------------------------------------------------------------------------------
+def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, region: str,
+                incident_start: datetime | None, rpo: timedelta, where: str) -> CheckResult:
+    """BAK-DB-REPLICATION: a replica of production exists in ``region`` and lags by at most the RPO.
+
+    Still replicating: CloudWatch ``ReplicaLag`` (max of the last 10 min), else the replica's
+    ``now() - pg_last_xact_replay_timestamp()``. Promoted (no replication source any more): incident
+    start minus the newest write committed at or before it in the DR database ``conn``.
+    """
+    cid = "BAK-DB-REPLICATION"
+    instance = describe_instance(rds, replica_id, region)
+    described = (f"aws rds describe-db-instances --region {region} --db-instance-identifier {replica_id} "
+                 "--query 'DBInstances[0].[DBInstanceStatus,ReadReplicaSourceDBInstanceIdentifier]'")
+    if instance is None:
+        return CheckResult(cid, False, f"no DB instance {replica_id} in {region}: production {production_id} has no "
+                           f"replica there (limit: lag <= {format_duration(rpo)})", measured=None, limit=rpo,
+                           offenders=[replica_id], evidence=[Evidence("replica instance", described, "DBInstanceNotFound")])
+    source = instance.get("ReadReplicaSourceDBInstanceIdentifier") or ""
+    status = instance.get("DBInstanceStatus")
+    evidence = [Evidence("replica instance", described, f"status={status} ReadReplicaSource={source or '-'} "
+                         f"created={instance.get('InstanceCreateTime')}")]
+    if source:
+        if source.split(":")[-1] != production_id:
+            return CheckResult(cid, False, f"{replica_id} ({region}) replicates {source}, not production {production_id}",
+                               measured=source, limit=production_id, offenders=[replica_id], evidence=evidence)
+        lag, method = _streaming_lag(cloudwatch, conn, replica_id, region, where, evidence)
+        state = f"{replica_id} ({region}) replicating {production_id}"
+    else:
+        if incident_start is None:
+            return CheckResult(cid, False, f"{replica_id} ({region}) is not replicating (status {status}, no replication "
+                               "source) and no incident start is known: production has no live replica",
+                               measured=None, limit=rpo, offenders=[replica_id], evidence=evidence)
+        lag, method = _lag_at_incident(conn, incident_start, where, evidence)
+        state = f"{replica_id} ({region}) promoted"
+        if lag is None:
+            return CheckResult(cid, False, f"{state}: the DR database {where} holds no write at or before the incident "
+                               f"start {isoformat(incident_start)} ({method})", measured=None, limit=rpo,
+                               offenders=[replica_id], evidence=evidence)
+    summary = f"{state}: replication lag {format_duration(lag)} ({method}), limit {format_duration(rpo)} (RPO)"
+    passed = lag <= rpo
+    return CheckResult(cid, passed, summary, measured=lag, limit=rpo, offenders=[] if passed else [replica_id],
+                       evidence=evidence)
+
+
+def _streaming_lag(cloudwatch, conn, replica_id: str, region: str, where: str,
+                   evidence: list[Evidence]) -> tuple[timedelta, str]:
+    end = utcnow()
+    start = end - REPLICA_LAG_METRIC_WINDOW
+    stats = call(f"CloudWatch ReplicaLag {replica_id} in {region}", cloudwatch.get_metric_statistics,
+                 Namespace="AWS/RDS", MetricName="ReplicaLag",
+                 Dimensions=[{"Name": "DBInstanceIdentifier", "Value": replica_id}],
+                 StartTime=start, EndTime=end, Period=60, Statistics=["Maximum"])
+    points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
+    evidence.append(Evidence("ReplicaLag metric", f"aws cloudwatch get-metric-statistics --region {region} "
+                             f"--namespace AWS/RDS --metric-name ReplicaLag --dimensions Name=DBInstanceIdentifier,"
+                             f"Value={replica_id} --start-time {isoformat(start)} --end-time {isoformat(end)} "
+                             "--period 60 --statistics Maximum",
+                             "\n".join(f"{p['Timestamp']}  {p['Maximum']} s" for p in points) or "no datapoints"))
+    if points:
+        return timedelta(seconds=max(p["Maximum"] for p in points)), "CloudWatch ReplicaLag, max of the last 10 min"
+    sql = "SELECT pg_is_in_recovery(), now() - pg_last_xact_replay_timestamp()"
+    recovering, lag = _query(conn, sql, None, where).fetchone()
+    evidence.append(Evidence("replay position", f"{sql}  -- on {where}", f"in recovery={recovering}, lag={lag}"))
+    if not recovering or lag is None:
+        raise DRUnverifiable(f"replication lag of {replica_id}", "no ReplicaLag datapoints, and the DR database "
+                             f"{where} is not the replica (pg_is_in_recovery() = {recovering})")
+    return lag, "now() - pg_last_xact_replay_timestamp() on the replica; overstates the lag while production is idle"
+
+
+def _query(conn, sql: str, params, where: str):
+    """Run one read-only query on the DR database; a database error is "could not verify"."""
+    import psycopg
+
+    try:
+        return conn.execute(sql, params)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DRUnverifiable(f"DR database {where}", reason) from None
+
+
+def _lag_at_incident(conn, incident_start: datetime, where: str,
+                     evidence: list[Evidence]) -> tuple[timedelta | None, str]:
+    parts = " UNION ALL ".join(f"SELECT '{table}', max({column}) FROM {table} WHERE {column} <= %(t)s"
+                               for table, column in WRITE_TIMESTAMPS.items())
+    rows = _query(conn, parts, {"t": incident_start}, where).fetchall()
+    evidence.append(Evidence("newest committed write per table",
+                             f"{parts.replace('%(t)s', repr(isoformat(incident_start)))}  -- on {where}\n"
+                             f"(shell: psql -c \"SELECT max(created_at) FROM messages WHERE created_at <= "
+                             f"'{isoformat(incident_start)}'\")",
+                             "\n".join(f"{table}: {newest}" for table, newest in rows)))
+    known = [newest for _, newest in rows if newest is not None]
+    method = "incident start minus the newest committed write in the DR database"
+    if not known:
+        return None, method
+    newest = max(known)
+    return max(timedelta(0), incident_start - newest), f"{method}, {isoformat(newest)}"
+
+
+# -- BAK-DB-SNAPSHOTS-HOURLY ----------------------------------------------------------------------------
+def _snapshot_time(snapshot: dict) -> datetime:
+    """When the snapshot's data was taken: a copy keeps its source's time in OriginalSnapshotCreateTime."""
+    return _aware(snapshot.get("OriginalSnapshotCreateTime") or snapshot["SnapshotCreateTime"])
+
+
+def _usable(snapshots: list[dict]) -> list[dict]:
+    return [s for s in snapshots if s.get("Status") == "available" and s.get("SnapshotCreateTime")]
+
+
+def snapshots_hourly(snapshots: list[dict], instance: str, region: str, reference: Reference,
+                     interval: timedelta, grace: timedelta) -> CheckResult:
+    """BAK-DB-SNAPSHOTS-HOURLY: newest snapshot at most interval + grace old; no gap between consecutive
+    snapshots in the 24 h before the reference exceeds interval + grace."""
+    cid = "BAK-DB-SNAPSHOTS-HOURLY"
+    limit = interval + grace
+    usable = sorted(_usable(snapshots), key=_snapshot_time)
+    asked = (f"aws rds describe-db-snapshots --region {region} --db-instance-identifier {instance} "
+             "--query 'DBSnapshots[?Status==`available`].[SnapshotCreateTime,SnapshotType,DBSnapshotIdentifier]'")
+    window_start = reference.at - GAP_WINDOW
+    in_window = [s for s in usable if window_start <= _snapshot_time(s) <= reference.at]
+    before = [s for s in usable if _snapshot_time(s) < window_start]
+    lines = [f"{isoformat(_snapshot_time(s))}  {s.get('SnapshotType')}  {s['DBSnapshotIdentifier']}" for s in in_window]
+    evidence = [Evidence(f"snapshots of {instance}", asked,
+                         f"{len(usable)} available ({len(snapshots)} listed); in the 24 h before "
+                         f"{reference.describe()}:\n" + "\n".join(lines))]
+    if not usable:
+        return CheckResult(cid, False, f"{instance} ({region}) has no available snapshot, limit one every "
+                           f"{_grace_limit(interval, grace)}", measured=None, limit=limit, offenders=[instance],
+                           evidence=evidence)
+    at_or_before = [s for s in usable if _snapshot_time(s) <= reference.at]
+    newest = at_or_before[-1] if at_or_before else usable[-1]
+    newest_age = _age(reference, _snapshot_time(newest))
+    offenders = []
+    if newest_age > limit:
+        offenders.append(f"newest snapshot {newest['DBSnapshotIdentifier']} {format_duration(newest_age)} before "
+                         f"{reference.label}")
+    chain = ([before[-1]] if before else []) + in_window
+    gaps = []
+    for older, newer in zip(chain, chain[1:]):
+        gap = _snapshot_time(newer) - _snapshot_time(older)
+        if gap > limit:
+            gaps.append((gap, older, newer))
+            offenders.append(f"gap of {format_duration(gap)} between {isoformat(_snapshot_time(older))} and "
+                             f"{isoformat(_snapshot_time(newer))}")
+    widest = max((_snapshot_time(b) - _snapshot_time(a) for a, b in zip(chain, chain[1:])), default=timedelta(0))
+    measured = {"newest_age": newest_age, "widest_gap": widest, "snapshots_24h": len(in_window)}
+    if offenders:
+        return CheckResult(cid, False, f"{instance} ({region}) snapshots: " + "; ".join(offenders) + ", limit "
+                           f"{_grace_limit(interval, grace)}", measured=measured, limit=limit,
+                           offenders=offenders, evidence=evidence)
+    return CheckResult(cid, True, f"{instance} ({region}): newest snapshot {format_duration(newest_age)} before "
+                       f"{reference.label}, widest gap in the 24 h before it {format_duration(widest)} over "
+                       f"{len(in_window)} snapshots, limit {_grace_limit(interval, grace)}",
+                       measured=measured, limit=limit, evidence=evidence)
+
+
+# -- BAK-DB-PITR-RETENTION --------------------------------------------------------------------------
+def pitr_retention(production: dict | None, production_id: str, primary: str, dr_instance: dict | None,
+                   dr_id: str, secondary: str, automated_backups: list[dict], snapshots: list[dict],
+                   retention: timedelta, now: datetime | None = None) -> CheckResult:
+    """BAK-DB-PITR-RETENTION: BackupRetentionPeriod >= the retention on production (and on the DR
+    instance once it is promoted), and production's earliest restorable time reaches back the
+    retention, or to the instance's creation when it is younger."""
+    cid = "BAK-DB-PITR-RETENTION"
+    now = now or utcnow()
+    days = retention.days
+    offenders: list[str] = []
+    lines: list[str] = []
+    asked = (f"aws rds describe-db-instances --region {primary} --db-instance-identifier {production_id} "
+             "--query 'DBInstances[0].[BackupRetentionPeriod,InstanceCreateTime]'; "
+             f"aws rds describe-db-instance-automated-backups --region {primary} --db-instance-identifier "
+             f"{production_id} --query 'DBInstanceAutomatedBackups[].RestoreWindow'; "
+             f"aws rds describe-db-snapshots --region {primary} --db-instance-identifier {production_id} "
+             "--snapshot-type automated")
+    if production is None:
+        return CheckResult(cid, False, f"production instance {production_id} not found in {primary}: no point-in-time "
+                           f"recovery, limit {days} d", measured=None, limit=retention, offenders=[production_id],
+                           evidence=[Evidence("production instance", asked, "DBInstanceNotFound")])
+    checked = [(production, production_id, primary)]
+    if dr_instance is not None and not dr_instance.get("ReadReplicaSourceDBInstanceIdentifier"):
+        checked.append((dr_instance, dr_id, secondary))  # promoted: it is the live database now
+    periods = {}
+    for instance, ident, region in checked:
+        period = int(instance.get("BackupRetentionPeriod") or 0)
+        periods[ident] = period
+        lines.append(f"{ident} ({region}): BackupRetentionPeriod={period}")
+        if period < days:
+            offenders.append(f"{ident} ({region}) BackupRetentionPeriod {period} d")
+    created = _aware(production["InstanceCreateTime"]) if production.get("InstanceCreateTime") else None
+    windows = [_aware(b["RestoreWindow"]["EarliestTime"]) for b in automated_backups
+               if b.get("DBInstanceIdentifier") == production_id and (b.get("RestoreWindow") or {}).get("EarliestTime")
+               and b.get("Region", primary) == primary]
+    automated = [_snapshot_time(s) for s in _usable(snapshots) if s.get("SnapshotType") == "automated"]
+    if windows:
+        earliest, source = min(windows), "automated backup RestoreWindow"
+    elif automated:
+        earliest, source = min(automated), "oldest automated snapshot; no RestoreWindow reported"
+    else:
+        earliest, source = None, "no automated backup or snapshot"
+    lines.append(f"InstanceCreateTime={isoformat(created) if created else '-'}; earliest restorable="
+                 f"{isoformat(earliest) if earliest else '-'} ({source})")
+    required = now - retention
+    young = created is not None and created > required
+    reach = None
+    if earliest is None:
+        offenders.append(f"{production_id} has no restorable time ({source})")
+    else:
+        if young:
+            reach_ok = earliest <= created + FIRST_BACKUP_SLACK
+            target = f"the instance's creation {isoformat(created)}"
+            reach = now - min(earliest, created)
+        else:
+            reach_ok = earliest <= required + DAILY_BACKUP_CYCLE
+            target = f"{days} d back"
+            reach = now - earliest
+        if not reach_ok:
+            offenders.append(f"earliest restorable time {isoformat(earliest)} reaches back only "
+                             f"{format_duration(now - earliest)}, not to {target}")
+    evidence = [Evidence("retention and restore window", asked, "\n".join(lines))]
+    measured = {"retention_days": periods, "reach": reach}
+    periods_text = ", ".join(f"{ident} {p} d" for ident, p in periods.items())
+    if offenders:
+        return CheckResult(cid, False, "point-in-time recovery short of " f"{days} d: " + "; ".join(offenders)
+                           + f" (limit BackupRetentionPeriod >= {days} d)", measured=measured, limit=retention,
+                           offenders=offenders, evidence=evidence)
+    reach_text = (f"to the instance's creation {format_duration(now - created)} ago (younger than {days} d)"
+                  if young else f"{format_duration(reach)} back")
+    return CheckResult(cid, True, f"BackupRetentionPeriod {periods_text}, limit >= {days} d; earliest restorable "
+                       f"time reaches {reach_text} ({source})", measured=measured, limit=retention, evidence=evidence)
+
+
+# -- BAK-DB-CROSS-REGION ------------------------------------------------------------------------------
+def cross_region(snapshots: list[dict], automated_backups: list[dict], production_id: str, primary: str,
+                 secondary: str, reference: Reference, interval: timedelta, grace: timedelta) -> CheckResult:
+    """BAK-DB-CROSS-REGION: copies of production's snapshots (or replicated automated backups) exist in
+    the secondary region, the newest holding data at most interval + grace older than the reference."""
+    cid = "BAK-DB-CROSS-REGION"
+    limit = interval + grace
+    copies = [s for s in _usable(snapshots) if s.get("DBInstanceIdentifier") == production_id and (
+        s.get("SourceRegion") == primary or f":{primary}:" in (s.get("SourceDBSnapshotIdentifier") or ""))]
+    replicated = [b for b in automated_backups if b.get("DBInstanceIdentifier") == production_id and (
+        b.get("Region") == primary or f":{primary}:" in (b.get("DBInstanceArn") or ""))]
+    points: list[tuple[datetime, str]] = [(_snapshot_time(s), f"snapshot copy {s['DBSnapshotIdentifier']}") for s in copies]
+    points += [(_aware(b["RestoreWindow"]["LatestTime"]), "replicated automated backup (RestoreWindow.LatestTime)")
+               for b in replicated if (b.get("RestoreWindow") or {}).get("LatestTime")]
+    at_or_before = sorted((p for p in points if p[0] <= reference.at), key=lambda p: p[0])
+    asked = (f"aws rds describe-db-snapshots --region {secondary} --query \"DBSnapshots[?SourceRegion=='{primary}']"
+             ".[OriginalSnapshotCreateTime,SnapshotCreateTime,DBSnapshotIdentifier]\"; "
+             f"aws rds describe-db-instance-automated-backups --region {secondary}")
+    newest_lines = [f"{isoformat(t)}  {what}" for t, what in sorted(points, key=lambda p: p[0])[-5:]]
+    evidence = [Evidence(f"backups of {production_id} in {secondary}", asked,
+                         f"{len(copies)} snapshot copies from {primary}, {len(replicated)} replicated automated "
+                         f"backups ({len(snapshots)} snapshots listed); newest:\n" + "\n".join(newest_lines))]
+    if not points:
+        return CheckResult(cid, False, f"no copies of {production_id}'s backups in {secondary} (0 snapshot copies from "
+                           f"{primary}, 0 replicated automated backups), limit newest within "
+                           f"{_grace_limit(interval, grace)}", measured=None, limit=limit, offenders=[secondary],
+                           evidence=evidence)
+    newest_at, what = at_or_before[-1] if at_or_before else max(points, key=lambda p: p[0])
+    age = _age(reference, newest_at)
+    summary = (f"newest backup of {production_id} in {secondary} holds data {format_duration(age)} older than "
+               f"{reference.label} ({what}, {len(copies)} copies), limit {_grace_limit(interval, grace)}")
+    return CheckResult(cid, age <= limit, summary, measured=age, limit=limit,
+                       offenders=[] if age <= limit else [what], evidence=evidence)
+
+
+# -- BAK-AGENT-REALTIME -------------------------------------------------------------------------------
+def agent_realtime(listing: AgentVersions, agents: list[str], reference: Reference, rpo: timedelta) -> CheckResult:
+    """BAK-AGENT-REALTIME: every agent's newest state backup (at or before the reference) younger than the RPO."""
+    cid = "BAK-AGENT-REALTIME"
+    ages: dict[str, timedelta | None] = {}
+    lines = []
+    for agent in agents:
+        times = [_aware(v["LastModified"]) for v in listing.archives(agent) if _aware(v["LastModified"]) <= reference.at]
+        newest = max(times, default=None)
+        ages[agent] = None if newest is None else reference.at - newest
+        lines.append(f"{agent}: {len(times)} backups, newest {isoformat(newest) if newest else '-'}")
+    evidence = [Evidence("newest state backup per agent", listing.listed, "\n".join(lines))]
+    offenders = [f"{agent}: {'no state backup' if age is None else 'newest state backup ' + format_duration(age)} "
+                 f"before {reference.label}" for agent, age in ages.items() if age is None or age > rpo]
+    measured = {agent: age for agent, age in ages.items()}
+    if offenders:
+        return CheckResult(cid, False, "; ".join(offenders) + f", limit {format_duration(rpo)} (RPO)",
+                           measured=measured, limit=rpo, offenders=offenders, evidence=evidence)
+    oldest_agent = max(ages, key=lambda a: ages[a])
+    return CheckResult(cid, True, f"newest state backup of every agent ({len(agents)}) at most "
+                       f"{format_duration(ages[oldest_agent])} before {reference.label} ({oldest_agent}), limit "
+                       f"{format_duration(rpo)} (RPO)", measured=measured, limit=rpo, evidence=evidence)
+
+
+# -- BAK-AGENT-VERSIONING -----------------------------------------------------------------------------
+def agent_versioning(s3, bucket: str) -> CheckResult:
+    """BAK-AGENT-VERSIONING: versioning is Enabled on the agent-state bucket."""
+    cid = "BAK-AGENT-VERSIONING"
+    answer = call(f"S3 GetBucketVersioning {bucket}", s3.get_bucket_versioning, Bucket=bucket)
+    status = answer.get("Status") or "never enabled"
+    evidence = [Evidence("bucket versioning", f"aws s3api get-bucket-versioning --bucket {bucket}",
+                         f"Status={answer.get('Status')} MFADelete={answer.get('MFADelete')}")]
+    return CheckResult(cid, status == "Enabled", f"versioning of s3://{bucket} is {status}, required Enabled",
+                       measured=status, limit="Enabled", offenders=[] if status == "Enabled" else [bucket],
+                       evidence=evidence)
+
+
+# -- BAK-AGENT-RETENTION ------------------------------------------------------------------------------
+def lifecycle_rules(s3, bucket: str) -> list[dict]:
+    """The bucket's lifecycle rules ([] when it has none)."""
+    try:
+        return s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+            return []
+        _, reason = describe_error(exc)
+        raise DRUnverifiable(f"S3 GetBucketLifecycleConfiguration {bucket}", reason) from None
+
+
+def _rule_prefix(rule: dict) -> tuple[str | None, bool]:
+    """(prefix, tag-filtered) of a lifecycle rule."""
+    filt = rule.get("Filter")
+    if filt is None:
+        return rule.get("Prefix", ""), False
+    if "And" in filt:
+        return filt["And"].get("Prefix", ""), bool(filt["And"].get("Tags"))
+    return filt.get("Prefix", ""), "Tag" in filt or "ObjectSizeGreaterThan" in filt or "ObjectSizeLessThan" in filt
+
+
+def agent_retention(rules: list[dict], listing: AgentVersions, agents: list[str], reference: Reference,
+                    retention: timedelta) -> CheckResult:
+    """BAK-AGENT-RETENTION: no Enabled lifecycle rule that applies to the agent-state prefix removes current
+    or noncurrent versions before the retention; every agent has versions reaching back the retention."""
+    cid = "BAK-AGENT-RETENTION"
+    days = retention.days
+    offenders: list[str] = []
+    lines = []
+    for rule in rules:
+        prefix, narrowed = _rule_prefix(rule)
+        applies = rule.get("Status") == "Enabled" and (
+            (prefix or "").startswith(listing.prefix) or listing.prefix.startswith(prefix or ""))
+        name = f"rule {rule.get('ID') or '(no id)'}"
+        lines.append(f"{name}: status={rule.get('Status')} prefix={prefix!r}{' +filter' if narrowed else ''} "
+                     f"Expiration={rule.get('Expiration')} NoncurrentVersionExpiration="
+                     f"{rule.get('NoncurrentVersionExpiration')}")
+        if not applies:
+            continue
+        expiration = rule.get("Expiration") or {}
+        noncurrent = rule.get("NoncurrentVersionExpiration") or {}
+        if expiration.get("Days") is not None and expiration["Days"] < days:
+            offenders.append(f"{name} expires current versions after {expiration['Days']} d")
+        if expiration.get("Date") is not None:
+            offenders.append(f"{name} expires current versions on {expiration['Date']}")
+        if noncurrent.get("NoncurrentDays") is not None and noncurrent["NoncurrentDays"] < days:
+            offenders.append(f"{name} expires noncurrent versions after {noncurrent['NoncurrentDays']} d")
+    required = reference.at - retention
+    reach: dict[str, timedelta | None] = {}
+    for agent in agents:
+        times = [_aware(v["LastModified"]) for v in listing.archives(agent)]
+        oldest = min(times, default=None)
+        reach[agent] = None if oldest is None else reference.at - oldest
+        covered = sum(1 for t in times if required <= t <= reference.at)
+        lines.append(f"{agent}: {len(times)} versions, oldest {isoformat(oldest) if oldest else '-'}, "
+                     f"{covered} in the {days} d before {reference.label}")
+        if oldest is None or oldest > required:
+            shown = "no versions" if oldest is None else f"versions reach back only {format_duration(reach[agent])}"
+            offenders.append(f"{agent}: {shown} before {reference.label}")
+    evidence = [Evidence("lifecycle rules", f"aws s3api get-bucket-lifecycle-configuration --bucket {listing.bucket}",
+                         "\n".join(lines[:len(rules)]) or "no lifecycle configuration"),
+                Evidence("versions per agent", listing.listed, "\n".join(lines[len(rules):]))]
+    if offenders:
+        return CheckResult(cid, False, f"agent state kept less than {days} d: " + "; ".join(offenders)
+                           + f" (limit {days} d)", measured=reach, limit=retention, offenders=offenders,
+                           evidence=evidence)
+    shortest = min(reach.values(), default=None)
+    return CheckResult(cid, True, f"no lifecycle rule removes agent state before {days} d ({len(rules)} rules); "
+                       f"every agent's versions reach back at least {format_duration(shortest or timedelta(0))} before "
+                       f"{reference.label}, limit {days} d", measured=reach, limit=retention, evidence=evidence)
+
+
+# -- BAK-AGENT-ARCHIVE --------------------------------------------------------------------------------
+def newest_archive(listing: AgentVersions, agent: str) -> dict | None:
+    """The agent's newest current archive: what a restore (``aws s3 cp``) downloads now."""
+    current = [v for v in listing.archives(agent) if v.get("IsLatest")]
+    return max(current, key=lambda v: v["LastModified"], default=None)
+
+
+def download(s3, bucket: str, version: dict) -> bytes:
+    """The bytes of one object version (bounded size; errors: could not verify)."""
+    key = version["Key"]
+    if version.get("Size", 0) > MAX_ARCHIVE_BYTES:
+        raise DRUnverifiable(f"s3://{bucket}/{key}", f"{version['Size']} bytes, more than this check downloads "
+                             f"({MAX_ARCHIVE_BYTES} bytes)")
+
+    def fetch():
+        return s3.get_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])["Body"].read()
+
+    return call(f"S3 GetObject s3://{bucket}/{key} (version {version['VersionId']})", fetch)
+
+
+def archive_problems(body: bytes, expected: tuple[str, ...] = EXPECTED_STATE_FILES) -> tuple[list[str], str]:
+    """(problems, listing) of one state archive: readable .tar.gz, expected files (valid JSON), manifest."""
+    try:
+        files: dict[str, bytes] = {}
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    files[member.name] = tar.extractfile(member).read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        return [f"not a readable .tar.gz ({type(exc).__name__}: {str(exc) or 'truncated'})"], f"{len(body)} bytes"
+    listing = "\n".join(f"{name}  {len(data)} bytes" for name, data in sorted(files.items()))
+    by_base = {name.rsplit("/", 1)[-1]: name for name in files}
+    problems = []
+    for wanted in expected:
+        if wanted not in by_base:
+            problems.append(f"{wanted} missing")
+        elif wanted.endswith(".json"):
+            try:
+                json.loads(files[by_base[wanted]])
+            except ValueError:
+                problems.append(f"{wanted} is not valid JSON")
+    if MANIFEST in by_base:
+        manifest_path = by_base[MANIFEST]
+        folder = manifest_path.rsplit("/", 1)[0] + "/" if "/" in manifest_path else ""
+        for line in files[manifest_path].decode("utf-8", "replace").splitlines():
+            if not line.strip():
+                continue
+            digest, _, name = line.strip().partition(" ")
+            name = name.strip().lstrip("*")
+            data = files.get(folder + name)
+            if data is None:
+                problems.append(f"{name} listed in {MANIFEST} but missing")
+            elif hashlib.sha256(data).hexdigest() != digest.lower():
+                problems.append(f"{name} sha256 {hashlib.sha256(data).hexdigest()[:12]}..., {MANIFEST} says "
+                                f"{digest[:12]}...")
+    return problems, listing
+
+
+def agent_archive(s3, listing: AgentVersions, agents: list[str]) -> CheckResult:
+    """BAK-AGENT-ARCHIVE: each agent's newest archive downloads, is a readable .tar.gz holding the expected
+    state files, and its checksums match MANIFEST.sha256 where one exists."""
+    cid = "BAK-AGENT-ARCHIVE"
+    offenders = []
+    evidence = []
+    with_manifest = 0
+    for agent in agents:
+        version = newest_archive(listing, agent)
+        if version is None:
+            offenders.append(f"{agent}: no state archive under s3://{listing.bucket}/{listing.prefix}{agent}/")
+            continue
+        key = version["Key"]
+        body = download(s3, listing.bucket, version)
+        problems, files = archive_problems(body)
+        with_manifest += MANIFEST in files
+        evidence.append(Evidence(f"{agent} newest archive",
+                                 f"aws s3api get-object --bucket {listing.bucket} --key {key} --version-id "
+                                 f"{version['VersionId']} state.tar.gz && tar -tzvf state.tar.gz && "
+                                 f"tar -xzf state.tar.gz && (cd {agent}-state && sha256sum -c {MANIFEST})",
+                                 f"LastModified {isoformat(_aware(version['LastModified']))}, {len(body)} bytes\n"
+                                 + trim("\n".join(problems) or files, 1500)))
+        offenders += [f"{agent}: {key.rsplit('/', 1)[-1]}: {p}" for p in problems]
+    if offenders:
+        return CheckResult(cid, False, f"unusable agent-state archives: " + "; ".join(offenders)
+                           + f" (expected a .tar.gz with {', '.join(EXPECTED_STATE_FILES)} matching its manifest)",
+                           measured=f"{len(agents) - len({o.split(':')[0] for o in offenders})}/{len(agents)} usable",
+                           limit="all usable", offenders=offenders, evidence=evidence)
+    return CheckResult(cid, True, f"newest archive of all {len(agents)} agents is a readable .tar.gz with "
+                       f"{', '.join(EXPECTED_STATE_FILES)}, checksums match {MANIFEST} ({with_manifest} of "
+                       f"{len(agents)} have one)", measured=f"{len(agents)}/{len(agents)} usable", limit="all usable",
+                       evidence=evidence)

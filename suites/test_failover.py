@@ -1,0 +1,43 @@
+"""Failover: Route53's health checks trigger it within 5 minutes from several regions
+(REC-FAILOVER-TRIGGER), the API's name answers and resolves to the secondary region (REC-DNS), and
+the secondary region serves after a regional outage (SCN-REGIONAL-OUTAGE).
+
+Resolution goes through the sandbox's DNS server for the sandbox, else through the system
+resolver (what this machine's clients get); the evidence says which."""
+
+import pytest
+
+from pytest_kosmos_dr.checks import cluster, failover
+
+
+@pytest.fixture(scope="session")
+def api_route53(dr_aws, dr_target):
+    """The API name's failover records and their health checks (config and status), looked at once."""
+    return failover.route53_view(dr_aws.client("route53"), dr_target.aws.hosted_zone, dr_target.aws.api_record)
+
+
+@pytest.fixture(scope="session")
+def dns_resolver(dr_environment, dr_target):
+    """The sandbox's DNS server, or the system resolver for a real target."""
+    return failover.resolver_for(dr_environment.sandbox_state, dr_target.timeouts.read)
+
+
+@pytest.mark.dr_criterion("REC-FAILOVER-TRIGGER")
+def test_health_checks_fail_over_within_five_minutes_from_several_regions(api_route53, dr_target, dr_check):
+    dr_check(failover.failover_trigger(api_route53, dr_target.objectives.failover_trigger))
+
+
+@pytest.mark.dr_criterion("REC-DNS")
+def test_api_name_answers_and_resolves_to_the_secondary_region(api_route53, dns_resolver, dr_check):
+    dr_check(failover.dns_on_secondary(api_route53, dns_resolver))
+
+
+@pytest.mark.dr_criterion("SCN-REGIONAL-OUTAGE")
+def test_secondary_region_serves_after_a_regional_outage(dr_nodes, kosmos_pods, api_route53, dns_resolver, dr_target,
+                                                         dr_environment, dr_check):
+    context = dr_environment.kube_context
+    dr_check(failover.regional_outage([
+        cluster.nodes_ready(dr_nodes, context),
+        cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, context, dr_target.objectives.max_restarts),
+        failover.dns_on_secondary(api_route53, dns_resolver),
+    ]))
