@@ -26,6 +26,8 @@ BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
         "kind": "sandbox",
         "description": "Local DR environment started by the plugin (no cloud needed)",
         "agents": {"zeus-orchestrator": {}, "athena-analyst": {}, "hermes-courier": {}},
+        # the sandbox does not converge: it is what it is, so its checks need not wait
+        "timeouts": {"converge": "0s"},
     },
     "dr-cluster": {
         "kind": "aws",

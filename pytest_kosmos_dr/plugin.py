@@ -35,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="incident record (JSON) for the communication criteria (COM-*)")
     group.addoption("--dr-ledger", dest="dr_ledger", metavar="PATH", default=None,
                     help="drill ledger for the testing-schedule criteria (default: reports/drill-ledger.jsonl)")
+    group.addoption("--dr-deadline", dest="dr_deadline", metavar="DURATION|ISO8601", default=None,
+                    help="bound the whole run (default: the RTO time left when --dr-incident-start is given)")
     reporting_hooks.addoption(group, parser)
     parser.addini("dr_target", "default DR target (like --dr-target)", default="")
     parser.addini("dr_config", "targets file (like --dr-config)", default="")
@@ -112,6 +114,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if is_board_gate(item) and report.when != "teardown":
             gate_board.post(run.run_dir, item.nodeid, item_criteria(item), outcomes.outcome_of(report))
     return report
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    run = item.config.stash.get(DR_RUN, None)
+    if run is not None:
+        from .deadline import check_not_passed
+
+        check_not_passed(run.deadline)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    run = item.config.stash.get(DR_RUN, None)
+    if run is None or run.deadline is None:
+        return (yield)
+    from .deadline import bounded_by
+
+    with bounded_by(run.deadline):
+        return (yield)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):

@@ -36,6 +36,7 @@ class RunOptions:
     restore_time: datetime | None  # None: the latest restorable time
     allow_restore: bool
     confirm_target: str | None
+    deadline: datetime | None  # from --dr-deadline
     evidence_path: Path | None  # incident record for COM-* (sandbox: its own record when not given)
     ledger_path: Path  # drill ledger for SCH-*
 
@@ -54,10 +55,26 @@ class RunOptions:
             restore_time=restore,
             allow_restore=bool(config.getoption("dr_allow_restore")),
             confirm_target=config.getoption("dr_confirm_target"),
+            deadline=_deadline(config.getoption("dr_deadline")),
             evidence_path=_existing_file(config.getoption("dr_evidence"), "--dr-evidence"),
             ledger_path=Path(config.getoption("dr_ledger") or config.getini("dr_ledger")
                              or config.rootpath / "reports" / "drill-ledger.jsonl"),
         )
+
+
+def _deadline(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    from .timeparse import parse_duration
+
+    try:
+        return utcnow() + parse_duration(raw)
+    except ValueError:
+        pass
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        raise DRConfigError(f"--dr-deadline {raw}: expected a duration like '10m' or an ISO-8601 time") from None
 
 
 def _existing_file(raw: str | None, option: str) -> Path | None:
@@ -111,6 +128,15 @@ class DRRun:
             else:
                 self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid)
         return self._sandbox
+
+    @cached_property
+    def deadline(self) -> datetime | None:
+        """--dr-deadline, else the end of the RTO when the incident start was given."""
+        if self.options.deadline is not None:
+            return self.options.deadline
+        if self.options.incident_start is not None:
+            return self.options.incident_start + self.target.objectives.rto
+        return None
 
     @cached_property
     def environment(self) -> DREnvironment:

@@ -108,6 +108,7 @@ class ConfigRepository:
 class Timeouts:
     connect: timedelta = timedelta(seconds=5)
     read: timedelta = timedelta(seconds=15)
+    converge: timedelta = timedelta(minutes=2)  # how long convergent checks (pods Ready) may wait
 
 
 @dataclass(frozen=True)

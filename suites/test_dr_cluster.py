@@ -5,17 +5,27 @@ SCN-MULTI-AZ). Each kind is listed once per run and evaluated locally."""
 import pytest
 
 from pytest_kosmos_dr.checks import cluster
+from pytest_kosmos_dr.eventually import eventually
 
 
 @pytest.mark.dr_criterion("REC-DR-NODES")
-def test_every_dr_cluster_node_is_ready(dr_nodes, dr_environment, dr_check):
-    dr_check(cluster.nodes_ready(dr_nodes, dr_environment.kube_context))
+def test_every_dr_cluster_node_is_ready(dr_cluster, dr_nodes, dr_target, dr_environment, dr_check):
+    def probe(attempt):  # right after a failover nodes may still be joining: re-list until the budget
+        nodes = dr_nodes if attempt == 1 else dr_cluster.list("/api/v1/nodes")
+        return cluster.nodes_ready(nodes, dr_environment.kube_context)
+
+    dr_check(eventually(probe, dr_target.timeouts.converge))
 
 
 @pytest.mark.dr_criterion("REC-DR-PODS")
-def test_every_pod_in_kosmos_is_running_and_ready(kosmos_pods, dr_target, dr_environment, dr_check):
-    dr_check(cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, dr_environment.kube_context,
-                                  dr_target.objectives.max_restarts))
+def test_every_pod_in_kosmos_is_running_and_ready(dr_cluster, kosmos_pods, dr_target, dr_environment, dr_check):
+    namespace = dr_target.kubernetes.namespace
+
+    def probe(attempt):
+        pods = kosmos_pods if attempt == 1 else dr_cluster.list(f"/api/v1/namespaces/{namespace}/pods")
+        return cluster.pods_running(pods, namespace, dr_environment.kube_context, dr_target.objectives.max_restarts)
+
+    dr_check(eventually(probe, dr_target.timeouts.converge))
 
 
 @pytest.mark.dr_criterion("VAL-POD-METRICS")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 
 import httpx
 
@@ -52,17 +53,38 @@ def describe_error(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
-def get(client: httpx.Client, path: str, what: str) -> httpx.Response | str:
+TRANSIENT_STATUS = {429, 502, 503, 504}
+RETRY_BACKOFF_S = (0.25, 0.75)  # idempotent GETs: three tries in all
+
+
+def get(client: httpx.Client, path: str, what: str, attempts: list[str] | None = None) -> httpx.Response | str:
     """GET ``path``; returns the response, or a one-line reason when the service did not answer.
 
-    Raises DRUnverifiable when we could not look (DNS, TLS trust, rejected credentials).
+    Transient answers (429, 502-504, connection reset or refused, timeouts) are retried with
+    backoff; each try is appended to ``attempts`` for the evidence. Raises DRUnverifiable when we
+    could not look (DNS, TLS trust, rejected credentials).
     """
-    try:
-        response = client.get(path)
-    except httpx.HTTPError as exc:
-        if is_cannot_look(exc):
-            raise DRUnverifiable(what, describe_error(exc), "check the URL, DNS and CA bundle of the target") from None
-        return describe_error(exc)
+    attempts = attempts if attempts is not None else []
+    for number, pause in enumerate((*RETRY_BACKOFF_S, None), start=1):
+        started = time.monotonic()
+        try:
+            response = client.get(path)
+        except httpx.HTTPError as exc:
+            if is_cannot_look(exc):
+                raise DRUnverifiable(what, describe_error(exc), "check the URL, DNS and CA bundle of the target") from None
+            outcome: httpx.Response | str = describe_error(exc)
+            attempts.append(f"try {number}: {outcome} after {(time.monotonic() - started) * 1000:.0f} ms")
+        else:
+            outcome = response
+            attempts.append(f"try {number}: HTTP {response.status_code} in {(time.monotonic() - started) * 1000:.0f} ms")
+            if response.status_code not in TRANSIENT_STATUS:
+                break
+        if pause is None:
+            break
+        time.sleep(pause)
+    if isinstance(outcome, str):
+        return outcome
+    response = outcome
     if response.status_code in (401, 403):
         raise DRUnverifiable(
             what, f"HTTP {response.status_code}: credentials rejected", "check the token environment variable"

@@ -58,7 +58,7 @@ class DRCluster:
             raise DRUnverifiable(f"DR cluster API (context {self.context})", _short(exc),
                                  "is the cluster reachable from here?") from None
         if response.status >= 400:
-            raise DRUnverifiable(f"DR cluster API GET {path}", f"HTTP {response.status}")
+            raise self._unverifiable(path, response)
         return json.loads(response.data)
 
     def list(self, path: str, label_selector: str | None = None,
@@ -84,6 +84,7 @@ class DRCluster:
                 return
 
     def _unverifiable(self, path: str, exc) -> DRUnverifiable:
+        """For an ApiException or an error response (both carry ``status`` and ``reason``)."""
         if exc.status in (401, 403):
             return DRUnverifiable(f"DR cluster API (context {self.context})",
                                   f"HTTP {exc.status}: credentials rejected", "check the kubeconfig user / token")

@@ -58,10 +58,17 @@ class Component(Protocol):
         """Stop serving and remove what ``start`` created. Must be safe after a partial start."""
 
 
-async def serve_app(app, host: str = LOOPBACK):
-    """Serve an aiohttp app on a free loopback port; returns (runner, port)."""
+async def serve_app(app, host: str = LOOPBACK, component: str | None = None):
+    """Serve an aiohttp app on a free loopback port; returns (runner, port).
+
+    With ``component``, every request is recorded in the sandbox's request log.
+    """
     from aiohttp import web
 
+    if component:
+        from .request_log import middleware
+
+        app.middlewares.insert(0, middleware(component))
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, 0)

@@ -26,6 +26,8 @@ class ControlServer:
         app.router.add_post("/_sandbox/faults/{name}", self.apply_fault)
         app.router.add_delete("/_sandbox/faults/{name}", self.revert_fault)
         app.router.add_post("/_sandbox/shutdown", self.shutdown)
+        app.router.add_get("/_sandbox/requests", self.requests)
+        app.router.add_delete("/_sandbox/requests", self.clear_requests)
         self.runner, port = await serve_app(app, self.ctx.host)
         self.ctx.state["control"] = {"url": f"http://{self.ctx.host}:{port}", "token": self.token}
 
@@ -70,6 +72,17 @@ class ControlServer:
         await fault.revert()
         self.applied.discard(fault.name)
         return web.json_response({"reverted": fault.name})
+
+    async def requests(self, request):
+        from .request_log import RECORDER
+
+        return web.json_response({"items": RECORDER.entries()})
+
+    async def clear_requests(self, request):
+        from .request_log import RECORDER
+
+        RECORDER.clear()
+        return web.json_response({"cleared": True})
 
     async def shutdown(self, request):
         self.stop_event.set()

@@ -97,7 +97,7 @@ class GrafanaComponent:
         app.router.add_get("/api/health", self.health)
         app.router.add_get("/api/annotations", self.annotations)
         app.router.add_get("/api/datasources/proxy/uid/{uid}/api/v1/query_range", self.query_range)
-        self.runner, port = await serve_app(app, ctx.host)
+        self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url, "token": self.token, "datasource_uid": DATASOURCE_UID}
         ctx.env.update(KOSMOS_GRAFANA_URL=url, GRAFANA_TOKEN=self.token)

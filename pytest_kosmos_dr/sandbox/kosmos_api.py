@@ -56,7 +56,7 @@ class KosmosApiComponent:
         app.router.add_get("/v1/conversations/{id}/messages", self.list_messages)
         app.router.add_get("/v1/admin/kill-switch", self.get_kill_switch)
         app.router.add_put("/v1/admin/kill-switch", self.put_kill_switch)
-        self.runner, port = await serve_app(app, ctx.host)
+        self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url, "token": self.token}
         ctx.env.update(KOSMOS_API_URL=url, KOSMOS_API_TOKEN=self.token)

@@ -83,6 +83,13 @@ class RunningSandbox:
     def revert_fault(self, name: str) -> dict[str, Any]:
         return self.control("DELETE", f"/_sandbox/faults/{name}")
 
+    def requests(self) -> list[dict[str, Any]]:
+        """What the sandbox's services received (see ``request_log``)."""
+        return self.control("GET", "/_sandbox/requests")["items"]
+
+    def clear_requests(self) -> None:
+        self.control("DELETE", "/_sandbox/requests")
+
     def faults(self) -> list[dict[str, Any]]:
         return self.control("GET", "/_sandbox/faults")["items"]
 

@@ -23,7 +23,7 @@ class StatusPageComponent:
         app.router.add_get("/api/v2/status.json", self.status)
         app.router.add_get("/api/v2/summary.json", self.summary)
         app.router.add_get("/api/v2/incidents/unresolved.json", self.unresolved)
-        self.runner, port = await serve_app(app, ctx.host)
+        self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url}
         ctx.env.update(KOSMOS_STATUS_PAGE_URL=url)

@@ -117,6 +117,24 @@ def aws_faults(aws) -> list[Fault]:
     async def lag_revert():
         await asyncio.to_thread(aws.return_withheld_writes, stash.pop("lag", None))
 
+    async def endpoint_down():
+        await asyncio.to_thread(aws.moto.stop)
+
+    async def endpoint_up():
+        if aws.moto._server is None:
+            await asyncio.to_thread(aws.moto.start)
+
+    def dr_server():
+        return aws.rds.instance(aws.secondary, aws.dr_id).server
+
+    async def database_down():
+        await asyncio.to_thread(dr_server().stop, "immediate")
+
+    async def database_up():
+        server = dr_server()
+        if not await asyncio.to_thread(server.is_running):
+            await asyncio.to_thread(server.start)
+
     return [
         Fault("snapshot-gap-3h", ("BAK-DB-SNAPSHOTS-HOURLY",),
               "two hourly production snapshots (5 h and 6 h before the newest) are missing: a 3 h gap",
@@ -145,6 +163,16 @@ def aws_faults(aws) -> list[Fault]:
         Fault("healthcheck-slow-10m", ("REC-FAILOVER-TRIGGER",),
               "health checks fail over only after 30 s x 20 = 10 min",
               lambda: threshold(20), lambda: threshold(route53.THRESHOLD)),
+        Fault("aws-endpoint-down", ("BAK-DB-REPLICATION", "BAK-DB-SNAPSHOTS-HOURLY", "BAK-DB-PITR-RETENTION",
+                                    "BAK-DB-CROSS-REGION", "BAK-AGENT-REALTIME", "BAK-AGENT-VERSIONING",
+                                    "BAK-AGENT-RETENTION", "BAK-AGENT-ARCHIVE", "REC-FAILOVER-TRIGGER", "REC-DNS",
+                                    "SCN-MULTI-AZ", "BAK-CONFIG-MIRROR", "OBJ-RPO"),
+              "the AWS API endpoint stops answering (partial outage: AWS checks are broken)",
+              endpoint_down, endpoint_up),
+        Fault("dr-database-down", ("VAL-DB-CONNECT", "VAL-API-HEALTH", "VAL-SMOKE", "REC-DB-INTEGRITY", "OBJ-RPO",
+                                   "BAK-DB-REPLICATION"),
+              "the DR database server stops (partial outage: DB checks fail or are broken)",
+              database_down, database_up),
         Fault("replica-lagging-20m", ("BAK-DB-REPLICATION", "OBJ-RPO"),
               "the promoted replica never received the last 20 min of writes before the incident",
               lag_apply, lag_revert),

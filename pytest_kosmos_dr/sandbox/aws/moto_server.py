@@ -24,18 +24,32 @@ class MotoServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        """Serve moto's app (requests recorded in the sandbox's request log) on a free port."""
         import logging
+        import threading
 
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in sandbox.log
-        self.port = free_port(self.host)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
+        if not self.port:
+            self.port = free_port(self.host)
+        self._app = self._app if getattr(self, "_app", None) else _recorded(
+            DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self.host, self.port, self._app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
+        """Stop listening (the backends keep their state: ``start`` again serves the same data)."""
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=10)
             self._server = None
 
     def client(self, service: str, region: str, access_key: str, secret_key: str):
@@ -48,3 +62,36 @@ class MotoServer:
             aws_access_key_id=access_key, aws_secret_access_key=secret_key,
             config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2}),
         )
+
+
+READ_ACTION_PREFIXES = ("Describe", "List", "Get", "Head")
+
+
+def _recorded(app):
+    """WSGI middleware: record service, method, path and (Query API) action of every request."""
+    import io
+    from urllib.parse import parse_qs
+
+    from ..request_log import RECORDER
+
+    def recording_app(environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        action = parse_qs(query).get("Action", [""])[0]
+        if not action and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not action and target:
+            action = target.rsplit(".", 1)[-1]
+        if action:
+            mutating = not action.startswith(READ_ACTION_PREFIXES)
+        else:  # REST services (S3, Route53): reads are GET/HEAD
+            mutating = method not in ("GET", "HEAD")
+        RECORDER.add("aws", method, path, query, mutating=mutating, action=action)
+        return app(environ, start_response)
+
+    return recording_app

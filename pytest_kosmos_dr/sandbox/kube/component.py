@@ -67,7 +67,9 @@ class DRClusterComponent:
             ssl_context, ca_pem = serving.server_context(), serving.ca_pem
         self._runner = web.AppRunner(self.api.app(), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, ctx.host, port, ssl_context=ssl_context).start()
+        self._site_args = (ctx.host, port, ssl_context)
+        self._site = web.TCPSite(self._runner, ctx.host, port, ssl_context=ssl_context)
+        await self._site.start()
         url = f"{'https' if self.tls else 'http'}://{ctx.host}:{port}"
 
         state_dir = Path(ctx.state_dir)
@@ -98,6 +100,19 @@ class DRClusterComponent:
             self._runner = None
         if self.pod_roots is not None:
             self.pod_roots.remove_all()
+
+    async def go_offline(self) -> None:
+        """Stop listening (clients get 'connection refused'), as when the control plane is lost."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def come_back(self) -> None:
+        if self._site is not None:
+            return
+        host, port, ssl_context = self._site_args
+        self._site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
+        await self._site.start()
 
     def faults(self) -> list:
         """Named faults for the sandbox control endpoint (see ``faults.py``)."""

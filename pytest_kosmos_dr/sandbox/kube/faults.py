@@ -109,7 +109,12 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
     def allow_apply():
         component.api.denied_kinds.discard("StatefulSet")
 
+    offline = Fault("kube-api-down", ("REC-DR-NODES", "REC-DR-PODS", "VAL-POD-METRICS", "SCN-MULTI-AZ",
+                                       "BAK-CONFIG-GITOPS", "REC-CONFIG-APPLY", "SCN-REGIONAL-OUTAGE"),
+                    "the DR cluster's API server stops answering (partial outage: those checks are broken)",
+                    component.go_offline, component.come_back)
     return [
+        offline,
         fault("node-not-ready", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
               "node dr-node-b stops posting status (Ready=Unknown)", node_not_ready),
         fault("pod-crashloop", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),

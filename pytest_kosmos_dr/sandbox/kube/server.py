@@ -68,7 +68,9 @@ class DRClusterAPI:
     # --- application ------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth], client_max_size=256 * 1024 * 1024)
+        from ..request_log import middleware
+
+        app = web.Application(middlewares=[middleware("kubernetes"), self._auth], client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
