@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import DRConfigError, SandboxError
+from .ledger_commands import add_commands as add_ledger_commands
 from .reporting.commands import add_commands as add_report_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     cleanup.set_defaults(func=_cleanup)
     add_report_commands(sub)
+    add_ledger_commands(sub)
     return parser
 
 

@@ -55,3 +55,11 @@ def run_rto_last(items: list[pytest.Item]) -> None:
 
 def is_board_gate(item: pytest.Item) -> bool:
     return item.get_closest_marker("gate") is not None and gate_board.RTO_CRITERION not in item_criteria(item)
+
+
+def require_full_coverage(items: list[pytest.Item]) -> None:
+    """--dr-strict-coverage: every criterion of the catalog must have at least one test."""
+    covered = {cid for item in items for cid in item_criteria(item)}
+    missing = [cid for cid in catalog() if cid not in covered]
+    if missing:
+        raise pytest.UsageError(f"--dr-strict-coverage: no test for {len(missing)} criteria: {', '.join(missing)}")

@@ -35,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="incident record (JSON) for the communication criteria (COM-*)")
     group.addoption("--dr-ledger", dest="dr_ledger", metavar="PATH", default=None,
                     help="drill ledger for the testing-schedule criteria (default: reports/drill-ledger.jsonl)")
+    group.addoption("--dr-strict-coverage", dest="dr_strict_coverage", action="store_true", default=False,
+                    help="fail when a criterion of the plan's catalog has no test")
     group.addoption("--dr-deadline", dest="dr_deadline", metavar="DURATION|ISO8601", default=None,
                     help="bound the whole run (default: the RTO time left when --dr-incident-start is given)")
     reporting_hooks.addoption(group, parser)
@@ -86,11 +88,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"kosmos-dr: target {target.name} ({target.kind}), targets from {run.dr_config.source}"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: coverage counts every test that exists
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from .criteria_marks import apply_criteria_marks, run_rto_last
+    from .criteria_marks import apply_criteria_marks, require_full_coverage, run_rto_last
 
     apply_criteria_marks(config, items)
     run_rto_last(items)
+    if config.getoption("dr_strict_coverage"):
+        require_full_coverage(items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -110,3 +110,11 @@ def test_criteria_ids_reach_junit_as_properties(pytester):
     pytester.runpytest_subprocess("--junitxml=out.xml")
     xml = (pytester.path / "out.xml").read_text()
     assert '<property name="dr_criterion" value="VAL-DB-CONNECT"' in xml
+
+
+def test_strict_coverage_accepts_the_shipped_suites_and_names_what_a_subset_misses(pytester):
+    full = run_suite(pytester, "--dr-strict-coverage", "--collect-only", "-q")
+    assert full.ret == 0, full.stderr.str()
+    partial = run_suite(pytester, "test_dr_cluster.py", "--dr-strict-coverage", "--collect-only", "-q")
+    assert partial.ret == pytest.ExitCode.USAGE_ERROR
+    partial.stderr.fnmatch_lines(["ERROR: --dr-strict-coverage: no test for 39 criteria: OBJ-RTO, OBJ-RPO, *"])

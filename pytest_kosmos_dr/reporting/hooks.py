@@ -236,12 +236,30 @@ class ReportingPlugin:
                                         run.target.objectives, self._timeline_data())
             scorecard.write(self.card, self.scorecard_path)
             self.pictures = self._write_pictures(self.scorecard_path.parent)
+            self._record_drills(run, self.card, self.scorecard_path)
         if self.alluredir and run is not None:
             from . import allure_files, allure_redaction
 
             if self.collector.tests:
                 allure_files.write(Path(self.alluredir), run.target, self._timeline_data().get("start"))
             allure_redaction.scrub_folder(self.alluredir)
+
+    def _record_drills(self, run, card: dict, card_path: Path) -> None:
+        """A passing drill appends its entry to the drill ledger (SCH-* evidence)."""
+        import hashlib
+
+        from ..errors import DRConfigError
+        from ..ledger import LedgerError, ledger_path_for_run, record_passing_drills
+
+        passed = {row["id"] for row in card["criteria"] if row["status"] == "passed"}
+        try:
+            self.ledger_entries = record_passing_drills(
+                ledger_path_for_run(run), run.target.name, passed,
+                report_sha256=hashlib.sha256(card_path.read_bytes()).hexdigest(),
+                allow_restore=run.options.allow_restore)
+        except (LedgerError, DRConfigError, OSError) as exc:
+            self.ledger_entries = []
+            self.ledger_error = f"kosmos-dr: drill ledger not updated: {exc}"
 
     def _write_pictures(self, folder: Path) -> list[Path]:
         from .timeline import rpo_gap_svg, rto_timeline_svg
@@ -273,6 +291,10 @@ class ReportingPlugin:
             terminalreporter.write_line(line)
         for path in self.pictures:
             terminalreporter.write_line(f"picture: {path}")
+        for entry in getattr(self, "ledger_entries", []):
+            terminalreporter.write_line(f"drill ledger: recorded {entry['kind']} drill #{entry['seq']} for {entry['target']}")
+        if getattr(self, "ledger_error", None):
+            terminalreporter.write_line(self.ledger_error, yellow=True)
 
 
 def _iso(epoch: float) -> str:

@@ -8,6 +8,8 @@ CheckResults, see ``serialize_result``); ``dr_outcome`` comes from ``outcomes.cl
 
 from __future__ import annotations
 
+import textwrap
+
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -18,9 +20,9 @@ from ..catalog import Criterion, catalog
 from ..evidence import format_duration, format_value
 from ..redaction import redact
 
-STATUSES = ("passed", "failed", "broken", "skipped", "not run")
+STATUSES = ("passed", "failed", "broken", "not verified", "not run")
 # worse first: a criterion takes the worst status of its tests
-_RANK = {"failed": 0, "broken": 1, "passed": 2, "skipped": 3}
+_RANK = {"failed": 0, "broken": 1, "not verified": 2, "passed": 3, "not run": 4}
 VERDICT_TEXT = {
     "passed": "PASSED: every criterion that ran was verified",
     "failed": "FAILED: the DR environment does not meet the plan",
@@ -104,8 +106,9 @@ class ScorecardCollector:
             if test.status in ("passed", "skipped"):
                 test.status, test.reason = status, _reason(report)
         elif report.skipped and test.status == "passed":
-            test.status = "skipped"
+            # "not verified: ..." (no evidence) vs skipped by choice (e.g. a drill without permission)
             test.reason = _skip_reason(report)
+            test.status = "not verified" if test.reason.startswith("not verified") else "not run"
 
     def build(self, target, exitstatus: int | None = None, objectives=None) -> dict[str, Any]:
         return build(self.tests.values(), target, exitstatus, objectives, self.incident)
@@ -140,10 +143,10 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None) -> dic
         status = min((t.status for t in ran), key=_RANK.__getitem__) if ran else "not run"
         row = {"id": cid, "section": crit.section, "kind": crit.kind, "title": crit.title,
                "status": status, "tests": [t.nodeid for t in ran]}
-        if status in ("failed", "broken", "skipped"):
+        if status in ("failed", "broken", "not verified") or (ran and status == "not run"):
             worst = next(t for t in ran if t.status == status)
             row["reason"] = worst.reason
-            if status != "skipped":
+            if status in ("failed", "broken"):
                 problems.append({"criterion": cid, "status": status, "title": crit.title,
                                  "test": worst.nodeid, "reason": worst.reason})
         criteria_rows.append(row)
@@ -157,7 +160,7 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None) -> dic
         counts = sections.setdefault(row["section"], {s: 0 for s in STATUSES})
         counts[row["status"]] += 1
     totals = {s: sum(c[s] for c in sections.values()) for s in STATUSES}
-    test_totals = {s: sum(1 for t in tests if t.status == s) for s in ("passed", "failed", "broken", "skipped")}
+    test_totals = {s: sum(1 for t in tests if t.status == s) for s in STATUSES}
 
     if totals["failed"]:
         verdict = "failed"
@@ -251,15 +254,20 @@ def terminal_lines(card: dict[str, Any], path: Path | None) -> list[str]:
         f"target {card['target']['name']} ({card['target']['kind']}): {card['verdict_text']}",
         _objective_line("RTO", card["objectives"]["rto"]),
         _objective_line("RPO", card["objectives"]["rpo"]),
-        f"criteria: {t['passed']} passed, {t['failed']} failed, {t['broken']} could not verify, "
-        f"{t['skipped']} skipped, {t['not run']} not run (of {card['coverage']['criteria_in_plan']} in the plan)",
+        f"criteria: {t['passed']} passed, {t['failed']} failed, {t['broken']} broken (could not verify), "
+        f"{t['not verified']} not verified, {t['not run']} not run (of {card['coverage']['criteria_in_plan']} in the plan)",
     ]
     width = max(len(s["section"]) for s in card["sections"]) if card["sections"] else 0
     for s in card["sections"]:
         cells = "  ".join(f"{s[k]:>2} {k}" for k in STATUSES)
         lines.append(f"  {s['section']:<{width}}  {cells}")
+    for status in STATUSES:  # coverage: every criterion of the plan with its outcome
+        ids = [row["id"] for row in card["criteria"] if row["status"] == status]
+        if ids:
+            lines += textwrap.wrap(", ".join(ids), width=100, break_on_hyphens=False, initial_indent=f"  {status} ({len(ids)}): ",
+                                   subsequent_indent="      ")
     for p in card["problems"]:
-        word = "FAILED" if p["status"] == "failed" else "NOT VERIFIED"
+        word = "FAILED" if p["status"] == "failed" else "BROKEN"
         lines.append(f"{word} {p['criterion']}: {p['reason']}")
     if path is not None:
         lines.append(f"scorecard: {path}")

@@ -93,6 +93,9 @@ async def run(state_dir: Path, owner_pid: int | None) -> int:
             ctx.components[component.name] = component
             log.info("starting %s", component.name)
             await component.start(ctx)
+        from .evidence_files import post_update_if_due, write_evidence
+
+        ctx.state["evidence"] = write_evidence(state_dir, ctx.state["incident"]["start"])
         faults = {f.name: f for c in ctx.components.values() if hasattr(c, "faults") for f in c.faults()}
         from .control import ControlServer
 
@@ -103,6 +106,7 @@ async def run(state_dir: Path, owner_pid: int | None) -> int:
         _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
         log.info("sandbox ready")
         while not stop.is_set():
+            post_update_if_due(ctx.state["evidence"]["incident_record"])  # the incident commander's 20-min updates
             if not _owner_alive(owner_pid):
                 log.info("owner process %s is gone; stopping", owner_pid)
                 break
@@ -126,6 +130,9 @@ async def run(state_dir: Path, owner_pid: int | None) -> int:
             except Exception as exc:  # keep stopping the others
                 log.error("stopping %s failed: %s", component.name, exc)
         shutil.rmtree(data_dir, ignore_errors=True)
+        from .evidence_files import remove_evidence
+
+        remove_evidence(state_dir)
         log.info("sandbox stopped")
     return code
 

@@ -1,0 +1,157 @@
+"""The sandbox's own evidence: an incident record of its incident and a seeded drill ledger.
+
+Written into the state folder when the sandbox starts (``write_evidence``) and published in
+``sandbox.json`` as ``state["evidence"]``; the COM-* and SCH-* suites read them when no
+``--dr-evidence`` / ``--dr-ledger`` is given for the sandbox target.
+
+What is honest here (docs/evidence.md, "The sandbox's evidence"):
+
+* The sandbox's incident started seconds before the record is written, so the record holds only
+  what has happened by then: declared in #incidents and paged, the first update and the customer
+  email, all at the moment the sandbox finished playing the incident. Nothing is dated in the
+  future, and the incident is *ongoing* (``resolution: null``): the sandbox's DR environment stays
+  failed over while it runs. COM-RESOLUTION-EMAIL and COM-POSTMORTEM-48H are therefore
+  "not verified" on the sandbox, never passed.
+* While the sandbox runs, ``post_update_if_due`` (called from the daemon's loop) adds an update
+  every 20 minutes, as an incident's communications lead would; if nobody calls it the record
+  honestly goes stale and COM-UPDATES-30MIN fails after 30 minutes.
+* The ledger is seeded with a drill history (restore 12 d ago, agent-state drill 3 d ago, failover
+  40 d ago, full DR 200 d ago, tabletop 90 d ago) so the SCH-* suite has something to judge; every
+  seeded entry says so in its note, and its ``recorded_at`` is the sandbox's start. Drills the runs
+  against the sandbox pass are appended to this ledger, not to the repository's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .. import ledger as drill_ledger
+from ..catalog import catalog
+from ..timeparse import isoformat, parse_instant, utcnow
+
+RECORD_FILE = "incident-record.json"
+PREVIOUS_RECORD_FILE = "previous-incident-record.json"
+LEDGER_FILE = "drill-ledger.jsonl"
+UPDATE_EVERY = timedelta(minutes=20)
+SEEDED_NOTE = "seeded by the sandbox at start: a stand-in drill history, no drill was run"
+# kind, how long ago, criteria it stands for (oldest first, so the ledger reads chronologically)
+SEEDED_DRILLS = (
+    ("full-dr", timedelta(days=200), None),
+    ("tabletop", timedelta(days=90), ()),
+    ("failover", timedelta(days=40), drill_ledger.FAILOVER_CRITERIA),
+    ("restore", timedelta(days=12), drill_ledger.RESTORE_CRITERIA),
+    ("agent-drill", timedelta(days=3), drill_ledger.AGENT_DRILL_CRITERIA),
+)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def resolved_drill_record(started: datetime) -> dict:
+    """The record of the quarterly failover drill seeded in the ledger (40 days ago): a complete,
+    resolved incident, for the COM-* criteria that an ongoing incident cannot show yet."""
+    def at(minutes: float) -> str:
+        return isoformat(started + timedelta(minutes=minutes))
+
+    return {
+        "version": 1,
+        "incident_id": "DRILL-" + started.strftime("%Y%m%dT%H%M%SZ"),
+        "started_at": isoformat(started),
+        "declared": {"at": at(4), "channel": "#incidents",
+                     "paging": {"system": "PagerDuty", "incident_id": "PDRILL", "at": at(4)}},
+        "updates": [{"at": at(m), "channel": "#incidents", "text": text} for m, text in (
+            (6, "Investigating: primary region unreachable; failover runbook started."),
+            (31, "DNS switched to us-west-2; validating the DR cluster."),
+            (58, "Gate checks green; monitoring recovery metrics."),
+            (85, "Backlog drained; preparing resolution."))],
+        "customer_email": {"sent_at": at(11), "audience": "all customers"},
+        "resolution": {"resolved_at": at(104), "email": {"sent_at": at(109), "to": "all-hands"}},
+        "postmortem": {"published_at": at(104 + 26 * 60), "url": "https://wiki.kosmos.internal/postmortems/failover-drill"},
+        "notes": "Seeded by the KOSMOS DR sandbox: the record of the quarterly failover drill in its ledger.",
+    }
+
+
+def incident_record(incident_start: datetime, now: datetime) -> dict:
+    """The sandbox's incident as communicated up to ``now``: declared, paged, told, not resolved."""
+    start = isoformat(incident_start)
+    at = isoformat(max(now, incident_start))
+    return {
+        "version": 1,
+        "incident_id": "SANDBOX-" + incident_start.strftime("%Y%m%dT%H%M%SZ"),
+        "started_at": start,
+        "declared": {"at": at, "channel": "#incidents",
+                     "paging": {"system": "PagerDuty", "incident_id": "PSANDBOX", "at": at}},
+        "updates": [{"at": at, "channel": "#incidents",
+                     "text": "Investigating: API unavailable in us-east-1; failing over to us-west-2."}],
+        "customer_email": {"sent_at": at, "audience": "all customers"},
+        "resolution": None,
+        "postmortem": None,
+        "notes": "Written by the KOSMOS DR sandbox: its incident is ongoing while it runs (see docs/evidence.md).",
+    }
+
+
+def write_evidence(state_dir: str | Path, incident_start: datetime | str, target: str = "sandbox",
+                   now: datetime | None = None) -> dict:
+    """Write ``incident-record.json`` and a fresh ``drill-ledger.jsonl`` into ``state_dir``.
+
+    Returns ``{"incident_record": path, "ledger": path}`` (strings, for ``sandbox.json``).
+    """
+    state_dir = Path(state_dir)
+    now = now or utcnow()
+    start = parse_instant(incident_start) if isinstance(incident_start, str) else incident_start
+    record_path = state_dir / RECORD_FILE
+    _write_atomic(record_path, json.dumps(incident_record(start, now), indent=2) + "\n")
+    ledger_path = state_dir / LEDGER_FILE
+    ledger_path.unlink(missing_ok=True)  # a new sandbox, a new history (its drills were of the old one)
+    for kind, ago, criteria in SEEDED_DRILLS:
+        if criteria is None:  # full DR: every gate and drill criterion
+            criteria = [cid for cid, c in catalog().items() if c.kind in ("gate", "drill")]
+        drill_ledger.append(ledger_path, {
+            "kind": kind, "at": now - ago, "target": target, "result": "passed", "criteria": list(criteria),
+            "note": SEEDED_NOTE, "recorded_by": "kosmos-dr sandbox",
+        }, now)
+    previous_path = state_dir / PREVIOUS_RECORD_FILE
+    _write_atomic(previous_path, json.dumps(resolved_drill_record(now - timedelta(days=40)), indent=2) + "\n")
+    return {"incident_record": str(record_path), "previous_incident_record": str(previous_path),
+            "ledger": str(ledger_path)}
+
+
+def post_update_if_due(record_path: str | Path, now: datetime | None = None, every: timedelta = UPDATE_EVERY) -> bool:
+    """Add a status update to the sandbox's (ongoing) incident when the last one is ``every`` old.
+
+    Cheap enough to call every second from the daemon's loop; returns True when it posted one.
+    """
+    path = Path(record_path)
+    now = now or utcnow()
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if record.get("resolution") is not None:
+        return False
+    times = [parse_instant(u["at"]) for u in record.get("updates", [])]
+    if record.get("declared"):
+        times.append(parse_instant(record["declared"]["at"]))
+    if times and now - max(times) < every:
+        return False
+    record.setdefault("updates", []).append({
+        "at": isoformat(now), "channel": "#incidents",
+        "text": "Update: serving from us-west-2 while recovery is validated; next update within 30 min.",
+    })
+    _write_atomic(path, json.dumps(record, indent=2) + "\n")
+    return True
+
+
+def remove_evidence(state_dir: str | Path) -> None:
+    """Remove the files ``write_evidence`` wrote (when the sandbox stops)."""
+    for name in (RECORD_FILE, PREVIOUS_RECORD_FILE, LEDGER_FILE):
+        (Path(state_dir) / name).unlink(missing_ok=True)

@@ -1,0 +1,89 @@
+"""Communication Plan (COM-*): the incident was declared, updates kept coming, customers and
+all-hands were told, the post-mortem was published (from the incident record, --dr-evidence),
+and the public status page shows the incident (asked directly).
+
+Without an incident record (and, for the sandbox target, without the sandbox's own) the evidence
+criteria are skipped as "not verified: ...": never passed.
+"""
+
+import pytest
+
+from pytest_kosmos_dr import incident_record as records
+from pytest_kosmos_dr.checks import communication
+from pytest_kosmos_dr.errors import DRUnverifiable
+from pytest_kosmos_dr.timeparse import utcnow
+
+
+@pytest.fixture(scope="module")
+def incident_record_or_none(dr_run, request):
+    """The validated incident record, or None when there is none; a bad record makes the tests broken."""
+    path = records.record_path_for(dr_run, lambda: request.getfixturevalue("dr_environment"))
+    if path is None:
+        return None
+    try:
+        return records.load(path)
+    except records.InvalidRecord as exc:
+        raise DRUnverifiable(f"incident record {exc.path}", f"{exc.field + ': ' if exc.field else ''}{exc.problem}",
+                             "fix the record; its format is in docs/evidence.md") from None
+
+
+@pytest.fixture(scope="module")
+def incident_record(incident_record_or_none):
+    if incident_record_or_none is None:
+        pytest.skip(records.NO_RECORD)
+    return incident_record_or_none
+
+
+@pytest.fixture(scope="module")
+def status_page(dr_environment, dr_target):
+    """httpx client for the public status page (no credentials: it is public)."""
+    from pytest_kosmos_dr.clients.http import http_client
+
+    if not dr_environment.status_page_url:
+        raise DRUnverifiable("status page", "the target has no status page URL", "set endpoints.status_page")
+    with http_client(dr_environment.status_page_url, dr_target.timeouts, None, dr_environment.verify_tls) as client:
+        yield client
+
+
+def judged(dr_check, check, *args):
+    """Run an evidence check: "not verified" becomes a skip with that reason, anything else dr_check."""
+    __tracebackhide__ = True
+    try:
+        result = check(*args)
+    except communication.NotVerified as exc:
+        pytest.skip(str(exc))
+    return dr_check(result)
+
+
+@pytest.mark.dr_criterion("COM-INCIDENT-DECLARED")
+def test_incident_was_declared_in_the_incident_channel_and_paged(incident_record, dr_check):
+    judged(dr_check, communication.incident_declared, incident_record)
+
+
+@pytest.mark.dr_criterion("COM-UPDATES-30MIN")
+def test_updates_went_out_at_most_30_minutes_apart(incident_record, dr_objectives, dr_check):
+    judged(dr_check, communication.update_cadence, incident_record, dr_objectives.update_interval, utcnow())
+
+
+@pytest.mark.dr_criterion("COM-STATUS-PAGE")
+def test_status_page_shows_the_incident_or_current_status(status_page, dr_incident_start, incident_record_or_none,
+                                                           dr_check):
+    record = incident_record_or_none
+    start = dr_incident_start or (record.started_at if record else None)
+    resolved = record.resolution.resolved_at if record and record.resolution else None
+    dr_check(communication.status_page(status_page, start, resolved))
+
+
+@pytest.mark.dr_criterion("COM-CUSTOMER-15MIN")
+def test_customers_were_emailed_within_15_minutes(incident_record, dr_objectives, dr_check):
+    judged(dr_check, communication.customer_notice, incident_record, dr_objectives.customer_notice, utcnow())
+
+
+@pytest.mark.dr_criterion("COM-RESOLUTION-EMAIL")
+def test_resolution_email_went_to_all_hands(incident_record, dr_check):
+    judged(dr_check, communication.resolution_email, incident_record)
+
+
+@pytest.mark.dr_criterion("COM-POSTMORTEM-48H")
+def test_postmortem_was_published_within_48_hours_of_resolution(incident_record, dr_objectives, dr_check):
+    judged(dr_check, communication.postmortem_published, incident_record, dr_objectives.postmortem_within, utcnow())

@@ -1,0 +1,52 @@
+"""Testing Schedule (SCH-*): the drill ledger shows every exercise passed within its window
+(restore monthly, agent-state drill weekly, failover quarterly, full DR annually, tabletop twice a
+year), for this target, in an intact hash chain.
+
+Without a ledger the criteria are skipped as "not verified: ...": never passed.
+"""
+
+import pytest
+
+from pytest_kosmos_dr import ledger as drill_ledger
+from pytest_kosmos_dr.checks import schedule
+from pytest_kosmos_dr.errors import DRUnverifiable
+from pytest_kosmos_dr.timeparse import utcnow
+
+
+@pytest.fixture(scope="module")
+def ledger(dr_run, request):
+    """The drill ledger, read and verified: --dr-ledger, else the sandbox's, else reports/drill-ledger.jsonl."""
+    path = drill_ledger.ledger_path_for_run(dr_run, lambda: request.getfixturevalue("dr_environment").sandbox_state)
+    if path is None:
+        pytest.skip("not verified: no drill ledger (give --dr-ledger PATH; the sandbox published none)")
+    if not path.exists():
+        pytest.skip(f"not verified: no drill ledger at {path}")
+    try:
+        return drill_ledger.load(path)
+    except drill_ledger.LedgerError as exc:
+        raise DRUnverifiable("drill ledger", str(exc)) from None
+
+
+@pytest.mark.dr_criterion("SCH-RESTORE-MONTHLY")
+def test_a_restore_drill_passed_within_31_days(ledger, dr_target, dr_check):
+    dr_check(schedule.drill_recency("SCH-RESTORE-MONTHLY", ledger, dr_target.name, utcnow()))
+
+
+@pytest.mark.dr_criterion("SCH-AGENT-DRILL-WEEKLY")
+def test_an_agent_state_drill_passed_within_7_days(ledger, dr_target, dr_check):
+    dr_check(schedule.drill_recency("SCH-AGENT-DRILL-WEEKLY", ledger, dr_target.name, utcnow()))
+
+
+@pytest.mark.dr_criterion("SCH-FAILOVER-QUARTERLY")
+def test_a_failover_drill_passed_within_92_days(ledger, dr_target, dr_check):
+    dr_check(schedule.drill_recency("SCH-FAILOVER-QUARTERLY", ledger, dr_target.name, utcnow()))
+
+
+@pytest.mark.dr_criterion("SCH-FULL-DR-ANNUAL")
+def test_a_full_dr_simulation_passed_within_366_days(ledger, dr_target, dr_check):
+    dr_check(schedule.drill_recency("SCH-FULL-DR-ANNUAL", ledger, dr_target.name, utcnow()))
+
+
+@pytest.mark.dr_criterion("SCH-TABLETOP-BIANNUAL")
+def test_a_tabletop_exercise_was_held_within_183_days(ledger, dr_target, dr_check):
+    dr_check(schedule.drill_recency("SCH-TABLETOP-BIANNUAL", ledger, dr_target.name, utcnow()))
