@@ -36,6 +36,8 @@ class ResourceType:
         return f"{prefix}/{self.plural}"
 
 
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Namespace", "namespaces", "namespace", False, ("ns",), has_status=True),
     ResourceType("", "v1", "Node", "nodes", "node", False, ("no",), has_status=True),
@@ -54,6 +56,10 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("apps", "v1", "ReplicaSet", "replicasets", "replicaset", True, ("rs",), ("all",), True),
     ResourceType("batch", "v1", "CronJob", "cronjobs", "cronjob", True, ("cj",), ("all",), True),
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False, ("sc",)),
+    ResourceType(RBAC_GROUP, "v1", "Role", "roles", "role", True),
+    ResourceType(RBAC_GROUP, "v1", "RoleBinding", "rolebindings", "rolebinding", True),
+    ResourceType(RBAC_GROUP, "v1", "ClusterRole", "clusterroles", "clusterrole", False),
+    ResourceType(RBAC_GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", False),
 )
 
 METRICS_GROUP = "metrics.k8s.io"

@@ -210,6 +210,25 @@ def _storageclass_row(obj: dict) -> list:
     ]
 
 
+def _created_at(obj: dict) -> str:
+    return _meta(obj).get("creationTimestamp") or "<unknown>"
+
+
+def _binding_row(obj: dict) -> list:
+    ref = obj.get("roleRef") or {}
+    subjects = [s for s in obj.get("subjects") or [] if isinstance(s, dict)]
+
+    def names(kind: str, with_namespace: bool = False) -> str:
+        found = [f"{s.get('namespace', '')}/{s.get('name', '')}" if with_namespace else s.get("name", "")
+                 for s in subjects if s.get("kind") == kind]
+        return ", ".join(found)
+
+    return [
+        _meta(obj).get("name"), f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(obj),
+        names("User"), names("Group"), names("ServiceAccount", with_namespace=True),
+    ]
+
+
 S, I = "string", "integer"
 PRINTERS: dict[str, tuple[list[Column], Callable[[dict], list]]] = {
     "Pod": ([("Name", S, 0), ("Ready", S, 0), ("Status", S, 0), ("Restarts", S, 0), ("Age", S, 0), ("IP", S, 1),
@@ -240,6 +259,13 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[dict], list]]] = {
                  ("Last Schedule", S, 0), ("Age", S, 0)], _cronjob_row),
     "StorageClass": ([("Name", S, 0), ("Provisioner", S, 0), ("ReclaimPolicy", S, 0), ("VolumeBindingMode", S, 0),
                       ("AllowVolumeExpansion", S, 0), ("Age", S, 0)], _storageclass_row),
+    # RBAC: kubectl's columns (roles show when they were created, bindings the role they grant)
+    "Role": ([("Name", S, 0), ("Created At", "date", 0)], lambda o: [_meta(o).get("name"), _created_at(o)]),
+    "ClusterRole": ([("Name", S, 0), ("Created At", "date", 0)], lambda o: [_meta(o).get("name"), _created_at(o)]),
+    "RoleBinding": ([("Name", S, 0), ("Role", S, 0), ("Age", S, 0), ("Users", S, 1), ("Groups", S, 1),
+                     ("ServiceAccounts", S, 1)], _binding_row),
+    "ClusterRoleBinding": ([("Name", S, 0), ("Role", S, 0), ("Age", S, 0), ("Users", S, 1), ("Groups", S, 1),
+                            ("ServiceAccounts", S, 1)], _binding_row),
 }
 DEFAULT_PRINTER: tuple[list[Column], Callable[[dict], list]] = (
     [("Name", S, 0), ("Age", S, 0)], lambda o: [_meta(o).get("name"), _age(o)]

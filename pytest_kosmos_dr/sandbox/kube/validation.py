@@ -45,6 +45,82 @@ def _workload(obj: dict, causes: list) -> None:
     _containers(template.get("spec") or {}, "spec.template.spec", causes)
 
 
+_SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
+_RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _rules(obj: dict, causes: list) -> None:
+    """Role / ClusterRole: ``rules`` is a list of rules, each with verbs and what they apply to."""
+    rules = obj.get("rules")
+    if rules is None:
+        return  # allowed (an empty role; a ClusterRole may aggregate instead)
+    if not isinstance(rules, list):
+        causes.append(("rules", "Invalid value: must be a list of PolicyRules"))
+        return
+    for i, rule in enumerate(rules):
+        field = f"rules[{i}]"
+        if not isinstance(rule, dict):
+            causes.append((field, "Invalid value: must be an object"))
+            continue
+        for key in ("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"):
+            if key in rule and rule[key] is not None and not _str_list(rule[key]):
+                causes.append((f"{field}.{key}", "Invalid value: must be a list of strings"))
+        if not rule.get("verbs"):
+            causes.append((f"{field}.verbs", "Required value: verbs must contain at least one value"))
+        if rule.get("nonResourceURLs"):
+            if obj.get("kind") == "Role":
+                causes.append((f"{field}.nonResourceURLs", "Invalid value: namespaced rules cannot apply to non-resource URLs"))
+            if rule.get("resources") or rule.get("apiGroups"):
+                causes.append((f"{field}.nonResourceURLs", "Invalid value: rules cannot apply to both regular resources and non-resource URLs"))
+        elif not rule.get("resources"):
+            causes.append((f"{field}.resources", "Required value: resource rules must supply at least one resource"))
+        elif "apiGroups" not in rule or rule.get("apiGroups") is None:
+            causes.append((f"{field}.apiGroups", "Required value: resource rules must supply at least one api group"))
+
+
+def _binding(obj: dict, causes: list) -> None:
+    """RoleBinding / ClusterRoleBinding: ``roleRef`` names a role; subjects are well formed."""
+    ref = obj.get("roleRef")
+    allowed = ("Role", "ClusterRole") if obj.get("kind") == "RoleBinding" else ("ClusterRole",)
+    if not isinstance(ref, dict) or not ref:
+        causes.append(("roleRef", "Required value"))
+    else:
+        if ref.get("apiGroup") != _RBAC_GROUP:
+            causes.append(("roleRef.apiGroup", f'Unsupported value: {ref.get("apiGroup")!r}: supported values: "{_RBAC_GROUP}"'))
+        if ref.get("kind") not in allowed:
+            causes.append(("roleRef.kind", f"Unsupported value: {ref.get('kind')!r}: supported values: "
+                           + ", ".join(f'"{k}"' for k in allowed)))
+        if not ref.get("name"):
+            causes.append(("roleRef.name", "Required value"))
+    subjects = obj.get("subjects")
+    if subjects is None:
+        return
+    if not isinstance(subjects, list):
+        causes.append(("subjects", "Invalid value: must be a list of Subjects"))
+        return
+    for i, subject in enumerate(subjects):
+        field = f"subjects[{i}]"
+        if not isinstance(subject, dict):
+            causes.append((field, "Invalid value: must be an object"))
+            continue
+        if subject.get("kind") not in _SUBJECT_KINDS:
+            causes.append((f"{field}.kind", f"Unsupported value: {subject.get('kind')!r}: supported values: "
+                           + ", ".join(f'"{k}"' for k in _SUBJECT_KINDS)))
+        if not subject.get("name"):
+            causes.append((f"{field}.name", "Required value"))
+        if subject.get("kind") == "ServiceAccount":
+            if subject.get("apiGroup"):
+                causes.append((f"{field}.apiGroup", 'Unsupported value: supported values: ""'))
+            if obj.get("kind") == "ClusterRoleBinding" and not subject.get("namespace"):
+                causes.append((f"{field}.namespace", "Required value"))
+        elif subject.get("kind") in ("User", "Group") and subject.get("apiGroup") not in (None, _RBAC_GROUP):
+            causes.append((f"{field}.apiGroup", f'Unsupported value: supported values: "{_RBAC_GROUP}"'))
+
+
 def validate(rtype: ResourceType, obj: dict, namespace: str | None) -> None:
     """Raise ``Invalid`` (422) if ``obj`` is not acceptable as a ``rtype``."""
     meta = obj.get("metadata") or {}
@@ -84,6 +160,10 @@ def validate(rtype: ResourceType, obj: dict, namespace: str | None) -> None:
             data = obj.get(field)
             if data is not None and (not isinstance(data, dict) or any(not isinstance(v, str) for v in data.values())):
                 causes.append((field, "Invalid value: must map keys to strings"))
+    elif rtype.kind in ("Role", "ClusterRole"):
+        _rules(obj, causes)
+    elif rtype.kind in ("RoleBinding", "ClusterRoleBinding"):
+        _binding(obj, causes)
     elif rtype.kind == "Service":
         for i, port in enumerate((obj.get("spec") or {}).get("ports") or []):
             if not isinstance(port.get("port"), int):
