@@ -14,10 +14,25 @@ def item_criteria(item: pytest.Item) -> list[str]:
     return [cid for marker in item.iter_markers("dr_criterion") for cid in marker.args]
 
 
+def target_name_of(item: pytest.Item) -> str | None:
+    """The target a test runs against when the run has several (its ``dr_run`` parameter)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("dr_run") if callspec is not None else None
+
+
+def target_run_of(item: pytest.Item):
+    run = item.config.stash.get(DR_RUN, None)
+    return None if run is None else run.for_name(target_name_of(item))
+
+
 def apply_criteria_marks(config: pytest.Config, items: list[pytest.Item]) -> None:
     known = catalog()
     run = config.stash.get(DR_RUN, None)
     for item in items:
+        name = target_name_of(item)
+        if name is not None:  # several targets: keep each target's tests together on one xdist worker
+            item.add_marker(pytest.mark.xdist_group(name))
+            item.user_properties.append(("dr_target", name))
         ids = item_criteria(item)
         unknown = [cid for cid in ids if cid not in known]
         if unknown:
@@ -32,7 +47,7 @@ def apply_criteria_marks(config: pytest.Config, items: list[pytest.Item]) -> Non
         if kind and not any(item.get_closest_marker(k) for k in ("gate", "drill", "evidence")):
             item.add_marker(kind)
         if item.get_closest_marker("drill") is not None and run is not None:
-            reason = drill_refusal(run)
+            reason = drill_refusal(run.for_name(name))
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 

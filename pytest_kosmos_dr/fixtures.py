@@ -20,9 +20,10 @@ RESULTS = pytest.StashKey[list]()
 
 
 @pytest.fixture(scope="session")
-def dr_run(pytestconfig: pytest.Config) -> DRRun:
-    """The validated run (options, target, sandbox lease)."""
-    return pytestconfig.stash[DR_RUN]
+def dr_run(request: pytest.FixtureRequest):
+    """This target's part of the run (options, target, sandbox lease); one per target of --dr-target."""
+    run: DRRun = request.config.stash[DR_RUN]
+    return run.for_name(getattr(request, "param", None))
 
 
 @pytest.fixture(scope="session")

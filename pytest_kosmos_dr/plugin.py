@@ -56,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[DR_RUN] = DRRun(config)
     except DRConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    run = config.stash[DR_RUN]
+    if run.multi and run.is_controller and config.getoption("dist", "no") == "load":
+        config.option.dist = "loadgroup"  # each target's tests stay on one worker: targets run in parallel
     config.pluginmanager.register(fixtures, "kosmos_dr.fixtures")
     config.pluginmanager.register(reporting_hooks.ReportingPlugin(config), "kosmos_dr.reporting")
     if config.pluginmanager.hasplugin("xdist"):
@@ -84,8 +87,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash.get(DR_RUN, None)
     if run is None:
         return []
-    target = run.target
-    return [f"kosmos-dr: target {target.name} ({target.kind}), targets from {run.dr_config.source}"]
+    shown = ", ".join(f"{t.target.name} ({t.target.kind})" for t in run.target_runs.values())
+    return [f"kosmos-dr: target{'s' if run.multi else ''} {shown}, targets from {run.dr_config.source}"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: coverage counts every test that exists
@@ -98,45 +101,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         require_full_coverage(items)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    run = metafunc.config.stash.get(DR_RUN, None)
+    if run is not None and run.multi and "dr_run" in metafunc.fixturenames:
+        names = list(run.target_runs)
+        metafunc.parametrize("dr_run", names, indirect=True, scope="session", ids=names)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     run = session.config.stash.get(DR_RUN, None)
     if run is not None:
         from . import gate_board
-        from .criteria_marks import is_board_gate
+        from .criteria_marks import is_board_gate, target_name_of
 
-        gate_board.write_expected(run.run_dir, [i.nodeid for i in session.items if is_board_gate(i)])
+        for name, target_run in run.target_runs.items():
+            gate_board.write_expected(target_run.run_dir, [
+                i.nodeid for i in session.items
+                if is_board_gate(i) and (not run.multi or target_name_of(i) == name)])
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     outcomes.classify_report(item, call, report)
-    run = item.config.stash.get(DR_RUN, None)
-    if run is not None and (report.when == "call" or not report.passed):
+    from .criteria_marks import target_run_of
+
+    target_run = target_run_of(item)
+    if target_run is not None and (report.when == "call" or not report.passed):
         from . import gate_board
         from .criteria_marks import is_board_gate, item_criteria
 
         if is_board_gate(item) and report.when != "teardown":
-            gate_board.post(run.run_dir, item.nodeid, item_criteria(item), outcomes.outcome_of(report))
+            gate_board.post(target_run.run_dir, item.nodeid, item_criteria(item), outcomes.outcome_of(report))
     return report
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    run = item.config.stash.get(DR_RUN, None)
-    if run is not None:
+    from .criteria_marks import target_run_of
+
+    target_run = target_run_of(item)
+    if target_run is not None:
         from .deadline import check_not_passed
 
-        check_not_passed(run.deadline)
+        check_not_passed(target_run.deadline)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    run = item.config.stash.get(DR_RUN, None)
-    if run is None or run.deadline is None:
+    from .criteria_marks import target_run_of
+
+    target_run = target_run_of(item)
+    if target_run is None or target_run.deadline is None:
         return (yield)
     from .deadline import bounded_by
 
-    with bounded_by(run.deadline):
+    with bounded_by(target_run.deadline):
         return (yield)
 
 

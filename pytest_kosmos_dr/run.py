@@ -1,9 +1,10 @@
-"""One pytest run against one DR target: validated options, the target, and its sandbox lease.
+"""One pytest run against one or more DR targets: validated options, the targets, their sandboxes.
 
-Created once per process in ``pytest_cmdline_main`` (so bad input is a usage error, not a
-traceback) and kept in ``config.stash``. Under pytest-xdist the controller owns the run folder
-and passes it to the workers; the first worker that needs the sandbox starts it there (under a
-file lock) and the controller stops it when the run ends.
+Created once per process in ``pytest_configure`` (so bad input is a usage error, not a traceback)
+and kept in ``config.stash``. Under pytest-xdist the controller owns the run folder and passes it
+to the workers; the first worker that needs a sandbox starts it there (under a file lock) and the
+controller stops it when the run ends. With several targets each has its own ``TargetRun`` (own
+folder, sandbox, restores and gate board) and the DR tests are parametrized over them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ OWNER_PID_KEY = "kosmos_dr_owner_pid"
 
 @dataclass(frozen=True)
 class RunOptions:
-    target: str
+    targets: tuple[str, ...]  # --dr-target a,b (or "all"); one run verifies each of them
     config_path: str | None
     incident_start: datetime | None
     restore_time: datetime | None  # None: the latest restorable time
@@ -40,16 +41,23 @@ class RunOptions:
     evidence_path: Path | None  # incident record for COM-* (sandbox: its own record when not given)
     ledger_path: Path  # drill ledger for SCH-*
 
+    @property
+    def target(self) -> str:
+        return self.targets[0]
+
     @classmethod
     def from_config(cls, config: pytest.Config, default_target: str) -> "RunOptions":
-        target = config.getoption("dr_target") or config.getini("dr_target") or default_target
+        raw_target = config.getoption("dr_target") or config.getini("dr_target") or default_target
+        targets = tuple(dict.fromkeys(t.strip() for t in raw_target.split(",") if t.strip()))
+        if not targets:
+            raise DRConfigError(f"--dr-target {raw_target!r}: name a target, several separated by commas, or all")
         incident = _instant(config.getoption("dr_incident_start"), "--dr-incident-start")
         if incident and incident > utcnow():
             raise DRConfigError(f"--dr-incident-start {config.getoption('dr_incident_start')}: is in the future")
         raw_restore = config.getoption("dr_restore_time")
         restore = None if raw_restore in (None, "latest") else _instant(raw_restore, "--dr-restore-time")
         return cls(
-            target=target,
+            targets=targets,
             config_path=config.getoption("dr_config") or config.getini("dr_config") or None,
             incident_start=incident,
             restore_time=restore,
@@ -95,34 +103,28 @@ def _instant(raw: str | None, option: str) -> datetime | None:
         raise DRConfigError(f"{option}: {exc}") from None
 
 
-class DRRun:
-    """The validated run: raises DRConfigError on bad input at construction."""
+class TargetRun:
+    """One target within the run: its folder, sandbox lease, environment, incident and deadline."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        explicit = config.getoption("dr_config") or config.getini("dr_config") or None
-        self.dr_config: DRConfig = load_config(config.rootpath, explicit)
-        self.options = RunOptions.from_config(config, self.dr_config.default_target)
-        self.target: Target = self.dr_config.target(self.options.target)
-        workerinput = getattr(config, "workerinput", None)
-        if workerinput is not None:
-            self.run_dir = Path(workerinput[RUN_DIR_KEY])
-            self.owner_pid = int(workerinput[OWNER_PID_KEY])
-            self.is_controller = False
-        else:
-            self.run_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-run-"))
-            self.owner_pid = os.getpid()
-            self.is_controller = True
-        self.run_id = self.run_dir.name.rsplit("-", 1)[-1]
+    def __init__(self, run: "DRRun", target: Target, run_dir: Path, may_reuse_shared_sandbox: bool) -> None:
+        self.config = run.config
+        self.options = run.options
+        self.dr_config = run.dr_config
+        self.target = target
+        self.run_dir = run_dir
+        self.owner_pid = run.owner_pid
+        self.is_controller = run.is_controller
+        self.run_id = run.run_id if run_dir == run.run_dir else f"{run.run_id}-{_slug(target.name)}"
+        self._may_reuse = may_reuse_shared_sandbox
         self._sandbox = None
 
     # -- sandbox -----------------------------------------------------------------------------
     def sandbox(self):
-        """The running sandbox this run uses: a user's running one, else one started for the run."""
+        """The running sandbox this target uses: a user's running one, else one started for the run."""
         if self._sandbox is None:
             from .sandbox import manager
 
-            shared = manager.find_running(manager.default_state_dir())
+            shared = manager.find_running(manager.default_state_dir()) if self._may_reuse else None
             if shared is not None:
                 self._sandbox = shared
             else:
@@ -153,18 +155,13 @@ class DRRun:
         return None
 
     def close(self) -> None:
-        """Controller only: stop the sandbox started for this run and remove the run folder."""
-        if not self.is_controller:
-            return
+        """Controller only: remove what the drills created, stop the sandbox started for the run."""
         from .sandbox import manager
 
         try:
             self.remove_drill_resources()
         finally:
-            try:
-                manager.stop(self.run_dir / "sandbox")
-            finally:
-                shutil.rmtree(self.run_dir, ignore_errors=True)
+            manager.stop(self.run_dir / "sandbox")
 
     def remove_drill_resources(self) -> list[str]:
         """Delete what this run's drills created (checked by tag before each delete)."""
@@ -187,3 +184,71 @@ class DRRun:
             done.append(f"{item.identifier}: {outcome}")
         self.removed = done
         return done
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:20] or "target"
+
+
+class DRRun:
+    """The validated run: raises DRConfigError on bad input at construction.
+
+    With one target, attributes of that target's ``TargetRun`` (``target``, ``sandbox()``,
+    ``environment``, ``incident_start``, ``deadline``...) are available on the run itself.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        explicit = config.getoption("dr_config") or config.getini("dr_config") or None
+        self.dr_config: DRConfig = load_config(config.rootpath, explicit)
+        self.options = RunOptions.from_config(config, self.dr_config.default_target)
+        names = list(self.dr_config.targets) if self.options.targets == ("all",) else list(self.options.targets)
+        targets = [self.dr_config.target(name) for name in names]
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None:
+            self.run_dir = Path(workerinput[RUN_DIR_KEY])
+            self.owner_pid = int(workerinput[OWNER_PID_KEY])
+            self.is_controller = False
+        else:
+            self.run_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-run-"))
+            self.owner_pid = os.getpid()
+            self.is_controller = True
+        self.run_id = self.run_dir.name.rsplit("-", 1)[-1]
+        single = len(targets) == 1
+        # A user's running sandbox serves a single sandbox target, or the one named "sandbox".
+        self.target_runs: dict[str, TargetRun] = {
+            t.name: TargetRun(self, t, self.run_dir if single else self.run_dir / t.name,
+                              single or t.name == "sandbox")
+            for t in targets
+        }
+
+    @property
+    def multi(self) -> bool:
+        return len(self.target_runs) > 1
+
+    @property
+    def first(self) -> TargetRun:
+        return next(iter(self.target_runs.values()))
+
+    def __getattr__(self, name: str):
+        # only reached for attributes DRRun itself lacks: the (first) target's
+        if name.startswith("__") or name == "target_runs":
+            raise AttributeError(name)
+        return getattr(self.first, name)
+
+    def for_name(self, name: str | None) -> TargetRun:
+        return self.target_runs[name] if name in self.target_runs else self.first
+
+    def close(self) -> None:
+        """Controller only: clean up every target, then remove the run folder."""
+        if not self.is_controller:
+            return
+        try:
+            for target_run in self.target_runs.values():
+                try:
+                    target_run.close()
+                except Exception:  # one target's cleanup must not stop the others'
+                    if len(self.target_runs) == 1:
+                        raise
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)

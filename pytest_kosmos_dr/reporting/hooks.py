@@ -206,12 +206,13 @@ class ReportingPlugin:
     def _register_sandbox_secrets(self) -> None:
         """The controller under xdist never read the credentials: learn them for the final scrub."""
         run = self.run
-        if run is None or not run.target.is_sandbox:
+        if run is None or not any(t.target.is_sandbox for t in run.target_runs.values()):
             return
         try:
             from ..sandbox import manager
 
-            for folder in (run.run_dir / "sandbox", manager.default_state_dir()):
+            folders = [t.run_dir / "sandbox" for t in run.target_runs.values()] + [manager.default_state_dir()]
+            for folder in folders:
                 running = manager.find_running(folder)
                 if running is not None:
                     for secret in running.secrets():
@@ -229,7 +230,9 @@ class ReportingPlugin:
         self._register_sandbox_secrets()
         run = self.run
         self.scorecard_path = self._scorecard_path()
-        if run is not None and self.scorecard_path is not None:
+        if run is not None and run.multi and self.scorecard_path is not None:
+            self._per_target_scorecards(run, int(exitstatus))
+        elif run is not None and self.scorecard_path is not None:
             from . import scorecard
 
             self.card = scorecard.build(self.collector.tests.values(), run.target, int(exitstatus),
@@ -243,6 +246,25 @@ class ReportingPlugin:
             if self.collector.tests:
                 allure_files.write(Path(self.alluredir), run.target, self._timeline_data().get("start"))
             allure_redaction.scrub_folder(self.alluredir)
+
+    def _per_target_scorecards(self, run, exitstatus: int) -> None:
+        """Several targets: one scorecard each (``dr-scorecard-<target>.json``) and an overall verdict."""
+        from . import scorecard
+
+        self.target_cards = {}
+        for name, target_run in run.target_runs.items():
+            tests = [t for t in self.collector.tests.values() if t.target == name]
+            card = scorecard.build(tests, target_run.target, exitstatus, target_run.target.objectives)
+            path = self.scorecard_path.with_name(f"{self.scorecard_path.stem}-{name}{self.scorecard_path.suffix}")
+            scorecard.write(card, path)
+            self.target_cards[name] = (card, path)
+            self._record_drills(target_run, card, path)
+        verdicts = [card["verdict"] for card, _ in self.target_cards.values()]
+        overall = next((v for v in ("failed", "not verified", "nothing verified") if v in verdicts), "passed")
+        self.overall = {"schema": 1, "verdict": overall, "pytest_exit_status": exitstatus,
+                        "targets": {name: {"verdict": card["verdict"], "scorecard": str(path)}
+                                    for name, (card, path) in self.target_cards.items()}}
+        scorecard.write(self.overall, self.scorecard_path)
 
     def _record_drills(self, run, card: dict, card_path: Path) -> None:
         """A passing drill appends its entry to the drill ledger (SCH-* evidence)."""
@@ -282,19 +304,32 @@ class ReportingPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        if getattr(self, "target_cards", None):
+            for card, path in self.target_cards.values():
+                self._print_card(terminalreporter, card, path)
+            terminalreporter.write_line(f"overall verdict over {len(self.target_cards)} targets: "
+                                        f"{self.overall['verdict'].upper()} ({self.scorecard_path})")
+            return
         if self.card is None:
             return
-        verdict = self.card["verdict"]
-        color = {"passed": {"green": True}, "failed": {"red": True}}.get(verdict, {"yellow": True})
-        terminalreporter.write_sep("=", "DR scorecard", **color)
-        for line in terminal_lines(self.card, self.scorecard_path):
-            terminalreporter.write_line(line)
+        self._print_card(terminalreporter, self.card, self.scorecard_path)
         for path in self.pictures:
             terminalreporter.write_line(f"picture: {path}")
+        self._print_ledger(terminalreporter)
+
+    def _print_ledger(self, terminalreporter) -> None:
         for entry in getattr(self, "ledger_entries", []):
             terminalreporter.write_line(f"drill ledger: recorded {entry['kind']} drill #{entry['seq']} for {entry['target']}")
         if getattr(self, "ledger_error", None):
             terminalreporter.write_line(self.ledger_error, yellow=True)
+
+    def _print_card(self, terminalreporter, card: dict, path: Path | None) -> None:
+        verdict = card["verdict"]
+        color = {"passed": {"green": True}, "failed": {"red": True}}.get(verdict, {"yellow": True})
+        title = f"DR scorecard: {card['target']['name']}" if getattr(self, "target_cards", None) else "DR scorecard"
+        terminalreporter.write_sep("=", title, **color)
+        for line in terminal_lines(card, path):
+            terminalreporter.write_line(line)
 
 
 def _iso(epoch: float) -> str:

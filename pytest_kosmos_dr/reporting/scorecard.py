@@ -78,6 +78,7 @@ class TestOutcome:
     reason: str = ""
     results: list[dict] = field(default_factory=list)
     finished: float | None = None  # epoch seconds of the call phase's end
+    target: str | None = None  # with several targets: which one
 
 
 class ScorecardCollector:
@@ -95,7 +96,9 @@ class ScorecardCollector:
             self.incident.update({k: v for k, v in incident.items() if v})
         if not criteria:
             return
-        test = self.tests.setdefault(report.nodeid, TestOutcome(report.nodeid, list(dict.fromkeys(criteria))))
+        target = next((v for k, v in getattr(report, "user_properties", []) if k == "dr_target"), None)
+        test = self.tests.setdefault(report.nodeid, TestOutcome(report.nodeid, list(dict.fromkeys(criteria)),
+                                                                target=target))
         test.results += list(getattr(report, "dr_results", None) or [])
         if report.when == "call":
             test.finished = getattr(report, "stop", None)
@@ -236,6 +239,8 @@ def _objective_line(name: str, obj: dict | None) -> str:
         return f"{name}: {obj['status']} - {obj.get('reason') or 'no measurement'}"
     within = obj.get("within")
     mark = "within" if within else ("MISSED" if within is False else obj["status"])
+    if obj.get("summary"):
+        return f"{name}: {mark.upper() if mark == 'MISSED' else mark} - {obj['summary']}"
     return f"{name}: {format_json_value(obj['measured'])} (objective {format_json_value(obj['limit'])}) - {mark}"
 
 
