@@ -78,8 +78,8 @@ class PodFiles:
         except subprocess.TimeoutExpired:
             raise DRUnverifiable(f"exec in {self.pod}", f"no result within {EXEC_TIMEOUT_S} s") from None
         if done.returncode != 0:
-            message = redact(done.stderr.decode(errors="replace").strip().splitlines()[-1:] and
-                             done.stderr.decode(errors="replace").strip().splitlines()[-1] or f"exit {done.returncode}")
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            message = redact(lines[-1] if lines else f"exit {done.returncode}")
             raise PodCommandFailed(f"{' '.join(command[:3])} in {self.pod}: {message}")
         return done.stdout
 
