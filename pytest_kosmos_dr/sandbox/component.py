@@ -77,6 +77,25 @@ async def serve_app(app, host: str = LOOPBACK, component: str | None = None):
     return runner, port
 
 
+def bearer_auth(token: str, open_paths: tuple[str, ...] = (), denied: dict | None = None):
+    """An aiohttp middleware that answers 401 unless the request carries ``Bearer <token>``."""
+    import hmac
+
+    from aiohttp import web
+
+    expected = f"Bearer {token}".encode()
+    body = denied or {"error": "unauthorized"}
+
+    @web.middleware
+    async def auth(request, handler):
+        if request.path not in open_paths:
+            if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+                return web.json_response(body, status=401)
+        return await handler(request)
+
+    return auth
+
+
 @dataclass
 class Fault:
     """A named way to break the sandbox, for fault tests, demos and on-call training."""

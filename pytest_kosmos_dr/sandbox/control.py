@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 
 from aiohttp import web
 
-from .component import Fault, SandboxContext, serve_app
+from .component import Fault, SandboxContext, bearer_auth, serve_app
 
 
 class ControlServer:
@@ -20,7 +19,7 @@ class ControlServer:
 
     async def start(self) -> None:
         self.token = self.ctx.secret()
-        app = web.Application(middlewares=[self._auth])
+        app = web.Application(middlewares=[bearer_auth(self.token)])
         app.router.add_get("/_sandbox/status", self.status)
         app.router.add_get("/_sandbox/faults", self.list_faults)
         app.router.add_post("/_sandbox/faults/{name}", self.apply_fault)
@@ -34,13 +33,6 @@ class ControlServer:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
-
-    @web.middleware
-    async def _auth(self, request, handler):
-        supplied = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(supplied.encode(), f"Bearer {self.token}".encode()):
-            return web.json_response({"error": "unauthorized"}, status=401)
-        return await handler(request)
 
     async def status(self, request):
         return web.json_response({"status": "running", "faults_applied": sorted(self.applied)})

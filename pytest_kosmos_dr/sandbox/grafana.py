@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import hmac
 import math
 import re
 import shutil
@@ -34,7 +33,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from .component import Fault, SandboxContext, serve_app
+from .component import Fault, SandboxContext, bearer_auth, serve_app
 
 GRAFANA_VERSION = "11.3.0"
 DATASOURCE_UID = "prometheus"
@@ -93,7 +92,7 @@ class GrafanaComponent:
         self.blip = (_aligned(now - BLIP_AGO_S), _aligned(now - BLIP_AGO_S) + BLIP_S)
         self.breach = (_aligned(now - BREACH_AGO_S), _aligned(now - BREACH_AGO_S) + BREACH_S)
         await asyncio.to_thread(self._create, now, ctx.state.get("incident", {}))
-        app = web.Application(middlewares=[self._auth])
+        app = web.Application(middlewares=[bearer_auth(self.token, ("/api/health",), {"message": "Unauthorized"})])
         app.router.add_get("/api/health", self.health)
         app.router.add_get("/api/annotations", self.annotations)
         app.router.add_get("/api/datasources/proxy/uid/{uid}/api/v1/query_range", self.query_range)
@@ -200,14 +199,6 @@ class GrafanaComponent:
         return items[:limit]
 
     # -- endpoints --------------------------------------------------------------------------
-    @web.middleware
-    async def _auth(self, request, handler):
-        if request.path != "/api/health":
-            supplied = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(supplied.encode(), f"Bearer {self.token}".encode()):
-                return web.json_response({"message": "Unauthorized"}, status=401)
-        return await handler(request)
-
     async def health(self, request: web.Request) -> web.Response:
         ok = await asyncio.to_thread(self._database_ok)
         body = {"commit": "sandbox", "database": "ok" if ok else "failing", "version": GRAFANA_VERSION}

@@ -16,14 +16,13 @@ checks fail the region over.
 
 from __future__ import annotations
 
-import hmac
 import re
 import uuid
 
 from aiohttp import web
 
 from ..timeparse import isoformat, utcnow
-from .component import Fault, SandboxContext, serve_app
+from .component import Fault, SandboxContext, bearer_auth, serve_app
 
 DB_TIMEOUT_S = 2
 AGENT_WORK = re.compile(r"^/v1/agents/[^/]+/.+")  # per-agent endpoints: the work the kill switch stops
@@ -48,7 +47,7 @@ class KosmosApiComponent:
         self.ctx = ctx
         self.token = ctx.secret()
         self.routes = {agent: agent for agent in ctx.state["agents"]}
-        app = web.Application(middlewares=[self._auth, self._kill_switch])
+        app = web.Application(middlewares=[bearer_auth(self.token, ("/health",)), self._kill_switch])
         app.router.add_get("/health", self.health)
         app.router.add_get("/v1/agents", self.list_agents)
         app.router.add_get("/v1/agents/{agent}/probe", self.probe_agent)
@@ -83,14 +82,6 @@ class KosmosApiComponent:
             await conn.execute(f"SET statement_timeout = {DB_TIMEOUT_S * 1000}")
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
-
-    @web.middleware
-    async def _auth(self, request, handler):
-        if request.path != "/health":
-            supplied = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(supplied.encode(), f"Bearer {self.token}".encode()):
-                return web.json_response({"error": "unauthorized"}, status=401)
-        return await handler(request)
 
     @web.middleware
     async def _kill_switch(self, request, handler):
