@@ -21,7 +21,7 @@ def test_point_in_time_restore_is_available_and_intact(restored_database, dr_dat
         restored_database.connection, restored_database.restore_point,
         f"{restored_database.identifier} (restored to {restored_database.outcome.restore_point} "
         f"in {restored_database.outcome.seconds_to_available:.0f} s)",
-        source_conn=dr_database, source_name="the DR database"))
+        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-PITR"))
 
 
 @pytest.mark.dr_criterion("REC-DB-SNAPSHOT", "REC-DB-INTEGRITY")
@@ -30,10 +30,11 @@ def test_newest_snapshot_restores_available_and_intact(snapshot_restored_databas
     dr_check(integrity.database_integrity(
         restored.connection, restored.restore_point,
         f"{restored.identifier} (from snapshot {restored.source} of {restored.outcome.restore_point})",
-        source_conn=dr_database, source_name="the DR database"))
+        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-SNAPSHOT"))
 
 
 @pytest.mark.dr_criterion("SCN-DATA-CORRUPTION")
 def test_restore_from_backup_after_corruption_is_intact(restored_database, dr_check):
     dr_check(integrity.database_integrity(restored_database.connection, restored_database.restore_point,
-                                          f"{restored_database.identifier} (restored from backup)"))
+                                          f"{restored_database.identifier} (restored from backup)",
+                                          criterion="SCN-DATA-CORRUPTION"))

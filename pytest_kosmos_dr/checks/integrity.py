@@ -35,13 +35,13 @@ def window_count(conn, restore_point: datetime) -> int:
 
 
 def database_integrity(conn, restore_point: datetime, where: str, source_conn=None, source_name: str = "",
-                       newest_must_precede: bool = True) -> CheckResult:
+                       newest_must_precede: bool = True, criterion: str = "REC-DB-INTEGRITY") -> CheckResult:
     """All integrity conditions on ``conn``; ``source_conn`` (optional) gives the expected window count.
 
     ``newest_must_precede`` is False for a live DR database, which legitimately takes writes after
-    the incident.
+    the incident. ``criterion`` names the drill the integrity is proven for (REC-DB-PITR, ...).
     """
-    cid = "REC-DB-INTEGRITY"
+    cid = criterion
     problems: list[str] = []
     evidence: list[Evidence] = []
     since = restore_point - WINDOW

@@ -210,7 +210,7 @@ class KosmosApiComponent:
             Fault("kill-switch-stuck", ("SCN-SECURITY-BREACH",),
                   "the kill switch acknowledges being released, but agent work stays refused",
                   stick_switch, unstick_switch),
-            Fault("api-health-503", ("VAL-API-HEALTH",), "the API's queue component is down: /health answers 503",
+            Fault("api-health-503", ("VAL-API-HEALTH", "OBJ-RTO"), "the API's queue component is down: /health answers 503",
                   health_down, health_up),
             Fault("agent-misrouted", ("VAL-AGENT-ROUTING",),
                   "requests for zeus-orchestrator are answered by another agent", misroute, route_back),

@@ -11,6 +11,27 @@ from . import agent_state, route53
 from .rds_backend import ACCOUNT_ID, aware_utc
 
 
+# Foreign-key triggers are bypassed as a faulty replication or restore tool would.
+ORPHAN_SQL = ("INSERT INTO messages (conversation_id, role, body, created_at) "
+              "SELECT max(id) + 1000000, 'user', 'sandbox fault: orphaned message', now() - interval '2 days' "
+              "FROM conversations")
+CORRUPTION_SQL = ("DELETE FROM conversations WHERE id IN (SELECT id FROM conversations ORDER BY created_at DESC LIMIT 10)",
+                  "INSERT INTO messages (conversation_id, role, body, created_at) "
+                  "SELECT max(id) + 1000000, 'user', 'corrupted backup: orphaned message', now() - interval '2 days' "
+                  "FROM conversations")
+
+
+def _without_foreign_keys(server, *statements: str) -> None:
+    """Run ``statements`` with foreign-key triggers off (as a faulty restore or replication tool would)."""
+    import psycopg
+
+    with psycopg.connect(server.conninfo(server.dbname), autocommit=True) as conn:
+        conn.execute("SET statement_timeout = 10000")
+        conn.execute("SET session_replication_role = replica")
+        for statement in statements:
+            conn.execute(statement)
+
+
 def aws_faults(aws) -> list[Fault]:
     """``aws`` is the running AwsComponent."""
     from moto.rds.models import rds_backends
@@ -135,7 +156,32 @@ def aws_faults(aws) -> list[Fault]:
         if not await asyncio.to_thread(server.is_running):
             await asyncio.to_thread(server.start)
 
+    def corrupt_restore(real) -> None:
+        """What a corrupted backup yields: the newest conversations gone, a message orphaned."""
+        _without_foreign_keys(real.server, *CORRUPTION_SQL)
+
+    async def restore_corruption_apply():
+        if corrupt_restore not in aws.rds.after_restore:
+            aws.rds.after_restore.append(corrupt_restore)
+
+    async def restore_corruption_revert():
+        if corrupt_restore in aws.rds.after_restore:
+            aws.rds.after_restore.remove(corrupt_restore)
+
+    async def orphan_apply():
+        await asyncio.to_thread(_without_foreign_keys, dr_server(), ORPHAN_SQL)
+
+    async def orphan_revert():
+        await asyncio.to_thread(_without_foreign_keys, dr_server(),
+                                "DELETE FROM messages WHERE body = 'sandbox fault: orphaned message'")
+
     return [
+        Fault("backup-corrupted", ("REC-DB-PITR", "REC-DB-SNAPSHOT", "SCN-DATA-CORRUPTION"),
+              "restores yield a corrupted database: the 10 newest conversations missing, an orphaned message",
+              restore_corruption_apply, restore_corruption_revert),
+        Fault("dr-database-orphan", ("REC-DB-INTEGRITY",),
+              "the DR database holds a message whose conversation does not exist (foreign keys bypassed)",
+              orphan_apply, orphan_revert),
         Fault("snapshot-gap-3h", ("BAK-DB-SNAPSHOTS-HOURLY",),
               "two hourly production snapshots (5 h and 6 h before the newest) are missing: a 3 h gap",
               gap_apply, gap_revert),
@@ -153,7 +199,7 @@ def aws_faults(aws) -> list[Fault]:
         Fault("agent-backup-stale-40m", ("BAK-AGENT-REALTIME", "OBJ-RPO"),
               "zeus-orchestrator's archives of the last 40 min before the incident are gone",
               stale_apply, stale_revert),
-        Fault("agent-archive-corrupt", ("BAK-AGENT-ARCHIVE",),
+        Fault("agent-archive-corrupt", ("BAK-AGENT-ARCHIVE", "REC-AGENT-STATE"),
               "zeus-orchestrator's newest archive has a new current version that is a truncated gzip",
               corrupt_apply, corrupt_revert),
         # Without a health check nothing watches the primary, so failover can never trigger either.

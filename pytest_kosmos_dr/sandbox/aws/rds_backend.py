@@ -103,6 +103,7 @@ class RealRds:
         self._pending = threading.local()  # the server a restore prepared for create_db_instance
         self._backends: list[Any] = []
         self._counter = itertools.count(1)
+        self.after_restore: list = []  # callables(RealInstance): faults that corrupt what a restore yields
 
     # -- installation -------------------------------------------------------------------------
     def install(self, regions: list[str]) -> None:
@@ -327,6 +328,8 @@ class RealRds:
                                    real.server.password, real.server.dbname)
             try:
                 new.server.restore_to_time(backup.path, real.archive_dir, target, new.archive_dir)
+                for hook in self.after_restore:
+                    hook(new)
             except BaseException:
                 self._destroy(new)
                 raise
@@ -362,6 +365,8 @@ class RealRds:
             new = self._new_server(backend.region_name, target_id, backup.user, backup.password, backup.dbname)
             try:
                 new.server.restore_base_backup(backup.path, new.archive_dir)
+                for hook in self.after_restore:
+                    hook(new)
             except BaseException:
                 self._destroy(new)
                 raise

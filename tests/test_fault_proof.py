@@ -1,0 +1,59 @@
+"""The fault proof, completed: every criterion of the catalog has a named way to break the sandbox
+(or, for evidence criteria, a broken record or ledger), and the criteria not proven elsewhere are
+proven here: database integrity, the restore drills, the agent-state drill, RPO and RTO."""
+
+import pytest
+
+from conftest import run_suite
+from pytest_kosmos_dr.catalog import catalog
+
+
+def test_every_gate_and_drill_criterion_has_a_named_sandbox_fault(sandbox):
+    covered = {cid for fault in sandbox.faults() for cid in fault["criteria"]}
+    missing = [c.id for c in catalog().values() if c.kind != "evidence" and c.id not in covered]
+    assert missing == [], f"no sandbox fault breaks {missing}"
+    # evidence criteria are broken with bad incident records and ledgers: tests/test_evidence.py
+
+
+def test_orphaned_message_in_the_dr_database_fails_its_integrity(sandbox, fault, pytester):
+    fault("dr-database-orphan")
+    result = run_suite(pytester, "test_database_recovery.py", "-rf")
+    assert result.parseoutcomes() == {"failed": 1, "skipped": 3}
+    result.stdout.fnmatch_lines(["DR check failed: REC-DB-INTEGRITY: DR database: 1 messages rows whose "
+                                 "conversation_id has no conversations*"])
+
+
+def test_corrupted_backups_fail_every_restore_drill(sandbox, fault, pytester):
+    fault("backup-corrupted")
+    result = run_suite(pytester, "test_database_recovery.py", "--dr-allow-restore", "-rf")
+    assert result.parseoutcomes() == {"failed": 3, "passed": 1}, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "DR check failed: REC-DB-PITR: kosmos-dr-pitr-* conversations in the hour before *, source the DR database "
+        "has * (missing 10)*messages rows whose conversation_id has no conversations*",
+    ])
+    result.stdout.fnmatch_lines(["DR check failed: REC-DB-SNAPSHOT: kosmos-dr-snap-*has no conversations*"])
+    result.stdout.fnmatch_lines(["DR check failed: SCN-DATA-CORRUPTION: *messages rows whose conversation_id has no "
+                                 "conversations*"])
+
+
+def test_corrupt_state_archive_fails_the_agent_state_drill_and_leaves_the_pod_as_found(sandbox, fault, pytester):
+    fault("agent-archive-corrupt")
+    result = run_suite(pytester, "test_agent_state_recovery.py", "--dr-allow-restore", "-rf")
+    assert result.parseoutcomes() == {"failed": 1}, result.stdout.str()
+    result.stdout.fnmatch_lines(["DR check failed: REC-AGENT-STATE: s3://kosmos-backups/agent-state/zeus-orchestrator/"
+                                 "*.tar.gz is not a readable .tar.gz*"])
+
+
+def test_stale_agent_backups_fail_the_rpo_per_source(sandbox, fault, pytester):
+    fault("agent-backup-stale-40m")
+    result = run_suite(pytester, "test_objectives.py", "-k", "rpo", "-rf")
+    result.stdout.fnmatch_lines(["DR check failed: OBJ-RPO: data loss over the RPO (15 min): agent state "
+                                 "zeus-orchestrator: 4? min lost"])
+
+
+def test_a_failing_gate_means_the_rto_is_not_met(sandbox, fault, pytester):
+    fault("api-health-503")
+    result = run_suite(pytester, "test_recovery_validation.py", "test_objectives.py", "-rf")
+    result.stdout.fnmatch_lines(["DR check failed: OBJ-RTO: not recovered after *: 1 gate criteria have not passed "
+                                 "(VAL-API-HEALTH); RTO 4 h 00 min"])
+    assert result.parseoutcomes() == {"failed": 2, "passed": 5}
