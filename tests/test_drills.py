@@ -132,6 +132,35 @@ def test_interrupted_drill_leaves_nothing_after_teardown_or_cleanup(sandbox, pyt
         rds(sandbox).delete_db_instance(DBInstanceIdentifier=other, SkipFinalSnapshot=True)
 
 
+HOLD_AND_TELL_PID = """
+import os, time
+
+def test_hold_a_restored_database(restored_database):
+    with open(os.environ["RESTORE_MARK"], "w") as handle:
+        handle.write(f"{restored_database.identifier} {os.getpid()}")
+    time.sleep(120)
+"""
+
+
+def test_killed_xdist_worker_still_leaves_no_instance_behind(sandbox, pytester, tmp_path, monkeypatch):
+    mark = tmp_path / "identifier"
+    monkeypatch.setenv("RESTORE_MARK", str(mark))
+    pytester.makepyfile(test_hold=HOLD_AND_TELL_PID)
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "test_hold.py", "-n", "1", "--dr-allow-restore",
+                                "-p", "no:cacheprovider"], cwd=pytester.path, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        identifier, worker_pid = _wait_for(mark, process).split()
+        assert identifier in drill_instances(sandbox)
+        os.kill(int(worker_pid), signal.SIGKILL)  # the worker dies mid-drill; the controller survives
+        output = process.communicate(timeout=120)[0].decode()
+        assert "crashed" in output or "worker" in output.lower()
+        assert drill_instances(sandbox) == []  # the controller's teardown removed it
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def test_a_restore_refuses_an_identifier_that_already_exists(sandbox, tmp_path):
     from datetime import timedelta
 
