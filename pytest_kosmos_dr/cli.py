@@ -64,7 +64,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     state_dir = Path(args.state_dir).resolve() if args.state_dir else manager.default_state_dir()
     if args.action == "up":
-        running, started = manager.start(state_dir)
+        running, started = manager.start(state_dir, scale=args.scale)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
         return EXIT_OK
@@ -166,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run the local DR environment")
     sandbox.add_argument("--state-dir", help="sandbox folder (default: $KOSMOS_DR_SANDBOX_DIR or ~/.local/state/kosmos-dr/sandbox)")
     actions = sandbox.add_subparsers(dest="action", required=True)
-    actions.add_parser("up", help="start it in the background (or report the running one)")
+    up = actions.add_parser("up", help="start it in the background (or report the running one)")
+    up.add_argument("--scale", choices=("default", "large", "xlarge"), default=None,
+                    help="size of the seeded DR environment: large = 200 nodes, 2,000 pods, 1,000,000 "
+                         "conversations, 20,000 agent-state archives; xlarge = the same with 10,000,000 "
+                         "conversations (default: $KOSMOS_DR_SANDBOX_SCALE or default)")
     actions.add_parser("down", help="stop it and remove its servers and data")
     actions.add_parser("status", help="show endpoints and applied faults")
     fault = actions.add_parser("fault", help="apply a named fault (for demos and training)")

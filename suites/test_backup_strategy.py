@@ -23,13 +23,6 @@ def production_snapshots(dr_aws, dr_target):
     return backups.list_snapshots(dr_aws.client("rds", region), dr_target.database.production_instance, region)
 
 
-@pytest.fixture(scope="session")
-def agent_state_versions(dr_aws, dr_target):
-    """Every version under the agent-state prefix (one paginated list-object-versions)."""
-    return backups.list_agent_versions(dr_aws.client("s3"), dr_target.backups.bucket,
-                                       dr_target.backups.agent_state_prefix)
-
-
 def _agents(dr_target):
     return [agent.name for agent in dr_target.agents]
 

@@ -5,7 +5,6 @@ import pytest
 
 from pytest_kosmos_dr import gate_board
 from pytest_kosmos_dr.checks import objectives
-from pytest_kosmos_dr.clients.aws import call
 
 GATE_WAIT_S = 600
 
@@ -17,12 +16,12 @@ def _incident(dr_incident_start):
 
 
 @pytest.mark.dr_criterion("OBJ-RPO")
-def test_data_loss_per_source_within_the_rpo(dr_database, dr_aws, dr_target, dr_incident_start, dr_check):
+def test_data_loss_per_source_within_the_rpo(dr_database, agent_state_versions, dr_target, dr_incident_start,
+                                             dr_check):
     incident = _incident(dr_incident_start)
     tables = objectives.newest_writes_before(dr_database, incident)
-    backups = dr_target.backups
-    agents = call("S3 ListObjectsV2 (agent state)", objectives.newest_agent_backups, dr_aws.client("s3"),
-                  backups.bucket, backups.agent_state_prefix, [a.name for a in dr_target.agents], incident)
+    # the run's one listing of the agent-state prefix (also BAK-AGENT-*): current versions = ListObjectsV2
+    agents = objectives.newest_current_backups(agent_state_versions, [a.name for a in dr_target.agents], incident)
     dr_check(objectives.rpo(incident, tables, agents, dr_target.objectives.rpo, "the DR database"))
 
 

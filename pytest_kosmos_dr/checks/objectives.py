@@ -34,6 +34,26 @@ def newest_agent_backups(s3, bucket: str, prefix: str, agents: list[str], before
     return newest
 
 
+def newest_current_backups(listing, agents: list[str], before: datetime) -> dict[str, datetime | None]:
+    """Per agent: the newest state backup at or before ``before``, from the run's one listing of
+    every version under the prefix (``checks.backups.AgentVersions``). The current versions
+    (``IsLatest``) are exactly what ListObjectsV2 returns, so this is ``newest_agent_backups``
+    without a second listing per agent."""
+    newest: dict[str, datetime | None] = {agent: None for agent in agents}
+    prefix = listing.prefix
+    for version in listing.versions:
+        key = version["Key"]
+        if not version.get("IsLatest") or not key.startswith(prefix):
+            continue
+        agent, slash, _ = key[len(prefix):].partition("/")  # under <prefix><agent>/, like Prefix= per agent
+        if not slash or agent not in newest:
+            continue
+        at = version["LastModified"]
+        if at <= before and (newest[agent] is None or at > newest[agent]):
+            newest[agent] = at
+    return newest
+
+
 def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_state: dict[str, datetime | None],
         limit: timedelta, where: str) -> CheckResult:
     """OBJ-RPO: incident start minus the newest recovered write, per source, at most the RPO."""

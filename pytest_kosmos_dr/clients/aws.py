@@ -3,6 +3,8 @@ adaptive retries, bounded connect/read timeouts. boto3 is imported only when fir
 
 from __future__ import annotations
 
+import threading
+from datetime import datetime
 from functools import lru_cache
 
 from ..errors import DRUnverifiable
@@ -10,7 +12,8 @@ from ..target import Timeouts
 
 
 class AwsClients:
-    """``aws.client("rds", region)``: one cached client per (service, region)."""
+    """``aws.client("rds", region)``: one cached client per (service, region), all made from one
+    boto3 session (its loaded service models, endpoint data and credentials are shared)."""
 
     def __init__(self, profile: str, default_region: str, timeouts: Timeouts,
                  endpoint_url: str | None = None, credentials: dict[str, str] | None = None) -> None:
@@ -20,27 +23,58 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         self.credentials = credentials or {}
         self.client = lru_cache(maxsize=None)(self._make_client)
+        self._session = None
+        self._config = None
+        self._lock = threading.Lock()
 
-    def _make_client(self, service: str, region: str | None = None):
+    def _shared_session(self):
         import boto3
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ProfileNotFound
+        from botocore.exceptions import ProfileNotFound
 
+        if self._session is None:
+            import botocore.session
+
+            core = botocore.session.get_session()
+            # listings of thousands of objects: parse their ISO 8601 times natively, not with dateutil
+            core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+            try:
+                self._session = boto3.session.Session(botocore_session=core, profile_name=self.profile or None)
+            except ProfileNotFound:
+                raise DRUnverifiable("AWS", f"profile {self.profile!r} not found",
+                                     "check aws.profile in the target or ~/.aws/config") from None
+            self._config = Config(
+                connect_timeout=self.timeouts.connect.total_seconds(),
+                read_timeout=self.timeouts.read.total_seconds(),
+                retries={"mode": "adaptive", "max_attempts": 4},
+            )
+        return self._session
+
+    def _make_client(self, service: str, region: str | None = None):
+        from botocore.exceptions import BotoCoreError
+
+        with self._lock:  # a boto3 session is not safe to create clients from concurrently
+            session = self._shared_session()
+            try:
+                return session.client(service, region_name=region or self.default_region,
+                                      endpoint_url=self.endpoint_url, config=self._config, **self.credentials)
+            except BotoCoreError as exc:
+                raise DRUnverifiable(f"AWS {service}", str(exc).splitlines()[0]) from None
+
+
+def parse_timestamp(value):
+    """botocore's timestamp parser, with a fast path for the ISO 8601 times AWS returns in XML and
+    JSON (``2025-12-13T09:12:00.000Z``): the same aware datetimes, a fraction of the cost."""
+    if isinstance(value, str) and len(value) >= 20 and value[10:11] == "T":
         try:
-            session = boto3.session.Session(profile_name=self.profile or None)
-        except ProfileNotFound:
-            raise DRUnverifiable("AWS", f"profile {self.profile!r} not found",
-                                 "check aws.profile in the target or ~/.aws/config") from None
-        config = Config(
-            connect_timeout=self.timeouts.connect.total_seconds(),
-            read_timeout=self.timeouts.read.total_seconds(),
-            retries={"mode": "adaptive", "max_attempts": 4},
-        )
-        try:
-            return session.client(service, region_name=region or self.default_region, endpoint_url=self.endpoint_url,
-                                  config=config, **self.credentials)
-        except BotoCoreError as exc:
-            raise DRUnverifiable(f"AWS {service}", str(exc).splitlines()[0]) from None
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    return botocore_parse(value)
 
 
 def describe_error(exc: Exception) -> tuple[bool, str]:

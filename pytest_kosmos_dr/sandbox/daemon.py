@@ -21,6 +21,7 @@ from pathlib import Path
 from ..timeparse import isoformat, utcnow
 from . import AGENTS
 from .component import SandboxContext
+from .dr_database import SCALE_ENV, SCALES, current_scale
 
 log = logging.getLogger("kosmos_dr.sandbox")
 STATE_FILE = "sandbox.json"
@@ -72,7 +73,7 @@ def _owner_alive(pid: int | None) -> bool:
     return True
 
 
-async def run(state_dir: Path, owner_pid: int | None) -> int:
+async def run(state_dir: Path, owner_pid: int | None, scale: str = "default") -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o700)
     (state_dir / ERROR_FILE).unlink(missing_ok=True)
@@ -80,7 +81,7 @@ async def run(state_dir: Path, owner_pid: int | None) -> int:
     ctx = SandboxContext(state_dir=state_dir, data_dir=data_dir)
     ctx.state.update(
         pid=os.getpid(), state_dir=str(state_dir), data_dir=str(data_dir), started_at=isoformat(utcnow()),
-        agents=list(AGENTS), incident={"start": isoformat(utcnow())},
+        agents=list(AGENTS), incident={"start": isoformat(utcnow())}, scale=scale,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -141,9 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kosmos-dr-sandbox")
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--owner-pid", type=int, default=None)
+    parser.add_argument("--scale", choices=sorted(SCALES), default=None,
+                        help=f"size of the seeded environment (default: ${SCALE_ENV} or 'default')")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    return asyncio.run(run(args.state_dir.resolve(), args.owner_pid))
+    if args.scale:  # the components read it from the environment (current_scale())
+        os.environ[SCALE_ENV] = args.scale
+    scale = current_scale().name
+    return asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ and the checks rely on: ``ctx.state["database"]`` and the ``PG*`` variables.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from importlib import resources
 
 from .component import SandboxContext
@@ -18,6 +20,33 @@ DB_NAME = "kosmos"
 SEED_CONVERSATIONS = 2000
 SEED_DAYS = 30
 LAST_WRITE_BEFORE_INCIDENT_S = 90
+SCALE_ENV = "KOSMOS_DR_SANDBOX_SCALE"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big the sandbox's DR environment is (``kosmos-dr sandbox up --scale NAME``)."""
+
+    name: str
+    nodes: int                # DR cluster nodes, spread over the three zones
+    pods: int                 # pods in the kosmos namespace (the Git-managed ones plus a worker fleet)
+    conversations: int        # seeded conversations in production (four messages each)
+    agent_state_objects: int  # archives in the agent-state backup prefix (all agents together)
+
+
+SCALES = {
+    "default": Scale("default", 3, 5, SEED_CONVERSATIONS, 0),  # 0: the plain 5-minute/6-hour history
+    "large": Scale("large", 200, 2000, 1_000_000, 20_000),
+    "xlarge": Scale("xlarge", 200, 2000, 10_000_000, 20_000),
+}
+
+
+def current_scale() -> Scale:
+    """The scale the sandbox daemon was started with (``$KOSMOS_DR_SANDBOX_SCALE``, default ``default``)."""
+    name = (os.environ.get(SCALE_ENV) or "default").strip().lower()
+    if name not in SCALES:
+        raise ValueError(f"unknown sandbox scale {name!r} (choose from {', '.join(SCALES)})")
+    return SCALES[name]
 
 
 def load_sql(name: str) -> str:
@@ -31,17 +60,30 @@ def create_kosmos_database(server: PostgresServer, agents: list[str], until: str
     with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    conversations = current_scale().conversations
+    bulk = conversations > SEED_CONVERSATIONS
     with psycopg.connect(server.conninfo(DB_NAME)) as conn:
         conn.execute(load_sql("kosmos_schema.sql"))
         params = {
-            "agents": agents, "until": until, "conversations": SEED_CONVERSATIONS,
+            "agents": agents, "until": until, "conversations": conversations,
             "days": SEED_DAYS, "last_gap": LAST_WRITE_BEFORE_INCIDENT_S,
         }
+        indexes = []
+        if bulk:  # a bulk load: build the secondary indexes once, after the rows (not row by row)
+            conn.execute("SET LOCAL synchronous_commit = off")
+            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            indexes = conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND tablename IN ('conversations', 'messages') AND indexname NOT LIKE '%%_pkey'").fetchall()
+            for name, _ in indexes:
+                conn.execute(f'DROP INDEX "{name}"')
         with conn.cursor() as cur:
             for statement in load_sql("kosmos_seed.sql").split(";\n"):
                 code = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
                 if code.strip():
                     cur.execute(code, params)
+        for _, definition in indexes:
+            conn.execute(definition)
         conn.execute("ANALYZE")
 
 

@@ -23,6 +23,7 @@ from ..errors import SandboxError
 from .daemon import ENV_FILE, ERROR_FILE, STATE_FILE
 
 START_TIMEOUT_S = 90
+SCALED_START_TIMEOUT_S = 1200  # seeding millions of rows takes minutes, not seconds
 STOP_TIMEOUT_S = 30
 CONTROL_TIMEOUT_S = 10
 LOG_FILE = "sandbox.log"
@@ -131,9 +132,15 @@ def _locked(state_dir: Path):
 
 
 def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
-          timeout: float = START_TIMEOUT_S) -> tuple[RunningSandbox, bool]:
-    """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us)."""
+          timeout: float | None = None, scale: str | None = None) -> tuple[RunningSandbox, bool]:
+    """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us).
+
+    ``scale`` (``default``, ``large``, ``xlarge``; else ``$KOSMOS_DR_SANDBOX_SCALE``) sizes what a new
+    sandbox seeds; a running one is reused whatever its scale (``state["scale"]`` says which)."""
     state_dir = Path(state_dir or default_state_dir())
+    if timeout is None:
+        scaled = (scale or os.environ.get("KOSMOS_DR_SANDBOX_SCALE") or "default").strip().lower() != "default"
+        timeout = SCALED_START_TIMEOUT_S if scaled else START_TIMEOUT_S
     with _locked(state_dir):
         running = find_running(state_dir)
         if running:
@@ -142,6 +149,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
         cmd = [sys.executable, "-m", DAEMON_MODULE, "--state-dir", str(state_dir)]
         if owner_pid:
             cmd += ["--owner-pid", str(owner_pid)]
+        if scale:
+            cmd += ["--scale", scale]
         with open(state_dir / LOG_FILE, "ab") as log:
             process = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,

@@ -11,8 +11,10 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 from datetime import datetime, timedelta
 
+from ..dr_database import current_scale
 from .rds_backend import ACCOUNT_ID, naive_utc
 
 BUCKET = "kosmos-backups"
@@ -54,9 +56,18 @@ def build_archive(agent: str, at: datetime) -> bytes:
     return buffer.getvalue()
 
 
-def backup_times(incident: datetime) -> list[datetime]:
+def backup_times(incident: datetime, per_agent: int = 0) -> list[datetime]:
+    """When each agent's archives were written: every 5 min in the last hour, then every 6 h back
+    over the 7.5-day history; with ``per_agent`` (scale mode), that many archives in all, the older
+    ones evenly spaced over the same history."""
     newest = (incident - NEWEST_BEFORE_INCIDENT).replace(microsecond=0)
     times = [newest - FINE_EVERY * i for i in range(12)]
+    if per_agent > len(times):
+        start, oldest = newest - timedelta(hours=1), incident - HISTORY - COARSE_EVERY
+        older = per_agent - len(times)
+        step = (start - oldest) / older
+        times += [(start - step * (i + 1)).replace(microsecond=0) for i in range(older)]
+        return sorted(set(times))
     at = newest - timedelta(hours=1)
     while at >= incident - HISTORY:
         at -= COARSE_EVERY
@@ -64,20 +75,107 @@ def backup_times(incident: datetime) -> list[datetime]:
     return sorted(times)
 
 
+_LISTED_KEY_CLASSES: dict[type, type] = {}
+
+
+def _listed_key_class(base: type) -> type:
+    """A subclass of moto's ``FakeKey`` whose deep copy is a metadata copy.
+
+    moto's ListObjectVersions deep-copies *every* stored version on *every* page (to set
+    ``IsLatest`` on the copies), and a deep copy of a key copies its body: 20,000 archives made
+    each page cost seconds, the listing minutes. S3's cost is per page; so is this one's. The copy
+    shares name, version, times, size and ETag and gets an empty body buffer of its own (a listing
+    never reads bodies, and disposing of the copy must not close the stored key's buffer)."""
+    if base not in _LISTED_KEY_CLASSES:
+        def __deepcopy__(self, memo):  # noqa: N807
+            if self._etag is None:
+                self.etag  # noqa: B018 - computes and caches the ETag before the body is left behind
+            clone = object.__new__(type(self))
+            clone.__dict__.update(self.__dict__)
+            clone._value_buffer = io.BytesIO()
+            clone.multipart = None
+            clone.lock = threading.Lock()
+            clone.disposed = True  # nothing of the stored key to release when the copy goes
+            return clone
+
+        _LISTED_KEY_CLASSES[base] = type("ListedFakeKey", (base,), {"__deepcopy__": __deepcopy__})
+    return _LISTED_KEY_CLASSES[base]
+
+
 def put_backdated(key: str, body: bytes, at: datetime) -> None:
     from moto.s3.models import s3_backends
 
     obj = s3_backends[ACCOUNT_ID]["aws"].put_object(BUCKET, key, body)
     obj.last_modified = naive_utc(at)
+    obj.etag  # noqa: B018 - cached now, so listings never read bodies
+    obj.__class__ = _listed_key_class(type(obj))
+
+
+def install_paged_version_listing(backend) -> None:
+    """Make ``backend.list_object_versions`` cost one page, not the whole bucket, per call.
+
+    moto sorts and copies every version of the bucket for each page; S3 pages through an index.
+    For the listings clients make (a prefix, no delimiter) this walks the sorted key names from
+    the marker and copies only the returned versions: the same versions, order, ``IsLatest`` and
+    markers as moto (its marker rules are kept verbatim). With a delimiter, moto's own code runs."""
+    import bisect
+    import copy
+
+    from moto.core.utils import unix_time_millis
+    from moto.s3.models import FakeKey
+
+    if getattr(backend, "_kosmos_paged_versions", False):
+        return
+    original = backend.list_object_versions
+
+    def list_object_versions(bucket_name, delimiter=None, key_marker=None, max_keys=1000, prefix="",
+                             version_id_marker=None):
+        if delimiter:
+            return original(bucket_name, delimiter=delimiter, key_marker=key_marker, max_keys=max_keys,
+                            prefix=prefix, version_id_marker=version_id_marker)
+        prefix = prefix or ""
+        store = backend.get_bucket(bucket_name).keys
+        names = sorted(name for name in dict.keys(store) if name.startswith(prefix))
+        requested, markers = [], []
+        next_key_marker = next_version_id_marker = None
+        last_added = None
+        skipping = key_marker is not None
+        for name in names[bisect.bisect_left(names, key_marker) if key_marker else 0:]:
+            versions = sorted(store.getlist(name) or [], key=lambda r: -unix_time_millis(r.last_modified))
+            for index, version in enumerate(versions):
+                if skipping:  # moto's marker rules
+                    if not version_id_marker:
+                        skipping = version.name < key_marker
+                        continue
+                    if version.name == key_marker and version.version_id == version_id_marker:
+                        skipping = False
+                    continue
+                if max_keys is not None and len(requested) + len(markers) >= max_keys:
+                    next_key_marker = last_added.name if last_added is not None else name
+                    next_version_id_marker = last_added.version_id if last_added is not None else None
+                    return requested, [], markers, next_key_marker, next_version_id_marker
+                listed = copy.deepcopy(version)
+                listed.is_latest = index == 0
+                last_added = listed
+                (requested if isinstance(listed, FakeKey) else markers).append(listed)
+        return requested, [], markers, next_key_marker, next_version_id_marker
+
+    backend.list_object_versions = list_object_versions
+    backend._kosmos_paged_versions = True
 
 
 def create_bucket(s3, region: str, agents: list[str], incident: datetime) -> dict:
     """Bucket, versioning, lifecycle, and every agent's archives up to a few minutes before ``incident``."""
+    from moto.s3.models import s3_backends
+
+    install_paged_version_listing(s3_backends[ACCOUNT_ID]["aws"])
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration=LIFECYCLE)
     newest = {}
-    for at in backup_times(incident):
+    total = current_scale().agent_state_objects
+    per_agent = -(-total // len(agents)) if total and agents else 0
+    for at in backup_times(incident, per_agent):
         for agent in agents:
             key = archive_key(agent, at)
             put_backdated(key, build_archive(agent, at), at)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from ..dr_database import Scale, current_scale
 from .resources import ResourceType, type_of_kind
 
 SEED_DIR = Path(__file__).with_name("seed")
@@ -34,6 +35,11 @@ PLACEMENT = {
     "hermes-courier": ["dr-node-c"],
 }
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
+# scale mode (``--scale large``): the KOSMOS worker fleet that brings the namespace to the scale's
+# pod count. It is not part of the configuration repository (like cluster.yaml's objects), so the
+# Git-managed workloads stay exactly as ``overlays/production`` renders them (BAK-CONFIG-GITOPS).
+FLEET_NAME = "kosmos-workers"
+FLEET_MANAGED_BY = "kosmos-dr-sandbox-scale"
 
 
 @dataclass
@@ -273,12 +279,66 @@ def _pvc(sts: dict, template: dict, pod_name: str, created: dt.datetime) -> dict
     }
 
 
-def build_seed(now: dt.datetime | None = None) -> ClusterSeed:
+def _scaled_nodes(base: list[dict], count: int) -> list[dict]:
+    """The three zone nodes plus copies (round-robin over their zones) up to ``count`` nodes."""
+    nodes = list(base)
+    for i in range(len(base), count):
+        template = base[i % len(base)]
+        zone = template["metadata"]["labels"]["topology.kubernetes.io/zone"]
+        name = f"dr-node-{zone[-1]}{i:03d}"
+        node = copy.deepcopy(template)
+        meta = node["metadata"]
+        meta["name"] = name
+        meta["uid"] = _uid("Node", name)
+        meta["labels"]["kubernetes.io/hostname"] = name
+        node["spec"]["podCIDR"] = f"10.42.{i}.0/24"
+        node["spec"]["podCIDRs"] = [node["spec"]["podCIDR"]]
+        node["spec"]["providerID"] = f"aws:///{zone}/i-0dr{hashlib.sha256(name.encode()).hexdigest()[:14]}"
+        node["status"]["addresses"] = [
+            {"type": "InternalIP", "address": f"10.0.{1 + i % len(base)}.{10 + i // len(base)}"},
+            {"type": "Hostname", "address": name},
+        ]
+        info = node["status"]["nodeInfo"]
+        info["bootID"], info["systemUUID"] = _uid("boot", name), _uid("system", name)
+        info["machineID"] = hashlib.md5(name.encode()).hexdigest()  # noqa: S324 - an identifier, not security
+        nodes.append(node)
+    return nodes
+
+
+def _fleet(rendered: list[dict], replicas: int) -> dict:
+    """A Deployment of agent-runtime workers (not in Git), from the rendered kosmos-api's shape."""
+    api = next(o for o in rendered if o["kind"] == "Deployment")
+    labels = {"app.kubernetes.io/name": FLEET_NAME, "app.kubernetes.io/part-of": "kosmos",
+              "app.kubernetes.io/managed-by": FLEET_MANAGED_BY}
+    fleet = copy.deepcopy(api)
+    fleet["metadata"] = {"name": FLEET_NAME, "namespace": api["metadata"]["namespace"], "labels": dict(labels)}
+    fleet["spec"]["replicas"] = replicas
+    fleet["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": FLEET_NAME}}
+    template = fleet["spec"]["template"]
+    template["metadata"]["labels"] = {k: v for k, v in labels.items() if k != "app.kubernetes.io/managed-by"}
+    for constraint in template["spec"].get("topologySpreadConstraints") or []:
+        constraint["labelSelector"] = {"matchLabels": {"app.kubernetes.io/name": FLEET_NAME}}
+    container = template["spec"]["containers"][0]
+    container.update(name="worker", image=container["image"].replace("/api:", "/agent-runtime:").replace(":3.8.2", ":2.4.1"))
+    container["resources"] = {"limits": {"cpu": "250m", "memory": "256Mi"}, "requests": {"cpu": "50m", "memory": "64Mi"}}
+    return fleet
+
+
+def _placement(name: str, replicas: int, node_names: list[str]) -> list[str]:
+    """Which node each replica runs on: the fixed placement, or round-robin over every node (fleet)."""
+    if name in PLACEMENT:
+        return PLACEMENT[name][:replicas]
+    return [node_names[i % len(node_names)] for i in range(replicas)]
+
+
+def build_seed(now: dt.datetime | None = None, scale: Scale | None = None) -> ClusterSeed:
     """Everything the DR cluster holds right after the recovery, timed relative to ``now``."""
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    scale = scale or current_scale()
     cluster_created, restored = now - dt.timedelta(days=21), now - dt.timedelta(hours=2, minutes=14)
     seed = ClusterSeed()
-    nodes = {n["metadata"]["name"]: _with_meta(n, cluster_created) for n in load_yaml(SEED_DIR / "nodes.yaml")}
+    nodes = {n["metadata"]["name"]: _with_meta(n, cluster_created)
+             for n in _scaled_nodes(load_yaml(SEED_DIR / "nodes.yaml"), scale.nodes)}
     for node in nodes.values():
         for cond in node["status"]["conditions"]:
             cond["lastHeartbeatTime"] = _ts(now - dt.timedelta(seconds=25))
@@ -287,8 +347,14 @@ def build_seed(now: dt.datetime | None = None) -> ClusterSeed:
     for obj in load_yaml(SEED_DIR / "cluster.yaml"):
         seed.add(_with_meta(obj, cluster_created if obj["kind"] != "Secret" else restored))
     service_index = 0
-    for rendered in rendered_workloads():
-        obj = _with_meta(rendered, restored, applied=True)
+    workloads = [(obj, True) for obj in rendered_workloads()]
+    base_pods = sum(o["spec"].get("replicas", 1) for o, _ in workloads if o["kind"] in ("Deployment", "StatefulSet"))
+    if scale.pods > base_pods:
+        workloads.append((_fleet([o for o, _ in workloads], scale.pods - base_pods), False))
+    used_names: set[str] = set()
+    per_node: dict[str, int] = {}
+    for rendered, from_git in workloads:
+        obj = _with_meta(rendered, restored, applied=from_git)
         kind, name = obj["kind"], obj["metadata"]["name"]
         if kind == "Service":
             obj = _service(obj, service_index)
@@ -314,9 +380,16 @@ def build_seed(now: dt.datetime | None = None) -> ClusterSeed:
             }
             rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] = revision
             seed.add(rs)
-            for i, node_name in enumerate(PLACEMENT[name][:replicas]):
-                pod_name = f"{name}-{revision}-{_safe_hash(f'{name}/{i}', 5)}"
-                pod = _pod(rs, pod_name, nodes[node_name], i, restored + dt.timedelta(seconds=5),
+            for i, node_name in enumerate(_placement(name, replicas, list(nodes))):
+                suffix, salt = _safe_hash(f'{name}/{i}', 5), 0
+                while f"{name}-{revision}-{suffix}" in used_names:  # thousands of replicas: no clashes
+                    salt += 1
+                    suffix = _safe_hash(f'{name}/{i}/{salt}', 5)
+                pod_name = f"{name}-{revision}-{suffix}"
+                used_names.add(pod_name)
+                slot = i if name in PLACEMENT else per_node.get(node_name, 0)
+                per_node[node_name] = per_node.get(node_name, 0) + 1
+                pod = _pod(rs, pod_name, nodes[node_name], slot, restored + dt.timedelta(seconds=5),
                            {"pod-template-hash": revision}, _owner(rs, "ReplicaSet", "apps/v1"))
                 seed.add(pod)
             ts = _ts(restored + dt.timedelta(seconds=20))
