@@ -186,6 +186,19 @@ class TargetRun:
         return done
 
 
+def _new_run_dir() -> Path:
+    """``<tmp>/kosmos-dr-run-<8 hex>``, private (mkdtemp names may hold '_', which RDS refuses)."""
+    import secrets
+
+    while True:
+        path = Path(tempfile.gettempdir()) / f"kosmos-dr-run-{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o700)
+            return path
+        except FileExistsError:
+            continue
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:20] or "target"
 
@@ -210,10 +223,10 @@ class DRRun:
             self.owner_pid = int(workerinput[OWNER_PID_KEY])
             self.is_controller = False
         else:
-            self.run_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-run-"))
+            self.run_dir = _new_run_dir()
             self.owner_pid = os.getpid()
             self.is_controller = True
-        self.run_id = self.run_dir.name.rsplit("-", 1)[-1]
+        self.run_id = self.run_dir.name.rsplit("-", 1)[-1]  # lowercase hex: valid in RDS identifiers and tags
         single = len(targets) == 1
         # A user's running sandbox serves a single sandbox target, or the one named "sandbox".
         self.target_runs: dict[str, TargetRun] = {

@@ -172,3 +172,17 @@ def test_a_restore_refuses_an_identifier_that_already_exists(sandbox, tmp_path):
         restore_point_in_time(client, "us-east-1", "kosmos-prod", "kosmos-prod", None, [], tmp_path, "x",
                               timedelta(seconds=30))
     assert not (tmp_path / "created.jsonl").exists()
+
+
+def test_run_ids_make_valid_rds_identifiers(pytester):
+    import re
+
+    pytester.makepyfile(test_id="""
+def test_id(dr_run):
+    print("RUN-ID", dr_run.run_id)
+""")
+    for _ in range(5):
+        out = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider").stdout.str()
+        run_id = out.split("RUN-ID ")[1].split()[0]
+        # RDS: letters, digits, hyphens; starts with a letter; no double or trailing hyphen; <= 63
+        assert re.fullmatch(r"kosmos-dr-pitr-[a-z0-9]+(-[a-z0-9]+)*", f"kosmos-dr-pitr-{run_id}")
