@@ -233,3 +233,17 @@ def snapshot_restored_database(dr_run, dr_aws, dr_target, dr_environment):
     restored = _restored(dr_run, dr_aws, dr_target, dr_environment, "snapshot")
     yield restored
     restored.connection.close()
+
+
+@pytest.fixture(scope="session")
+def config_kubectl_jobs(config_checkout, dr_target, dr_environment):
+    """``kubectl kustomize`` and ``kubectl apply --dry-run=server`` of the overlay, started together."""
+    from .checks.configuration import start_apply, start_render
+
+    overlay = dr_target.config_repo.overlay
+    jobs = {"render": start_render(config_checkout, overlay),
+            "apply": start_apply(config_checkout, overlay, dr_environment.kubeconfig, dr_environment.kube_context)}
+    yield jobs
+    for job in jobs.values():
+        if job is not None:
+            job.kill()

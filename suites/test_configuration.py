@@ -7,18 +7,20 @@ from pytest_kosmos_dr.checks import configuration
 
 
 @pytest.mark.dr_criterion("BAK-CONFIG-GITOPS")
-def test_dr_cluster_runs_what_the_production_branch_renders(config_checkout, dr_cluster, dr_target,
-                                                            dr_environment, dr_check):
+def test_dr_cluster_runs_what_the_production_branch_renders(config_checkout, config_kubectl_jobs, dr_cluster,
+                                                            dr_target, dr_environment, dr_check):
     overlay = dr_target.config_repo.overlay
-    rendered, error = ([], None) if config_checkout.path is None else configuration.render_overlay(config_checkout, overlay)
+    rendered, error = ([], None) if config_checkout.path is None else configuration.render_overlay(
+        config_checkout, overlay, config_kubectl_jobs["render"])
     live = configuration.live_objects_for(dr_cluster, rendered, dr_target.kubernetes.namespace) if rendered else {}
     dr_check(configuration.gitops_in_sync(config_checkout, overlay, rendered, error, live, dr_environment.kube_context))
 
 
 @pytest.mark.dr_criterion("REC-CONFIG-APPLY")
-def test_production_overlay_applies_as_a_server_side_dry_run(config_checkout, dr_target, dr_environment, dr_check):
+def test_production_overlay_applies_as_a_server_side_dry_run(config_checkout, config_kubectl_jobs, dr_target,
+                                                            dr_environment, dr_check):
     dr_check(configuration.apply_dry_run(config_checkout, dr_target.config_repo.overlay, dr_environment.kubeconfig,
-                                         dr_environment.kube_context))
+                                         dr_environment.kube_context, config_kubectl_jobs["apply"]))
 
 
 @pytest.mark.dr_criterion("BAK-CONFIG-MIRROR")

@@ -67,17 +67,59 @@ def clone_production(url: str, branch: str, dest: Path) -> ConfigCheckout:
     return ConfigCheckout(url, branch, dest, head)
 
 
-def render_overlay(checkout: ConfigCheckout, overlay: str) -> tuple[list[dict], str | None]:
+class KubectlJob:
+    """A kubectl command started now and read later, so independent kubectl runs overlap."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.cmd = cmd
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._done: subprocess.CompletedProcess | None = None
+
+    def result(self, timeout: float = KUBECTL_TIMEOUT_S) -> subprocess.CompletedProcess:
+        """The finished command; raises subprocess.TimeoutExpired (after killing it) past ``timeout``."""
+        if self._done is None:
+            try:
+                out, err = self.process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+            self._done = subprocess.CompletedProcess(self.cmd, self.process.returncode, out, err)
+        return self._done
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def start_render(checkout: ConfigCheckout, overlay: str) -> KubectlJob | None:
+    """Start ``kubectl kustomize <overlay>`` (None when there is nothing to render)."""
+    if checkout.path is None or not (checkout.path / overlay).is_dir():
+        return None
+    return KubectlJob([_tool("kubectl"), "kustomize", str(checkout.path / overlay)])
+
+
+def start_apply(checkout: ConfigCheckout, overlay: str, kubeconfig: str, context: str) -> KubectlJob | None:
+    """Start ``kubectl apply -k <overlay> --dry-run=server`` (None when there is nothing to apply)."""
+    if checkout.path is None:
+        return None
+    cmd = [_tool("kubectl"), "apply", "-k", str(checkout.path / overlay), "--dry-run=server", "--context", context,
+           "--request-timeout=30s"]
+    if kubeconfig:
+        cmd += ["--kubeconfig", kubeconfig]
+    return KubectlJob(cmd)
+
+
+def render_overlay(checkout: ConfigCheckout, overlay: str,
+                   job: KubectlJob | None = None) -> tuple[list[dict], str | None]:
     """``kubectl kustomize <overlay>``: the objects, or the error text when it does not render."""
     import yaml
 
-    kubectl = _tool("kubectl")
     folder = checkout.path / overlay
     if not folder.is_dir():
         return [], f"{overlay} does not exist on branch {checkout.branch}"
     try:
-        done = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True,
-                              timeout=KUBECTL_TIMEOUT_S)
+        done = (job or start_render(checkout, overlay)).result()
     except subprocess.TimeoutExpired:
         return [], f"kubectl kustomize took over {KUBECTL_TIMEOUT_S} s"
     if done.returncode != 0:
@@ -164,19 +206,15 @@ def live_objects_for(cluster, rendered: list[dict], default_namespace: str) -> d
     return found
 
 
-def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, context: str) -> CheckResult:
+def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, context: str,
+                  job: KubectlJob | None = None) -> CheckResult:
     """REC-CONFIG-APPLY: ``kubectl apply -k <overlay> --dry-run=server`` succeeds on the DR cluster."""
     cid = "REC-CONFIG-APPLY"
     if checkout.path is None:
         return CheckResult(cid, False, f"nothing to apply: {checkout.error}", measured="no branch", limit="applies")
-    kubectl = _tool("kubectl")
-    cmd = [kubectl, "apply", "-k", str(checkout.path / overlay), "--dry-run=server", "--context", context,
-           "--request-timeout=30s"]
-    if kubeconfig:
-        cmd += ["--kubeconfig", kubeconfig]
     shown = f"kubectl apply -k {overlay} --dry-run=server --context={context}"
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)
+        done = (job or start_apply(checkout, overlay, kubeconfig, context)).result()
     except subprocess.TimeoutExpired:
         raise DRUnverifiable("kubectl apply --dry-run=server", f"no result within {KUBECTL_TIMEOUT_S} s") from None
     output = redact((done.stdout + done.stderr).strip())
