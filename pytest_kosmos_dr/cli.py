@@ -113,6 +113,7 @@ def _cleanup(args: argparse.Namespace) -> int:
         running = manager.find_running(manager.default_state_dir())
         if running is None:
             print("no sandbox running: nothing to clean (its servers went with it)")
+            _remove_stale_run_dirs(args.dry_run)
             return EXIT_OK
         state = running.state
     env = resolve(target, state)
@@ -133,7 +134,22 @@ def _cleanup(args: argparse.Namespace) -> int:
             return EXIT_FAILED
     if not found:
         print(f"nothing to clean up for target {target.name}: no instance tagged by pytest-kosmos-dr")
+    _remove_stale_run_dirs(args.dry_run)
     return EXIT_OK
+
+
+def _remove_stale_run_dirs(dry_run: bool) -> None:
+    """Run folders of killed runs (their sandboxes stopped by themselves when the owner died)."""
+    import shutil
+
+    from .run import stale_run_dirs
+
+    for path in stale_run_dirs():
+        if dry_run:
+            print(f"would remove run folder {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            print(f"removed run folder {path} (its run is gone)")
 
 
 def _print_endpoints(running) -> None:

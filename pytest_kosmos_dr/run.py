@@ -26,6 +26,8 @@ from .target import Target
 from .timeparse import parse_instant, utcnow
 
 RUN_DIR_KEY = "kosmos_dr_run_dir"
+RUN_DIR_PREFIX = "kosmos-dr-run-"
+OWNER_FILE = "owner.pid"
 OWNER_PID_KEY = "kosmos_dr_owner_pid"
 
 
@@ -191,12 +193,25 @@ def _new_run_dir() -> Path:
     import secrets
 
     while True:
-        path = Path(tempfile.gettempdir()) / f"kosmos-dr-run-{secrets.token_hex(4)}"
+        path = Path(tempfile.gettempdir()) / f"{RUN_DIR_PREFIX}{secrets.token_hex(4)}"
         try:
             path.mkdir(mode=0o700)
-            return path
         except FileExistsError:
             continue
+        (path / OWNER_FILE).write_text(str(os.getpid()))  # `kosmos-dr cleanup` removes it if we die
+        return path
+
+
+def stale_run_dirs() -> list[Path]:
+    """Run folders whose owning process is gone (a run killed with SIGKILL never removed its own)."""
+    stale = []
+    for path in Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*"):
+        try:
+            pid = int((path / OWNER_FILE).read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            stale.append(path)
+    return stale
 
 
 def _slug(name: str) -> str:

@@ -7,6 +7,7 @@ Inner pytest runs (pytester) find it through KOSMOS_DR_SANDBOX_DIR, the same way
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def sandbox():
         yield running
     finally:
         manager.stop(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
         if previous is None:
             os.environ.pop("KOSMOS_DR_SANDBOX_DIR", None)
         else:

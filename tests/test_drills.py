@@ -124,6 +124,7 @@ def test_interrupted_drill_leaves_nothing_after_teardown_or_cleanup(sandbox, pyt
             done = subprocess.run([KOSMOS_DR, "cleanup"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
             assert f"us-east-1/{identifier}: deleted" in done.stdout, done.stdout + done.stderr
             assert drill_instances(sandbox) == []
+            assert "removed run folder" in done.stdout  # the killed run's own folder too
         remaining = [i["DBInstanceIdentifier"] for i in rds(sandbox).describe_db_instances()["DBInstances"]]
         assert other in remaining
     finally:

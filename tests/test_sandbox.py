@@ -82,6 +82,8 @@ def test_cli_up_gives_a_sandbox_that_psql_and_curl_reach_until_down(private_stat
     assert not Path(running.state["data_dir"]).exists()
     assert not _postgres_under(running.state["data_dir"])
     assert not (private_state_dir / "sandbox.json").exists()
+    # the kubeconfig (a token), config repository and databases go with it; the log stays
+    assert {p.name for p in private_state_dir.iterdir()} <= {"sandbox.log", ".lock"}
     status = subprocess.run([KOSMOS_DR, "sandbox", "status"], capture_output=True, text=True, timeout=30)
     assert status.returncode == 1 and "no sandbox running" in status.stderr
 

@@ -61,6 +61,20 @@ def _env_file(env: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+KEPT_FILES = {"sandbox.log", ".lock", ERROR_FILE}  # the log tells what happened; the lock file is shared
+
+
+def _remove_created(state_dir: Path, found_at_start: set[Path]) -> None:
+    """Remove what the components wrote into the state folder (kubeconfig, config repo, databases)."""
+    for path in state_dir.iterdir():
+        if path in found_at_start or path.name in KEPT_FILES:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _owner_alive(pid: int | None) -> bool:
     if not pid:
         return True
@@ -77,6 +91,7 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default") ->
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o700)
     (state_dir / ERROR_FILE).unlink(missing_ok=True)
+    found_at_start = set(state_dir.iterdir())  # what was there before us stays; what we add goes
     data_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-sandbox-"))
     ctx = SandboxContext(state_dir=state_dir, data_dir=data_dir)
     ctx.state.update(
@@ -134,6 +149,7 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default") ->
         from .evidence_files import remove_evidence
 
         remove_evidence(state_dir)
+        _remove_created(state_dir, found_at_start)
         log.info("sandbox stopped")
     return code
 
