@@ -289,6 +289,22 @@ class RealRds:
         backend.database_snapshots[copy.db_snapshot_identifier] = copy
         return copy
 
+    def _restore_into(self, new: RealInstance, recover, register):
+        """Run the real recovery into ``new`` (then the after-restore hooks), then let moto register the
+        instance, which adopts ``new``; a failed recovery removes ``new``'s server and folder."""
+        try:
+            recover()
+            for hook in self.after_restore:
+                hook(new)
+        except BaseException:
+            self._destroy(new)
+            raise
+        self._pending.instance = new
+        try:
+            return register()
+        finally:
+            self._pending.instance = None
+
     def _restore_db_instance_to_point_in_time(self, backend, original, source_db_identifier: str,
                                               target_db_identifier: str, overrides: dict[str, Any]):
         from moto.rds.exceptions import DBInstanceAlreadyExists
@@ -326,18 +342,9 @@ class RealRds:
             backup = [b for b in real.backups if b.finished_at <= point][-1]
             new = self._new_server(backend.region_name, target_db_identifier, real.server.user,
                                    real.server.password, real.server.dbname)
-            try:
-                new.server.restore_to_time(backup.path, real.archive_dir, target, new.archive_dir)
-                for hook in self.after_restore:
-                    hook(new)
-            except BaseException:
-                self._destroy(new)
-                raise
-            self._pending.instance = new
-            try:
-                instance = original(source_db_identifier, target_db_identifier, overrides)
-            finally:
-                self._pending.instance = None
+            instance = self._restore_into(
+                new, lambda: new.server.restore_to_time(backup.path, real.archive_dir, target, new.archive_dir),
+                lambda: original(source_db_identifier, target_db_identifier, overrides))
             instance.status = "available"
             return instance
 
@@ -363,18 +370,9 @@ class RealRds:
             raise DBInstanceAlreadyExists()
         with self.lock:
             new = self._new_server(backend.region_name, target_id, backup.user, backup.password, backup.dbname)
-            try:
-                new.server.restore_base_backup(backup.path, new.archive_dir)
-                for hook in self.after_restore:
-                    hook(new)
-            except BaseException:
-                self._destroy(new)
-                raise
-            self._pending.instance = new
-            try:
-                instance = original(from_snapshot_id, overrides)
-            finally:
-                self._pending.instance = None
+            instance = self._restore_into(
+                new, lambda: new.server.restore_base_backup(backup.path, new.archive_dir),
+                lambda: original(from_snapshot_id, overrides))
             instance.status = "available"
             return instance
 
