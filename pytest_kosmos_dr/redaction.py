@@ -9,12 +9,10 @@ Helpers for the places pytest and allure-pytest write to:
 
 * ``redact_deep(obj)``: every string inside dicts, lists, tuples and plain objects (allure result
   objects, pytest's longrepr objects) redacted in place (returns the new value for strings).
-* ``RedactingLogFilter``: a ``logging.Filter`` that scrubs a record's message and traceback.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -45,9 +43,6 @@ def register_secret(value: str | None) -> None:
     if value and len(str(value)) >= 6:
         _known.add(str(value))
 
-
-def known_secrets() -> frozenset[str]:
-    return frozenset(_known)
 
 
 def _mask(match: re.Match) -> str:
@@ -107,23 +102,3 @@ def redact_deep(obj: Any, _seen: set[int] | None = None) -> Any:
                 except (AttributeError, TypeError):  # frozen objects: leave them
                     pass
     return obj
-
-
-class RedactingLogFilter(logging.Filter):
-    """Scrubs each record (message, arguments, traceback) before any handler formats it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: leave it to logging's own error path
-            return True
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True

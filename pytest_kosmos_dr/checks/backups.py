@@ -591,7 +591,7 @@ def agent_archive(s3, listing: AgentVersions, agents: list[str]) -> CheckResult:
                                  + trim("\n".join(problems) or files, 1500)))
         offenders += [f"{agent}: {key.rsplit('/', 1)[-1]}: {p}" for p in problems]
     if offenders:
-        return CheckResult(cid, False, f"unusable agent-state archives: " + "; ".join(offenders)
+        return CheckResult(cid, False, "unusable agent-state archives: " + "; ".join(offenders)
                            + f" (expected a .tar.gz with {', '.join(EXPECTED_STATE_FILES)} matching its manifest)",
                            measured=f"{len(agents) - len({o.split(':')[0] for o in offenders})}/{len(agents)} usable",
                            limit="all usable", offenders=offenders, evidence=evidence)

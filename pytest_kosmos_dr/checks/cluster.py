@@ -4,7 +4,6 @@ SCN-MULTI-AZ). Each check takes already-listed objects, so one list per kind ser
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from ..results import CheckResult, Evidence
 from .quantities import format_quantity, parse_quantity

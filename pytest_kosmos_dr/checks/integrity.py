@@ -107,8 +107,3 @@ def database_integrity(conn, restore_point: datetime, where: str, source_conn=No
     return CheckResult(cid, True, summary_ok, measured=count, limit=expected if expected is not None else "> 0",
                        evidence=evidence)
 
-
-def newest_write(conn) -> dict[str, datetime | None]:
-    """The newest write timestamp per table (for the RPO)."""
-    return {table: conn.execute(f"SELECT max({column}) FROM {table}").fetchone()[0]
-            for table, column in WRITE_TIMESTAMPS.items()}

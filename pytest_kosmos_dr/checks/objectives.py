@@ -20,25 +20,11 @@ def newest_writes_before(conn, incident_start: datetime) -> dict[str, datetime |
             for table, column in WRITE_TIMESTAMPS.items() if table in RPO_TABLES}
 
 
-def newest_agent_backups(s3, bucket: str, prefix: str, agents: list[str], before: datetime) -> dict[str, datetime | None]:
-    """Per agent: the newest state backup at or before ``before`` (one paginated listing per agent)."""
-    newest: dict[str, datetime | None] = {}
-    paginator = s3.get_paginator("list_objects_v2")
-    for agent in agents:
-        latest = None
-        for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}{agent}/"):
-            for obj in page.get("Contents", []):
-                if obj["LastModified"] <= before and (latest is None or obj["LastModified"] > latest):
-                    latest = obj["LastModified"]
-        newest[agent] = latest
-    return newest
-
 
 def newest_current_backups(listing, agents: list[str], before: datetime) -> dict[str, datetime | None]:
     """Per agent: the newest state backup at or before ``before``, from the run's one listing of
     every version under the prefix (``checks.backups.AgentVersions``). The current versions
-    (``IsLatest``) are exactly what ListObjectsV2 returns, so this is ``newest_agent_backups``
-    without a second listing per agent."""
+    (``IsLatest``) are exactly what ListObjectsV2 returns, without a second listing per agent."""
     newest: dict[str, datetime | None] = {agent: None for agent in agents}
     prefix = listing.prefix
     for version in listing.versions:

@@ -1,4 +1,4 @@
-"""The agent-state recovery drill: newest archive from the bucket, extracted, copied into the agent's
+"""The agent-state recovery drill: the newest archive (from the run's agent-state listing), extracted, copied into the agent's
 pod the way ``kubectl cp`` does (exec + tar), read back by checksum, and the pod put back as found."""
 
 from __future__ import annotations
@@ -15,16 +15,6 @@ from ..errors import DRUnverifiable
 from ..redaction import redact
 
 EXEC_TIMEOUT_S = 120
-
-
-def newest_archive(s3, bucket: str, prefix: str, agent: str) -> dict | None:
-    """The newest object under ``<prefix><agent>/`` (one paginated listing)."""
-    newest = None
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{agent}/"):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".tar.gz") and (newest is None or obj["LastModified"] > newest["LastModified"]):
-                newest = obj
-    return newest
 
 
 def extract(archive: bytes, dest: Path) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import DRUnverifiable
 from ..timeparse import isoformat, parse_instant
-from .resources import CreatedInstance, drill_tags, record
+from .resources import CreatedInstance, record
 
 POLL_S = 2.0
 

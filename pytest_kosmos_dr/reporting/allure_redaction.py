@@ -17,7 +17,7 @@ from pathlib import Path
 
 import allure_commons
 
-from ..redaction import redact, redact_bytes, redact_deep
+from ..redaction import redact_bytes, redact_deep
 
 TEXT_SUFFIXES = {".json", ".txt", ".log", ".properties", ".xml", ".html", ".csv", ".yaml", ".yml", ".svg", ".uri"}
 

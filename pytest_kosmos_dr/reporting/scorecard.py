@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..catalog import Criterion, catalog
+from ..catalog import catalog
 from ..evidence import format_duration, format_value
 from ..redaction import redact
 
@@ -112,9 +112,6 @@ class ScorecardCollector:
             # "not verified: ..." (no evidence) vs skipped by choice (e.g. a drill without permission)
             test.reason = _skip_reason(report)
             test.status = "not verified" if test.reason.startswith("not verified") else "not run"
-
-    def build(self, target, exitstatus: int | None = None, objectives=None) -> dict[str, Any]:
-        return build(self.tests.values(), target, exitstatus, objectives, self.incident)
 
 
 def _reason(report) -> str:

@@ -178,7 +178,7 @@ class DRClusterAPI:
             return self._log(request, target)
         elif target.subresource == "exec" and rtype.kind == "Pod" and method in ("GET", "POST"):
             return await self._exec(request, target)
-        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _predicate(self, request: web.Request) -> Callable[[dict], bool]:
         labels = parse_label_selector(request.query.get("labelSelector"))

@@ -138,7 +138,7 @@ def validate(rtype: ResourceType, obj: dict, namespace: str | None) -> None:
         causes.append(("metadata.namespace", "Invalid value: does not match the namespace of the request"))
     for key, value in (meta.get("labels") or {}).items():
         if not _LABEL_NAME.match(key) or not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > 63:
-            causes.append((f"metadata.labels", f'Invalid value: "{key}={value}"'))
+            causes.append(("metadata.labels", f'Invalid value: "{key}={value}"'))
     for key, value in (meta.get("annotations") or {}).items():
         if not isinstance(value, str):
             causes.append((f"metadata.annotations[{key}]", "Invalid value: must be a string"))
