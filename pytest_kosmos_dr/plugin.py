@@ -35,6 +35,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="incident record (JSON) for the communication criteria (COM-*)")
     group.addoption("--dr-ledger", dest="dr_ledger", metavar="PATH", default=None,
                     help="drill ledger for the testing-schedule criteria (default: reports/drill-ledger.jsonl)")
+    group.addoption("--dr-ledger-head", dest="dr_ledger_head", metavar="SHA256", default=None,
+                    help="the drill ledger's head hash kept outside the file (from the last bundle or Allure "
+                         "results, or $KOSMOS_DR_LEDGER_HEAD): a ledger whose newest entries were removed "
+                         "or rewritten fails the SCH-* criteria")
     group.addoption("--dr-strict-coverage", dest="dr_strict_coverage", action="store_true", default=False,
                     help="fail when a criterion of the plan's catalog has no test")
     group.addoption("--dr-deadline", dest="dr_deadline", metavar="DURATION|ISO8601", default=None,

@@ -24,6 +24,9 @@ class CheckResult:
     limit: Any = None
     offenders: list[str] = field(default_factory=list)  # which objects are wrong
     evidence: list[Evidence] = field(default_factory=list)
+    # where the evidence judged came from, e.g. "run-recorded ledger entry (run 1a2b3c4d)",
+    # "incident record reports/incident.json (sha256 ...)", "sandbox-seeded (self-attested)"
+    provenance: str = ""
 
     def __bool__(self) -> bool:
         return self.passed

@@ -42,6 +42,7 @@ class RunOptions:
     deadline: datetime | None  # from --dr-deadline
     evidence_path: Path | None  # incident record for COM-* (sandbox: its own record when not given)
     ledger_path: Path  # drill ledger for SCH-*
+    ledger_head: str | None = None  # --dr-ledger-head / $KOSMOS_DR_LEDGER_HEAD: the head kept outside the file
 
     @property
     def target(self) -> str:
@@ -69,7 +70,18 @@ class RunOptions:
             evidence_path=_existing_file(config.getoption("dr_evidence"), "--dr-evidence"),
             ledger_path=Path(config.getoption("dr_ledger") or config.getini("dr_ledger")
                              or config.rootpath / "reports" / "drill-ledger.jsonl"),
+            ledger_head=_ledger_head(config.getoption("dr_ledger_head") or os.environ.get("KOSMOS_DR_LEDGER_HEAD")),
         )
+
+
+def _ledger_head(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    head = raw.strip().lower()
+    if len(head) != 64 or any(c not in "0123456789abcdef" for c in head):
+        raise DRConfigError(f"--dr-ledger-head {raw!r}: expected the 64 hex digits of a SHA-256 "
+                            "(as `kosmos-dr ledger show` prints it)")
+    return head
 
 
 def _deadline(raw: str | None) -> datetime | None:

@@ -21,12 +21,20 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def backup_reference(dr_incident_start):
+    """The instant backup ages are measured against: the incident start, else now."""
+    from pytest_kosmos_dr.checks.backups import Reference
+
+    return Reference.of(dr_incident_start)
+
+
+@pytest.fixture(scope="session")
 def _agent_state_listing(dr_aws, dr_target):
     """The listing, running in a background thread (its errors surface where it is used)."""
-    from pytest_kosmos_dr.checks import backups
+    from pytest_kosmos_dr.checks import agent_backups
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kosmos-dr-prefetch")
-    future = executor.submit(backups.list_agent_versions, dr_aws.client("s3"), dr_target.backups.bucket,
+    future = executor.submit(agent_backups.list_agent_versions, dr_aws.client("s3"), dr_target.backups.bucket,
                              dr_target.backups.agent_state_prefix)
     yield future
     executor.shutdown(wait=True, cancel_futures=True)

@@ -3,7 +3,7 @@ into zeus-orchestrator-0, read back by checksum; the pod's state is put back as 
 
 import pytest
 
-from pytest_kosmos_dr.checks import backups
+from pytest_kosmos_dr.checks import agent_backups
 from pytest_kosmos_dr.checks.agent_state import state_restored
 from pytest_kosmos_dr.criteria_marks import drill_refusal
 from pytest_kosmos_dr.drills import agent_state as drill
@@ -35,12 +35,12 @@ def test_newest_zeus_state_archive_restores_into_its_pod(zeus_pod_files, agent_s
                                                          dr_check, tmp_path):
     agent = dr_target.agent(AGENT)
     bucket, prefix = dr_target.backups.bucket, dr_target.backups.agent_state_prefix
-    newest = backups.newest_archive(agent_state_versions, AGENT)
+    newest = agent_backups.newest_archive(agent_state_versions, AGENT)
     if newest is None:
         raise DRCheckFailed(f"REC-AGENT-STATE: no state archive for {AGENT} under s3://{bucket}/{prefix}{AGENT}/")
     key = newest["Key"]
     try:
-        folder = drill.extract(backups.download(dr_aws.client("s3"), bucket, newest), tmp_path / "extracted")
+        folder = drill.extract(agent_backups.download(dr_aws.client("s3"), bucket, newest), tmp_path / "extracted")
     except ValueError as exc:
         raise DRCheckFailed(f"REC-AGENT-STATE: s3://{bucket}/{key} is {exc}") from None
     expected = drill.local_checksums(folder)

@@ -1,6 +1,6 @@
-"""Backup strategy: production replicated, snapshotted hourly, restorable 30 days back and copied to
-the secondary region (BAK-DB-*); agent state backed up continuously, versioned, kept 7 days and
-restorable (BAK-AGENT-*). Each listing is made once per run (paginated) and evaluated locally.
+"""Backup strategy of the database: production replicated, snapshotted hourly, restorable 30 days back
+and copied to the secondary region (BAK-DB-*). Each listing is made once per run (paginated) and
+evaluated locally.
 
 Ages are measured against the incident start when one is known (--dr-incident-start, or the
 sandbox's recorded incident), else against now."""
@@ -11,20 +11,10 @@ from pytest_kosmos_dr.checks import backups
 
 
 @pytest.fixture(scope="session")
-def backup_reference(dr_incident_start):
-    """The instant backup ages are measured against: the incident start, else now."""
-    return backups.Reference.of(dr_incident_start)
-
-
-@pytest.fixture(scope="session")
 def production_snapshots(dr_aws, dr_target):
     """Every snapshot of the production instance in the primary region (one paginated listing)."""
     region = dr_target.aws.primary_region
     return backups.list_snapshots(dr_aws.client("rds", region), dr_target.database.production_instance, region)
-
-
-def _agents(dr_target):
-    return [agent.name for agent in dr_target.agents]
 
 
 @pytest.mark.dr_criterion("BAK-DB-REPLICATION")
@@ -65,26 +55,3 @@ def test_production_backups_are_copied_to_the_secondary_region(dr_aws, dr_target
                                   backups.list_automated_backups(rds, secondary), dr_target.database.production_instance,
                                   dr_target.aws.primary_region, secondary, backup_reference,
                                   objectives.snapshot_interval, objectives.snapshot_grace))
-
-
-@pytest.mark.dr_criterion("BAK-AGENT-REALTIME")
-def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, dr_target, backup_reference, dr_check):
-    dr_check(backups.agent_realtime(agent_state_versions, _agents(dr_target), backup_reference,
-                                    dr_target.objectives.rpo))
-
-
-@pytest.mark.dr_criterion("BAK-AGENT-VERSIONING")
-def test_agent_state_bucket_is_versioned(dr_aws, dr_target, dr_check):
-    dr_check(backups.agent_versioning(dr_aws.client("s3"), dr_target.backups.bucket))
-
-
-@pytest.mark.dr_criterion("BAK-AGENT-RETENTION")
-def test_agent_state_is_kept_seven_days(agent_state_versions, dr_aws, dr_target, backup_reference, dr_check):
-    rules = backups.lifecycle_rules(dr_aws.client("s3"), dr_target.backups.bucket)
-    dr_check(backups.agent_retention(rules, agent_state_versions, _agents(dr_target), backup_reference,
-                                     dr_target.objectives.agent_state_retention))
-
-
-@pytest.mark.dr_criterion("BAK-AGENT-ARCHIVE")
-def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_versions, dr_aws, dr_target, dr_check):
-    dr_check(backups.agent_archive(dr_aws.client("s3"), agent_state_versions, _agents(dr_target)))

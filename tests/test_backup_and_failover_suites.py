@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_suite
 
-SUITES = ("test_backup_strategy.py", "test_failover.py")
+SUITES = ("test_backup_strategy.py", "test_agent_state_backups.py", "test_failover.py")
 CHECKS = {
     "BAK-DB-REPLICATION": "test_production_has_a_replica_in_the_secondary_region_within_the_rpo",
     "BAK-DB-SNAPSHOTS-HOURLY": "test_production_is_snapshotted_every_hour",
@@ -137,7 +137,7 @@ def test_archive_whose_file_differs_from_its_manifest_is_named():
     import io
     import tarfile
 
-    from pytest_kosmos_dr.checks import backups
+    from pytest_kosmos_dr.checks import agent_backups as backups
 
     files = {"memory.json": b"{}", "tasks.json": b"[]",
              "MANIFEST.sha256": f"{hashlib.sha256(b'{}').hexdigest()}  memory.json\n{'0' * 64}  tasks.json\n".encode()}

@@ -23,7 +23,7 @@ def newest_writes_before(conn, incident_start: datetime) -> dict[str, datetime |
 
 def newest_current_backups(listing, agents: list[str], before: datetime) -> dict[str, datetime | None]:
     """Per agent: the newest state backup at or before ``before``, from the run's one listing of
-    every version under the prefix (``checks.backups.AgentVersions``). The current versions
+    every version under the prefix (``checks.agent_backups.AgentVersions``). The current versions
     (``IsLatest``) are exactly what ListObjectsV2 returns, without a second listing per agent."""
     newest: dict[str, datetime | None] = {agent: None for agent in agents}
     prefix = listing.prefix

@@ -113,9 +113,11 @@ class AwsComponent:
             await asyncio.to_thread(self.moto.stop)
 
     def faults(self) -> list[Fault]:
+        from .agent_state_faults import agent_state_faults
+        from .dns_faults import dns_faults
         from .faults import aws_faults
 
-        return aws_faults(self)
+        return aws_faults(self) + agent_state_faults(self) + dns_faults(self)
 
     # -- steps (blocking; run in threads) --------------------------------------------------------
     def _clients(self) -> None:

@@ -116,9 +116,10 @@ class DRClusterComponent:
 
     def faults(self) -> list:
         """Named faults for the sandbox control endpoint (see ``faults.py``)."""
+        from .config_faults import config_faults
         from .faults import cluster_faults
 
-        return cluster_faults(self)
+        return cluster_faults(self) + config_faults(self)
 
     # --- fault helpers (callable from any thread) -----------------------------------------
 

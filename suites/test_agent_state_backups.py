@@ -1,0 +1,37 @@
+"""Backup strategy of agent state: backed up continuously, versioned, kept 7 days and restorable
+(BAK-AGENT-*). One listing of every version under the agent-state prefix (``agent_state_versions``,
+made once per run) serves every check here.
+
+Ages are measured against the incident start when one is known (--dr-incident-start, or the
+sandbox's recorded incident), else against now."""
+
+import pytest
+
+from pytest_kosmos_dr.checks import agent_backups
+
+
+def _agents(dr_target):
+    return [agent.name for agent in dr_target.agents]
+
+
+@pytest.mark.dr_criterion("BAK-AGENT-REALTIME")
+def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, dr_target, backup_reference, dr_check):
+    dr_check(agent_backups.agent_realtime(agent_state_versions, _agents(dr_target), backup_reference,
+                                    dr_target.objectives.rpo))
+
+
+@pytest.mark.dr_criterion("BAK-AGENT-VERSIONING")
+def test_agent_state_bucket_is_versioned(dr_aws, dr_target, dr_check):
+    dr_check(agent_backups.agent_versioning(dr_aws.client("s3"), dr_target.agent_backups.bucket))
+
+
+@pytest.mark.dr_criterion("BAK-AGENT-RETENTION")
+def test_agent_state_is_kept_seven_days(agent_state_versions, dr_aws, dr_target, backup_reference, dr_check):
+    rules = agent_backups.lifecycle_rules(dr_aws.client("s3"), dr_target.agent_backups.bucket)
+    dr_check(agent_backups.agent_retention(rules, agent_state_versions, _agents(dr_target), backup_reference,
+                                     dr_target.objectives.agent_state_retention))
+
+
+@pytest.mark.dr_criterion("BAK-AGENT-ARCHIVE")
+def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_versions, dr_aws, dr_target, dr_check):
+    dr_check(agent_backups.agent_archive(dr_aws.client("s3"), agent_state_versions, _agents(dr_target)))
