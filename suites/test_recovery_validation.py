@@ -2,7 +2,7 @@
 
 import pytest
 
-from pytest_kosmos_dr.checks import validation
+from pytest_kosmos_dr.checks import database_connection, validation
 
 
 @pytest.mark.dr_criterion("VAL-API-HEALTH")
@@ -12,8 +12,8 @@ def test_api_health_reports_every_component_healthy(kosmos_api, dr_check):
 
 @pytest.mark.dr_criterion("VAL-DB-CONNECT")
 def test_dr_database_answers_select_1(dr_environment, dr_target, dr_check):
-    dr_check(validation.database_connect(dr_environment.database, dr_target.timeouts.connect,
-                                         dr_target.database.statement_timeout))
+    dr_check(database_connection.database_connect(dr_environment.database, dr_target.timeouts.connect,
+                                                 dr_target.database.statement_timeout))
 
 
 @pytest.mark.dr_criterion("VAL-MONITORING")
