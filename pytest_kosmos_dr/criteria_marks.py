@@ -25,6 +25,11 @@ def target_run_of(item: pytest.Item):
     return None if run is None else run.for_name(target_name_of(item))
 
 
+def dr_target_run_of(item: pytest.Item):
+    """The target run of a DR test (one with ``dr_criterion`` markers); None for any other test."""
+    return target_run_of(item) if item_criteria(item) else None
+
+
 def apply_criteria_marks(config: pytest.Config, items: list[pytest.Item]) -> None:
     known = catalog()
     run = config.stash.get(DR_RUN, None)

@@ -58,6 +58,8 @@ def render(result: CheckResult) -> str:
         f"measured:  {format_value(result.measured)}",
         f"limit:     {format_value(result.limit)}",
     ]
+    if result.provenance:
+        lines.append(f"source:    {result.provenance}")
     if result.offenders:
         lines.append(f"offenders ({len(result.offenders)}):")
         lines += [f"  - {o}" for o in result.offenders]
@@ -88,6 +90,9 @@ def attach(result: CheckResult) -> None:
     verdict = "passed" if result.passed else "FAILED"
     with allure.step(redact(f"{result.criterion}: {verdict} - {result.summary}")):
         allure.attach(render(result), name=f"{result.criterion} evidence", attachment_type=text)
+        if result.provenance:
+            with allure.step(redact(f"evidence source: {result.provenance}")):
+                pass
         for item in result.evidence:
             with allure.step(redact(f"asked: {item.title}")):
                 allure.attach(redact(item.asked), name="asked", attachment_type=text)

@@ -102,10 +102,19 @@ def dr_database(dr_environment, dr_target):
 def dr_check(request: pytest.FixtureRequest):
     """Record a check's result on the test (for reports) and fail the test when it did not pass."""
 
+    from .criteria_marks import item_criteria
+
+    own = item_criteria(request.node)
+
     def verify(result: CheckResult) -> CheckResult:
         __tracebackhide__ = True
         from .evidence import attach
 
+        if result.criterion not in own:  # a result may only speak for the test's own criteria
+            raise DRUnverifiable(
+                "check identity", f"a {result.criterion} result was checked in a test marked "
+                f"{', '.join(own) or 'with no dr_criterion'}; the result was not counted",
+                f"mark the test @pytest.mark.dr_criterion({result.criterion!r}) or check its own criterion")
         request.node.stash.setdefault(RESULTS, []).append(result)
         attach(result)
         if not result.passed:

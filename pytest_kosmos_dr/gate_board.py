@@ -17,11 +17,29 @@ EXPECTED = "gate-expected.json"
 RTO_CRITERION = "OBJ-RTO"
 
 
-def write_expected(run_dir: Path, nodeids: list[str]) -> None:
+def write_expected(run_dir: Path, nodeids: list[str], not_selected: list[str]) -> None:
+    """The gate tests this run will run, and the gate criteria of the catalog it left out."""
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / (EXPECTED + f".{os.getpid()}")
-    tmp.write_text(json.dumps(sorted(nodeids)))
+    tmp.write_text(json.dumps({"tests": sorted(nodeids), "gate_not_selected": sorted(not_selected)}))
     os.replace(tmp, run_dir / EXPECTED)
+
+
+def expected(run_dir: Path) -> tuple[list[str], list[str]]:
+    """(gate test nodeids, gate criteria not selected) as written at collection."""
+    path = run_dir / EXPECTED
+    if not path.exists():
+        return [], []
+    data = json.loads(path.read_text())
+    return list(data.get("tests", [])), list(data.get("gate_not_selected", []))
+
+
+def gate_criteria_not_selected(selected_criteria: set[str]) -> list[str]:
+    """Gate criteria of the catalog (OBJ-RTO aside) that no selected test verifies."""
+    from .catalog import catalog
+
+    return [cid for cid, crit in catalog().items()
+            if crit.kind == "gate" and cid != RTO_CRITERION and cid not in selected_criteria]
 
 
 def post(run_dir: Path, nodeid: str, criteria: list[str], outcome: str) -> None:
@@ -45,11 +63,11 @@ def verdicts(run_dir: Path) -> dict[str, dict]:
 
 def wait_for_all(run_dir: Path, budget_s: float, poll_s: float = 0.2) -> tuple[list[dict], list[str]]:
     """(verdicts, missing nodeids) once every expected gate test reported, or when the budget ends."""
-    expected = json.loads((run_dir / EXPECTED).read_text()) if (run_dir / EXPECTED).exists() else []
+    tests, _ = expected(run_dir)
     deadline = time.monotonic() + budget_s
     while True:
         seen = verdicts(run_dir)
-        missing = [n for n in expected if n not in seen]
+        missing = [n for n in tests if n not in seen]
         if not missing or time.monotonic() >= deadline:
-            return [seen[n] for n in expected if n in seen], missing
+            return [seen[n] for n in tests if n in seen], missing
         time.sleep(poll_s)

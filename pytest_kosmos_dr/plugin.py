@@ -118,10 +118,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from . import gate_board
         from .criteria_marks import is_board_gate, target_name_of
 
+        from .criteria_marks import item_criteria
+
         for name, target_run in run.target_runs.items():
-            gate_board.write_expected(target_run.run_dir, [
-                i.nodeid for i in session.items
-                if is_board_gate(i) and (not run.multi or target_name_of(i) == name)])
+            mine = [i for i in session.items if not run.multi or target_name_of(i) == name]
+            gates = [i for i in mine if is_board_gate(i)]
+            selected = {cid for i in gates for cid in item_criteria(i)}
+            gate_board.write_expected(target_run.run_dir, [i.nodeid for i in gates],
+                                      gate_board.gate_criteria_not_selected(selected))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -141,9 +145,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    from .criteria_marks import target_run_of
+    from .criteria_marks import dr_target_run_of
 
-    target_run = target_run_of(item)
+    target_run = dr_target_run_of(item)
     if target_run is not None:
         from .deadline import check_not_passed
 
@@ -152,10 +156,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    from .criteria_marks import target_run_of
+    from .criteria_marks import dr_target_run_of
 
-    target_run = target_run_of(item)
-    if target_run is None or target_run.deadline is None:
+    target_run = dr_target_run_of(item)
+    if target_run is None:
         return (yield)
     from .deadline import bounded_by
 

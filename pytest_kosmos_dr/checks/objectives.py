@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence
 from ..timeparse import format_duration, isoformat
 from .integrity import WRITE_TIMESTAMPS
@@ -66,9 +67,14 @@ def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_st
                        evidence=evidence)
 
 
-def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta) -> CheckResult:
-    """OBJ-RTO: from the incident start until every gate criterion had passed, at most the RTO."""
+def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta, now: datetime | None = None) -> CheckResult:
+    """OBJ-RTO: from the incident start until every gate criterion had passed, at most the RTO.
+
+    Gate tests that only could not look (broken, skipped as not verified) leave the RTO unknown,
+    not missed: that raises DRUnverifiable, unless the RTO has run out anyway (then it is missed).
+    """
     cid = "OBJ-RTO"
+    now = now or datetime.now(incident_start.tzinfo)
     not_passed = [v for v in verdicts if v["outcome"] != "passed"]
     lines = [f"{v['at']}  {v['outcome']:<8} {','.join(v['criteria'])}  {v['nodeid']}" for v in verdicts]
     evidence = [Evidence("gate verdicts", "every gate test of this run, when it finished", "\n".join(lines))]
@@ -77,14 +83,22 @@ def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta) -> Che
                            measured=None, limit=limit.total_seconds(), evidence=evidence)
     if not_passed:
         names = sorted({c for v in not_passed for c in v["criteria"]})
-        elapsed = datetime.now(incident_start.tzinfo) - incident_start
+        elapsed = now - incident_start
+        failed = [v for v in not_passed if v["outcome"] == "failed"]
+        if not failed and elapsed <= limit:
+            raise DRUnverifiable("OBJ-RTO", f"{len(names)} gate criteria could not be verified ({', '.join(names)}), "
+                                 f"so recovery is unknown {format_duration(elapsed)} after the incident start "
+                                 f"(RTO {format_duration(limit)})")
         return CheckResult(cid, False, f"not recovered after {format_duration(elapsed)}: {len(names)} gate criteria "
-                           f"have not passed ({', '.join(names)}); RTO {format_duration(limit)}",
+                           f"have not passed ({', '.join(names)}); RTO {format_duration(limit)}"
+                           + (" (missed)" if elapsed > limit else ""),
                            measured=elapsed.total_seconds(), limit=limit.total_seconds(), offenders=names,
                            evidence=evidence)
     validated = max(datetime.fromisoformat(v["at"]) for v in verdicts)
     elapsed = validated - incident_start
+    ok = elapsed <= limit
     summary = (f"recovery validated {format_duration(elapsed)} after the incident start "
-               f"({isoformat(incident_start)} -> {isoformat(validated)}), RTO {format_duration(limit)}")
-    return CheckResult(cid, elapsed <= limit, summary, measured=elapsed.total_seconds(), limit=limit.total_seconds(),
+               f"({isoformat(incident_start)} -> {isoformat(validated)}), RTO {format_duration(limit)}"
+               + ("" if ok else f": missed by {format_duration(elapsed - limit)}"))
+    return CheckResult(cid, ok, summary, measured=elapsed.total_seconds(), limit=limit.total_seconds(),
                        evidence=evidence)

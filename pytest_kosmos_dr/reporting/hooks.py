@@ -230,16 +230,21 @@ class ReportingPlugin:
         self._register_sandbox_secrets()
         run = self.run
         self.scorecard_path = self._scorecard_path()
+        self.interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        verdict = None
         if run is not None and run.multi and self.scorecard_path is not None:
-            self._per_target_scorecards(run, int(exitstatus))
+            verdict = self._per_target_scorecards(run, int(exitstatus))
         elif run is not None and self.scorecard_path is not None:
             from . import scorecard
 
-            self.card = scorecard.build(self.collector.tests.values(), run.target, int(exitstatus),
-                                        run.target.objectives, self._timeline_data())
+            self.card = scorecard.build(self.collector.finished_tests(), run.target, int(exitstatus),
+                                        run.target.objectives, self._timeline_data(), interrupted=self.interrupted)
             scorecard.write(self.card, self.scorecard_path)
             self.pictures = self._write_pictures(self.scorecard_path.parent)
             self._record_drills(run, self.card, self.scorecard_path)
+            verdict = self.card["verdict"]
+        if verdict in ("partial", "nothing verified") and int(exitstatus) == int(pytest.ExitCode.OK):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # exit 0 means PASSED, nothing less
         if self.alluredir and run is not None:
             from . import allure_files, allure_redaction
 
@@ -252,33 +257,44 @@ class ReportingPlugin:
         from . import scorecard
 
         self.target_cards = {}
+        finished = self.collector.finished_tests()
         for name, target_run in run.target_runs.items():
-            tests = [t for t in self.collector.tests.values() if t.target == name]
-            card = scorecard.build(tests, target_run.target, exitstatus, target_run.target.objectives)
+            tests = [t for t in finished if t.target == name]
+            card = scorecard.build(tests, target_run.target, exitstatus, target_run.target.objectives,
+                                   interrupted=self.interrupted)
             path = self.scorecard_path.with_name(f"{self.scorecard_path.stem}-{name}{self.scorecard_path.suffix}")
             scorecard.write(card, path)
             self.target_cards[name] = (card, path)
             self._record_drills(target_run, card, path)
         verdicts = [card["verdict"] for card, _ in self.target_cards.values()]
-        overall = next((v for v in ("failed", "not verified", "nothing verified") if v in verdicts), "passed")
+        overall = next((v for v in ("interrupted", "failed", "not verified", "partial", "nothing verified")
+                        if v in verdicts), "passed")
         self.overall = {"schema": 1, "verdict": overall, "pytest_exit_status": exitstatus,
                         "targets": {name: {"verdict": card["verdict"], "scorecard": str(path)}
                                     for name, (card, path) in self.target_cards.items()}}
         scorecard.write(self.overall, self.scorecard_path)
+        return overall
 
     def _record_drills(self, run, card: dict, card_path: Path) -> None:
-        """A passing drill appends its entry to the drill ledger (SCH-* evidence)."""
+        """A finished run records the drills it passed in the drill ledger (SCH-* evidence), with its
+        run id and the SHA-256 of its scorecard. An interrupted run records nothing."""
+        if getattr(self, "interrupted", False) or card["verdict"] == "interrupted":
+            self.ledger_entries = []
+            return
         import hashlib
 
         from ..errors import DRConfigError
-        from ..ledger import LedgerError, ledger_path_for_run, record_passing_drills
+        from ..ledger import LedgerError, ledger_path_for_run, record_run
 
         passed = {row["id"] for row in card["criteria"] if row["status"] == "passed"}
+        gate = [row["id"] for row in card["criteria"] if row["kind"] == "gate"]
+        # A failover test: the operator gave the incident start, and the whole gate (OBJ-RTO
+        # included) passed within the RTO. A plain run that performed no failover is not one.
+        failover = run.options.incident_start is not None and bool(gate) and set(gate) <= passed
         try:
-            self.ledger_entries = record_passing_drills(
-                ledger_path_for_run(run), run.target.name, passed,
-                report_sha256=hashlib.sha256(card_path.read_bytes()).hexdigest(),
-                allow_restore=run.options.allow_restore)
+            self.ledger_entries = record_run(
+                ledger_path_for_run(run), run_id=run.run_id, target=run.target.name, passed_criteria=passed,
+                scorecard_sha256=hashlib.sha256(card_path.read_bytes()).hexdigest(), failover=failover)
         except (LedgerError, DRConfigError, OSError) as exc:
             self.ledger_entries = []
             self.ledger_error = f"kosmos-dr: drill ledger not updated: {exc}"

@@ -24,11 +24,15 @@ STATUSES = ("passed", "failed", "broken", "not verified", "not run")
 # worse first: a criterion takes the worst status of its tests
 _RANK = {"failed": 0, "broken": 1, "not verified": 2, "passed": 3, "not run": 4}
 VERDICT_TEXT = {
-    "passed": "PASSED: every criterion that ran was verified",
+    "passed": "PASSED: every gate criterion of the plan passed, and every other criterion that ran",
     "failed": "FAILED: the DR environment does not meet the plan",
-    "not verified": "NOT VERIFIED: some criteria could not be checked",
+    "not verified": "NOT VERIFIED: some criteria could not be checked (broken: we could not look)",
+    "partial": "PARTIAL: what ran passed, but not every gate criterion of the plan was verified",
+    "interrupted": "INTERRUPTED: the run did not finish; nothing unfinished counts as passed",
     "nothing verified": "NOTHING VERIFIED: no DR criterion ran",
 }
+# What a test that never finished its call (Ctrl-C, a killed worker) is: never a pass.
+UNFINISHED = "not run: interrupted before its check finished"
 
 
 # -- values that travel from xdist workers ---------------------------------------------------------
@@ -57,6 +61,7 @@ def serialize_result(result) -> dict[str, Any]:
         "measured": json_value(result.measured),
         "limit": json_value(result.limit),
         "offenders": [redact(str(o)) for o in result.offenders][:50],
+        "provenance": redact(getattr(result, "provenance", "") or ""),
     }
 
 
@@ -74,7 +79,7 @@ def seconds_of(value: Any) -> float | None:
 class TestOutcome:
     nodeid: str
     criteria: list[str]
-    status: str = "passed"
+    status: str = "pending"  # until its call finished: only a finished, passing call is a pass
     reason: str = ""
     results: list[dict] = field(default_factory=list)
     finished: float | None = None  # epoch seconds of the call phase's end
@@ -106,12 +111,21 @@ class ScorecardCollector:
             status = "broken" if getattr(report, "dr_outcome", None) == "broken" or report.when != "call" else "failed"
             if getattr(report, "dr_outcome", None) == "failed":
                 status = "failed"
-            if test.status in ("passed", "skipped"):
+            if test.status in ("pending", "passed"):
                 test.status, test.reason = status, _reason(report)
-        elif report.skipped and test.status == "passed":
+        elif report.skipped and test.status == "pending":
             # "not verified: ..." (no evidence) vs skipped by choice (e.g. a drill without permission)
             test.reason = _skip_reason(report)
             test.status = "not verified" if test.reason.startswith("not verified") else "not run"
+        elif report.passed and report.when == "call" and test.status == "pending":
+            test.status = "passed"
+
+    def finished_tests(self) -> list[TestOutcome]:
+        """Every test with its final status; a test whose call never finished is not run, never passed."""
+        for test in self.tests.values():
+            if test.status == "pending":
+                test.status, test.reason = "not run", UNFINISHED
+        return list(self.tests.values())
 
 
 def _reason(report) -> str:
@@ -128,9 +142,10 @@ def _skip_reason(report) -> str:
 
 
 # -- the scorecard --------------------------------------------------------------------------------
-def build(tests, target, exitstatus=None, objectives=None, incident=None) -> dict[str, Any]:
+def build(tests, target, exitstatus=None, objectives=None, incident=None, interrupted: bool = False) -> dict[str, Any]:
     known = catalog()
-    tests = list(tests)
+    tests = [t if t.status != "pending" else TestOutcome(t.nodeid, t.criteria, "not run", UNFINISHED, t.results,
+                                                         t.finished, t.target) for t in tests]
     per_criterion: dict[str, list[TestOutcome]] = {}
     for test in tests:
         for cid in test.criteria:
@@ -143,6 +158,10 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None) -> dic
         status = min((t.status for t in ran), key=_RANK.__getitem__) if ran else "not run"
         row = {"id": cid, "section": crit.section, "kind": crit.kind, "title": crit.title,
                "status": status, "tests": [t.nodeid for t in ran]}
+        sources = sorted({r["provenance"] for t in ran for r in t.results
+                          if r.get("criterion") == cid and r.get("provenance")})
+        if sources:
+            row["evidence_source"] = "; ".join(sources)
         if status in ("failed", "broken", "not verified") or (ran and status == "not run"):
             worst = next(t for t in ran if t.status == status)
             row["reason"] = worst.reason
@@ -162,14 +181,19 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None) -> dic
     totals = {s: sum(c[s] for c in sections.values()) for s in STATUSES}
     test_totals = {s: sum(1 for t in tests if t.status == s) for s in STATUSES}
 
-    if totals["failed"]:
+    gate_unverified = [r["id"] for r in criteria_rows if r["kind"] == "gate" and r["status"] != "passed"]
+    if interrupted:
+        verdict = "interrupted"
+    elif totals["failed"]:
         verdict = "failed"
     elif totals["broken"]:
         verdict = "not verified"
-    elif totals["passed"]:
-        verdict = "passed"
-    else:
+    elif not totals["passed"]:
         verdict = "nothing verified"
+    elif gate_unverified:
+        verdict = "partial"
+    else:
+        verdict = "passed"
 
     not_run = [r["id"] for r in criteria_rows if r["status"] == "not run"]
     return {
@@ -178,6 +202,7 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None) -> dic
         "target": {"name": target.name, "kind": target.kind, "production": bool(target.production)},
         "verdict": verdict,
         "verdict_text": VERDICT_TEXT[verdict],
+        "gate_not_verified": gate_unverified,
         "pytest_exit_status": exitstatus,
         "incident": {k: redact(str(v)) for k, v in (incident or {}).items()},
         "objectives": {
@@ -254,6 +279,9 @@ def terminal_lines(card: dict[str, Any], path: Path | None) -> list[str]:
     t = card["totals"]["criteria"]
     lines = [
         f"target {card['target']['name']} ({card['target']['kind']}): {card['verdict_text']}",
+        *([f"gate criteria not verified in this run ({len(card['gate_not_verified'])}): "
+           + ", ".join(card["gate_not_verified"])] if card.get("gate_not_verified") and card["verdict"] != "passed"
+          else []),
         _objective_line("RTO", card["objectives"]["rto"]),
         _objective_line("RPO", card["objectives"]["rpo"]),
         f"criteria: {t['passed']} passed, {t['failed']} failed, {t['broken']} broken (could not verify), "
@@ -271,6 +299,9 @@ def terminal_lines(card: dict[str, Any], path: Path | None) -> list[str]:
     for p in card["problems"]:
         word = "FAILED" if p["status"] == "failed" else "BROKEN"
         lines.append(f"{word} {p['criterion']}: {p['reason']}")
+    for row in card["criteria"]:
+        if row.get("evidence_source"):
+            lines.append(f"evidence {row['id']} ({row['status']}): {row['evidence_source']}")
     if path is not None:
         lines.append(f"scorecard: {path}")
     return [redact(line) for line in lines]
