@@ -15,6 +15,23 @@ def test_every_gate_and_drill_criterion_has_a_named_sandbox_fault(sandbox):
     # evidence criteria are broken with bad incident records and ledgers: tests/test_evidence.py
 
 
+def test_every_gate_criterion_has_at_least_three_fault_twins_and_a_wrong_worlds_entry(sandbox):
+    """Three ways the real world can be wrong while what the check fetches looks healthy, each a
+    named fault (docs/wrong-worlds/)."""
+    from collections import Counter
+    from pathlib import Path
+
+    faults = sandbox.faults()
+    names = [fault["name"] for fault in faults]
+    assert len(names) == len(set(names)), "fault names must be unique"
+    per_criterion = Counter(cid for fault in faults for cid in fault["criteria"])
+    gate = [c.id for c in catalog().values() if c.kind == "gate"]
+    short = {cid: per_criterion[cid] for cid in gate if per_criterion[cid] < 3}
+    assert short == {}, f"gate criteria with fewer than three fault twins: {short}"
+    documented = "\n".join(p.read_text() for p in (Path(__file__).parent.parent / "docs" / "wrong-worlds").glob("*.md"))
+    assert [cid for cid in gate if f"## {cid}" not in documented] == []
+
+
 def test_orphaned_message_in_the_dr_database_fails_its_integrity(sandbox, fault, pytester):
     fault("dr-database-orphan")
     result = run_suite(pytester, "test_database_recovery.py", "-rf")
