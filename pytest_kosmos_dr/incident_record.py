@@ -9,8 +9,9 @@ never read as "did not happen" nor the other way round.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from .timeparse import isoformat, parse_instant, utcnow
 
 # Clocks differ: an event this far ahead of our clock is still accepted.
 CLOCK_SKEW = timedelta(minutes=5)
+# A record whose start differs from the run's incident start by more than this describes another incident.
+SAME_INCIDENT_TOLERANCE = timedelta(minutes=15)
 NO_RECORD = "not verified: no incident record (give --dr-evidence PATH)"
 
 
@@ -79,10 +82,21 @@ class IncidentRecord:
     resolution: Resolution | None  # None: still ongoing
     postmortem: Postmortem | None
     notes: str = ""
+    sha256: str = ""  # of the file as read
+    origin: str = ""  # who wrote it, e.g. "given with --dr-evidence", "written by the sandbox (self-attested)"
 
     @property
     def resolved(self) -> bool:
         return self.resolution is not None
+
+    @property
+    def provenance(self) -> str:
+        """Where the judged evidence came from, for the scorecard and Allure."""
+        origin = f" ({self.origin})" if self.origin else ""
+        return f"incident record {self.path} sha256 {self.sha256 or 'unknown'}{origin}"
+
+    def with_origin(self, origin: str) -> "IncidentRecord":
+        return replace(self, origin=origin)
 
 
 class InvalidRecord(DRConfigError):
@@ -157,7 +171,8 @@ def load(path: str | Path, now: datetime | None = None) -> IncidentRecord:
     path = Path(path)
     reader = _Reader(path, now or utcnow())
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        raw = json.loads(data.decode("utf-8"))
     except OSError as exc:
         raise InvalidRecord(path, "", f"cannot be read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
@@ -178,7 +193,25 @@ def load(path: str | Path, now: datetime | None = None) -> IncidentRecord:
         resolution=_resolution(reader, body["resolution"], started),
         postmortem=_postmortem(reader, body["postmortem"], started),
         notes=reader.text(body["notes"], "notes") if body.get("notes") is not None else "",
+        sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def other_incident(record: IncidentRecord, incident_start: datetime | None,
+                   tolerance: timedelta = SAME_INCIDENT_TOLERANCE) -> str | None:
+    """Why ``record`` is not about the incident that started at ``incident_start`` (None: it is, or
+    the run knows no start of its own, so the record defines the incident)."""
+    if incident_start is None:
+        return None
+    apart = record.started_at - incident_start
+    if abs(apart) <= tolerance:
+        return None
+    from .checks.communication import human
+
+    return (f"incident record {record.path} describes incident {record.incident_id} that started "
+            f"{isoformat(record.started_at)}, but this run is about the incident that started "
+            f"{isoformat(incident_start)} ({human(abs(apart))} apart, tolerance {human(tolerance)}): a record "
+            f"of another incident proves nothing about this one")
 
 
 def _declaration(reader: _Reader, value: Any, started: datetime) -> Declaration | None:

@@ -3,14 +3,26 @@
 The testing-schedule criteria (SCH-*) are judged against it. Each line is one entry::
 
     {"seq": 3, "kind": "restore", "at": "2025-12-01T09:30:00Z", "target": "dr-cluster",
-     "result": "passed", "criteria": ["REC-DB-PITR"], "note": "...", "report_sha256": "...",
-     "recorded_at": "...", "recorded_by": "...", "prev": "<hash of entry 2>", "hash": "<sha256>"}
+     "result": "passed", "source": "run", "run_id": "1a2b3c4d", "scorecard_sha256": "...",
+     "criteria": ["REC-DB-PITR", ...], "note": "...", "recorded_at": "...", "recorded_by": "...",
+     "hmac": "<optional>", "prev": "<hash of entry 2>", "hash": "<sha256>"}
+
+Where an entry comes from is its ``source``:
+
+* ``run``: written by the run that performed the drill (``record_run``), with the run id, the
+  criteria that passed and the SHA-256 of that run's scorecard. Only these count for the restore,
+  agent-state drill, failover and full-DR schedules.
+* ``manual``: typed by hand (``kosmos-dr ledger record``); only a tabletop exercise, with who ran
+  it (``by``) and a reference such as a ticket (``ref``).
+* ``sandbox-seed``: the sandbox's stand-in history; it never satisfies a schedule criterion.
 
 ``hash`` is the SHA-256 of the entry's canonical JSON (sorted keys, no spaces, UTF-8) without
 ``hash``; ``prev`` is the previous entry's ``hash`` ("0" * 64 for the first). Editing an entry
-breaks its hash; removing, inserting or reordering entries breaks ``seq`` and ``prev``. Removing
-the *newest* entries (or rewriting the whole chain) is only detectable against a head hash kept
-elsewhere: ``kosmos-dr ledger show`` prints it, ``kosmos-dr ledger verify --head HASH`` checks it.
+breaks its hash; removing, inserting or reordering entries breaks ``seq`` and ``prev``. A whole
+rewritten chain is caught two ways: with ``KOSMOS_DR_LEDGER_KEY`` set every entry carries
+``hmac`` (HMAC-SHA256 over the entry without ``hash`` and ``hmac``) and verification requires a
+valid one on every entry; and against a head hash kept outside the file (``--head``,
+``--dr-ledger-head``), which must be the hash of an entry of the chain.
 """
 
 from __future__ import annotations
@@ -18,28 +30,33 @@ from __future__ import annotations
 import fcntl
 import getpass
 import hashlib
+import hmac as hmac_lib
 import json
 import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import DRConfigError
 from .timeparse import isoformat, parse_instant, utcnow
 
 KINDS = ("restore", "agent-drill", "failover", "full-dr", "tabletop")
+RUN_KINDS = ("restore", "agent-drill", "failover", "full-dr")  # only a run that performed them records them
+MANUAL_KINDS = ("tabletop",)  # the only exercise no test can see
 RESULTS = ("passed", "failed")
+SOURCES = ("run", "manual", "sandbox-seed")
 GENESIS = "0" * 64
 REQUIRED = ("seq", "kind", "at", "target", "result", "criteria", "note", "prev", "hash")
 CLOCK_SKEW = timedelta(minutes=5)
+KEY_VARIABLE = "KOSMOS_DR_LEDGER_KEY"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_FROM_ENV: Any = object()  # key argument default: read KOSMOS_DR_LEDGER_KEY
 
-# Which passing criteria make which drill (see record_passing_drills).
+# Which passing criteria make which drill (see record_run).
 RESTORE_CRITERIA = ("REC-DB-PITR", "REC-DB-SNAPSHOT", "SCN-DATA-CORRUPTION")
 AGENT_DRILL_CRITERIA = ("REC-AGENT-STATE",)
-FAILOVER_CRITERIA = ("SCN-REGIONAL-OUTAGE", "REC-DNS")
 
 
 class LedgerError(Exception):
@@ -53,6 +70,8 @@ class Ledger:
     path: Path
     entries: tuple[tuple[int, dict], ...]
     problems: tuple[str, ...]
+    key_checked: bool = False  # every entry's HMAC was verified with KOSMOS_DR_LEDGER_KEY
+    expected_head: str | None = None  # the head kept outside the file it was checked against
 
     @property
     def intact(self) -> bool:
@@ -72,17 +91,42 @@ def entry_hash(entry: dict) -> str:
     return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
 
 
+def entry_hmac(entry: dict, key: bytes) -> str:
+    """HMAC-SHA256 with ``key`` over the entry's canonical JSON without ``hash`` and ``hmac``."""
+    body = canonical({k: v for k, v in entry.items() if k not in ("hash", "hmac")})
+    return hmac_lib.new(key, body, hashlib.sha256).hexdigest()
+
+
+def signing_key(key: Any = _FROM_ENV) -> bytes | None:
+    """The signing key: ``key`` when given, else ``$KOSMOS_DR_LEDGER_KEY`` (None when unset or empty)."""
+    if key is _FROM_ENV:
+        key = os.environ.get(KEY_VARIABLE) or None
+    if key is None or key == b"" or key == "":
+        return None
+    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+
+
 # -- writing -------------------------------------------------------------------------------------
+
+def _text(entry: dict, field: str) -> str:
+    value = entry.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise DRConfigError(f"ledger entry: {field}: expected a non-empty text")
+    return value.strip()
+
 
 def _validated(entry: dict, now: datetime) -> dict:
     """The caller's fields, checked and normalised (DRConfigError naming the field)."""
-    unknown = set(entry) - {"kind", "at", "target", "result", "criteria", "note", "report_sha256",
-                            "recorded_by"}
+    unknown = set(entry) - {"kind", "at", "target", "result", "criteria", "note", "source", "run_id",
+                            "scorecard_sha256", "by", "ref", "recorded_by"}
     if unknown:
         raise DRConfigError(f"ledger entry: unknown field {sorted(unknown)[0]!r}")
     kind = entry.get("kind")
     if kind not in KINDS:
         raise DRConfigError(f"ledger entry: kind {kind!r} is not one of {', '.join(KINDS)}")
+    source = entry.get("source")
+    if source not in SOURCES:
+        raise DRConfigError(f"ledger entry: source {source!r} is not one of {', '.join(SOURCES)}")
     result = entry.get("result", "passed")
     if result not in RESULTS:
         raise DRConfigError(f"ledger entry: result {result!r} is not one of {', '.join(RESULTS)}")
@@ -97,18 +141,29 @@ def _validated(entry: dict, now: datetime) -> dict:
     if not isinstance(target, str) or not target.strip():
         raise DRConfigError("ledger entry: target: expected a target name")
     criteria = entry.get("criteria", [])
-    if not isinstance(criteria, (list, tuple)) or not all(isinstance(c, str) for c in criteria):
+    if not isinstance(criteria, (list, tuple, set, frozenset)) or not all(isinstance(c, str) for c in criteria):
         raise DRConfigError("ledger entry: criteria: expected a list of criterion IDs")
     note = entry.get("note", "")
     if not isinstance(note, str):
         raise DRConfigError("ledger entry: note: expected text")
-    clean = {"kind": kind, "at": isoformat(at), "target": target.strip(), "result": result,
+    clean = {"kind": kind, "at": isoformat(at), "target": target.strip(), "result": result, "source": source,
              "criteria": sorted(set(criteria)), "note": note}
-    sha = entry.get("report_sha256")
-    if sha is not None:
+    if source == "run":
+        if kind not in RUN_KINDS:
+            raise DRConfigError(f"ledger entry: a run records {', '.join(RUN_KINDS)}, not {kind}")
+        clean["run_id"] = _text(entry, "run_id")
+        sha = entry.get("scorecard_sha256")
         if not isinstance(sha, str) or not _SHA256.match(sha):
-            raise DRConfigError("ledger entry: report_sha256: expected 64 lowercase hex digits")
-        clean["report_sha256"] = sha
+            raise DRConfigError("ledger entry: scorecard_sha256: expected 64 lowercase hex digits")
+        clean["scorecard_sha256"] = sha
+        if not clean["criteria"]:
+            raise DRConfigError("ledger entry: criteria: a run-recorded entry names the criteria that passed")
+    elif source == "manual":
+        if kind not in MANUAL_KINDS:
+            raise DRConfigError(f"ledger entry: only a {' or '.join(MANUAL_KINDS)} exercise can be recorded by "
+                                f"hand; a {kind} entry is recorded by the run that performed it")
+        clean["by"] = _text(entry, "by")
+        clean["ref"] = _text(entry, "ref")
     clean["recorded_at"] = isoformat(now)
     clean["recorded_by"] = entry.get("recorded_by") or _user()
     return clean
@@ -121,14 +176,16 @@ def _user() -> str:
         return "unknown"
 
 
-def append(path: str | Path, entry: dict, now: datetime | None = None) -> dict:
-    """Append ``entry`` (kind, at, target, result, criteria, note, report_sha256?) under a file lock.
+def append(path: str | Path, entry: dict, now: datetime | None = None, *, key: Any = _FROM_ENV) -> dict:
+    """Append ``entry`` (kind, at, target, result, source, criteria, note, ...) under a file lock.
 
-    Fills in seq, prev and hash, writes one line, fsyncs, and returns the stored entry. Refuses
-    (LedgerError) to extend a ledger whose last line is not a valid entry.
+    Fills in seq, prev, hmac (when a signing key is set) and hash, writes one line, fsyncs, and
+    returns the stored entry. Refuses (LedgerError) to extend a ledger whose last line is not a
+    valid entry.
     """
     path = Path(path)
     now = now or utcnow()
+    secret = signing_key(key)
     clean = _validated(entry, now)
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
@@ -148,6 +205,8 @@ def append(path: str | Path, entry: dict, now: datetime | None = None) -> dict:
                     raise LedgerError(f"drill ledger {path}: line {number} is not a valid entry; refusing to "
                                       f"extend it (see `kosmos-dr ledger verify --ledger {path}`)") from None
             stored = {"seq": seq, **clean, "prev": prev}
+            if secret is not None:
+                stored["hmac"] = entry_hmac(stored, secret)
             stored["hash"] = entry_hash(stored)
             handle.seek(0, os.SEEK_END)
             if handle.tell() and lines and not _ends_with_newline(handle):
@@ -184,10 +243,17 @@ def _fsync_dir(folder: Path) -> None:
 
 # -- reading and verifying ---------------------------------------------------------------------------
 
-def load(path: str | Path, expected_head: str | None = None, now: datetime | None = None) -> Ledger:
-    """Read every line and check the chain; raises LedgerError only when the file cannot be read."""
+def load(path: str | Path, expected_head: str | None = None, now: datetime | None = None, *,
+         key: Any = _FROM_ENV) -> Ledger:
+    """Read every line and check the chain; raises LedgerError only when the file cannot be read.
+
+    With a signing key (``key`` or ``$KOSMOS_DR_LEDGER_KEY``) every entry must carry a valid
+    ``hmac``. ``expected_head`` (kept outside the file) must be the hash of an entry of the chain:
+    entries appended after it are fine, a chain that no longer holds it was cut or rewritten.
+    """
     path = Path(path)
     now = now or utcnow()
+    secret = signing_key(key)
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -219,6 +285,11 @@ def load(path: str | Path, expected_head: str | None = None, now: datetime | Non
             problems.append(f"line {number}: missing field {', '.join(missing)}")
         if "hash" in entry and entry["hash"] != entry_hash(entry):
             problems.append(f"line {number}: hash does not match the entry's content (entry edited)")
+        if secret is not None:
+            if not isinstance(entry.get("hmac"), str):
+                problems.append(f"line {number}: no HMAC ({KEY_VARIABLE} is set: every entry must be signed)")
+            elif not hmac_lib.compare_digest(entry["hmac"], entry_hmac(entry, secret)):
+                problems.append(f"line {number}: HMAC does not match (not written with this key, or rewritten)")
         seq = entry.get("seq")
         if expected_seq is not None and seq != expected_seq:
             problems.append(f"line {number}: seq {seq}, expected {expected_seq} "
@@ -231,10 +302,13 @@ def load(path: str | Path, expected_head: str | None = None, now: datetime | Non
         expected_seq = seq + 1 if isinstance(seq, int) else None
         expected_prev = entry.get("hash")
     if expected_head is not None:
-        head = entries[-1][1].get("hash") if entries else GENESIS
-        if head != expected_head:
-            problems.append(f"head is {head}, expected {expected_head} (newest entries removed or ledger replaced)")
-    return Ledger(path, tuple(entries), tuple(problems))
+        hashes = [e.get("hash") for _, e in entries]
+        if expected_head != GENESIS and expected_head not in hashes:
+            head = hashes[-1] if hashes else GENESIS
+            problems.append(f"head {expected_head} kept outside the file is not in the chain (its head is {head}): "
+                            f"the newest entries were removed or the ledger was rewritten")
+    return Ledger(path, tuple(entries), tuple(problems), key_checked=secret is not None,
+                  expected_head=expected_head)
 
 
 def _field_problems(entry: dict, now: datetime) -> list[str]:
@@ -243,6 +317,8 @@ def _field_problems(entry: dict, now: datetime) -> list[str]:
         problems.append(f"unknown kind {entry['kind']!r}")
     if "result" in entry and entry["result"] not in RESULTS:
         problems.append(f"unknown result {entry['result']!r}")
+    if "source" in entry and entry["source"] not in SOURCES:
+        problems.append(f"unknown source {entry['source']!r}")
     if "at" in entry:
         try:
             if parse_instant(entry["at"]) > now + CLOCK_SKEW:
@@ -261,20 +337,62 @@ def read(path: str | Path) -> list[dict]:
     return [entry for _, entry in ledger.entries]
 
 
-def verify(path: str | Path, expected_head: str | None = None) -> list[str]:
-    """Problems found (broken chain, edited/removed/reordered entry, bad JSON), each with its line number."""
+def verify(path: str | Path, expected_head: str | None = None, *, key: Any = _FROM_ENV) -> list[str]:
+    """Problems found (broken chain, edited/removed/reordered entry, bad JSON, HMAC), each with its line."""
     try:
-        return list(load(path, expected_head).problems)
+        return list(load(path, expected_head, key=key).problems)
     except LedgerError as exc:
         return [str(exc)]
 
 
+def head_of(path: str | Path | None) -> str | None:
+    """The hash of the newest entry (GENESIS for an empty ledger), to keep outside the file;
+    None when there is no readable ledger."""
+    if path is None:
+        return None
+    try:
+        return load(path, key=None).head
+    except LedgerError:
+        return None
+
+
+# -- which entries count ------------------------------------------------------------------------------
+
+def counts_for(entry: dict, kind: str) -> str | None:
+    """Why ``entry`` cannot count for a schedule of ``kind`` (None: it counts, if recent and passed)."""
+    source = entry.get("source")
+    if source == "sandbox-seed":
+        return "sandbox-seeded (a stand-in, no drill was run)"
+    if kind in RUN_KINDS:
+        if source != "run":
+            return "not recorded by a run (typed by hand or written before runs recorded their drills)"
+        criteria = entry.get("criteria") if isinstance(entry.get("criteria"), list) else []
+        sha = entry.get("scorecard_sha256")
+        if not isinstance(entry.get("run_id"), str) or not entry["run_id"].strip():
+            return "run-recorded entry without a run id"
+        if not isinstance(sha, str) or not _SHA256.match(sha):
+            return "run-recorded entry without the SHA-256 of its scorecard"
+        needed = {"restore": RESTORE_CRITERIA, "agent-drill": AGENT_DRILL_CRITERIA,
+                  "failover": ("OBJ-RTO",), "full-dr": ("OBJ-RTO",)}[kind]
+        if not set(needed) & set(criteria):
+            return f"run-recorded entry whose passed criteria include none of {', '.join(needed)}"
+        return None
+    if source != "manual":
+        return "not a manual entry (a tabletop is recorded by hand with --by and --ref)"
+    if not all(isinstance(entry.get(f), str) and entry[f].strip() for f in ("by", "ref")):
+        return "manual entry without who ran it (by) and a reference (ref)"
+    return None
+
+
 def newest_passing(ledger: Ledger, kind: str, target: str, now: datetime | None = None) -> tuple[int, dict] | None:
-    """The newest passing entry of ``kind`` for ``target`` (by its ``at``), with its line number."""
+    """The newest passing entry of ``kind`` for ``target`` (by its ``at``) that counts for the
+    schedule (see ``counts_for``), with its line number."""
     now = now or utcnow()
     best = None
     for number, entry in ledger.entries:
         if entry.get("kind") != kind or entry.get("target") != target or entry.get("result") != "passed":
+            continue
+        if counts_for(entry, kind) is not None:
             continue
         try:
             at = parse_instant(entry.get("at"))
@@ -289,50 +407,49 @@ def newest_passing(ledger: Ledger, kind: str, target: str, now: datetime | None 
 
 # -- drills recorded by a run ------------------------------------------------------------------------
 
-def drills_in(passed_criteria: Iterable[str], allow_restore: bool) -> list[tuple[str, list[str]]]:
-    """Which drills (kind, criteria) a run's passing criteria make.
+def record_run(path: str | Path | None, *, run_id: str, target: str, passed_criteria: set[str],
+               scorecard_sha256: str, failover: bool, now: datetime | None = None) -> list[dict]:
+    """Append one run-recorded entry per drill this completed run performed and passed; returns them.
 
     * restore: REC-DB-PITR, REC-DB-SNAPSHOT or SCN-DATA-CORRUPTION passed;
     * agent-drill: REC-AGENT-STATE passed;
-    * failover: SCN-REGIONAL-OUTAGE and REC-DNS passed on a run with --dr-allow-restore;
-    * full-dr: every gate and drill criterion of the catalog passed in this one run.
+    * failover: ``failover`` (the run had an explicit incident start and its whole gate catalog
+      passed within the RTO; the caller judges it);
+    * full-dr: failover, and every gate and drill criterion of the catalog passed in this run.
+
+    Each entry carries the run id, the target, every criterion that passed and the SHA-256 of the
+    run's scorecard. ``path`` None records nothing. Refuses (LedgerError) to extend a ledger that
+    fails verification.
     """
     from .catalog import catalog
 
-    passed = set(passed_criteria)
-    drills = []
-    restore = [c for c in RESTORE_CRITERIA if c in passed]
-    if restore:
-        drills.append(("restore", restore))
-    if set(AGENT_DRILL_CRITERIA) <= passed:
-        drills.append(("agent-drill", list(AGENT_DRILL_CRITERIA)))
-    if allow_restore and set(FAILOVER_CRITERIA) <= passed:
-        drills.append(("failover", list(FAILOVER_CRITERIA)))
-    operational = [cid for cid, c in catalog().items() if c.kind in ("gate", "drill")]
-    if set(operational) <= passed:
-        drills.append(("full-dr", operational))
-    return drills
-
-
-def record_passing_drills(ledger_path: str | Path | None, target_name: str, passed_criteria: set[str],
-                          report_sha256: str | None = None, *, allow_restore: bool = False,
-                          now: datetime | None = None) -> list[dict]:
-    """Append one entry per drill this run passed (see ``drills_in``); returns the entries written.
-
-    ``ledger_path`` None (e.g. a sandbox that published no ledger) records nothing.
-    """
-    if ledger_path is None:
+    if path is None:
         return []
+    passed = set(passed_criteria)
+    kinds = []
+    if passed & set(RESTORE_CRITERIA):
+        kinds.append("restore")
+    if set(AGENT_DRILL_CRITERIA) <= passed:
+        kinds.append("agent-drill")
+    if failover:
+        kinds.append("failover")
+        operational = {cid for cid, c in catalog().items() if c.kind in ("gate", "drill")}
+        if operational <= passed:
+            kinds.append("full-dr")
+    if not kinds:
+        return []
+    if Path(path).exists():
+        problems = verify(path)
+        if problems:
+            raise LedgerError(f"drill ledger {path} fails verification ({problems[0]}); not extending it")
     now = now or utcnow()
-    written = []
-    for kind, criteria in drills_in(passed_criteria, allow_restore):
-        entry = {"kind": kind, "at": now, "target": target_name, "result": "passed", "criteria": criteria,
-                 "note": "recorded by pytest-kosmos-dr at the end of a run that passed " + ", ".join(sorted(criteria))
-                 if kind != "full-dr" else "recorded by pytest-kosmos-dr: every gate and drill criterion passed"}
-        if report_sha256:
-            entry["report_sha256"] = report_sha256
-        written.append(append(ledger_path, entry, now))
-    return written
+    notes = {"restore": "a restore drill passed", "agent-drill": "the agent-state restore drill passed",
+             "failover": "failover: the whole gate passed within the RTO of the given incident start",
+             "full-dr": "full DR: failover, and every gate and drill criterion passed"}
+    return [append(path, {"kind": kind, "at": now, "target": target, "result": "passed", "source": "run",
+                          "run_id": run_id, "scorecard_sha256": scorecard_sha256, "criteria": sorted(passed),
+                          "note": f"recorded by pytest-kosmos-dr run {run_id}: {notes[kind]}"}, now)
+            for kind in kinds]
 
 
 def ledger_path_for_run(run, sandbox_state=None) -> Path | None:

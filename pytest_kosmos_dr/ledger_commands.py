@@ -1,9 +1,12 @@
-"""``kosmos-dr ledger``: record manual exercises, verify the hash chain, show the drill ledger.
+"""``kosmos-dr ledger``: record a tabletop exercise, verify the hash chain, show the drill ledger.
 
-    kosmos-dr ledger record KIND --date ISO [--target NAME] [--note TEXT] [--ledger PATH]
+    kosmos-dr ledger record tabletop --date ISO --by NAME --ref TICKET [--target NAME] [--note TEXT] [--ledger PATH]
     kosmos-dr ledger verify [--ledger PATH] [--head HASH]
     kosmos-dr ledger show [--ledger PATH] [--json]
 
+Only a tabletop exercise is recorded by hand (marked ``manual``); restore, agent-state, failover
+and full-DR drills are recorded by the run that performed them. With ``$KOSMOS_DR_LEDGER_KEY``
+set, entries are signed and verification requires every entry's HMAC.
 Exit codes: 0 done / intact, 1 the ledger fails verification (problems listed), 2 bad input.
 The default ledger is ``reports/drill-ledger.jsonl`` under the current folder (the plugin's default
 under its rootdir), or ``$KOSMOS_DR_LEDGER``.
@@ -39,6 +42,14 @@ def _default_target() -> str:
 
 def _record(args: argparse.Namespace) -> int:
     path = _path(args)
+    if args.kind not in drill_ledger.MANUAL_KINDS:
+        what = f"{args.kind!r} is not a kind" if args.kind not in drill_ledger.KINDS else f"a {args.kind} drill"
+        raise DRConfigError(f"ledger record: {what}: only a tabletop exercise is recorded by hand; restore, "
+                            f"agent-drill, failover and full-dr entries are recorded by the run that performed them")
+    missing = [flag for flag, value in (("--by", args.by), ("--ref", args.ref)) if not (value or "").strip()]
+    if missing:
+        raise DRConfigError(f"ledger record: {' and '.join(missing)} required (who ran the exercise, and a "
+                            f"reference such as a ticket or the notes)")
     at = drill_ledger.parse_when(args.date)
     target = args.target or _default_target()
     if path.exists():
@@ -50,12 +61,13 @@ def _record(args: argparse.Namespace) -> int:
             return EXIT_FAILED
     try:
         entry = drill_ledger.append(path, {"kind": args.kind, "at": at, "target": target, "result": args.result,
+                                           "source": "manual", "by": args.by, "ref": args.ref,
                                            "criteria": args.criteria or [], "note": args.note or ""})
     except drill_ledger.LedgerError as exc:
         print(f"kosmos-dr: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"recorded #{entry['seq']}: {entry['kind']} {entry['result']} at {entry['at']} for target {entry['target']}"
-          f" in {path}")
+          f" (manual, by {entry['by']}, ref {entry['ref']}{', signed' if 'hmac' in entry else ''}) in {path}")
     print(f"ledger head: {entry['hash']}")
     return EXIT_OK
 
@@ -75,8 +87,20 @@ def _verify(args: argparse.Namespace) -> int:
         for problem in ledger.problems:
             print(f"  {problem}")
         return EXIT_FAILED
-    print(f"drill ledger {path}: intact, {len(ledger.entries)} entries, head {ledger.head}")
+    checked = [what for what, done in (("HMAC of every entry", ledger.key_checked),
+                                       ("the head kept outside the file", args.head)) if done]
+    print(f"drill ledger {path}: intact, {len(ledger.entries)} entries, head {ledger.head}"
+          + (f" (checked: {', '.join(checked)})" if checked else ""))
     return EXIT_OK
+
+
+def _source(entry: dict) -> str:
+    source = entry.get("source") or "unattested"
+    if source == "run":
+        return f"run {entry.get('run_id', '?')}"
+    if source == "manual":
+        return f"manual ({entry.get('by', '?')}, {entry.get('ref', '?')})"
+    return str(source)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -87,10 +111,11 @@ def _show(args: argparse.Namespace) -> int:
                           "head": ledger.head, "entries": [e for _, e in ledger.entries]}, indent=2))
         return EXIT_OK if ledger.intact else EXIT_FAILED
     print(f"drill ledger {path}")
-    print(f"  {'seq':>4}  {'at':<20}  {'kind':<11}  {'result':<6}  {'target':<12}  note")
+    print(f"  {'seq':>4}  {'at':<20}  {'kind':<11}  {'result':<6}  {'target':<12}  {'source':<12}  note")
     for _, entry in ledger.entries:
         print(f"  {entry.get('seq', '?'):>4}  {entry.get('at', '?'):<20}  {entry.get('kind', '?'):<11}  "
-              f"{entry.get('result', '?'):<6}  {entry.get('target', '?'):<12}  {entry.get('note', '')}")
+              f"{entry.get('result', '?'):<6}  {entry.get('target', '?'):<12}  {_source(entry):<12}  "
+              f"{entry.get('note', '')}")
     print(f"{len(ledger.entries)} entries, head {ledger.head}")
     if ledger.problems:
         print(f"TAMPERED ({len(ledger.problems)} problem(s)):")
@@ -110,11 +135,13 @@ def add_commands(subparsers) -> None:
         parser.add_argument("--ledger", metavar="PATH",
                             help="ledger file (default: $KOSMOS_DR_LEDGER or ./reports/drill-ledger.jsonl)")
 
-    record = actions.add_parser("record", help="record an exercise done by hand (e.g. a tabletop)")
-    record.add_argument("kind", choices=drill_ledger.KINDS)
+    record = actions.add_parser("record", help="record a tabletop exercise (the only kind recorded by hand)")
+    record.add_argument("kind", help="tabletop (drills are recorded by the run that performed them)")
+    record.add_argument("--by", metavar="NAME", help="who ran the exercise (required)")
+    record.add_argument("--ref", metavar="REF", help="a reference: ticket, notes page (required)")
     record.add_argument("--date", required=True, metavar="ISO", help="when it took place (2025-06-01 or a full time)")
     record.add_argument("--target", metavar="NAME", help="DR target it exercised (default: the configured default)")
-    record.add_argument("--note", metavar="TEXT", help="what was done, by whom, where the notes are")
+    record.add_argument("--note", metavar="TEXT", help="what was done")
     record.add_argument("--result", choices=drill_ledger.RESULTS, default="passed")
     record.add_argument("--criteria", nargs="*", metavar="ID", help="criteria it covered (optional)")
     common(record)

@@ -2,26 +2,31 @@
 
 The evidence checks take an ``IncidentRecord`` (see ``incident_record.py``) and the clock; when
 the record cannot settle a criterion *yet* (the incident is still ongoing, the post-mortem is not
-due) they raise ``NotVerified`` instead of passing. COM-STATUS-PAGE is a gate: it asks the
-public status page (Statuspage API v2) itself.
+due, or it is the record of another incident) they raise ``NotVerified`` instead of passing. Every
+result names its evidence's provenance. COM-STATUS-PAGE is a gate: it asks the public status page
+(Statuspage API v2) itself.
 """
 
 from __future__ import annotations
 
+import email.utils
+import functools
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 
 from ..clients import http as http_client
-from ..incident_record import IncidentRecord
+from ..incident_record import SAME_INCIDENT_TOLERANCE, IncidentRecord, other_incident
+from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
-from ..timeparse import isoformat, utcnow
+from ..timeparse import isoformat, parse_instant, utcnow
 
 NOT_VERIFIED = "not verified:"  # every "could not be judged from the evidence" reason starts with this
 INCIDENT_CHANNEL = "#incidents"  # the plan: "Incident declared: Slack #incidents + PagerDuty"
 RESOLUTION_AUDIENCE = "all-hands"  # the plan: "Resolution: Email to all-hands"
 RESOLVED_STATUSES = {"resolved", "postmortem", "completed"}
+INDICATORS = {"none", "minor", "major", "critical", "maintenance"}  # Statuspage v2 status.indicator
 
 
 class NotVerified(Exception):
@@ -51,9 +56,30 @@ def human(delta: timedelta) -> str:
 
 
 def _record_evidence(record: IncidentRecord, title: str, answer: str) -> Evidence:
-    return Evidence(title, f"incident record {record.path} (incident {record.incident_id})", answer)
+    return Evidence(title, f"incident record {record.path} (incident {record.incident_id})",
+                    f"{answer}\n(evidence from: {record.provenance})")
 
 
+def _from_record(check):
+    """Every COM evidence result says where its evidence came from (the record's provenance)."""
+    @functools.wraps(check)
+    def judged(record: IncidentRecord, *args, **kwargs) -> CheckResult:
+        result = check(record, *args, **kwargs)
+        result.provenance = record.provenance
+        return result
+
+    return judged
+
+
+def about_this_incident(record: IncidentRecord, incident_start: datetime | None) -> IncidentRecord:
+    """``record`` if it describes the incident the run is about; else NotVerified, with the reason."""
+    reason = other_incident(record, incident_start)
+    if reason:
+        raise NotVerified(reason)
+    return record
+
+
+@_from_record
 def incident_declared(record: IncidentRecord, channel: str = INCIDENT_CHANNEL) -> CheckResult:
     """COM-INCIDENT-DECLARED: declared in the incident channel and in the paging system, with times."""
     cid = "COM-INCIDENT-DECLARED"
@@ -81,6 +107,7 @@ def incident_declared(record: IncidentRecord, channel: str = INCIDENT_CHANNEL) -
     return CheckResult(cid, True, f"{shown}; {paged}", measured=measured, limit=limit, evidence=evidence)
 
 
+@_from_record
 def update_cadence(record: IncidentRecord, interval: timedelta, now: datetime | None = None) -> CheckResult:
     """COM-UPDATES-30MIN: no gap longer than ``interval`` from declaration, through every update, to
     resolution (or to now while the incident is ongoing)."""
@@ -104,6 +131,9 @@ def update_cadence(record: IncidentRecord, interval: timedelta, now: datetime | 
     evidence = [_record_evidence(record, "update timeline", timeline)]
     count = len(points) - 2
     where = f"between {first[1]} and {second[1]}"
+    if not count and not offenders and record.resolution is None:
+        raise NotVerified(f"no status update posted yet for incident {record.incident_id}; the first is due "
+                          f"{human(interval)} after the {begin_label} ({isoformat(begin + interval)})")
     if offenders:
         return CheckResult(cid, False, f"largest gap between updates {human(largest)} ({where}), limit "
                            f"{human(interval)}; {len(offenders)} gap(s) too long", measured=largest, limit=interval,
@@ -113,6 +143,7 @@ def update_cadence(record: IncidentRecord, interval: timedelta, now: datetime | 
                        f"limit {human(interval)}", measured=largest, limit=interval, evidence=evidence)
 
 
+@_from_record
 def customer_notice(record: IncidentRecord, within: timedelta, now: datetime | None = None) -> CheckResult:
     """COM-CUSTOMER-15MIN: the customer email went out within ``within`` of the incident start."""
     cid = "COM-CUSTOMER-15MIN"
@@ -135,6 +166,7 @@ def customer_notice(record: IncidentRecord, within: timedelta, now: datetime | N
                        f"limit {human(within)}", measured=delay, limit=within, evidence=evidence)
 
 
+@_from_record
 def resolution_email(record: IncidentRecord, audience: str = RESOLUTION_AUDIENCE) -> CheckResult:
     """COM-RESOLUTION-EMAIL: a resolution email went to all-hands."""
     cid = "COM-RESOLUTION-EMAIL"
@@ -157,6 +189,7 @@ def resolution_email(record: IncidentRecord, audience: str = RESOLUTION_AUDIENCE
                        f"(required: {audience})", measured=recipients, limit=audience, evidence=evidence)
 
 
+@_from_record
 def postmortem_published(record: IncidentRecord, within: timedelta, now: datetime | None = None) -> CheckResult:
     """COM-POSTMORTEM-48H: published within ``within`` of resolution (judged once due or published)."""
     cid = "COM-POSTMORTEM-48H"
@@ -183,41 +216,113 @@ def postmortem_published(record: IncidentRecord, within: timedelta, now: datetim
                        f"limit {human(within)}", measured=delay, limit=within, evidence=evidence)
 
 
-def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at: datetime | None) -> CheckResult:
-    """COM-STATUS-PAGE: during an incident (a known start, no recorded resolution) the page must show
-    an unresolved incident or a status other than "none"; otherwise it must answer its status."""
+def _instant(value) -> datetime | None:
+    try:
+        return parse_instant(value)
+    except ValueError:
+        return None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _content_times(answer: httpx.Response, page_info: dict) -> list[tuple[str, datetime]]:
+    """When the content served was produced, by every clock the answer states (Statuspage
+    ``page.updated_at``; HTTP ``Age`` after ``Date``, RFC 9111; ``Last-Modified``)."""
+    times = []
+    updated = _instant(page_info.get("updated_at"))
+    if updated is not None:
+        times.append(("page.updated_at", updated))
+    age = answer.headers.get("age", "").strip()
+    if age.isdigit():
+        served = _http_date(answer.headers.get("date")) or utcnow()
+        times.append((f"a cached copy (Age {human(timedelta(seconds=int(age)))}) generated at",
+                      served - timedelta(seconds=int(age))))
+    modified = _http_date(answer.headers.get("last-modified"))
+    if modified is not None:
+        times.append(("Last-Modified", modified))
+    return times
+
+
+def _incident_time(incident: dict) -> datetime | None:
+    return _instant(incident.get("started_at")) or _instant(incident.get("created_at"))
+
+
+def _named(incident: dict) -> str:
+    when = _incident_time(incident)
+    return (f"{incident.get('name', incident.get('id', '?'))!r} ({incident.get('status', '?')}, "
+            f"since {isoformat(when) if when else 'an unknown time'})")
+
+
+def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at: datetime | None,
+                tolerance: timedelta = SAME_INCIDENT_TOLERANCE) -> CheckResult:
+    """COM-STATUS-PAGE: during an incident (a known start, no recorded resolution) the public page
+    (Statuspage API v2 summary) must show *this* incident: an unresolved incident since the start
+    (within ``tolerance``), a status indicator other than "none", and content produced after the
+    start (not a cached copy from before it). Otherwise it must answer its current status."""
     cid = "COM-STATUS-PAGE"
     path = "/api/v2/summary.json"
-    asked = f"GET {page.base_url}{path}\n(shell: curl -sS {page.base_url}{path})"
+    asked = f"GET {page.base_url}{path}\n(shell: curl -sSi {page.base_url}{path})"
+    if incident_start is not None and resolved_at is not None and resolved_at < incident_start:
+        raise DRUnverifiable("status page", f"the recorded resolution {isoformat(resolved_at)} is before the "
+                             f"incident start {isoformat(incident_start)}: the resolution is of another incident")
     during = incident_start is not None and resolved_at is None
-    limit = "an unresolved incident or status other than 'none'" if during else "the current status"
+    limit = ("an unresolved incident since the incident start, status indicator other than 'none', content "
+             "produced after the start") if during else "a Statuspage v2 summary with its current status"
+    provenance = f"status page {page.base_url} asked directly (GET {path})"
     answer = http_client.get(page, path, "status page")
     if isinstance(answer, str):
         return CheckResult(cid, False, f"status page {page.base_url} did not answer: {answer}", measured=answer,
-                           limit=limit, evidence=[Evidence("status page summary", asked, answer)])
-    evidence = [Evidence("status page summary", asked, f"HTTP {answer.status_code}\n{trim(answer.text)}")]
+                           limit=limit, evidence=[Evidence("status page summary", asked, answer)],
+                           provenance=provenance)
+    headers = "\n".join(f"{k}: {answer.headers[k]}" for k in ("date", "age", "last-modified", "cache-control")
+                        if k in answer.headers)
+    evidence = [Evidence("status page summary", asked, f"HTTP {answer.status_code}\n{headers}\n\n{trim(answer.text)}")]
     try:
         body = answer.json()
     except (ValueError, json.JSONDecodeError):
         body = None
-    status = body.get("status") if isinstance(body, dict) else None
-    if answer.status_code != 200 or not isinstance(status, dict) or "indicator" not in status:
-        return CheckResult(cid, False, f"status page {path}: HTTP {answer.status_code}, no status indicator "
-                           f"(expected a Statuspage v2 summary)", measured=answer.status_code, limit=limit,
-                           evidence=evidence)
+    body = body if isinstance(body, dict) else {}
+    status = body.get("status") if isinstance(body.get("status"), dict) else {}
+    page_info = body.get("page") if isinstance(body.get("page"), dict) else None
+    incidents = body.get("incidents")
     indicator = status.get("indicator")
+    missing = [what for what, bad in (("a status indicator (none/minor/major/critical)", indicator not in INDICATORS),
+                                      ("the page object", page_info is None),
+                                      ("the incidents list", not isinstance(incidents, list))) if bad]
+    if answer.status_code != 200 or missing:
+        return CheckResult(cid, False, f"status page {path}: HTTP {answer.status_code}, not a Statuspage v2 summary "
+                           f"(no {', no '.join(missing) or 'success'})", measured=answer.status_code, limit=limit,
+                           evidence=evidence, provenance=provenance)
+    provenance += f", served {answer.headers.get('date', 'without a Date header')}"
     description = status.get("description", "")
-    incidents = body.get("incidents") if isinstance(body.get("incidents"), list) else []
     unresolved = [i for i in incidents if isinstance(i, dict) and i.get("status") not in RESOLVED_STATUSES]
     shown = f"indicator {indicator!r} ({description}), {len(unresolved)} unresolved incident(s)"
     measured = {"indicator": indicator, "unresolved incidents": len(unresolved)}
     if not during:
         return CheckResult(cid, True, f"status page answers: {shown}", measured=measured, limit=limit,
-                           evidence=evidence)
-    if unresolved or indicator != "none":
-        names = ", ".join(str(i.get("name", i.get("id", "?"))) for i in unresolved) or "no incident listed"
-        return CheckResult(cid, True, f"status page shows the incident: {shown} ({names})", measured=measured,
-                           limit=limit, evidence=evidence)
-    return CheckResult(cid, False, f"status page shows all green ({shown}) during the incident that started "
-                       f"{isoformat(incident_start)}", measured=measured, limit=limit,
-                       offenders=[str(page.base_url)], evidence=evidence)
+                           evidence=evidence, provenance=provenance)
+    earliest = incident_start - tolerance
+    problems = [f"{label} {isoformat(at)}, before the incident start: a copy older than the incident"
+                for label, at in _content_times(answer, page_info) if at < earliest]
+    this = [i for i in unresolved if (since := _incident_time(i)) is not None and since >= earliest]
+    others = [i for i in unresolved if i not in this]
+    if not this:
+        problems.append("no unresolved incident since the incident start" +
+                        (f" (only {', '.join(_named(i) for i in others)}: another incident)" if others else ""))
+    if indicator == "none":
+        problems.append(f"status indicator 'none' ({description or 'All Systems Operational'})")
+    measured["this incident"] = [_named(i) for i in this]
+    if problems:
+        return CheckResult(cid, False, f"status page does not show the incident that started "
+                           f"{isoformat(incident_start)}: {'; '.join(problems)}", measured=measured, limit=limit,
+                           offenders=problems, evidence=evidence, provenance=provenance)
+    return CheckResult(cid, True, f"status page shows the incident: {', '.join(_named(i) for i in this)}; {shown}",
+                       measured=measured, limit=limit, evidence=evidence, provenance=provenance)

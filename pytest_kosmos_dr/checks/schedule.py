@@ -1,17 +1,22 @@
 """Testing Schedule (SCH-*): the drill ledger shows each exercise passed within its window.
 
-A ledger that fails verification (edited, removed or reordered entries, bad JSON) fails every
+Only evidence that was measured counts: for the restore, agent-state, failover and full-DR
+schedules an entry recorded by the run that performed the drill (run id, passed criteria, SHA-256
+of its scorecard); for the tabletop a manual entry naming who ran it and a reference. Entries the
+sandbox seeded never count. A ledger that fails verification (edited, removed or reordered entries,
+bad JSON, a bad HMAC, a head kept outside the file that is no longer in the chain) fails every
 SCH criterion: a record that may have been tampered with proves nothing.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
-from ..ledger import Ledger, newest_passing
+from ..ledger import Ledger, counts_for, newest_passing
 from ..results import CheckResult, Evidence
 from ..timeparse import parse_instant, utcnow
-from .communication import human
+from .communication import NotVerified, human
 
 # criterion -> (ledger kind, window, what the plan calls it)
 SCHEDULE = {
@@ -21,14 +26,42 @@ SCHEDULE = {
     "SCH-FULL-DR-ANNUAL": ("full-dr", timedelta(days=366), "full DR simulation"),
     "SCH-TABLETOP-BIANNUAL": ("tabletop", timedelta(days=183), "tabletop exercise"),
 }
+COUNTING = {"restore": "run-recorded", "agent-drill": "run-recorded", "failover": "run-recorded",
+            "full-dr": "run-recorded", "tabletop": "manual (with --by and --ref)"}
+
+
+def chain_provenance(ledger: Ledger) -> str:
+    """How far the chain itself was checked."""
+    signed = ("every entry's HMAC verified with KOSMOS_DR_LEDGER_KEY" if ledger.key_checked
+              else "HMAC not checked (KOSMOS_DR_LEDGER_KEY not set)")
+    head = ("head kept outside the file found in the chain" if ledger.expected_head
+            else "no head kept outside the file given (--dr-ledger-head)")
+    return f"chain intact, {signed}, {head}"
+
+
+def entry_provenance(ledger: Ledger, number: int, entry: dict) -> str:
+    """Where one counting entry came from, for the scorecard and Allure."""
+    seq = entry.get("seq", "?")
+    if entry.get("source") == "run":
+        sha = str(entry.get("scorecard_sha256", ""))
+        what = (f"run-recorded ledger entry #{seq} (run {entry.get('run_id')}, scorecard sha256 {sha}, "
+                f"{'signed' if 'hmac' in entry else 'unsigned'})")
+    else:
+        what = (f"manual ledger entry #{seq} by {entry.get('by')}, ref {entry.get('ref')} "
+                f"(typed by hand, recorded by {entry.get('recorded_by', '?')} at {entry.get('recorded_at', '?')})")
+    return f"{what} in {ledger.path} line {number}; {chain_provenance(ledger)}"
 
 
 def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | None = None) -> CheckResult:
-    """The newest passing entry of the criterion's kind, for ``target``, is within its window."""
+    """The newest counting passing entry of the criterion's kind, for ``target``, is within its window.
+
+    Raises ``NotVerified`` when the target's only entries of the kind are the sandbox's seeded
+    stand-ins (no drill was run: nothing to judge, never a pass).
+    """
     kind, window, what = SCHEDULE[criterion]
     now = now or utcnow()
-    asked = (f"drill ledger {ledger.path}: newest entry with kind={kind}, target={target}, result=passed\n"
-             f"(shell: kosmos-dr ledger show --ledger {ledger.path})")
+    asked = (f"drill ledger {ledger.path}: newest {COUNTING[kind]} entry with kind={kind}, target={target}, "
+             f"result=passed\n(shell: kosmos-dr ledger show --ledger {ledger.path})")
     if ledger.problems:
         shown = "; ".join(ledger.problems[:3]) + (f"; ... {len(ledger.problems) - 3} more"
                                                    if len(ledger.problems) > 3 else "")
@@ -36,18 +69,34 @@ def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | N
                            measured=f"{len(ledger.problems)} problem(s)", limit="intact hash chain",
                            offenders=list(ledger.problems),
                            evidence=[Evidence("ledger verification", f"kosmos-dr ledger verify --ledger {ledger.path}",
-                                              "\n".join(ledger.problems))])
+                                              "\n".join(ledger.problems))],
+                           provenance=f"drill ledger {ledger.path}: fails verification")
     found = newest_passing(ledger, kind, target, now)
     if found is None:
-        return CheckResult(criterion, False, f"no passing {what} for target {target} in {ledger.path} "
-                           f"({len(ledger.entries)} entries), limit one within {human(window)}",
-                           measured=None, limit=window,
-                           evidence=[Evidence(f"newest {kind}", asked, "none")])
+        ignored = Counter(counts_for(e, kind) for _, e in ledger.entries
+                          if e.get("kind") == kind and e.get("target") == target and e.get("result") == "passed")
+        ignored.pop(None, None)  # counting entries that are in the future
+        listed = "; ".join(f"{n} ignored: {why}" for why, n in sorted(ignored.items()))
+        seeded_only = bool(ignored) and all(why.startswith("sandbox-seeded") for why in ignored)
+        provenance = f"drill ledger {ledger.path} ({len(ledger.entries)} entries; {listed or 'none of this kind'})"
+        if seeded_only:
+            raise NotVerified(f"no {COUNTING[kind]} {what} for target {target} in {ledger.path}: its only entries "
+                              f"of this kind are sandbox-seeded stand-ins (no drill was run), which never count")
+        return CheckResult(criterion, False, f"no {COUNTING[kind]} passing {what} for target {target} in "
+                           f"{ledger.path} ({len(ledger.entries)} entries{'; ' + listed if listed else ''}), "
+                           f"limit one within {human(window)}", measured=None, limit=window,
+                           evidence=[Evidence(f"newest {kind}", asked, "none"),
+                                     Evidence("where the evidence came from", "drill ledger", provenance)],
+                           provenance=provenance)
     number, entry = found
     age = now - parse_instant(entry["at"])
+    provenance = entry_provenance(ledger, number, entry)
     answer = f"line {number}: {entry['at']} {entry['kind']} {entry['result']} seq {entry['seq']}" \
              f" - {entry.get('note', '')}"
     ok = age <= window
-    return CheckResult(criterion, ok, f"newest passing {what} {human(age)} ago ({entry['at']}, ledger line {number})"
-                       f"{'' if ok else ' (overdue)'}, limit {human(window)}", measured=age, limit=window,
-                       evidence=[Evidence(f"newest {kind}", asked, answer)])
+    source = "run-recorded" if entry.get("source") == "run" else "manual"
+    return CheckResult(criterion, ok, f"newest {source} passing {what} {human(age)} ago ({entry['at']}, ledger line "
+                       f"{number}){'' if ok else ' (overdue)'}, limit {human(window)}", measured=age, limit=window,
+                       evidence=[Evidence(f"newest {kind}", asked, answer),
+                                 Evidence("where the evidence came from", "drill ledger", provenance)],
+                       provenance=provenance)

@@ -15,10 +15,15 @@ What is honest here (docs/evidence.md, "The sandbox's evidence"):
 * While the sandbox runs, ``post_update_if_due`` (called from the daemon's loop) adds an update
   every 20 minutes, as an incident's communications lead would; if nobody calls it the record
   honestly goes stale and COM-UPDATES-30MIN fails after 30 minutes.
-* The ledger is seeded with a drill history (restore 12 d ago, agent-state drill 3 d ago, failover
-  40 d ago, full DR 200 d ago, tabletop 90 d ago) so the SCH-* suite has something to judge; every
-  seeded entry says so in its note, and its ``recorded_at`` is the sandbox's start. Drills the runs
-  against the sandbox pass are appended to this ledger, not to the repository's.
+* The ledger is seeded with a stand-in drill history (restore 12 d ago, agent-state drill 3 d
+  ago, failover 40 d ago, full DR 200 d ago, tabletop 90 d ago) so the ledger has something to
+  show; every seeded entry is marked ``"source": "sandbox-seed"`` and says so in its note. Seeded
+  entries never satisfy a schedule criterion: on a fresh sandbox every SCH-* criterion is "not
+  verified". Drills the runs against the sandbox pass are appended to this ledger (as run-recorded
+  entries, which do count), not to the repository's.
+* ``previous-incident-record.json`` is the resolved record of the seeded failover drill, 40 days
+  old. It is a different incident from the sandbox's ongoing one: given as ``--dr-evidence`` to a
+  run about the sandbox's incident, the COM-* evidence criteria are "not verified" on it.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ SEEDED_NOTE = "seeded by the sandbox at start: a stand-in drill history, no dril
 SEEDED_DRILLS = (
     ("full-dr", timedelta(days=200), None),
     ("tabletop", timedelta(days=90), ()),
-    ("failover", timedelta(days=40), drill_ledger.FAILOVER_CRITERIA),
+    ("failover", timedelta(days=40), ("OBJ-RTO",)),
     ("restore", timedelta(days=12), drill_ledger.RESTORE_CRITERIA),
     ("agent-drill", timedelta(days=3), drill_ledger.AGENT_DRILL_CRITERIA),
 )
@@ -117,7 +122,7 @@ def write_evidence(state_dir: str | Path, incident_start: datetime | str, target
             criteria = [cid for cid, c in catalog().items() if c.kind in ("gate", "drill")]
         drill_ledger.append(ledger_path, {
             "kind": kind, "at": now - ago, "target": target, "result": "passed", "criteria": list(criteria),
-            "note": SEEDED_NOTE, "recorded_by": "kosmos-dr sandbox",
+            "source": "sandbox-seed", "note": SEEDED_NOTE, "recorded_by": "kosmos-dr sandbox",
         }, now)
     previous_path = state_dir / PREVIOUS_RECORD_FILE
     _write_atomic(previous_path, json.dumps(resolved_drill_record(now - timedelta(days=40)), indent=2) + "\n")

@@ -1,13 +1,23 @@
 """Stand-in for the public status page (Atlassian Statuspage API v2 shape), automated from the
-sandbox's incident: it shows the regional outage as an incident with its updates."""
+sandbox's incident: it shows the regional outage as an incident with its updates.
+
+Faults (COM-STATUS-PAGE's wrong worlds, docs/wrong-worlds/communication.md): the page never
+updated (all green), the incident posted with no impact ("All Systems Operational" above it), only
+an old unresolved incident from another date, and a CDN copy made before the incident.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
+from ..timeparse import isoformat, parse_instant, utcnow
 from .component import Fault, SandboxContext, serve_app
 
 PAGE = {"id": "kosmos", "name": "KOSMOS", "url": "https://status.kosmos.ai", "time_zone": "Etc/UTC"}
+OLD_INCIDENT_AGE = timedelta(days=40)  # the forgotten incident of the other-incident fault
+CACHED_BEFORE = timedelta(hours=1)  # the cached copy was made this long before the incident
 
 
 class StatusPageComponent:
@@ -15,7 +25,7 @@ class StatusPageComponent:
 
     def __init__(self) -> None:
         self.runner = None
-        self.stale = False  # fault: the page stopped being updated (shows all green)
+        self.world = "healthy"  # or the name of the applied fault
 
     async def start(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
@@ -32,46 +42,97 @@ class StatusPageComponent:
         if self.runner is not None:
             await self.runner.cleanup()
 
+    def _start(self):
+        start = self.ctx.state.get("incident", {}).get("start")
+        return parse_instant(start) if start else None
+
     def _incidents(self) -> list[dict]:
-        if self.stale:
-            return []
         incident = self.ctx.state.get("incident", {})
         start = incident.get("start")
-        if not start:
+        if not start or self.world in ("status-page-stale", "status-page-cached"):
             return []
+        if self.world == "status-page-other-incident":
+            then = isoformat(parse_instant(start) - OLD_INCIDENT_AGE)
+            return [{"id": "old-agent-latency", "name": "Elevated agent latency", "status": "monitoring",
+                     "impact": "minor", "created_at": then, "started_at": then, "updated_at": then,
+                     "shortlink": "https://stspg.io/kosmos-old",
+                     "incident_updates": [{"status": "monitoring", "body": "A fix is deployed; monitoring.",
+                                           "created_at": then}]}]
         updates = [{"status": "investigating", "body": "API unavailable in us-east-1; failing over to us-west-2.",
                     "created_at": start}]
         if incident.get("dns_switched_at"):
             updates.insert(0, {"status": "monitoring", "body": "Traffic served from us-west-2; validating recovery.",
                                "created_at": incident["dns_switched_at"]})
+        impact = "none" if self.world == "status-page-all-operational" else "major"
         return [{
             "id": "sandbox-regional-outage", "name": "Regional outage in us-east-1",
-            "status": updates[0]["status"], "impact": "major", "created_at": start,
-            "started_at": start, "shortlink": "https://stspg.io/kosmos-dr", "incident_updates": updates,
+            "status": updates[0]["status"], "impact": impact, "created_at": start, "started_at": start,
+            "updated_at": updates[0]["created_at"], "shortlink": "https://stspg.io/kosmos-dr",
+            "incident_updates": updates,
         }]
 
     def _status(self) -> dict:
-        if self._incidents():
+        if self.world == "status-page-cached":  # the copy from before: a minor, unrelated degradation
+            return {"indicator": "minor", "description": "Minor Service Outage"}
+        worst = {"major": 3, "minor": 2, "none": 0}
+        impact = max((i.get("impact", "none") for i in self._incidents()), key=lambda x: worst.get(x, 0),
+                     default="none")
+        if impact == "major":
             return {"indicator": "major", "description": "Partial System Outage"}
+        if impact == "minor":
+            return {"indicator": "minor", "description": "Minor Service Outage"}
         return {"indicator": "none", "description": "All Systems Operational"}
 
+    def _page(self) -> dict:
+        start = self._start()
+        if start is None:
+            return {**PAGE, "updated_at": isoformat(utcnow())}
+        if self.world == "status-page-cached":
+            return {**PAGE, "updated_at": isoformat(start - CACHED_BEFORE)}
+        times = [start] + [parse_instant(i["updated_at"]) for i in self._incidents()]
+        return {**PAGE, "updated_at": isoformat(max(times))}
+
+    def _components(self) -> list[dict]:
+        if self.world == "status-page-cached":
+            return [{"name": "API", "status": "operational"}, {"name": "Grafana", "status": "degraded_performance"}]
+        down = self._status()["indicator"] == "major"
+        return [{"name": "API", "status": "partial_outage" if down else "operational"}]
+
+    def _headers(self) -> dict:
+        start = self._start()
+        if self.world != "status-page-cached" or start is None:
+            return {}
+        made = start - CACHED_BEFORE
+        return {"Age": str(int((utcnow() - made).total_seconds())), "Cache-Control": "public, max-age=31536000",
+                "Last-Modified": made.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+
     async def status(self, request):
-        return web.json_response({"page": PAGE, "status": self._status()})
+        return web.json_response({"page": self._page(), "status": self._status()}, headers=self._headers())
 
     async def summary(self, request):
-        return web.json_response({"page": PAGE, "status": self._status(), "incidents": self._incidents(),
-                                  "components": [{"name": "API", "status": "partial_outage" if self._incidents()
-                                                  else "operational"}]})
+        return web.json_response({"page": self._page(), "status": self._status(), "incidents": self._incidents(),
+                                  "components": self._components(), "scheduled_maintenances": []},
+                                 headers=self._headers())
 
     async def unresolved(self, request):
-        return web.json_response({"page": PAGE, "incidents": self._incidents()})
+        return web.json_response({"page": self._page(), "incidents": self._incidents()}, headers=self._headers())
 
     def faults(self) -> list[Fault]:
-        async def freeze():
-            self.stale = True
+        def world(name: str, description: str) -> Fault:
+            async def apply():
+                self.world = name
 
-        async def thaw():
-            self.stale = False
+            async def revert():
+                self.world = "healthy"
 
-        return [Fault("status-page-stale", ("COM-STATUS-PAGE",),
-                      "the status page was never updated: all green during the incident", freeze, thaw)]
+            return Fault(name, ("COM-STATUS-PAGE",), description, apply, revert)
+
+        return [
+            world("status-page-stale", "the status page was never updated: all green during the incident"),
+            world("status-page-all-operational", "the incident is posted with impact 'none': the page says "
+                  "'All Systems Operational' above it"),
+            world("status-page-other-incident", "the page shows only an unresolved incident from 40 days ago, "
+                  "not this one"),
+            world("status-page-cached", "the page is served from a CDN copy made an hour before the incident "
+                  "(Age header; a minor, unrelated degradation)"),
+        ]
