@@ -164,3 +164,51 @@ def test_smoke_claims_another_criterion(dr_check):
     result.stdout.fnmatch_lines(["BROKEN *test_smoke_claims_another_criterion - VAL-SMOKE: could not verify: check "
                                  "identity: a VAL-DB-CONNECT result was checked in a test marked VAL-SMOKE*"])
     assert result.ret == 1
+
+
+FINISHED = """
+import pytest
+
+@pytest.mark.dr_criterion("REC-AGENT-STATE")
+def test_drill_that_passes(dr_check):
+    pass
+"""
+
+
+def test_a_finished_run_records_its_drill_with_run_id_and_scorecard_hash_and_publishes_the_head(pytester, tmp_path):
+    import hashlib
+
+    from pytest_kosmos_dr.ledger import head_of
+
+    pytester.makepyfile(test_x=FINISHED)
+    ledger, card_path, results = tmp_path / "ledger.jsonl", tmp_path / "card.json", tmp_path / "allure"
+    result = pytester.runpytest_subprocess("--dr-allow-restore", "--dr-ledger", str(ledger), "--dr-scorecard",
+                                           str(card_path), f"--alluredir={results}", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["drill ledger: recorded agent-drill drill #1 for sandbox",
+                                 "drill ledger head: * (keep it outside the ledger; pass it back with --dr-ledger-head)"])
+    (entry,) = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert entry["source"] == "run" and entry["kind"] == "agent-drill" and entry["run_id"]
+    assert entry["scorecard_sha256"] == hashlib.sha256(card_path.read_bytes()).hexdigest()
+    assert f"drill.ledger.head={head_of(ledger)}" in (results / "environment.properties").read_text()
+
+
+def test_the_bundle_carries_the_ledger_and_its_head(tmp_path):
+    import subprocess
+    import sys
+    import tarfile
+
+    from pytest_kosmos_dr.ledger import head_of, record_run
+
+    reports = tmp_path / "reports"
+    (reports / "allure-results").mkdir(parents=True)
+    (reports / "dr-scorecard.json").write_text("{}")
+    record_run(reports / "drill-ledger.jsonl", run_id="0a1b2c3d", target="sandbox",
+               passed_criteria={"REC-DB-PITR"}, scorecard_sha256="0" * 64, failover=False)
+    made = subprocess.run([sys.executable, "-m", "pytest_kosmos_dr.cli", "bundle", "--reports", str(reports),
+                           "-o", str(tmp_path / "evidence.tar.gz")], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    head = head_of(reports / "drill-ledger.jsonl")
+    assert f"drill ledger head: {head}" in made.stdout
+    with tarfile.open(tmp_path / "evidence.tar.gz") as tar:
+        assert tar.extractfile("evidence/drill-ledger.head").read().decode().strip() == head
+        assert "drill-ledger.jsonl" in tar.extractfile("evidence/MANIFEST.sha256").read().decode()

@@ -45,8 +45,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def environment(target, incident_start: str | None) -> dict[str, str]:
-    """What ran against what: the target, its regions and cluster, the incident, the versions."""
+def environment(target, incident_start: str | None, ledger_head: str | None = None) -> dict[str, str]:
+    """What ran against what: the target, its regions and cluster, the incident, the versions, and
+    the drill ledger's head after this run (keep it: ``--dr-ledger-head`` detects a rewrite)."""
     env = {
         "target": target.name,
         "target.kind": target.kind,
@@ -56,6 +57,8 @@ def environment(target, incident_start: str | None) -> dict[str, str]:
         "kube.namespace": target.kubernetes.namespace,
         "incident.start": incident_start or "not given",
     }
+    if ledger_head:
+        env["drill.ledger.head"] = ledger_head
     env.update({f"version.{name}": value for name, value in versions().items()})
     return env
 
@@ -125,11 +128,11 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in data.items() if v not in (None, "")}
 
 
-def write(results_dir: Path, target, incident_start: str | None) -> list[Path]:
+def write(results_dir: Path, target, incident_start: str | None, ledger_head: str | None = None) -> list[Path]:
     """Write environment.properties, categories.json and (in CI) executor.json into ``results_dir``."""
     results_dir.mkdir(parents=True, exist_ok=True)
     written = [results_dir / "environment.properties", results_dir / "categories.json"]
-    written[0].write_text(properties(environment(target, incident_start)), encoding="utf-8")
+    written[0].write_text(properties(environment(target, incident_start, ledger_head)), encoding="utf-8")
     written[1].write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
     ci = executor()
     if ci is not None:

@@ -61,9 +61,17 @@ def collect(reports: Path, results: Path, scorecard: Path, report: Path, single_
     return entries, missing
 
 
-def write(output: Path, entries: list[tuple[Path, str]], missing: list[str]) -> Bundle:
+LEDGER_HEAD = "drill-ledger.head"
+
+
+def write(output: Path, entries: list[tuple[Path, str]], missing: list[str],
+          generated: dict[str, bytes] | None = None) -> Bundle:
+    """The archive: MANIFEST.sha256, the files, and ``generated`` members (e.g. the ledger's head hash,
+    kept outside the ledger so that a later rewrite of it is detected)."""
+    generated = generated or {}
     root = output.name.removesuffix(".tar.gz")
     lines = [f"{_sha256(path)}  {name}" for path, name in entries]
+    lines += [f"{hashlib.sha256(body).hexdigest()}  {name}" for name, body in generated.items()]
     manifest = ("\n".join(lines) + "\n").encode()
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".part")
@@ -74,8 +82,12 @@ def write(output: Path, entries: list[tuple[Path, str]], missing: list[str]) -> 
         tar.addfile(info, io.BytesIO(manifest))
         for path, name in entries:
             tar.add(path, arcname=f"{root}/{name}", recursive=False)
+        for name, body in generated.items():
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size, info.mtime, info.mode = len(body), now, 0o644
+            tar.addfile(info, io.BytesIO(body))
     tmp.replace(output)
-    return Bundle(path=output, files=len(entries), sha256=_sha256(output), missing=missing)
+    return Bundle(path=output, files=len(entries) + len(generated), sha256=_sha256(output), missing=missing)
 
 
 def verify(archive: Path) -> list[str]:

@@ -107,8 +107,14 @@ def _bundle(args: argparse.Namespace) -> int:
         return 2
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     output = Path(args.output) if args.output else reports / f"kosmos-dr-evidence-{stamp}.tar.gz"
-    made = bundle.write(output, entries, missing)
+    from ..ledger import head_of
+
+    ledger = Path(args.ledger) if args.ledger else reports / "drill-ledger.jsonl"
+    head = head_of(ledger) if ledger.is_file() else None
+    made = bundle.write(output, entries, missing, {bundle.LEDGER_HEAD: f"{head}\n".encode()} if head else None)
     print(f"bundle: {made.path} ({made.files} files, sha256 {made.sha256})")
+    if head:
+        print(f"  drill ledger head: {head} (verify later with `kosmos-dr ledger verify --head {head}`)")
     for item in missing:
         print(f"  not included (missing): {item}")
     return 0

@@ -249,7 +249,8 @@ class ReportingPlugin:
             from . import allure_files, allure_redaction
 
             if self.collector.tests:
-                allure_files.write(Path(self.alluredir), run.target, self._timeline_data().get("start"))
+                allure_files.write(Path(self.alluredir), run.target, self._timeline_data().get("start"),
+                                   getattr(self, "ledger_head", None))
             allure_redaction.scrub_folder(self.alluredir)
 
     def _per_target_scorecards(self, run, exitstatus: int) -> None:
@@ -284,7 +285,7 @@ class ReportingPlugin:
         import hashlib
 
         from ..errors import DRConfigError
-        from ..ledger import LedgerError, ledger_path_for_run, record_run
+        from ..ledger import LedgerError, head_of, ledger_path_for_run, record_run
 
         passed = {row["id"] for row in card["criteria"] if row["status"] == "passed"}
         gate = [row["id"] for row in card["criteria"] if row["kind"] == "gate"]
@@ -292,9 +293,11 @@ class ReportingPlugin:
         # included) passed within the RTO. A plain run that performed no failover is not one.
         failover = run.options.incident_start is not None and bool(gate) and set(gate) <= passed
         try:
+            path = ledger_path_for_run(run)
             self.ledger_entries = record_run(
-                ledger_path_for_run(run), run_id=run.run_id, target=run.target.name, passed_criteria=passed,
+                path, run_id=run.run_id, target=run.target.name, passed_criteria=passed,
                 scorecard_sha256=hashlib.sha256(card_path.read_bytes()).hexdigest(), failover=failover)
+            self.ledger_head = head_of(path) if path is not None else None
         except (LedgerError, DRConfigError, OSError) as exc:
             self.ledger_entries = []
             self.ledger_error = f"kosmos-dr: drill ledger not updated: {exc}"
@@ -336,6 +339,9 @@ class ReportingPlugin:
     def _print_ledger(self, terminalreporter) -> None:
         for entry in getattr(self, "ledger_entries", []):
             terminalreporter.write_line(f"drill ledger: recorded {entry['kind']} drill #{entry['seq']} for {entry['target']}")
+        if getattr(self, "ledger_entries", None) and getattr(self, "ledger_head", None):
+            terminalreporter.write_line(f"drill ledger head: {self.ledger_head} (keep it outside the ledger; "
+                                        "pass it back with --dr-ledger-head)")
         if getattr(self, "ledger_error", None):
             terminalreporter.write_line(self.ledger_error, yellow=True)
 
