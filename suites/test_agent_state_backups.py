@@ -21,13 +21,14 @@ def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, 
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-VERSIONING")
-def test_agent_state_bucket_is_versioned(dr_aws, dr_target, dr_check):
-    dr_check(agent_backups.agent_versioning(dr_aws.client("s3"), dr_target.agent_backups.bucket))
+def test_agent_state_bucket_is_versioned(agent_state_versions, dr_aws, dr_target, backup_reference, dr_check):
+    dr_check(agent_backups.agent_versioning(dr_aws.client("s3"), agent_state_versions, _agents(dr_target),
+                                            backup_reference, dr_target.objectives.agent_state_retention))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-RETENTION")
 def test_agent_state_is_kept_seven_days(agent_state_versions, dr_aws, dr_target, backup_reference, dr_check):
-    rules = agent_backups.lifecycle_rules(dr_aws.client("s3"), dr_target.agent_backups.bucket)
+    rules = agent_backups.lifecycle_rules(dr_aws.client("s3"), dr_target.backups.bucket)
     dr_check(agent_backups.agent_retention(rules, agent_state_versions, _agents(dr_target), backup_reference,
                                      dr_target.objectives.agent_state_retention))
 

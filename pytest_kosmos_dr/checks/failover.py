@@ -41,9 +41,17 @@ class Route53View:
     records: list[dict]
     checks: dict[str, dict] = field(default_factory=dict)  # id -> HealthCheck
     statuses: dict[str, list[dict]] = field(default_factory=dict)  # id -> HealthCheckObservations
+    private: bool = False
+    # other hosted zones of the same name (split horizon: a private zone answers the VPCs it is
+    # associated with instead of the public one); they share ``checks`` and ``statuses``
+    shadows: list["Route53View"] = field(default_factory=list)
 
     def failover(self, role: str) -> dict | None:
         return next((r for r in self.records if r.get("Failover") == role), None)
+
+    @property
+    def label(self) -> str:
+        return f"{'private' if self.private else 'public'} hosted zone {self.zone_name} ({self.zone_id})"
 
     @property
     def asked(self) -> str:
@@ -53,17 +61,17 @@ class Route53View:
 
 
 def route53_view(route53, zone_name: str, api_name: str, with_status: bool = True) -> Route53View:
-    """One look at the hosted zone: the API name's records (paginated from that name on), their checks."""
+    """One look at every hosted zone of that name: the API name's records (paginated from that name on) and
+    their checks. The zone holding the failover records is the view; the others are its ``shadows``."""
     zone_name, api_name = _norm(zone_name), _norm(api_name)
     zones = call(f"Route53 ListHostedZonesByName {zone_name}", route53.list_hosted_zones_by_name,
-                 DNSName=zone_name, MaxItems="1")["HostedZones"]
-    zone = next((z for z in zones if _norm(z["Name"]) == zone_name), None)
-    if zone is None:
+                 DNSName=zone_name, MaxItems="100")["HostedZones"]
+    zones = [z for z in zones if _norm(z["Name"]) == zone_name]
+    if not zones:
         raise DRUnverifiable(f"Route53 hosted zone {zone_name}", "not found in this account",
                              "check aws.hosted_zone and the AWS profile")
-    zone_id = zone["Id"].split("/")[-1]
 
-    def records_of_name():
+    def records_of_name(zone_id):
         found = []
         for page in route53.get_paginator("list_resource_record_sets").paginate(
                 HostedZoneId=zone_id, StartRecordName=api_name):
@@ -74,9 +82,16 @@ def route53_view(route53, zone_name: str, api_name: str, with_status: bool = Tru
                     return found
         return found
 
-    records = call(f"Route53 ListResourceRecordSets {api_name}", records_of_name)
-    view = Route53View(zone_name, zone_id, api_name, records)
-    pending = [r["HealthCheckId"] for r in records if r.get("HealthCheckId")]
+    views = []
+    for zone in zones:
+        zone_id = zone["Id"].split("/")[-1]
+        records = call(f"Route53 ListResourceRecordSets {api_name} ({zone_id})", records_of_name, zone_id)
+        views.append(Route53View(zone_name, zone_id, api_name, records,
+                                 private=bool((zone.get("Config") or {}).get("PrivateZone"))))
+    view = next((v for v in views if v.failover("SECONDARY")), None) or next(
+        (v for v in views if any(r.get("Failover") for r in v.records)), views[0])
+    view.shadows = [v for v in views if v is not view]
+    pending = [r["HealthCheckId"] for v in views for r in v.records if r.get("HealthCheckId")]
     while pending:
         check_id = pending.pop()
         if check_id in view.checks:
@@ -90,6 +105,8 @@ def route53_view(route53, zone_name: str, api_name: str, with_status: bool = Tru
                 continue  # Route53 reports no observations for calculated checks
             view.statuses[check_id] = call(f"Route53 GetHealthCheckStatus {check_id}", route53.get_health_check_status,
                                            HealthCheckId=check_id)["HealthCheckObservations"]
+    for shadow in view.shadows:
+        shadow.checks, shadow.statuses = view.checks, view.statuses
     return view
 
 
@@ -117,8 +134,25 @@ def _check_label(check: dict) -> str:
     return f"health check {check['Id'][:8]} ({target})"
 
 
+def _watch_problem(check: dict, record: dict) -> str | None:
+    """A health check on a record must watch that record's endpoint: a check on another endpoint stays
+    healthy while the record's endpoint is down (or the other way round), so failover follows the wrong thing."""
+    cfg = check["HealthCheckConfig"]
+    name, addresses = _target(record)
+    watched_name = cfg.get("FullyQualifiedDomainName")
+    watched_ip = cfg.get("IPAddress")
+    role = record.get("Failover") or "the"
+    if watched_ip and addresses and watched_ip not in addresses:
+        return (f"{_check_label(check)} on the {role} record watches {watched_ip}, but the record answers "
+                f"{', '.join(addresses)}")
+    if watched_name and not watched_ip and name and _norm(watched_name) != name:
+        return (f"{_check_label(check)} on the {role} record watches {_norm(watched_name)}, but the record points "
+                f"at {name}")
+    return None
+
+
 def _check_problems(view: Route53View, check_id: str, trigger: timedelta, lines: list[str],
-                    detections: list[float]) -> list[str]:
+                    detections: list[float], record: dict | None = None) -> list[str]:
     check = view.checks[check_id]
     cfg = check["HealthCheckConfig"]
     label = _check_label(check)
@@ -130,15 +164,25 @@ def _check_problems(view: Route53View, check_id: str, trigger: timedelta, lines:
         problems.append(f"{label} is inverted: it reports the endpoint healthy when it is down")
     if kind == "CALCULATED":
         children = cfg.get("ChildHealthChecks") or []
-        lines.append(f"{label}: CALCULATED from {len(children)} checks, healthy when >= {cfg.get('HealthThreshold')}")
+        threshold = cfg.get("HealthThreshold")
+        lines.append(f"{label}: CALCULATED from {len(children)} checks, healthy when >= {threshold}")
         if not children:
             problems.append(f"{label} is CALCULATED from no child checks")
+        elif threshold is None or int(threshold) < 1:
+            problems.append(f"{label} is healthy when {threshold or 0} of its {len(children)} child checks are: "
+                            "always healthy, Route53 never fails over")
+        elif int(threshold) > len(children):
+            problems.append(f"{label} needs {threshold} healthy child checks of {len(children)}: never healthy")
         for child in children:
             problems += _check_problems(view, child, trigger, lines, detections)
         return problems
     if kind == "CLOUDWATCH_METRIC":
         raise DRUnverifiable(label, "its failover time is set by a CloudWatch alarm, which this check does not read",
                              "check the alarm's period x evaluation periods by hand")
+    if record is not None:
+        wrong = _watch_problem(check, record)
+        if wrong:
+            problems.append(wrong)
     interval = int(cfg.get("RequestInterval") or 30)
     threshold = int(cfg.get("FailureThreshold") or 3)
     detection = interval * threshold
@@ -155,9 +199,12 @@ def _check_problems(view: Route53View, check_id: str, trigger: timedelta, lines:
 
 
 def failover_trigger(view: Route53View, trigger: timedelta) -> CheckResult:
-    """REC-FAILOVER-TRIGGER: the failover records' health checks fail over within the trigger time
-    (request interval x failure threshold) and watch from several regions; the PRIMARY has one."""
+    """REC-FAILOVER-TRIGGER: the failover records' health checks watch the records' own endpoints, fail over
+    within the trigger time (request interval x failure threshold) and watch from several regions; the
+    PRIMARY has one."""
     cid = "REC-FAILOVER-TRIGGER"
+    if view is None:
+        raise DRUnverifiable("Route53 failover records", "no look at the hosted zone was made")
     offenders: list[str] = []
     lines: list[str] = []
     detections: list[float] = []
@@ -175,18 +222,23 @@ def failover_trigger(view: Route53View, trigger: timedelta) -> CheckResult:
         offenders.append(f"{view.api_name} has no SECONDARY failover record")
     for record in failover:
         if record.get("HealthCheckId"):
-            offenders += _check_problems(view, record["HealthCheckId"], trigger, lines, detections)
+            if record["HealthCheckId"] not in view.checks:
+                raise DRUnverifiable(f"Route53 health check {record['HealthCheckId']}", "not read with the records")
+            offenders += _check_problems(view, record["HealthCheckId"], trigger, lines, detections, record)
     evidence = [Evidence("failover records and health checks", view.asked, "\n".join(lines))]
     slowest = max(detections, default=None)
     measured = None if slowest is None else timedelta(seconds=slowest)
+    if not offenders and not detections:
+        offenders.append(f"no endpoint health check on the failover records of {view.api_name}: nothing measures "
+                         "the primary")
     if offenders:
         return CheckResult(cid, False, "; ".join(offenders) + f" (limit: fail over within {format_duration(trigger)}, "
                            f"checked from >= {MIN_CHECKER_REGIONS} regions)", measured=measured, limit=trigger,
                            offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"{len(detections)} health checks on {view.api_name} fail over within "
-                       f"{format_duration(slowest)} (interval x threshold), limit {format_duration(trigger)}; each "
-                       f"checked from >= {MIN_CHECKER_REGIONS} regions", measured=measured, limit=trigger,
-                       evidence=evidence)
+    return CheckResult(cid, True, f"{len(detections)} health checks on {view.api_name} watch their records' endpoints "
+                       f"and fail over within {format_duration(slowest)} (interval x threshold), limit "
+                       f"{format_duration(trigger)}; each checked from >= {MIN_CHECKER_REGIONS} regions",
+                       measured=measured, limit=trigger, evidence=evidence)
 
 
 # -- resolving a name -----------------------------------------------------------------------------------
@@ -310,10 +362,41 @@ def _endpoint(resolver, record: dict | None) -> tuple[str | None, set[str]]:
     return None, set(addresses)
 
 
-def dns_on_secondary(view: Route53View, resolver) -> CheckResult:
-    """REC-DNS: the failover record answering for the API name is the SECONDARY, and what a client
-    resolves for the name is the secondary's endpoint (not the primary's)."""
+def _same_endpoint(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return False
+    (name_a, addresses_a), (name_b, addresses_b) = _target(a), _target(b)
+    return (name_a is not None and name_a == name_b) or bool(set(addresses_a) & set(addresses_b))
+
+
+def _zone_answer(view: Route53View) -> dict | None:
+    """The record set a zone answers the API name with: failover evaluated, else its one record."""
+    if any(r.get("Failover") for r in view.records):
+        return answering_record(view)[0]
+    return next((r for r in view.records if r.get("Type") in ("CNAME", "A", "AAAA")), None)
+
+
+def _ttl_problems(view: Route53View, max_ttl: timedelta) -> list[str]:
+    """Resolvers keep an answer for its TTL: the primary's answer, cached before the switch, outlives the
+    switch by up to the PRIMARY record's TTL (and the secondary's, on failing back)."""
+    problems = []
+    for record in view.records:
+        ttl = record.get("TTL")
+        if record.get("Failover") and ttl is not None and int(ttl) > max_ttl.total_seconds():
+            problems.append(f"the {record['Failover']} record ({_describe_target(record)}) has TTL {int(ttl)} s: "
+                            f"resolvers keep its answer up to {format_duration(timedelta(seconds=int(ttl)))} after "
+                            f"the switch, limit {format_duration(max_ttl)}")
+    return problems
+
+
+def dns_on_secondary(view: Route53View, resolver, max_ttl: timedelta = timedelta(minutes=5)) -> CheckResult:
+    """REC-DNS: the failover record answering for the API name is the SECONDARY, pointing at another endpoint
+    than the PRIMARY; every other hosted zone of that name (a private zone of a split horizon) answers the
+    same; the failover records' TTL lets clients follow within ``max_ttl``; and what a client resolves for the
+    name is the secondary's endpoint (not the primary's)."""
     cid = "REC-DNS"
+    if view is None or resolver is None:
+        raise DRUnverifiable("REC-DNS", "no look at the hosted zone or no resolver")
     api = view.api_name
     secondary_record, primary_record = view.failover("SECONDARY"), view.failover("PRIMARY")
     answering, notes = answering_record(view)
@@ -325,10 +408,8 @@ def dns_on_secondary(view: Route53View, resolver) -> CheckResult:
     resolution_lines = [f"{api} -> {chain}" + (f" ({resolved.error})" if resolved.error else ""),
                         f"secondary endpoint {secondary_name or '-'} -> {', '.join(sorted(secondary_addresses)) or '-'}",
                         f"primary endpoint {primary_name or '-'} -> {', '.join(sorted(primary_addresses)) or '-'}"]
-    evidence = [Evidence("Route53 failover evaluation", view.asked, "\n".join(notes) or "no failover records"),
-                Evidence(f"resolution through {resolver.describe}",
-                         f"{resolver.command} {api}; {resolver.command} {secondary_name or ''}; "
-                         f"{resolver.command} {primary_name or ''}", "\n".join(resolution_lines))]
+    zone_lines = [f"{view.label}: {len(view.records)} record sets, TTL "
+                  f"{', '.join(str(r.get('TTL', 'alias')) for r in view.records) or '-'}"]
     offenders = []
     if secondary_record is None:
         offenders.append(f"{api} has no SECONDARY failover record")
@@ -337,35 +418,64 @@ def dns_on_secondary(view: Route53View, resolver) -> CheckResult:
         offenders.append(f"Route53 answers the {answering.get('Failover') if answering else 'no'} record "
                          f"({_describe_target(answering)}{': ' + why if why else ''}), not the SECONDARY "
                          f"({_describe_target(secondary_record)})")
+    secondary_is_primary = _same_endpoint(secondary_record, primary_record)
+    if secondary_is_primary:
+        offenders.append(f"the SECONDARY record points at the primary's endpoint ({_describe_target(secondary_record)}, "
+                         f"the PRIMARY's too): failing over changes nothing")
+    for shadow in view.shadows:
+        answer = _zone_answer(shadow)
+        zone_lines.append(f"{shadow.label}: {len(shadow.records)} record sets, answers {_describe_target(answer)}")
+        if answer is None:
+            offenders.append(f"{shadow.label} has no record for {api}: the clients it serves get NXDOMAIN")
+        elif secondary_record is not None and not _same_endpoint(answer, secondary_record):
+            offenders.append(f"{shadow.label} answers {api} with {_describe_target(answer)} "
+                             f"({answer.get('Failover') or 'a plain ' + str(answer.get('Type'))} record), not the "
+                             f"secondary endpoint {_describe_target(secondary_record)}")
+    offenders += _ttl_problems(view, max_ttl)
     at_secondary = (secondary_name in resolved.names) or bool(got & secondary_addresses and not got & primary_addresses)
     at_primary = (primary_name is not None and primary_name in resolved.names) or bool(got & primary_addresses)
     where = f"{chain} through {resolver.describe}"
     if resolved.error:
         offenders.append(f"{api} {resolved.error} through {resolver.describe}")
-    elif at_primary or not at_secondary:
+    elif (at_primary or not at_secondary) and not secondary_is_primary:
         expected = secondary_name or ", ".join(sorted(secondary_addresses)) or "?"
         offenders.append(f"{api} resolves to {where}, expected the secondary endpoint {expected} "
                          f"({', '.join(sorted(secondary_addresses)) or '-'})")
+    evidence = [Evidence("Route53 failover evaluation", view.asked, "\n".join(notes) or "no failover records"),
+                Evidence("hosted zones of the name", f"aws route53 list-hosted-zones-by-name --dns-name {view.zone_name}",
+                         "\n".join(zone_lines)),
+                Evidence(f"resolution through {resolver.describe}",
+                         f"{resolver.command} {api}; {resolver.command} {secondary_name or ''}; "
+                         f"{resolver.command} {primary_name or ''}", "\n".join(resolution_lines))]
     measured = {"answering": (answering or {}).get("Failover"), "resolved": resolved.names[1:] + resolved.addresses}
     if offenders:
         return CheckResult(cid, False, "; ".join(offenders), measured=measured, limit="SECONDARY",
                            offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"Route53 answers the SECONDARY record for {api}; the name resolves to {where}, the "
-                       "secondary endpoint", measured=measured, limit="SECONDARY", evidence=evidence)
+    return CheckResult(cid, True, f"Route53 answers the SECONDARY record for {api} in {1 + len(view.shadows)} hosted "
+                       f"zone(s), TTL within {format_duration(max_ttl)}; the name resolves to {where}, the secondary "
+                       "endpoint", measured=measured, limit="SECONDARY", evidence=evidence)
 
 
 # -- SCN-REGIONAL-OUTAGE ------------------------------------------------------------------------------
+REGIONAL_OUTAGE_PARTS = ("REC-DR-NODES", "REC-DR-PODS", "REC-DNS")
+
+
 def regional_outage(parts: list[CheckResult]) -> CheckResult:
-    """SCN-REGIONAL-OUTAGE: every part (DR nodes, DR pods, DNS on the secondary) passed; the summary
-    names the parts that did not."""
+    """SCN-REGIONAL-OUTAGE: every part (DR nodes, DR pods, DNS on the secondary) was judged and passed; the
+    summary names the parts that did not, or are missing."""
     cid = "SCN-REGIONAL-OUTAGE"
+    parts = [p for p in parts or [] if p is not None]
+    given = {p.criterion for p in parts}
+    missing = [c for c in REGIONAL_OUTAGE_PARTS if c not in given]
     failed = [p for p in parts if not p.passed]
     evidence = [Evidence(f"{p.criterion}: {'passed' if p.passed else 'FAILED'} - {e.title}", e.asked, e.answer)
                 for p in parts for e in p.evidence]
     measured = {p.criterion: "passed" if p.passed else "failed" for p in parts}
-    if failed:
-        return CheckResult(cid, False, "the secondary region does not serve: " + "; ".join(
-            f"{p.criterion} failed: {p.summary}" for p in failed), measured=measured, limit="all parts pass",
-            offenders=[p.criterion for p in failed], evidence=evidence)
+    measured.update({c: "not judged" for c in missing})
+    if failed or missing:
+        reasons = [f"{p.criterion} failed: {p.summary}" for p in failed]
+        reasons += [f"{c} was not judged" for c in missing]
+        return CheckResult(cid, False, "the secondary region does not serve: " + "; ".join(reasons), measured=measured,
+                           limit="all parts pass", offenders=[p.criterion for p in failed] + missing, evidence=evidence)
     return CheckResult(cid, True, "the secondary region serves: " + "; ".join(f"{p.criterion}: {p.summary}" for p in parts),
                        measured=measured, limit="all parts pass", evidence=evidence)

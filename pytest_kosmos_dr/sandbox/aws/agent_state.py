@@ -34,13 +34,21 @@ FINE_EVERY = timedelta(minutes=5)
 NEWEST_BEFORE_INCIDENT = timedelta(minutes=3)
 
 
+def stored_versions(prefix: str) -> list:
+    """moto's stored versions (FakeKey) under ``prefix``, for faults that rewrite what S3 would show."""
+    from moto.s3.models import s3_backends
+
+    store = s3_backends[ACCOUNT_ID]["aws"].get_bucket(BUCKET).keys
+    return [version for name in list(dict.keys(store)) if name.startswith(prefix) for version in store.getlist(name)]
+
+
 def archive_key(agent: str, at: datetime) -> str:
     return f"{PREFIX}{agent}/{agent}-state-{at:%Y%m%dT%H%M%SZ}.tar.gz"
 
 
-def build_archive(agent: str, at: datetime) -> bytes:
-    """A real state archive as the agent's backup job writes it."""
-    files = {
+def build_archive(agent: str, at: datetime, state: dict[str, bytes] | None = None) -> bytes:
+    """A real state archive as the agent's backup job writes it (``state``: other state files, for faults)."""
+    files = dict(state) if state is not None else {
         "memory.json": json.dumps({"agent": agent, "saved_at": at.isoformat(), "facts": [
             f"{agent} fact {i}" for i in range(5)]}, indent=2).encode(),
         "tasks.json": json.dumps({"agent": agent, "open": [f"task-{at:%H%M}-{i}" for i in range(3)]}, indent=2).encode(),
@@ -102,13 +110,15 @@ def _listed_key_class(base: type) -> type:
     return _LISTED_KEY_CLASSES[base]
 
 
-def put_backdated(key: str, body: bytes, at: datetime) -> None:
+def put_backdated(key: str, body: bytes, at: datetime) -> str:
+    """Write one object version dated ``at`` (under the bucket's versioning status); returns its VersionId."""
     from moto.s3.models import s3_backends
 
     obj = s3_backends[ACCOUNT_ID]["aws"].put_object(BUCKET, key, body)
     obj.last_modified = naive_utc(at)
     obj.etag  # noqa: B018 - cached now, so listings never read bodies
     obj.__class__ = _listed_key_class(type(obj))
+    return obj.version_id
 
 
 def install_paged_version_listing(backend) -> None:

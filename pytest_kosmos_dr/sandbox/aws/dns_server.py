@@ -3,6 +3,7 @@
 It answers A and CNAME queries from the records in moto and evaluates failover records the way
 Route53 does: the PRIMARY record answers while its health check is healthy (a record without a
 health check counts as healthy), else the SECONDARY. Health comes from the sandbox's health state.
+It stands for the DR VPC's resolver, so a private zone wins over a public zone of the same name.
 Other names get REFUSED, unknown names in the zone NXDOMAIN. ``dig @127.0.0.1 -p PORT name``.
 """
 
@@ -30,8 +31,10 @@ class ZoneResolver:
         self.health = health
 
     def _zone_for(self, name: str):
+        """The most specific zone for ``name``; of zones with the same name, a private one wins (this server
+        is the DR VPC's resolver: Route53 Resolver answers from a private zone associated with the VPC)."""
         zones = [z for z in route53_backend().zones.values() if name.endswith(_norm(z.name)) or name == _norm(z.name)]
-        return max(zones, key=lambda z: len(z.name), default=None)
+        return max(zones, key=lambda z: (len(_norm(z.name)), bool(z.private_zone)), default=None)
 
     def answering(self, name: str) -> list:
         """The record sets Route53 would answer with for ``name`` (failover evaluated)."""

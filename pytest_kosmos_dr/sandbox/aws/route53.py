@@ -41,14 +41,19 @@ class HealthState:
     def target_ok(self, fqdn: str | None) -> bool:
         return (fqdn or "").rstrip(".") not in self.down
 
-    def check_healthy(self, health_check_id: str | None) -> bool:
-        """Route53's view of a record's health: no check means healthy; disabled means healthy."""
+    def check_healthy(self, health_check_id: str | None, depth: int = 0) -> bool:
+        """Route53's view of a record's health: no check means healthy; disabled means healthy; a
+        CALCULATED check is healthy when at least HealthThreshold of its children are."""
         if not health_check_id:
             return True
         check = route53_backend().health_checks.get(health_check_id)
         if check is None or check.disabled:
             return True
-        ok = self.target_ok(check.fqdn or check.ip_address)
+        if check.type_ == "CALCULATED":
+            children = (check.children or []) if depth < 4 else []
+            ok = sum(self.check_healthy(child, depth + 1) for child in children) >= int(check.health_threshold or 0)
+        else:
+            ok = self.target_ok(check.fqdn or check.ip_address)
         return (not ok) if check.inverted else ok
 
 
@@ -79,10 +84,12 @@ def create_zone(route53, endpoints: dict[str, str], primary: str, secondary: str
     return {"zone_id": zone_id.split("/")[-1], "health_checks": checks}
 
 
-def failover_change(action: str, role: str, region: str, health_check_id: str | None) -> dict:
+def failover_change(action: str, role: str, region: str, health_check_id: str | None, ttl: int = TTL,
+                    points_at: str | None = None) -> dict:
+    """The failover record of ``role`` for ``region`` (pointing at ``points_at``'s endpoint when given)."""
     record = {
-        "Name": API_NAME, "Type": "CNAME", "TTL": TTL, "SetIdentifier": f"{role.lower()}-{region}",
-        "Failover": role, "ResourceRecords": [{"Value": regional_name(region)}],
+        "Name": API_NAME, "Type": "CNAME", "TTL": ttl, "SetIdentifier": f"{role.lower()}-{region}",
+        "Failover": role, "ResourceRecords": [{"Value": regional_name(points_at or region)}],
     }
     if health_check_id:
         record["HealthCheckId"] = health_check_id

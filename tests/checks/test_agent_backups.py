@@ -1,0 +1,191 @@
+"""BAK-AGENT-* on plain data: a healthy listing passes; each wrong world fails with what is wrong."""
+
+import hashlib
+import io
+import json
+import tarfile
+from datetime import datetime, timedelta, timezone
+
+from pytest_kosmos_dr.checks import agent_backups as ab
+from pytest_kosmos_dr.checks.backups import Reference
+
+AT = datetime(2025, 12, 13, 9, 12, tzinfo=timezone.utc)
+REF = Reference(AT, "the incident start")
+RPO, KEEP = timedelta(minutes=15), timedelta(days=7)
+ZEUS = "zeus-orchestrator"
+
+
+def version(minutes_before, agent=ZEUS, size=4000, version_id=None, latest=True, storage="STANDARD"):
+    at = AT - timedelta(minutes=minutes_before)
+    return {"Key": f"agent-state/{agent}/{agent}-state-{at:%Y%m%dT%H%M%SZ}.tar.gz", "LastModified": at, "Size": size,
+            "VersionId": version_id or f"v{minutes_before}", "IsLatest": latest, "StorageClass": storage}
+
+
+def history(agent=ZEUS):
+    """Every 5 min in the last hour, every 6 h back over 7.5 days."""
+    return [version(m, agent) for m in range(3, 60, 5)] + [version(60 * h, agent) for h in range(6, 181, 6)]
+
+
+def listing(versions, markers=()):
+    return ab.AgentVersions("kosmos-backups", "agent-state/", list(versions), list(markers))
+
+
+RULES = [{"ID": "agent-state-retention", "Filter": {"Prefix": "agent-state/"}, "Status": "Enabled",
+          "Expiration": {"Days": 8}, "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}]
+
+
+def archive(agent=ZEUS, memory=None, tasks=None, manifest=True):
+    files = {"memory.json": json.dumps(memory if memory is not None else {"facts": ["a"]}).encode(),
+             "tasks.json": json.dumps(tasks if tasks is not None else {"open": []}).encode()}
+    if manifest:
+        files["MANIFEST.sha256"] = "".join(f"{hashlib.sha256(b).hexdigest()}  {n}\n" for n, b in files.items()).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, body in files.items():
+            info = tarfile.TarInfo(f"{agent}-state/{name}")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+class S3:
+    def __init__(self, body=b"", status="Enabled"):
+        self.body, self.status = body, status
+
+    def get_bucket_versioning(self, Bucket):
+        return {"Status": self.status} if self.status else {}
+
+    def get_object(self, **_):
+        return {"Body": io.BytesIO(self.body)}
+
+
+# -- BAK-AGENT-REALTIME -------------------------------------------------------------------------------
+def test_realtime_passes_on_a_fresh_history():
+    result = ab.agent_realtime(listing(history()), [ZEUS], REF, RPO)
+    assert result.passed, result.summary
+
+
+def test_realtime_fails_on_no_agents():
+    assert not ab.agent_realtime(listing(history()), [], REF, RPO).passed
+
+
+def test_realtime_does_not_count_backups_a_delete_marker_hides():
+    versions = history()
+    markers = [{"Key": v["Key"], "VersionId": "m" + v["VersionId"], "IsLatest": True,
+                "LastModified": AT + timedelta(minutes=5)} for v in versions if v["LastModified"] > AT - timedelta(minutes=40)]
+    for v in versions:
+        if v["LastModified"] > AT - timedelta(minutes=40):
+            v["IsLatest"] = False
+    result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, RPO)
+    assert not result.passed
+    assert result.summary == ("zeus-orchestrator: newest state backup 43 min before the incident start (8 newer deleted "
+                              "(a delete marker is the current version)), limit 15 min (RPO)")
+
+
+def test_realtime_does_not_count_empty_placeholders():
+    versions = [dict(v, Size=0) if v["LastModified"] > AT - timedelta(minutes=40) else v for v in history()]
+    result = ab.agent_realtime(listing(versions), [ZEUS], REF, RPO)
+    assert not result.passed
+    assert "newest state backup 43 min before the incident start (8 newer 0 bytes, too small" in result.summary
+
+
+def test_realtime_ignores_backups_written_after_the_reference():
+    result = ab.agent_realtime(listing([version(-5), version(60)]), [ZEUS], REF, RPO)
+    assert not result.passed and "60 min" in result.summary
+
+
+# -- BAK-AGENT-VERSIONING -----------------------------------------------------------------------------
+def test_versioning_passes_when_enabled_and_every_archive_is_versioned():
+    assert ab.agent_versioning(S3(), listing(history()), [ZEUS], REF, KEEP).passed
+
+
+def test_versioning_suspended_keeps_its_message():
+    result = ab.agent_versioning(S3(status="Suspended"), listing(history()), [ZEUS], REF, KEEP)
+    assert result.summary == "versioning of s3://kosmos-backups is Suspended, required Enabled"
+
+
+def test_versioning_enabled_but_archives_of_the_window_unversioned():
+    versions = [dict(v, VersionId="null") if v["LastModified"] < AT - timedelta(days=2) else v for v in history()]
+    result = ab.agent_versioning(S3(), listing(versions), [ZEUS], REF, KEEP)
+    assert not result.passed and "have VersionId null: versioning was off when they were written" in result.summary
+
+
+def test_versioning_of_a_bucket_without_the_agents_archives_fails():
+    result = ab.agent_versioning(S3(), listing(history("athena-analyst")), [ZEUS], REF, KEEP)
+    assert not result.passed and "the versioned bucket holds none of its state" in result.summary
+
+
+# -- BAK-AGENT-RETENTION ------------------------------------------------------------------------------
+def test_retention_passes_on_a_seven_day_history():
+    result = ab.agent_retention(RULES, listing(history()), [ZEUS], REF, KEEP)
+    assert result.passed, result.summary
+
+
+def test_retention_sees_a_rule_on_part_of_the_prefix():
+    rules = RULES + [{"ID": "zeus-cleanup", "Filter": {"Prefix": "agent-state/zeus"}, "Status": "Enabled",
+                      "Expiration": {"Days": 2}}]
+    result = ab.agent_retention(rules, listing(history()), [ZEUS], REF, KEEP)
+    assert not result.passed and "rule zeus-cleanup expires current versions after 2 d" in result.summary
+
+
+def test_retention_sees_a_transition_to_an_offline_class():
+    rules = [dict(RULES[0], Transitions=[{"Days": 1, "StorageClass": "GLACIER"}])]
+    result = ab.agent_retention(rules, listing(history()), [ZEUS], REF, KEEP)
+    assert not result.passed and "moves current versions to GLACIER after 1 d" in result.summary
+
+
+def test_retention_ignores_an_abort_rule_and_instant_retrieval():
+    rules = RULES + [{"ID": "abort", "Filter": {"Prefix": ""}, "Status": "Enabled",
+                      "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                      "Transitions": [{"Days": 1, "StorageClass": "GLACIER_IR"}]}]
+    assert ab.agent_retention(rules, listing(history()), [ZEUS], REF, KEEP).passed
+
+
+def test_retention_sees_a_hole_in_the_history():
+    versions = [v for v in history() if not AT - timedelta(days=5) < v["LastModified"] < AT - timedelta(days=2)]
+    result = ab.agent_retention(RULES, listing(versions), [ZEUS], REF, KEEP)
+    assert not result.passed and "of its history missing, limit 24 h 00 min" in result.summary
+
+
+def test_retention_sees_versions_already_archived():
+    versions = [dict(v, StorageClass="DEEP_ARCHIVE") if v["LastModified"] < AT - timedelta(days=1) else v
+                for v in history()]
+    result = ab.agent_retention(RULES, listing(versions), [ZEUS], REF, KEEP)
+    assert not result.passed and "in DEEP_ARCHIVE, not downloadable" in result.summary
+
+
+# -- BAK-AGENT-ARCHIVE --------------------------------------------------------------------------------
+def test_archive_passes_on_the_agents_own_state():
+    result = ab.agent_archive(S3(archive()), listing(history()), [ZEUS])
+    assert result.passed, result.summary
+
+
+def test_archive_of_another_agent_fails():
+    result = ab.agent_archive(S3(archive("athena-analyst")), listing(history()), [ZEUS, "athena-analyst"])
+    assert not result.passed and "holds athena-analyst's state (athena-analyst-state/), not zeus-orchestrator's" in \
+        result.summary
+
+
+def test_archive_under_the_plans_short_name_passes():
+    assert ab.archive_problems(archive("zeus"), agent=ZEUS)[0] == []
+
+
+def test_archive_with_only_empty_state_fails():
+    problems, _ = ab.archive_problems(archive(memory={}, tasks={}), agent=ZEUS)
+    assert problems == ["holds no state: memory.json is {}, tasks.json is {}"]
+
+
+def test_archive_whose_manifest_lists_nothing_fails():
+    body = archive(manifest=False)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as src, tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for member in src.getmembers():
+            tar.addfile(member, src.extractfile(member))
+        info = tarfile.TarInfo(f"{ZEUS}-state/MANIFEST.sha256")
+        tar.addfile(info, io.BytesIO(b""))
+    problems, _ = ab.archive_problems(buffer.getvalue(), agent=ZEUS)
+    assert problems == ["MANIFEST.sha256 does not list memory.json, tasks.json: their checksums are not verified"]
+
+
+def test_archive_that_is_an_empty_object_fails():
+    assert ab.archive_problems(b"")[0] == ["empty object (0 bytes)"]

@@ -1,0 +1,143 @@
+"""REC-FAILOVER-TRIGGER, REC-DNS and SCN-REGIONAL-OUTAGE on plain data: a healthy failover passes; each
+wrong world fails with what is wrong."""
+
+from datetime import timedelta
+
+from pytest_kosmos_dr.checks import failover as fo
+from pytest_kosmos_dr.results import CheckResult
+
+API = "api.kosmos.internal."
+EAST, WEST = "api.us-east-1.kosmos.internal.", "api.us-west-2.kosmos.internal."
+ADDRESSES = {EAST: "127.0.0.2", WEST: "127.0.0.1"}
+TRIGGER = timedelta(minutes=5)
+
+
+def record(role, target, check=None, ttl=60):
+    found = {"Name": API, "Type": "CNAME", "TTL": ttl, "SetIdentifier": role.lower(), "Failover": role,
+             "ResourceRecords": [{"Value": target}]}
+    if check:
+        found["HealthCheckId"] = check
+    return found
+
+
+def http_check(check_id, fqdn, **extra):
+    return {"Id": check_id, "HealthCheckConfig": dict({"Type": "HTTPS", "FullyQualifiedDomainName": fqdn.rstrip("."),
+                                                       "RequestInterval": 30, "FailureThreshold": 3,
+                                                       "Regions": ["us-east-1", "us-west-1", "eu-west-1"]}, **extra)}
+
+
+def observations(ok):
+    status = "Success: HTTP Status Code 200" if ok else "Failure: Connection timed out"
+    return [{"Region": r, "StatusReport": {"Status": status}} for r in ("us-east-1", "us-west-1", "eu-west-1")]
+
+
+def healthy_view(**changes):
+    records = changes.pop("records", None) or [record("PRIMARY", EAST, "hc-east"), record("SECONDARY", WEST, "hc-west")]
+    checks = changes.pop("checks", None) or {"hc-east": http_check("hc-east", EAST), "hc-west": http_check("hc-west", WEST)}
+    statuses = {"hc-east": observations(False), "hc-west": observations(True)}
+    return fo.Route53View("kosmos.internal.", "Z1", API, records, checks, statuses, **changes)
+
+
+class Zone:
+    """Resolves like the zone's answering record would."""
+
+    describe, command = "test resolver", "dig"
+
+    def __init__(self, view):
+        self.view = view
+
+    def resolve(self, name):
+        name = fo._norm(name)
+        if name == API:
+            target = fo._target(fo.answering_record(self.view)[0])[0]
+            return fo.Resolved([API, target], [ADDRESSES[target]])
+        return fo.Resolved([name], [ADDRESSES[name]])
+
+
+# -- REC-FAILOVER-TRIGGER -----------------------------------------------------------------------------
+def test_trigger_passes_on_healthy_failover():
+    result = fo.failover_trigger(healthy_view(), TRIGGER)
+    assert result.passed, result.summary
+
+
+def test_trigger_sees_a_health_check_on_another_endpoint():
+    checks = {"hc-east": http_check("hc-east", WEST), "hc-west": http_check("hc-west", WEST)}
+    result = fo.failover_trigger(healthy_view(checks=checks), TRIGGER)
+    assert not result.passed
+    assert f"on the PRIMARY record watches {WEST}, but the record points at {EAST}" in result.summary
+
+
+def test_trigger_sees_a_calculated_check_that_is_always_healthy():
+    checks = {"calc": {"Id": "calc", "HealthCheckConfig": {"Type": "CALCULATED", "ChildHealthChecks": ["hc-east"],
+                                                           "HealthThreshold": 0}},
+              "hc-east": http_check("hc-east", EAST), "hc-west": http_check("hc-west", WEST)}
+    records = [record("PRIMARY", EAST, "calc"), record("SECONDARY", WEST, "hc-west")]
+    result = fo.failover_trigger(healthy_view(records=records, checks=checks), TRIGGER)
+    assert not result.passed and "is healthy when 0 of its 1 child checks are: always healthy" in result.summary
+
+
+def test_trigger_sees_a_disabled_check():
+    checks = {"hc-east": http_check("hc-east", EAST, Disabled=True), "hc-west": http_check("hc-west", WEST)}
+    result = fo.failover_trigger(healthy_view(checks=checks), TRIGGER)
+    assert not result.passed and "is disabled" in result.summary
+
+
+def test_trigger_fails_without_records():
+    assert not fo.failover_trigger(fo.Route53View("kosmos.internal.", "Z1", API, []), TRIGGER).passed
+
+
+# -- REC-DNS ------------------------------------------------------------------------------------------
+def test_dns_passes_on_the_secondary():
+    view = healthy_view()
+    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    assert result.passed, result.summary
+
+
+def test_dns_sees_a_secondary_pointing_at_the_primary():
+    view = healthy_view(records=[record("PRIMARY", EAST, "hc-east"), record("SECONDARY", EAST, "hc-west")])
+    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    assert result.summary == (f"the SECONDARY record points at the primary's endpoint ({EAST}, the PRIMARY's too): "
+                              "failing over changes nothing")
+
+
+def test_dns_sees_a_ttl_longer_than_the_failover_trigger():
+    view = healthy_view(records=[record("PRIMARY", EAST, "hc-east", ttl=3600), record("SECONDARY", WEST, "hc-west")])
+    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    assert result.summary == (f"the PRIMARY record ({EAST}) has TTL 3600 s: resolvers keep its answer up to 60 min "
+                              "after the switch, limit 5 min")
+
+
+def test_dns_sees_a_private_zone_that_answers_the_primary():
+    shadow = fo.Route53View("kosmos.internal.", "Z2", API, [
+        {"Name": API, "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": EAST}]}], private=True)
+    view = healthy_view(shadows=[shadow])
+    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    assert result.summary == (f"private hosted zone kosmos.internal. (Z2) answers {API} with {EAST} (a plain CNAME "
+                              f"record), not the secondary endpoint {WEST}")
+
+
+def test_dns_sees_a_private_zone_without_the_name():
+    view = healthy_view(shadows=[fo.Route53View("kosmos.internal.", "Z2", API, [], private=True)])
+    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    assert not result.passed and "has no record for api.kosmos.internal.: the clients it serves get NXDOMAIN" in \
+        result.summary
+
+
+# -- SCN-REGIONAL-OUTAGE ------------------------------------------------------------------------------
+def part(criterion, passed=True):
+    return CheckResult(criterion, passed, f"{criterion} summary")
+
+
+def test_regional_outage_passes_with_every_part():
+    assert fo.regional_outage([part("REC-DR-NODES"), part("REC-DR-PODS"), part("REC-DNS")]).passed
+
+
+def test_regional_outage_fails_on_a_missing_part():
+    result = fo.regional_outage([part("REC-DR-NODES"), part("REC-DR-PODS")])
+    assert result.summary == "the secondary region does not serve: REC-DNS was not judged"
+
+
+def test_regional_outage_fails_on_no_parts_and_names_failed_ones():
+    assert not fo.regional_outage([]).passed
+    result = fo.regional_outage([part("REC-DR-NODES"), part("REC-DR-PODS"), part("REC-DNS", False)])
+    assert result.summary == "the secondary region does not serve: REC-DNS failed: REC-DNS summary"
