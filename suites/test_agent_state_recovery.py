@@ -39,8 +39,12 @@ def test_newest_zeus_state_archive_restores_into_its_pod(zeus_pod_files, agent_s
     if newest is None:
         raise DRCheckFailed(f"REC-AGENT-STATE: no state archive for {AGENT} under s3://{bucket}/{prefix}{AGENT}/")
     key = newest["Key"]
+    body = agent_backups.download(dr_aws.client("s3"), bucket, newest)
+    problems, _ = agent_backups.archive_problems(body, agent=AGENT, agents=[a.name for a in dr_target.agents])
+    if problems:  # another agent's state, empty state, a bad manifest: restoring it is no recovery
+        raise DRCheckFailed(f"REC-AGENT-STATE: s3://{bucket}/{key}: " + "; ".join(problems))
     try:
-        folder = drill.extract(agent_backups.download(dr_aws.client("s3"), bucket, newest), tmp_path / "extracted")
+        folder = drill.extract(body, tmp_path / "extracted")
     except ValueError as exc:
         raise DRCheckFailed(f"REC-AGENT-STATE: s3://{bucket}/{key} is {exc}") from None
     expected = drill.local_checksums(folder)

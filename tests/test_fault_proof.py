@@ -58,7 +58,7 @@ def test_corrupt_state_archive_fails_the_agent_state_drill_and_leaves_the_pod_as
     result = run_suite(pytester, "test_agent_state_recovery.py", "--dr-allow-restore", "-rf")
     assert result.parseoutcomes() == {"failed": 1}, result.stdout.str()
     result.stdout.fnmatch_lines(["DR check failed: REC-AGENT-STATE: s3://kosmos-backups/agent-state/zeus-orchestrator/"
-                                 "*.tar.gz is not a readable .tar.gz*"])
+                                 "*.tar.gz: not a readable .tar.gz*"])
 
 
 def test_stale_agent_backups_fail_the_rpo_per_source(sandbox, fault, pytester):

@@ -23,22 +23,22 @@ def newest_writes_before(conn, incident_start: datetime) -> dict[str, datetime |
 
 
 def newest_current_backups(listing, agents: list[str], before: datetime) -> dict[str, datetime | None]:
-    """Per agent: the newest state backup at or before ``before``, from the run's one listing of
-    every version under the prefix (``checks.agent_backups.AgentVersions``). The current versions
-    (``IsLatest``) are exactly what ListObjectsV2 returns, without a second listing per agent."""
-    newest: dict[str, datetime | None] = {agent: None for agent in agents}
-    prefix = listing.prefix
-    for version in listing.versions:
-        key = version["Key"]
-        if not version.get("IsLatest") or not key.startswith(prefix):
-            continue
-        agent, slash, _ = key[len(prefix):].partition("/")  # under <prefix><agent>/, like Prefix= per agent
-        if not slash or agent not in newest:
-            continue
-        at = version["LastModified"]
-        if at <= before and (newest[agent] is None or at > newest[agent]):
-            newest[agent] = at
+    """Per agent: the newest state backup at or before ``before`` that a restore still finds (current,
+    not behind a delete marker, not a placeholder too small to be an archive), from the run's one
+    listing of every version under the prefix (``checks.agent_backups.AgentVersions``)."""
+    from .agent_backups import backups_at
+
+    newest: dict[str, datetime | None] = {}
+    for agent in agents:
+        found, _ = backups_at(listing, agent, before)
+        newest[agent] = max((_aware(v["LastModified"]) for v in found), default=None)
     return newest
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import timezone
+
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_state: dict[str, datetime | None],
