@@ -45,6 +45,13 @@ def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_st
         limit: timedelta, where: str) -> CheckResult:
     """OBJ-RPO: incident start minus the newest recovered write, per source, at most the RPO."""
     cid = "OBJ-RPO"
+    if incident_start is None:
+        raise DRUnverifiable("OBJ-RPO", "no incident start to measure the data-loss window from")
+    if not database or not agent_state:
+        missing = [what for what, found in (("database tables", database), ("agents", agent_state)) if not found]
+        return CheckResult(cid, False, f"nothing to measure the data-loss window on: no {' and no '.join(missing)} "
+                           f"(expected every written table of {where} and every agent's state)",
+                           measured=None, limit=limit.total_seconds() if limit else None)
     gaps: dict[str, timedelta | None] = {}
     for table, newest in database.items():
         gaps[f"table {table}"] = None if newest is None else incident_start - newest
@@ -74,15 +81,18 @@ def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta, now: d
     not missed: that raises DRUnverifiable, unless the RTO has run out anyway (then it is missed).
     """
     cid = "OBJ-RTO"
+    if incident_start is None:
+        raise DRUnverifiable("OBJ-RTO", "no incident start to measure the recovery time from")
     now = now or datetime.now(incident_start.tzinfo)
+    verdicts = [v for v in verdicts or [] if isinstance(v, dict) and v.get("at") and v.get("outcome")]
     not_passed = [v for v in verdicts if v["outcome"] != "passed"]
-    lines = [f"{v['at']}  {v['outcome']:<8} {','.join(v['criteria'])}  {v['nodeid']}" for v in verdicts]
+    lines = [f"{v['at']}  {v['outcome']:<8} {','.join(v.get('criteria') or [])}  {v.get('nodeid', '?')}" for v in verdicts]
     evidence = [Evidence("gate verdicts", "every gate test of this run, when it finished", "\n".join(lines))]
     if not verdicts:
         return CheckResult(cid, False, "no gate criterion ran in this run, so recovery was never validated",
                            measured=None, limit=limit.total_seconds(), evidence=evidence)
     if not_passed:
-        names = sorted({c for v in not_passed for c in v["criteria"]})
+        names = sorted({c for v in not_passed for c in v.get("criteria") or [v.get("nodeid", "?")]})
         elapsed = now - incident_start
         failed = [v for v in not_passed if v["outcome"] == "failed"]
         if not failed and elapsed <= limit:

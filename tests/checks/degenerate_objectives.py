@@ -1,0 +1,25 @@
+"""Degenerate inputs for the recovery objectives (OBJ-RPO, OBJ-RTO)."""
+
+from datetime import datetime, timedelta, timezone
+
+from pytest_kosmos_dr.checks import objectives
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+RPO, RTO = timedelta(minutes=15), timedelta(hours=4)
+
+CASES = {
+    "objectives.rpo": [
+        ("no sources at all", lambda: objectives.rpo(NOW, {}, {}, RPO, "db")),
+        ("no tables", lambda: objectives.rpo(NOW, {}, {"zeus": NOW}, RPO, "db")),
+        ("no agents", lambda: objectives.rpo(NOW, {"conversations": NOW}, {}, RPO, "db")),
+        ("tables without any write", lambda: objectives.rpo(NOW, {"conversations": None}, {"zeus": NOW}, RPO, "db")),
+        ("agent without any backup", lambda: objectives.rpo(NOW, {"conversations": NOW}, {"zeus": None}, RPO, "db")),
+        ("no incident start", lambda: objectives.rpo(None, {"conversations": NOW}, {"zeus": NOW}, RPO, "db")),
+    ],
+    "objectives.rto": [
+        ("no gate verdicts", lambda: objectives.rto(NOW - timedelta(hours=1), [], RTO)),
+        ("None verdicts", lambda: objectives.rto(NOW - timedelta(hours=1), None, RTO)),
+        ("verdicts missing their fields", lambda: objectives.rto(NOW - timedelta(hours=1), [{}, {"outcome": "passed"}], RTO)),
+        ("no incident start", lambda: objectives.rto(None, [{"at": NOW.isoformat(), "outcome": "passed"}], RTO)),
+    ],
+}
