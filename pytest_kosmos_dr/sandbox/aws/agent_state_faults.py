@@ -139,7 +139,7 @@ def agent_state_faults(component) -> list[Fault]:
         return runner
 
     return [
-        Fault("agent-backups-deleted-40m", ("BAK-AGENT-REALTIME", "OBJ-RPO"),
+        Fault("agent-backups-deleted-40m", ("BAK-AGENT-REALTIME", "OBJ-RPO", "OBJ-RTO"),
               f"{AGENT}'s archives of the last 40 min before the incident were deleted: a delete marker is their "
               "current version (their data is still there as noncurrent versions)",
               run(deleted_apply), run(deleted_revert)),

@@ -94,7 +94,7 @@ def dns_faults(component) -> list[Fault]:
         Fault("healthcheck-calculated-always-healthy", ("REC-FAILOVER-TRIGGER", "REC-DNS", "SCN-REGIONAL-OUTAGE"),
               "the PRIMARY record's health check is a CALCULATED check over the primary's check with HealthThreshold "
               "0: always healthy, Route53 never fails over", run(calculated_apply), run(calculated_revert)),
-        Fault("dns-secondary-points-at-primary", ("REC-DNS", "REC-FAILOVER-TRIGGER", "SCN-REGIONAL-OUTAGE"),
+        Fault("dns-secondary-points-at-primary", ("REC-DNS", "REC-FAILOVER-TRIGGER", "SCN-REGIONAL-OUTAGE", "OBJ-RTO"),
               "the SECONDARY failover record points at the primary's endpoint (its health check still watches the "
               "secondary): Route53 answers the SECONDARY, clients reach the primary", run(secondary_at_primary),
               run(restore_records)),
