@@ -55,3 +55,13 @@ def agent_state_versions(_agent_state_listing):
     """Every version under the agent-state prefix (one paginated list-object-versions): the backup
     criteria and OBJ-RPO evaluate the same listing."""
     return _agent_state_listing.result()
+
+
+@pytest.fixture(scope="session")
+def kosmos_workloads(dr_cluster, dr_target):
+    """The KOSMOS namespace's Deployments and StatefulSets (one list each)."""
+    from pytest_kosmos_dr.checks import cluster
+
+    namespace = dr_target.kubernetes.namespace
+    return cluster.workloads_of(dr_cluster.list(f"/apis/apps/v1/namespaces/{namespace}/deployments"),
+                                dr_cluster.list(f"/apis/apps/v1/namespaces/{namespace}/statefulsets"))

@@ -36,11 +36,12 @@ def test_api_name_answers_and_resolves_to_the_secondary_region(api_route53, dns_
 
 
 @pytest.mark.dr_criterion("SCN-REGIONAL-OUTAGE")
-def test_secondary_region_serves_after_a_regional_outage(dr_nodes, kosmos_pods, api_route53, dns_resolver, dr_target,
-                                                         dr_environment, dr_check):
+def test_secondary_region_serves_after_a_regional_outage(dr_nodes, kosmos_pods, kosmos_workloads, api_route53,
+                                                         dns_resolver, dr_target, dr_environment, dr_check):
     context = dr_environment.kube_context
     dr_check(failover.regional_outage([
-        cluster.nodes_ready(dr_nodes, context),
-        cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, context, dr_target.objectives.max_restarts),
+        cluster.nodes_ready(dr_nodes, context, region=dr_target.aws.secondary_region),
+        cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, context, dr_target.objectives.max_restarts,
+                             workloads=kosmos_workloads, nodes=dr_nodes),
         failover.dns_on_secondary(api_route53, dns_resolver, dr_target.objectives.failover_trigger),
     ]))

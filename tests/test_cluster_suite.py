@@ -1,7 +1,7 @@
 """DR cluster and configuration checks (REC-DR-NODES, REC-DR-PODS, VAL-POD-METRICS, SCN-MULTI-AZ,
-BAK-CONFIG-GITOPS, BAK-CONFIG-MIRROR, REC-CONFIG-APPLY): pass on the healthy sandbox; each fails alone, naming the
-offending object, when the cluster is broken with the real kubectl, the official client, or a
-named sandbox fault."""
+BAK-CONFIG-GITOPS, BAK-CONFIG-MIRROR, REC-CONFIG-APPLY): pass on the healthy sandbox (every pod with
+limits, the agents on regional volumes); each fails alone, naming the offending object, when the
+cluster is broken with the real kubectl, the official client, or a named sandbox fault."""
 
 import json
 import shutil
@@ -97,6 +97,38 @@ def test_configmap_drift_made_with_kubectl_fails_the_gitops_check(sandbox, pytes
         ("single-zone", "SCN-MULTI-AZ",
          "*Deployment/kosmos-api: Ready replicas in 1 zone(s) (us-west-2a), need 2*"),
         ("config-drift", "BAK-CONFIG-GITOPS", "*data.KOSMOS_LOG_LEVEL: Git *, cluster 'debug-hotfix'*"),
+        # wrong worlds (docs/wrong-worlds/cluster.md): what a naive check reads still looks healthy
+        ("node-heartbeat-stale", "REC-DR-NODES",
+         "*1 of 3 nodes not Ready: node/dr-node-c: Ready=True is stale: the kubelet's last heartbeat was 17m ago (limit 10m)*"),
+        ("node-disk-pressure", "REC-DR-NODES",
+         "*node/dr-node-b: DiskPressure=True (KubeletHasDiskPressure); "
+         "node/dr-node-b: tainted node.kubernetes.io/disk-pressure:NoSchedule*"),
+        ("dr-context-reaches-primary", "REC-DR-NODES",
+         "*3 of 3 nodes not Ready: node/dr-node-a: in region us-east-1, the DR region is us-west-2*"),
+        ("pod-readiness-gate-unmet", "REC-DR-PODS",
+         "*pod/athena-analyst-0: Ready=False while its containers are ready (ReadinessGatesNotReady: "
+         "the status of pod readiness gate \"kosmos.dr/state-restored\" is not \"True\", but False)*"),
+        ("pod-old-revision", "REC-DR-PODS",
+         "*pod/zeus-orchestrator-0: runs revision zeus-orchestrator-5d8b7c9f4x, StatefulSet/zeus-orchestrator's update "
+         "revision is zeus-orchestrator-*; StatefulSet/zeus-orchestrator: 0 of 1 replicas Running+Ready (1 pods;*"),
+        ("pod-on-deleted-node", "REC-DR-PODS",
+         "*1 of 5 pods in kosmos unhealthy: pod/hermes-courier-0: Running on node/dr-node-c, which is not in the "
+         "cluster: its status is stale*"),
+        ("pod-without-limits", "VAL-POD-METRICS",
+         "*pod/hermes-courier-0 container agent: no cpu limit; pod/hermes-courier-0 container agent: no memory limit*"),
+        ("metrics-stale", "VAL-POD-METRICS", "*pod/athena-analyst-0: metrics are stale, sampled 20m ago (limit 5m)*"),
+        ("metrics-from-previous-container", "VAL-POD-METRICS",
+         "*pod/zeus-orchestrator-0 container agent: metrics sampled at *, before the container started at *: "
+         "they describe a previous container*"),
+        ("agent-state-volume-zonal", "SCN-MULTI-AZ",
+         "*StatefulSet/zeus-orchestrator: one replica that cannot move to another zone: its volume pvc-* "
+         "(claim state-zeus-orchestrator-0) is zonal: ebs.csi.aws.com with node affinity to us-west-2a*"),
+        ("node-zone-mislabelled", "SCN-MULTI-AZ",
+         "*node/dr-node-b: labelled zone us-west-2b, but its instance runs in us-west-2a (providerID); "
+         "Deployment/kosmos-api: Ready replicas in 1 zone(s) (us-west-2a), need 2*"),
+        ("agent-pinned-to-one-zone", "SCN-MULTI-AZ",
+         "*StatefulSet/hermes-courier: one replica that cannot move to another zone: "
+         "pod/hermes-courier-0 is pinned to zone us-west-2c*"),
         ("metrics-over-limit", "VAL-POD-METRICS", "*pod/zeus-orchestrator-0 container agent: cpu 3900m, limit*"),
         ("config-mirror-stale", "BAK-CONFIG-MIRROR",
          "*backup copy s3://kosmos-backups/config/kosmos-infrastructure.bundle holds production@*, repository head is *"),
@@ -107,3 +139,16 @@ def test_named_cluster_fault_fails_exactly_its_check(sandbox, fault, pytester, f
     fault(fault_name)
     result = run_suite(pytester, *SUITES, "-rf")
     assert_only_failing(result, criterion, message)
+
+
+def test_every_cluster_criterion_has_three_fault_twins():
+    from types import SimpleNamespace
+
+    from pytest_kosmos_dr.sandbox.kube.faults import cluster_faults
+
+    component = SimpleNamespace(go_offline=None, come_back=None)
+    faults = cluster_faults(component)
+    assert len({f.name for f in faults}) == len(faults)
+    for criterion in ("REC-DR-NODES", "REC-DR-PODS", "VAL-POD-METRICS", "SCN-MULTI-AZ"):
+        twins = [f.name for f in faults if criterion in f.criteria and f.name != "kube-api-down"]
+        assert len(twins) >= 3, (criterion, twins)

@@ -15,7 +15,7 @@ from kubernetes import client as k8s, config as k8s_config, watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
 from kube_helpers import BackgroundCluster
-from pytest_kosmos_dr.sandbox.kube.resources import RESOURCE_TYPES
+from pytest_kosmos_dr.sandbox.kube.resources import RESOURCE_TYPES, find_type
 from pytest_kosmos_dr.sandbox.kube.seed import RENDERED_FILE
 
 NS = "kosmos"
@@ -23,7 +23,7 @@ AGENTS = ("zeus-orchestrator", "athena-analyst", "hermes-courier")
 MODEL = {
     "Namespace": "V1Namespace", "Node": "V1Node", "Pod": "V1Pod", "Service": "V1Service", "ConfigMap": "V1ConfigMap",
     "Secret": "V1Secret", "ServiceAccount": "V1ServiceAccount", "Event": "CoreV1Event",
-    "PersistentVolumeClaim": "V1PersistentVolumeClaim", "Deployment": "V1Deployment", "StatefulSet": "V1StatefulSet",
+    "PersistentVolumeClaim": "V1PersistentVolumeClaim", "PersistentVolume": "V1PersistentVolume", "Deployment": "V1Deployment", "StatefulSet": "V1StatefulSet",
     "ReplicaSet": "V1ReplicaSet", "CronJob": "V1CronJob", "StorageClass": "V1StorageClass",
 }
 
@@ -139,7 +139,7 @@ def test_workloads_tables_and_rollout(cluster):
     assert sts[0] == ["NAME", "READY", "AGE"] and {r[1] for r in sts[1:]} == {"1/1"}
     assert "successfully rolled out" in kubectl(cluster, "rollout", "status", "deploy/kosmos-api", "-n", NS, "--timeout=5s")
     pvcs = kubectl(cluster, "get", "pvc", "-n", NS, "--no-headers")
-    assert pvcs.count("gp3-multi-az") == 3 and pvcs.count("Bound") == 3
+    assert pvcs.count("efs-agent-state") == 3 and pvcs.count("Bound") == 3
 
 
 def test_top_pods_and_nodes(cluster):
@@ -289,8 +289,8 @@ def test_client_watch_returns_after_timeout(api_client, cluster):
         seen.append((event["type"], event["object"].metadata.name))
     timer.join()
     assert ("MODIFIED", "zeus-orchestrator-0") in seen
-    initial = list(k8s_watch.Watch().stream(core.list_node, timeout_seconds=1))
-    assert sorted(e["object"].metadata.name for e in initial) == ["dr-node-a", "dr-node-b", "dr-node-c"]
+    initial = list(k8s_watch.Watch().stream(core.list_node, timeout_seconds=1))  # (a heartbeat may add MODIFIED)
+    assert sorted(e["object"].metadata.name for e in initial if e["type"] == "ADDED") == ["dr-node-a", "dr-node-b", "dr-node-c"]
 
 
 def test_client_node_status_subresource(api_client):
@@ -325,4 +325,45 @@ def test_every_seeded_object_deserializes(api_client, cluster):
     nodes = k8s.CoreV1Api(api_client).list_node()
     assert {n.metadata.labels["topology.kubernetes.io/zone"] for n in nodes.items} == {"us-west-2a", "us-west-2b", "us-west-2c"}
     assert len(k8s.AppsV1Api(api_client).list_namespaced_stateful_set(NS).items) == 3
-    assert k8s.StorageV1Api(api_client).read_storage_class("gp3-multi-az").provisioner == "ebs.csi.aws.com"
+    storage = k8s.StorageV1Api(api_client)
+    assert storage.read_storage_class("gp3").provisioner == "ebs.csi.aws.com"
+    assert storage.read_storage_class("efs-agent-state").provisioner == "efs.csi.aws.com"
+
+
+def test_agent_state_volumes_are_bound_regional_efs_volumes(api_client, cluster):
+    """Each agent's claim is bound to a PersistentVolume on the regional EFS file system, without zone affinity."""
+    core = k8s.CoreV1Api(api_client)
+    volumes = {v.metadata.name: v for v in core.list_persistent_volume().items}
+    for agent in AGENTS:
+        pvc = core.read_namespaced_persistent_volume_claim(f"state-{agent}-0", NS)
+        volume = volumes[pvc.spec.volume_name]
+        assert volume.spec.claim_ref.name == pvc.metadata.name and volume.status.phase == "Bound"
+        assert volume.spec.csi.driver == "efs.csi.aws.com" and volume.spec.node_affinity is None
+        assert volume.spec.csi.volume_handle.startswith("fs-")
+    table = rows(kubectl(cluster, "get", "pv"))
+    assert table[0][:3] == ["NAME", "CAPACITY", "ACCESS"] and len(table) == 4
+    assert all(r[4] == "Bound" and r[5].startswith(f"{NS}/state-") and r[6] == "efs-agent-state" for r in table[1:])
+
+
+def test_kubelets_renew_the_node_heartbeat(cluster):
+    """Live kubelets renew their conditions' lastHeartbeatTime; a silenced one does not."""
+    comp = cluster.component
+    node_type = find_type("", "v1", "nodes")
+
+    def heartbeats(name):
+        return {c["lastHeartbeatTime"] for c in comp.store.get(node_type, None, name)["status"]["conditions"]}
+
+    def age_out(obj):
+        for cond in obj["status"]["conditions"]:
+            cond["lastHeartbeatTime"] = "2020-01-01T00:00:00Z"
+
+    for name in ("dr-node-a", "dr-node-b"):
+        comp.store.mutate(node_type, None, name, age_out)
+    comp.silent_kubelets.add("dr-node-b")
+    try:
+        comp.post_node_status()
+        assert heartbeats("dr-node-a") != {"2020-01-01T00:00:00Z"} and heartbeats("dr-node-b") == {"2020-01-01T00:00:00Z"}
+    finally:
+        comp.silent_kubelets.discard("dr-node-b")
+        comp.post_node_status()
+    assert heartbeats("dr-node-b") != {"2020-01-01T00:00:00Z"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ from .store import ClusterStore, now_rfc3339
 from .tls import issue
 
 CONTEXT = "dr-cluster"
+# how often the sandbox's kubelets post node status (a real kubelet: every 10 s if something
+# changed, at least every 5 min); conditions' lastHeartbeatTime then stays under a minute old
+HEARTBEAT_INTERVAL_S = 30.0
+HEARTBEAT_REFRESH_AFTER_S = 60.0
 
 
 class DRClusterComponent:
@@ -40,6 +45,8 @@ class DRClusterComponent:
         self.api: DRClusterAPI | None = None
         self.pod_roots: PodRoots | None = None
         self._runner: web.AppRunner | None = None
+        self._heartbeat: asyncio.Task | None = None
+        self.silent_kubelets: set[str] = set()  # nodes whose kubelet posts no status (faults)
 
     async def start(self, ctx: SandboxContext) -> None:
         seed = build_seed()
@@ -47,6 +54,7 @@ class DRClusterComponent:
         store.loop = asyncio.get_running_loop()
         for rtype, objects in seed.objects.items():
             store.seed(rtype, objects)
+        self._heartbeat = asyncio.create_task(self._post_node_status_forever())
         self.pod_roots = PodRoots(Path(ctx.data_dir) / "pods", self.exec_timeout)
         pods = seed.of_kind("Pod")
         for pod in pods:
@@ -93,6 +101,9 @@ class DRClusterComponent:
         }
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
         if self.api is not None:
             self.api.stopping.set()
         if self._runner is not None:
@@ -120,6 +131,34 @@ class DRClusterComponent:
         from .faults import cluster_faults
 
         return cluster_faults(self) + config_faults(self)
+
+    # --- kubelets ----------------------------------------------------------------------------
+
+    async def _post_node_status_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            self.post_node_status()
+
+    def post_node_status(self, min_age_s: float = HEARTBEAT_REFRESH_AFTER_S) -> None:
+        """What each live kubelet does: renew its conditions' ``lastHeartbeatTime`` (when older than ``min_age_s``)."""
+        assert self.store is not None
+        node_type = find_type("", "v1", "nodes")
+        now = dt.datetime.now(dt.timezone.utc)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        def renew(node: dict) -> None:
+            for cond in (node.get("status") or {}).get("conditions") or []:
+                cond["lastHeartbeatTime"] = stamp
+
+        for node in self.store.list(node_type):
+            name = node["metadata"]["name"]
+            if name in self.silent_kubelets:
+                continue
+            beats = [c.get("lastHeartbeatTime") for c in (node.get("status") or {}).get("conditions") or []]
+            oldest = min((dt.datetime.strptime(b, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+                          for b in beats if b), default=None)
+            if oldest is None or (now - oldest).total_seconds() >= min_age_s:
+                self.store.mutate(node_type, None, name, renew)
 
     # --- fault helpers (callable from any thread) -----------------------------------------
 

@@ -1,15 +1,21 @@
 """Named faults of the DR cluster: each one changes stored objects the way a real incident would
 (kubelet gone, crash loop, a zone lost, drift, runaway usage, a denying admission policy), and
-its revert puts back exactly the objects it saved."""
+its revert puts back exactly the objects it saved.
+
+Several are "wrong worlds" (docs/wrong-worlds/cluster.md): the objects a naive check reads still
+look healthy (Ready=True, Running, metrics present, replicas in two zones) while the facts behind
+them say otherwise (a stale heartbeat, an old revision, a stale sample, a zonal volume)."""
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from ..component import Fault
+from . import metrics
 from .resources import find_type
-from .seed import NAMESPACE
+from .seed import NAMESPACE, ebs_volume_source
 
 if TYPE_CHECKING:
     from .component import DRClusterComponent
@@ -55,13 +61,18 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
                 applied.add(name)
 
         async def do_revert():
+            snaps.restore(name)
             if revert is not None:
                 revert()
-            snaps.restore(name)
             applied.discard(name)
         return Fault(name, criteria, description, do_apply, do_revert)
 
+    def stamp(ago: dt.timedelta = dt.timedelta(0)) -> str:
+        return (dt.datetime.now(dt.timezone.utc) - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def node_not_ready():
+        component.silent_kubelets.add("dr-node-b")
+
         def change(node):
             for cond in node["status"]["conditions"]:
                 if cond["type"] == "Ready":
@@ -109,6 +120,129 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
     def allow_apply():
         component.api.denied_kinds.discard("StatefulSet")
 
+    def kubelet_back(node):
+        def back():
+            component.silent_kubelets.discard(node)
+            component.post_node_status(min_age_s=0)
+        return back
+
+    # --- wrong worlds: REC-DR-NODES ------------------------------------------------------
+
+    def heartbeat_stale():
+        component.silent_kubelets.add("dr-node-c")
+
+        def change(node):  # the kubelet stopped; no node controller turned Ready to Unknown
+            for cond in node["status"]["conditions"]:
+                cond["lastHeartbeatTime"] = stamp(dt.timedelta(minutes=17))
+        snaps.change("node-heartbeat-stale", CORE, "nodes", None, "dr-node-c", change)
+
+    def disk_pressure():
+        def change(node):
+            for cond in node["status"]["conditions"]:
+                if cond["type"] == "DiskPressure":
+                    cond.update(status="True", reason="KubeletHasDiskPressure", message="kubelet has disk pressure",
+                                lastTransitionTime=stamp())
+            node["spec"].setdefault("taints", []).append(
+                {"key": "node.kubernetes.io/disk-pressure", "effect": "NoSchedule", "timeAdded": stamp()})
+        snaps.change("node-disk-pressure", CORE, "nodes", None, "dr-node-b", change)
+
+    def context_reaches_primary():
+        for node in component.store.list(find_type(*CORE, "nodes")):
+            def change(obj):
+                labels = obj["metadata"]["labels"]
+                zone = "us-east-1" + labels["topology.kubernetes.io/zone"][-1]
+                labels.update({"topology.kubernetes.io/region": "us-east-1", "topology.kubernetes.io/zone": zone})
+                instance = obj["spec"]["providerID"].rsplit("/", 1)[-1]
+                obj["spec"]["providerID"] = f"aws:///{zone}/{instance}"
+            snaps.change("dr-context-reaches-primary", CORE, "nodes", None, node["metadata"]["name"], change)
+
+    # --- wrong worlds: REC-DR-PODS -------------------------------------------------------
+
+    def readiness_gate_unmet():
+        gate = "kosmos.dr/state-restored"
+
+        def change(obj):
+            obj["spec"]["readinessGates"] = [{"conditionType": gate}]
+            for cond in obj["status"]["conditions"]:
+                if cond["type"] == "Ready":
+                    cond.update(status="False", reason="ReadinessGatesNotReady", lastTransitionTime=stamp(),
+                                message=f'the status of pod readiness gate "{gate}" is not "True", but False')
+            obj["status"]["conditions"].append({"type": gate, "status": "False", "reason": "StateNotRestored",
+                                                "lastProbeTime": None, "lastTransitionTime": stamp()})
+        snaps.change("pod-readiness-gate-unmet", CORE, "pods", NAMESPACE, "athena-analyst-0", change)
+
+    def old_revision():
+        def change(obj):  # the previous template differed in a pod annotation (a rolled config checksum)
+            obj["metadata"]["labels"]["controller-revision-hash"] = "zeus-orchestrator-5d8b7c9f4x"
+        snaps.change("pod-old-revision", CORE, "pods", NAMESPACE, "zeus-orchestrator-0", change)
+
+    gone: dict[str, dict] = {}
+
+    def node_deleted():  # the instance was terminated; the node object removed; its pods not collected
+        node_type = find_type(*CORE, "nodes")
+        gone["dr-node-c"] = component.store.get(node_type, None, "dr-node-c")
+        component.store.delete(node_type, None, "dr-node-c")
+
+    def node_back():
+        original = gone.pop("dr-node-c", None)
+        if original is not None:
+            component.store.create(find_type(*CORE, "nodes"), original)
+            component.post_node_status(min_age_s=0)
+
+    # --- wrong worlds: VAL-POD-METRICS ---------------------------------------------------
+
+    def without_limits():
+        def change(obj):
+            for container in obj["spec"]["containers"]:
+                container.get("resources", {}).pop("limits", None)
+        snaps.change("pod-without-limits", CORE, "pods", NAMESPACE, "hermes-courier-0", change)
+
+    def metrics_stale():
+        def change(obj):
+            obj["metadata"].setdefault("annotations", {})[metrics.TIMESTAMP_ANNOTATION] = stamp(dt.timedelta(minutes=20))
+        snaps.change("metrics-stale", CORE, "pods", NAMESPACE, "athena-analyst-0", change)
+
+    def metrics_of_previous_container():
+        def change(obj):
+            obj["metadata"].setdefault("annotations", {})[metrics.TIMESTAMP_ANNOTATION] = stamp(dt.timedelta(seconds=100))
+            for status in obj["status"]["containerStatuses"]:
+                previous = status["state"]["running"]["startedAt"]
+                status.update(restartCount=1, state={"running": {"startedAt": stamp(dt.timedelta(seconds=40))}},
+                              lastState={"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": previous,
+                                                        "finishedAt": stamp(dt.timedelta(seconds=41)),
+                                                        "containerID": status.get("containerID", "")}})
+        snaps.change("metrics-from-previous-container", CORE, "pods", NAMESPACE, "zeus-orchestrator-0", change)
+
+    # --- wrong worlds: SCN-MULTI-AZ ------------------------------------------------------
+
+    def volume_zonal():
+        claim = component.store.get(find_type(*CORE, "persistentvolumeclaims"), NAMESPACE, "state-zeus-orchestrator-0")
+        volume = claim["spec"]["volumeName"]
+        ebs = "ebs.csi.aws.com"
+
+        def rebind(obj):  # the claim recreated for a volume restored from an EBS snapshot
+            obj["spec"]["storageClassName"] = "gp3"
+            obj["metadata"]["annotations"].update({"volume.kubernetes.io/storage-provisioner": ebs,
+                                                   "volume.beta.kubernetes.io/storage-provisioner": ebs})
+
+        def restored_in_zone(obj):
+            obj["spec"].pop("csi", None)
+            obj["spec"].update(ebs_volume_source(volume, "us-west-2a"), storageClassName="gp3")
+            obj["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] = ebs
+        snaps.change("agent-state-volume-zonal", CORE, "persistentvolumeclaims", NAMESPACE,
+                     "state-zeus-orchestrator-0", rebind)
+        snaps.change("agent-state-volume-zonal", CORE, "persistentvolumes", None, volume, restored_in_zone)
+
+    def zone_mislabelled():
+        def change(node):  # the instance runs in us-west-2a; its zone label says us-west-2b
+            node["spec"]["providerID"] = "aws:///us-west-2a/" + node["spec"]["providerID"].rsplit("/", 1)[-1]
+        snaps.change("node-zone-mislabelled", CORE, "nodes", None, "dr-node-b", change)
+
+    def pinned_to_zone():
+        def change(obj):  # injected at admission by a zone-pinning policy
+            obj["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "us-west-2c"}
+        snaps.change("agent-pinned-to-one-zone", CORE, "pods", NAMESPACE, "hermes-courier-0", change)
+
     offline = Fault("kube-api-down", ("REC-DR-NODES", "REC-DR-PODS", "VAL-POD-METRICS", "SCN-MULTI-AZ",
                                        "BAK-CONFIG-GITOPS", "REC-CONFIG-APPLY", "SCN-REGIONAL-OUTAGE"),
                     "the DR cluster's API server stops answering (partial outage: those checks are broken)",
@@ -116,12 +250,45 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
     return [
         offline,
         fault("node-not-ready", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
-              "node dr-node-b stops posting status (Ready=Unknown)", node_not_ready),
+              "node dr-node-b stops posting status (Ready=Unknown)", node_not_ready, kubelet_back("dr-node-b")),
+        fault("node-heartbeat-stale", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
+              "dr-node-c's kubelet stopped 17 minutes ago, but no node controller marked it: Ready=True with a stale "
+              "heartbeat", heartbeat_stale, kubelet_back("dr-node-c")),
+        fault("node-disk-pressure", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
+              "dr-node-b stays Ready=True but has DiskPressure and the node.kubernetes.io/disk-pressure taint",
+              disk_pressure),
+        fault("dr-context-reaches-primary", ("REC-DR-NODES",),
+              "every node the dr-cluster context reaches is Ready, but in the primary region us-east-1", context_reaches_primary),
+        fault("pod-readiness-gate-unmet", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),
+              "athena-analyst-0's container is ready, but the pod is not: its readiness gate kosmos.dr/state-restored is False",
+              readiness_gate_unmet),
+        fault("pod-old-revision", ("REC-DR-PODS",),
+              "zeus-orchestrator-0 is Running+Ready, but from the StatefulSet's previous revision: the rolling update "
+              "never replaced it, and the StatefulSet's status still says all replicas are updated",
+              old_revision),
+        fault("pod-on-deleted-node", ("REC-DR-PODS",),
+              "node dr-node-c is deleted (its instance terminated), but hermes-courier-0 still shows Running+Ready on it",
+              node_deleted, node_back),
+        fault("pod-without-limits", ("VAL-POD-METRICS",),
+              "an admission webhook stripped resources.limits from hermes-courier-0 (Git still sets them)", without_limits),
+        fault("metrics-stale", ("VAL-POD-METRICS",),
+              "the metrics pipeline serves athena-analyst-0's 20-minute-old sample", metrics_stale),
+        fault("metrics-from-previous-container", ("VAL-POD-METRICS",),
+              "zeus-orchestrator-0 restarted (OOMKilled) 40 s ago; its metrics are the previous container's last sample",
+              metrics_of_previous_container),
         fault("pod-crashloop", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),
               "zeus-orchestrator-0 is in CrashLoopBackOff with 7 restarts", crashloop),
         fault("container-not-ready", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),
               "athena-analyst-0 runs but its container is not Ready", container_not_ready),
         fault("single-zone", ("SCN-MULTI-AZ",), "both kosmos-api replicas run in zone us-west-2a", single_zone),
+        fault("agent-state-volume-zonal", ("SCN-MULTI-AZ",),
+              "zeus-orchestrator's state volume is restored from an EBS snapshot in us-west-2a (zonal) in place of EFS",
+              volume_zonal),
+        fault("node-zone-mislabelled", ("SCN-MULTI-AZ",),
+              "dr-node-b is labelled us-west-2b, but its instance runs in us-west-2a: both kosmos-api replicas share a zone",
+              zone_mislabelled),
+        fault("agent-pinned-to-one-zone", ("SCN-MULTI-AZ",),
+              "an admission policy pinned hermes-courier-0 to zone us-west-2c (nodeSelector)", pinned_to_zone),
         fault("config-drift", ("BAK-CONFIG-GITOPS",),
               "ConfigMap kosmos-config edited by hand (KOSMOS_LOG_LEVEL differs from Git)", config_drift),
         fault("metrics-over-limit", ("VAL-POD-METRICS",),

@@ -2,7 +2,8 @@
 
 Usage is derived from container requests (below limits) unless a fault sets it with the pod
 or node annotations ``sandbox.kosmos.dr/metrics-cpu`` and ``sandbox.kosmos.dr/metrics-memory``
-(for pods: the usage of each container).
+(for pods: the usage of each container). ``sandbox.kosmos.dr/metrics-timestamp`` on a pod sets when
+its sample was taken (a metrics pipeline that serves an old sample); otherwise it is now.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 
 CPU_ANNOTATION = "sandbox.kosmos.dr/metrics-cpu"
 MEMORY_ANNOTATION = "sandbox.kosmos.dr/metrics-memory"
+TIMESTAMP_ANNOTATION = "sandbox.kosmos.dr/metrics-timestamp"
 API_VERSION = "metrics.k8s.io/v1beta1"
 NODE_BASELINE_CPU_NANO = 180_000_000
 NODE_BASELINE_MEMORY = 1_200 * 1024 * 1024
@@ -71,6 +73,7 @@ def has_metrics(pod: dict) -> bool:
 
 def pod_metrics(pod: dict) -> dict:
     meta = pod.get("metadata") or {}
+    sampled = (meta.get("annotations") or {}).get(TIMESTAMP_ANNOTATION) or _timestamp()
     return {
         "kind": "PodMetrics",
         "apiVersion": API_VERSION,
@@ -80,7 +83,7 @@ def pod_metrics(pod: dict) -> dict:
             "creationTimestamp": _timestamp(),
             "labels": meta.get("labels") or {},
         },
-        "timestamp": _timestamp(),
+        "timestamp": sampled,
         "window": "15s",
         "containers": [
             {"name": c.get("name"), "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}}

@@ -3,7 +3,7 @@
 ``seed/production-rendered.yaml`` is ``kubectl kustomize overlays/production`` of the config
 repository (a test proves it); the workloads are stored exactly as rendered (plus the
 ``last-applied-configuration`` that ``kubectl apply`` leaves), and their pods, ReplicaSet,
-PersistentVolumeClaims, events and statuses are derived from them here.
+PersistentVolumeClaims with the PersistentVolumes their class provisioned, events and statuses are derived from them here.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def _service(svc: dict, index: int) -> dict:
     return svc
 
 
-def _pvc(sts: dict, template: dict, pod_name: str, created: dt.datetime) -> dict:
+def _pvc(sts: dict, template: dict, pod_name: str, created: dt.datetime, storage_class: dict) -> dict:
     name = f"{template['metadata']['name']}-{pod_name}"
     spec = copy.deepcopy(template["spec"])
     spec.update({"volumeName": f"pvc-{_uid('PV', name)}", "volumeMode": "Filesystem"})
@@ -269,13 +269,55 @@ def _pvc(sts: dict, template: dict, pod_name: str, created: dt.datetime) -> dict
             "name": name, "namespace": sts["metadata"]["namespace"], "uid": _uid("PVC", name),
             "creationTimestamp": _ts(created), "labels": dict(sts["spec"]["selector"]["matchLabels"]),
             "annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
-                            "volume.kubernetes.io/storage-provisioner": "ebs.csi.aws.com",
-                            "volume.kubernetes.io/selected-node": ""},
+                            "volume.beta.kubernetes.io/storage-provisioner": storage_class["provisioner"],
+                            "volume.kubernetes.io/storage-provisioner": storage_class["provisioner"]},
             "finalizers": ["kubernetes.io/pvc-protection"],
         },
         "spec": spec,
         "status": {"phase": "Bound", "accessModes": spec.get("accessModes", []),
                    "capacity": {"storage": spec["resources"]["requests"]["storage"]}},
+    }
+
+
+def ebs_volume_source(volume_name: str, zone: str) -> dict:
+    """The ``csi`` source and node affinity of an EBS volume in ``zone`` (as the EBS CSI driver provisions it)."""
+    return {
+        "csi": {"driver": "ebs.csi.aws.com", "fsType": "ext4",
+                "volumeHandle": "vol-0" + hashlib.sha256(volume_name.encode()).hexdigest()[:16],
+                "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": "1718000000000-8081-ebs.csi.aws.com"}},
+        "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}]}]}},
+    }
+
+
+def _pv(pvc: dict, storage_class: dict, zone: str, created: dt.datetime) -> dict:
+    """The PersistentVolume the class's provisioner created and bound to ``pvc``."""
+    name, provisioner = pvc["spec"]["volumeName"], storage_class["provisioner"]
+    parameters = storage_class.get("parameters") or {}
+    spec = {
+        "capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"]},
+        "accessModes": list(pvc["spec"].get("accessModes", [])),
+        "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
+        "storageClassName": storage_class["metadata"]["name"],
+        "volumeMode": "Filesystem",
+        "claimRef": {"kind": "PersistentVolumeClaim", "namespace": pvc["metadata"]["namespace"],
+                     "name": pvc["metadata"]["name"], "uid": pvc["metadata"]["uid"], "apiVersion": "v1"},
+    }
+    if provisioner == "efs.csi.aws.com":  # an access point on the regional file system: no zone affinity
+        access_point = "fsap-0" + hashlib.sha256(name.encode()).hexdigest()[:16]
+        spec["csi"] = {"driver": provisioner, "volumeHandle": f"{parameters['fileSystemId']}::{access_point}",
+                       "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": "1718000000000-8081-efs.csi.aws.com"}}
+    else:
+        spec.update(ebs_volume_source(name, zone))
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": name, "uid": _uid("PV", name), "creationTimestamp": _ts(created),
+                     "annotations": {"pv.kubernetes.io/provisioned-by": provisioner,
+                                     "volume.kubernetes.io/provisioner-deletion-secret-name": "",
+                                     "volume.kubernetes.io/provisioner-deletion-secret-namespace": ""},
+                     "finalizers": ["kubernetes.io/pv-protection"]},
+        "spec": spec,
+        "status": {"phase": "Bound", "lastPhaseTransitionTime": _ts(created)},
     }
 
 
@@ -346,6 +388,9 @@ def build_seed(now: dt.datetime | None = None, scale: Scale | None = None) -> Cl
         seed.add(node)
     for obj in load_yaml(SEED_DIR / "cluster.yaml"):
         seed.add(_with_meta(obj, cluster_created if obj["kind"] != "Secret" else restored))
+    classes = {sc["metadata"]["name"]: sc for sc in seed.of_kind("StorageClass")}
+    default_class = next(name for name, sc in classes.items()
+                         if sc["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true")
     service_index = 0
     workloads = [(obj, True) for obj in rendered_workloads()]
     base_pods = sum(o["spec"].get("replicas", 1) for o, _ in workloads if o["kind"] in ("Deployment", "StatefulSet"))
@@ -417,9 +462,13 @@ def build_seed(now: dt.datetime | None = None, scale: Scale | None = None) -> Cl
                 seed.add(pod)
                 seed.agent_pods[(obj["metadata"]["namespace"], pod_name)] = name
                 for template in obj["spec"].get("volumeClaimTemplates") or []:
-                    pvc = _pvc(obj, template, pod_name, restored)
-                    pvc["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] = pod["spec"]["nodeName"]
+                    storage_class = classes[template["spec"].get("storageClassName") or default_class]
+                    pvc = _pvc(obj, template, pod_name, restored, storage_class)
+                    node = nodes[pod["spec"]["nodeName"]]
+                    if storage_class.get("volumeBindingMode") == "WaitForFirstConsumer":
+                        pvc["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] = node["metadata"]["name"]
                     seed.add(pvc)
+                    seed.add(_pv(pvc, storage_class, node["metadata"]["labels"]["topology.kubernetes.io/zone"], restored))
             obj["status"] = {
                 "observedGeneration": 1, "replicas": replicas, "readyReplicas": replicas, "currentReplicas": replicas,
                 "updatedReplicas": replicas, "availableReplicas": replicas, "currentRevision": revision,
@@ -444,4 +493,4 @@ def install_agent_state(root: Path, agent: str) -> None:
             (target / path.name).write_bytes(path.read_bytes())
 
 
-__all__ = ["ClusterSeed", "build_seed", "install_agent_state", "rendered_workloads"]
+__all__ = ["ClusterSeed", "build_seed", "ebs_volume_source", "install_agent_state", "rendered_workloads"]

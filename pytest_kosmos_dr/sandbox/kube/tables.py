@@ -191,6 +191,20 @@ def _pvc_row(obj: dict) -> list:
     ]
 
 
+def _pv_row(obj: dict) -> list:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    claim = spec.get("claimRef") or {}
+    return [
+        _meta(obj).get("name"), (spec.get("capacity") or {}).get("storage", ""), ",".join(
+            {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX"}.get(m, m)
+            for m in spec.get("accessModes") or []
+        ), spec.get("persistentVolumeReclaimPolicy", "Retain"), status.get("phase", "Available"),
+        f"{claim.get('namespace')}/{claim.get('name')}" if claim else "", _or_none(spec.get("storageClassName")),
+        spec.get("volumeAttributesClassName") or "<unset>", status.get("reason", ""), _age(obj),
+        spec.get("volumeMode", "Filesystem"),
+    ]
+
+
 def _cronjob_row(obj: dict) -> list:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     last = status.get("lastScheduleTime")
@@ -255,6 +269,9 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[dict], list]]] = {
     "Event": ([("Last Seen", S, 0), ("Type", S, 0), ("Reason", S, 0), ("Object", S, 0), ("Message", S, 0)], _event_row),
     "PersistentVolumeClaim": ([("Name", S, 0), ("Status", S, 0), ("Volume", S, 0), ("Capacity", S, 0),
                                ("Access Modes", S, 0), ("StorageClass", S, 0), ("Age", S, 0)], _pvc_row),
+    "PersistentVolume": ([("Name", S, 0), ("Capacity", S, 0), ("Access Modes", S, 0), ("Reclaim Policy", S, 0),
+                          ("Status", S, 0), ("Claim", S, 0), ("StorageClass", S, 0), ("VolumeAttributesClass", S, 0),
+                          ("Reason", S, 0), ("Age", S, 0), ("VolumeMode", S, 1)], _pv_row),
     "CronJob": ([("Name", S, 0), ("Schedule", S, 0), ("Timezone", S, 0), ("Suspend", S, 0), ("Active", I, 0),
                  ("Last Schedule", S, 0), ("Age", S, 0)], _cronjob_row),
     "StorageClass": ([("Name", S, 0), ("Provisioner", S, 0), ("ReclaimPolicy", S, 0), ("VolumeBindingMode", S, 0),
