@@ -139,8 +139,9 @@ def test_archive_whose_file_differs_from_its_manifest_is_named():
 
     from pytest_kosmos_dr.checks import agent_backups as backups
 
-    files = {"memory.json": b"{}", "tasks.json": b"[]",
-             "MANIFEST.sha256": f"{hashlib.sha256(b'{}').hexdigest()}  memory.json\n{'0' * 64}  tasks.json\n".encode()}
+    memory = b'{"facts": ["x"]}'
+    files = {"memory.json": memory, "tasks.json": b"[]",
+             "MANIFEST.sha256": f"{hashlib.sha256(memory).hexdigest()}  memory.json\n{'0' * 64}  tasks.json\n".encode()}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, body in files.items():

@@ -187,3 +187,54 @@ def test_id(dr_run):
         run_id = out.split("RUN-ID ")[1].split()[0]
         # RDS: letters, digits, hyphens; starts with a letter; no double or trailing hyphen; <= 63
         assert re.fullmatch(r"kosmos-dr-pitr-[a-z0-9]+(-[a-z0-9]+)*", f"kosmos-dr-pitr-{run_id}")
+
+
+class _MovingRds:
+    """An RDS whose source keeps taking writes: LatestRestorableTime moves on while a restore runs."""
+
+    def __init__(self, latest):
+        from datetime import timedelta
+
+        self.latest = latest
+        self.requested = None
+        self.step = timedelta(minutes=5)
+
+    def describe_db_instances(self, DBInstanceIdentifier):
+        from botocore.exceptions import ClientError
+
+        if DBInstanceIdentifier == "kosmos-prod":
+            return {"DBInstances": [{"LatestRestorableTime": self.latest,
+                                     "EarliestRestorableTime": self.latest.replace(year=2020)}]}
+        if self.requested is None:
+            raise ClientError({"Error": {"Code": "DBInstanceNotFound", "Message": "none"}}, "DescribeDBInstances")
+        return {"DBInstances": [{"DBInstanceStatus": "available", "Endpoint": {"Address": "h", "Port": 5432}}]}
+
+    def restore_db_instance_to_point_in_time(self, **kwargs):
+        self.requested = kwargs
+        self.latest = self.latest + self.step  # the source moved on while the restore ran
+
+
+def test_latest_restore_point_is_fixed_when_the_restore_is_requested(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from pytest_kosmos_dr.drills.database_restore import restore_point_in_time
+
+    latest = datetime(2025, 12, 13, 9, 11, 42, 517000, tzinfo=timezone.utc)
+    rds_client = _MovingRds(latest)
+    outcome = restore_point_in_time(rds_client, "us-east-1", "kosmos-prod", "kosmos-dr-pitr-x", None, [], tmp_path,
+                                    "x", timedelta(seconds=5))
+    point = latest.replace(microsecond=0)
+    assert rds_client.requested["RestoreTime"] == point and "UseLatestRestorableTime" not in rds_client.requested
+    assert outcome.restore_time == point  # not the LatestRestorableTime read after the restore (5 min later)
+
+
+def test_restore_point_is_recorded_to_the_microsecond(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from pytest_kosmos_dr.drills.database_restore import restore_point_in_time
+
+    asked = datetime(2025, 12, 13, 9, 0, 0, 250000, tzinfo=timezone.utc)
+    rds_client = _MovingRds(datetime(2025, 12, 13, 9, 11, tzinfo=timezone.utc))
+    outcome = restore_point_in_time(rds_client, "us-east-1", "kosmos-prod", "kosmos-dr-pitr-x", asked, [], tmp_path,
+                                    "x", timedelta(seconds=5))
+    assert outcome.restore_time == asked and rds_client.requested["RestoreTime"] == asked

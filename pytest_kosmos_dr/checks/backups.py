@@ -50,7 +50,8 @@ def _aware(value: datetime) -> datetime:
 
 
 def _age(reference: Reference, at: datetime) -> timedelta:
-    return max(timedelta(0), reference.at - at)
+    """How long before the reference ``at`` lies (callers pass only instants at or before it)."""
+    return reference.at - at
 
 
 def _grace_limit(interval: timedelta, grace: timedelta) -> str:
@@ -92,37 +93,67 @@ def describe_instance(rds, identifier: str, region: str) -> dict | None:
 
 
 # -- BAK-DB-REPLICATION ---------------------------------------------------------------------------------
+def _replication_status(instance: dict) -> dict | None:
+    """The ``read replication`` entry of the instance's StatusInfos (AWS reports it for read replicas)."""
+    for info in instance.get("StatusInfos") or []:
+        if (info or {}).get("StatusType") == "read replication":
+            return info
+    return None
+
+
 def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, region: str,
                 incident_start: datetime | None, rpo: timedelta, where: str) -> CheckResult:
     """BAK-DB-REPLICATION: a replica of production exists in ``region`` and lags by at most the RPO.
 
-    Still replicating: CloudWatch ``ReplicaLag`` (max of the last 10 min), else the replica's
-    ``now() - pg_last_xact_replay_timestamp()``. Promoted (no replication source any more): incident
-    start minus the newest write committed at or before it in the DR database ``conn``.
+    Still replicating: the replica's StatusInfos must say ``replicating`` (an ``available`` instance
+    whose replication stopped is no replica), then CloudWatch ``ReplicaLag`` (max of the last 10 min),
+    else the replica's ``now() - pg_last_xact_replay_timestamp()``. Promoted (no replication source
+    any more): it must have existed before the incident (one created after it never replicated
+    production), and the lag is the incident start minus the newest write committed at or before it
+    in the DR database ``conn``.
     """
     cid = "BAK-DB-REPLICATION"
     instance = describe_instance(rds, replica_id, region)
     described = (f"aws rds describe-db-instances --region {region} --db-instance-identifier {replica_id} "
-                 "--query 'DBInstances[0].[DBInstanceStatus,ReadReplicaSourceDBInstanceIdentifier]'")
+                 "--query 'DBInstances[0].[DBInstanceStatus,ReadReplicaSourceDBInstanceIdentifier,StatusInfos,"
+                 "InstanceCreateTime]'")
     if instance is None:
         return CheckResult(cid, False, f"no DB instance {replica_id} in {region}: production {production_id} has no "
                            f"replica there (limit: lag <= {format_duration(rpo)})", measured=None, limit=rpo,
                            offenders=[replica_id], evidence=[Evidence("replica instance", described, "DBInstanceNotFound")])
     source = instance.get("ReadReplicaSourceDBInstanceIdentifier") or ""
     status = instance.get("DBInstanceStatus")
+    replicating = _replication_status(instance)
+    created = _aware(instance["InstanceCreateTime"]) if instance.get("InstanceCreateTime") else None
     evidence = [Evidence("replica instance", described, f"status={status} ReadReplicaSource={source or '-'} "
-                         f"created={instance.get('InstanceCreateTime')}")]
+                         f"StatusInfos[read replication]={replicating or '-'} created={created}")]
     if source:
         if source.split(":")[-1] != production_id:
             return CheckResult(cid, False, f"{replica_id} ({region}) replicates {source}, not production {production_id}",
                                measured=source, limit=production_id, offenders=[replica_id], evidence=evidence)
+        if replicating is not None and (replicating.get("Status") != "replicating" or replicating.get("Normal") is False):
+            said = replicating.get("Status") or "unknown"
+            message = f": {replicating['Message']}" if replicating.get("Message") else ""
+            return CheckResult(cid, False, f"{replica_id} ({region}) is {status} but its replication of {production_id} "
+                               f"is {said!r}{message} (required: replicating, lag <= {format_duration(rpo)})",
+                               measured=said, limit="replicating", offenders=[replica_id], evidence=evidence)
         lag, method = _streaming_lag(cloudwatch, conn, replica_id, region, where, evidence)
+        if lag is None:
+            return CheckResult(cid, False, f"{replica_id} ({region}) reports ReplicaLag -1: replication of "
+                               f"{production_id} is not active ({method}), limit {format_duration(rpo)} (RPO)",
+                               measured=None, limit=rpo, offenders=[replica_id], evidence=evidence)
         state = f"{replica_id} ({region}) replicating {production_id}"
     else:
         if incident_start is None:
             return CheckResult(cid, False, f"{replica_id} ({region}) is not replicating (status {status}, no replication "
                                "source) and no incident start is known: production has no live replica",
                                measured=None, limit=rpo, offenders=[replica_id], evidence=evidence)
+        if created is None or created > incident_start:
+            when = f"created {isoformat(created)}" if created else "no InstanceCreateTime"
+            return CheckResult(cid, False, f"{replica_id} ({region}) has no replication source and was {when}, after "
+                               f"the incident start {isoformat(incident_start)}: it is not the replica that replicated "
+                               f"{production_id} before the incident", measured=created, limit=incident_start,
+                               offenders=[replica_id], evidence=evidence)
         lag, method = _lag_at_incident(conn, incident_start, where, evidence)
         state = f"{replica_id} ({region}) promoted"
         if lag is None:
@@ -136,7 +167,8 @@ def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, regi
 
 
 def _streaming_lag(cloudwatch, conn, replica_id: str, region: str, where: str,
-                   evidence: list[Evidence]) -> tuple[timedelta, str]:
+                   evidence: list[Evidence]) -> tuple[timedelta | None, str]:
+    """(lag, method); lag None when ReplicaLag says replication is not active (-1)."""
     end = utcnow()
     start = end - REPLICA_LAG_METRIC_WINDOW
     stats = call(f"CloudWatch ReplicaLag {replica_id} in {region}", cloudwatch.get_metric_statistics,
@@ -150,6 +182,8 @@ def _streaming_lag(cloudwatch, conn, replica_id: str, region: str, where: str,
                              "--period 60 --statistics Maximum",
                              "\n".join(f"{p['Timestamp']}  {p['Maximum']} s" for p in points) or "no datapoints"))
     if points:
+        if min(p["Maximum"] for p in points) < 0:
+            return None, "CloudWatch ReplicaLag -1 in the last 10 min"
         return timedelta(seconds=max(p["Maximum"] for p in points)), "CloudWatch ReplicaLag, max of the last 10 min"
     sql = "SELECT pg_is_in_recovery(), now() - pg_last_xact_replay_timestamp()"
     recovering, lag = _query(conn, sql, None, where).fetchone()
@@ -199,50 +233,92 @@ def _usable(snapshots: list[dict]) -> list[dict]:
     return [s for s in snapshots if s.get("Status") == "available" and s.get("SnapshotCreateTime")]
 
 
+def _snapshots_of(snapshots: list[dict], instance: str, resource_id: str | None) -> tuple[list[dict], list[str]]:
+    """(usable snapshots of ``instance``, oldest first; why the other listed ones do not count).
+
+    Usable: of that instance (and of its current incarnation, when its DbiResourceId is known: an
+    instance deleted and recreated under the same name leaves the old one's snapshots listed under
+    the name), status ``available``, with a creation time.
+    """
+    usable, other_instance, earlier, waiting, untimed = [], [], [], {}, 0
+    for snapshot in snapshots:
+        owner = snapshot.get("DBInstanceIdentifier")
+        if owner != instance:
+            other_instance.append(owner or "-")
+        elif resource_id and snapshot.get("DbiResourceId") != resource_id:
+            earlier.append(snapshot.get("DbiResourceId") or "-")
+        elif snapshot.get("Status") != "available":
+            status = snapshot.get("Status") or "no status"
+            waiting[status] = waiting.get(status, 0) + 1
+        elif not snapshot.get("SnapshotCreateTime"):
+            untimed += 1
+        else:
+            usable.append(snapshot)
+    ignored = []
+    if other_instance:
+        ignored.append(f"{len(other_instance)} of other instances ({', '.join(sorted(set(other_instance))[:3])})")
+    if earlier:
+        ignored.append(f"{len(earlier)} of an earlier instance named {instance} (DbiResourceId "
+                       f"{', '.join(sorted(set(earlier))[:3])}, not the current {resource_id})")
+    if waiting:
+        ignored.append(f"{sum(waiting.values())} not available ("
+                       + ", ".join(f"{status}: {n}" for status, n in sorted(waiting.items())) + ")")
+    if untimed:
+        ignored.append(f"{untimed} without SnapshotCreateTime")
+    return sorted(usable, key=_snapshot_time), ignored
+
+
+def _not_counted(ignored: list[str]) -> str:
+    return f"; not counted: {'; '.join(ignored)}" if ignored else ""
+
+
 def snapshots_hourly(snapshots: list[dict], instance: str, region: str, reference: Reference,
-                     interval: timedelta, grace: timedelta) -> CheckResult:
-    """BAK-DB-SNAPSHOTS-HOURLY: newest snapshot at most interval + grace old; no gap between consecutive
-    snapshots in the 24 h before the reference exceeds interval + grace."""
+                     interval: timedelta, grace: timedelta, resource_id: str | None = None) -> CheckResult:
+    """BAK-DB-SNAPSHOTS-HOURLY: the newest snapshot holding data at or before the reference is at most
+    interval + grace old; no gap between consecutive snapshots in the 24 h before the reference
+    exceeds interval + grace. Only available snapshots of ``instance`` (of its current incarnation,
+    ``resource_id`` = its DbiResourceId, when known) count; a copy counts by its data's time."""
     cid = "BAK-DB-SNAPSHOTS-HOURLY"
     limit = interval + grace
-    usable = sorted(_usable(snapshots), key=_snapshot_time)
+    usable, ignored = _snapshots_of(snapshots, instance, resource_id)
     asked = (f"aws rds describe-db-snapshots --region {region} --db-instance-identifier {instance} "
-             "--query 'DBSnapshots[?Status==`available`].[SnapshotCreateTime,SnapshotType,DBSnapshotIdentifier]'")
+             "--query 'DBSnapshots[].[OriginalSnapshotCreateTime,SnapshotCreateTime,Status,DbiResourceId,"
+             "SnapshotType,DBSnapshotIdentifier]'")
     window_start = reference.at - GAP_WINDOW
-    in_window = [s for s in usable if window_start <= _snapshot_time(s) <= reference.at]
-    before = [s for s in usable if _snapshot_time(s) < window_start]
+    at_or_before = [s for s in usable if _snapshot_time(s) <= reference.at]
+    in_window = [s for s in at_or_before if window_start <= _snapshot_time(s)]
+    before = [s for s in at_or_before if _snapshot_time(s) < window_start]
     lines = [f"{isoformat(_snapshot_time(s))}  {s.get('SnapshotType')}  {s['DBSnapshotIdentifier']}" for s in in_window]
     evidence = [Evidence(f"snapshots of {instance}", asked,
-                         f"{len(usable)} available ({len(snapshots)} listed); in the 24 h before "
-                         f"{reference.describe()}:\n" + "\n".join(lines))]
-    if not usable:
-        return CheckResult(cid, False, f"{instance} ({region}) has no available snapshot, limit one every "
-                           f"{_grace_limit(interval, grace)}", measured=None, limit=limit, offenders=[instance],
-                           evidence=evidence)
-    at_or_before = [s for s in usable if _snapshot_time(s) <= reference.at]
-    newest = at_or_before[-1] if at_or_before else usable[-1]
+                         f"{len(usable)} usable of {len(snapshots)} listed{_not_counted(ignored)}; in the 24 h "
+                         f"before {reference.describe()}:\n" + ("\n".join(lines) or "none"))]
+    every = _grace_limit(interval, grace)
+    if not at_or_before:
+        later = f" ({len(usable)} taken after it)" if usable else ""
+        return CheckResult(cid, False, f"{instance} ({region}) has no available snapshot at or before "
+                           f"{reference.describe()}{later}{_not_counted(ignored)}, limit one every {every}",
+                           measured=None, limit=limit, offenders=[instance], evidence=evidence)
+    newest = at_or_before[-1]
     newest_age = _age(reference, _snapshot_time(newest))
     offenders = []
     if newest_age > limit:
         offenders.append(f"newest snapshot {newest['DBSnapshotIdentifier']} {format_duration(newest_age)} before "
                          f"{reference.label}")
     chain = ([before[-1]] if before else []) + in_window
-    gaps = []
     for older, newer in zip(chain, chain[1:]):
         gap = _snapshot_time(newer) - _snapshot_time(older)
         if gap > limit:
-            gaps.append((gap, older, newer))
             offenders.append(f"gap of {format_duration(gap)} between {isoformat(_snapshot_time(older))} and "
                              f"{isoformat(_snapshot_time(newer))}")
     widest = max((_snapshot_time(b) - _snapshot_time(a) for a, b in zip(chain, chain[1:])), default=timedelta(0))
     measured = {"newest_age": newest_age, "widest_gap": widest, "snapshots_24h": len(in_window)}
     if offenders:
         return CheckResult(cid, False, f"{instance} ({region}) snapshots: " + "; ".join(offenders) + ", limit "
-                           f"{_grace_limit(interval, grace)}", measured=measured, limit=limit,
+                           f"{every}{_not_counted(ignored)}", measured=measured, limit=limit,
                            offenders=offenders, evidence=evidence)
     return CheckResult(cid, True, f"{instance} ({region}): newest snapshot {format_duration(newest_age)} before "
                        f"{reference.label}, widest gap in the 24 h before it {format_duration(widest)} over "
-                       f"{len(in_window)} snapshots, limit {_grace_limit(interval, grace)}",
+                       f"{len(in_window)} snapshots, limit {every}",
                        measured=measured, limit=limit, evidence=evidence)
 
 
@@ -279,23 +355,26 @@ def pitr_retention(production: dict | None, production_id: str, primary: str, dr
         if period < days:
             offenders.append(f"{ident} ({region}) BackupRetentionPeriod {period} d")
     created = _aware(production["InstanceCreateTime"]) if production.get("InstanceCreateTime") else None
+    resource_id = production.get("DbiResourceId")
     windows = [_aware(b["RestoreWindow"]["EarliestTime"]) for b in automated_backups
                if b.get("DBInstanceIdentifier") == production_id and (b.get("RestoreWindow") or {}).get("EarliestTime")
-               and b.get("Region", primary) == primary]
-    automated = [_snapshot_time(s) for s in _usable(snapshots) if s.get("SnapshotType") == "automated"]
+               and b.get("Region", primary) == primary
+               and not (resource_id and b.get("DbiResourceId") and b["DbiResourceId"] != resource_id)]
+    own, ignored = _snapshots_of(snapshots, production_id, resource_id)
+    automated = [_snapshot_time(s) for s in own if s.get("SnapshotType") == "automated"]
     if windows:
         earliest, source = min(windows), "automated backup RestoreWindow"
     elif automated:
         earliest, source = min(automated), "oldest automated snapshot; no RestoreWindow reported"
     else:
         earliest, source = None, "no automated backup or snapshot"
-    lines.append(f"InstanceCreateTime={isoformat(created) if created else '-'}; earliest restorable="
-                 f"{isoformat(earliest) if earliest else '-'} ({source})")
+    lines.append(f"InstanceCreateTime={isoformat(created) if created else '-'} DbiResourceId={resource_id or '-'}; "
+                 f"earliest restorable={isoformat(earliest) if earliest else '-'} ({source}){_not_counted(ignored)}")
     required = now - retention
     young = created is not None and created > required
     reach = None
     if earliest is None:
-        offenders.append(f"{production_id} has no restorable time ({source})")
+        offenders.append(f"{production_id} has no restorable time ({source}{_not_counted(ignored)})")
     else:
         if young:
             reach_ok = earliest <= created + FIRST_BACKUP_SLACK
@@ -322,35 +401,63 @@ def pitr_retention(production: dict | None, production_id: str, primary: str, dr
 
 
 # -- BAK-DB-CROSS-REGION ------------------------------------------------------------------------------
+REPLICATED_BACKUP_STATES = ("replicating", "active", "retained")
+
+
 def cross_region(snapshots: list[dict], automated_backups: list[dict], production_id: str, primary: str,
-                 secondary: str, reference: Reference, interval: timedelta, grace: timedelta) -> CheckResult:
+                 secondary: str, reference: Reference, interval: timedelta, grace: timedelta,
+                 resource_id: str | None = None) -> CheckResult:
     """BAK-DB-CROSS-REGION: copies of production's snapshots (or replicated automated backups) exist in
-    the secondary region, the newest holding data at most interval + grace older than the reference."""
+    the secondary region, the newest holding data at or before the reference at most interval + grace
+    older than it. Only available copies from the primary region of production (of its current
+    incarnation, ``resource_id`` = its DbiResourceId, when known) count, by their data's time."""
     cid = "BAK-DB-CROSS-REGION"
     limit = interval + grace
-    copies = [s for s in _usable(snapshots) if s.get("DBInstanceIdentifier") == production_id and (
-        s.get("SourceRegion") == primary or f":{primary}:" in (s.get("SourceDBSnapshotIdentifier") or ""))]
-    replicated = [b for b in automated_backups if b.get("DBInstanceIdentifier") == production_id and (
-        b.get("Region") == primary or f":{primary}:" in (b.get("DBInstanceArn") or ""))]
+    every = _grace_limit(interval, grace)
+    from_primary = [s for s in snapshots if s.get("SourceRegion") == primary
+                    or f":{primary}:" in (s.get("SourceDBSnapshotIdentifier") or "")]
+    copies, ignored = _snapshots_of(from_primary, production_id, resource_id)
+    replicated, skipped = [], []
+    for backup in automated_backups:
+        if backup.get("DBInstanceIdentifier") != production_id or not (
+                backup.get("Region") == primary or f":{primary}:" in (backup.get("DBInstanceArn") or "")):
+            continue
+        if resource_id and backup.get("DbiResourceId") and backup["DbiResourceId"] != resource_id:
+            skipped.append(f"replicated automated backup of an earlier {production_id} ({backup['DbiResourceId']})")
+        elif backup.get("Status") and backup["Status"] not in REPLICATED_BACKUP_STATES:
+            skipped.append(f"replicated automated backup in status {backup['Status']}")
+        else:
+            replicated.append(backup)
+    ignored += skipped
     points: list[tuple[datetime, str]] = [(_snapshot_time(s), f"snapshot copy {s['DBSnapshotIdentifier']}") for s in copies]
     points += [(_aware(b["RestoreWindow"]["LatestTime"]), "replicated automated backup (RestoreWindow.LatestTime)")
                for b in replicated if (b.get("RestoreWindow") or {}).get("LatestTime")]
     at_or_before = sorted((p for p in points if p[0] <= reference.at), key=lambda p: p[0])
     asked = (f"aws rds describe-db-snapshots --region {secondary} --query \"DBSnapshots[?SourceRegion=='{primary}']"
-             ".[OriginalSnapshotCreateTime,SnapshotCreateTime,DBSnapshotIdentifier]\"; "
+             ".[OriginalSnapshotCreateTime,SnapshotCreateTime,Status,DBInstanceIdentifier,DbiResourceId,"
+             "DBSnapshotIdentifier]\"; "
              f"aws rds describe-db-instance-automated-backups --region {secondary}")
     newest_lines = [f"{isoformat(t)}  {what}" for t, what in sorted(points, key=lambda p: p[0])[-5:]]
     evidence = [Evidence(f"backups of {production_id} in {secondary}", asked,
-                         f"{len(copies)} snapshot copies from {primary}, {len(replicated)} replicated automated "
-                         f"backups ({len(snapshots)} snapshots listed); newest:\n" + "\n".join(newest_lines))]
+                         f"{len(copies)} usable snapshot copies of {production_id} from {primary} "
+                         f"({len(from_primary)} copies from {primary}, {len(snapshots)} snapshots listed), "
+                         f"{len(replicated)} replicated automated backups{_not_counted(ignored)}"
+                         + ("" if resource_id else "; production's DbiResourceId unknown: matched by name only")
+                         + "; newest:\n"
+                         + ("\n".join(newest_lines) or "none"))]
     if not points:
-        return CheckResult(cid, False, f"no copies of {production_id}'s backups in {secondary} (0 snapshot copies from "
-                           f"{primary}, 0 replicated automated backups), limit newest within "
-                           f"{_grace_limit(interval, grace)}", measured=None, limit=limit, offenders=[secondary],
+        return CheckResult(cid, False, f"no copies of {production_id}'s backups in {secondary} ({len(copies)} snapshot "
+                           f"copies from {primary}, {len(replicated)} replicated automated backups{_not_counted(ignored)}), "
+                           f"limit newest within {every}", measured=None, limit=limit, offenders=[secondary],
                            evidence=evidence)
-    newest_at, what = at_or_before[-1] if at_or_before else max(points, key=lambda p: p[0])
+    if not at_or_before:
+        return CheckResult(cid, False, f"no copy of {production_id}'s backups in {secondary} holds data at or before "
+                           f"{reference.describe()} ({len(points)} hold later data){_not_counted(ignored)}, limit newest "
+                           f"within {every}", measured=None, limit=limit, offenders=[secondary], evidence=evidence)
+    newest_at, what = at_or_before[-1]
     age = _age(reference, newest_at)
     summary = (f"newest backup of {production_id} in {secondary} holds data {format_duration(age)} older than "
-               f"{reference.label} ({what}, {len(copies)} copies), limit {_grace_limit(interval, grace)}")
+               f"{reference.label} ({what}, {len(copies)} copies), limit {every}"
+               + (_not_counted(ignored) if age > limit else ""))
     return CheckResult(cid, age <= limit, summary, measured=age, limit=limit,
                        offenders=[] if age <= limit else [what], evidence=evidence)

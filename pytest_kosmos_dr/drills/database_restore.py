@@ -11,7 +11,7 @@ import fcntl
 import json
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..errors import DRUnverifiable
@@ -81,32 +81,33 @@ def _refuse_existing(rds, identifier: str) -> None:
 
 def restore_point_in_time(rds, region: str, source_id: str, identifier: str, restore_time: datetime | None,
                           tags: list[dict], run_dir: Path, run_id: str, timeout: timedelta) -> RestoreOutcome:
-    """``restore-db-instance-to-point-in-time`` into ``identifier`` and wait until available."""
+    """``restore-db-instance-to-point-in-time`` into ``identifier`` and wait until available.
+
+    The point is fixed when the restore is requested: "latest" (``restore_time`` None) is the source's
+    LatestRestorableTime read then, passed as an explicit RestoreTime, so the recorded point is the
+    one restored to (read after the restore, it would have moved on with the live source).
+    """
     source = rds.describe_db_instances(DBInstanceIdentifier=source_id)["DBInstances"][0]
     earliest = source.get("EarliestRestorableTime")
     latest = source.get("LatestRestorableTime")
-    if restore_time is not None and earliest and latest and not (earliest <= restore_time <= latest):
+    if restore_time is None:
+        if latest is None:
+            raise DRUnverifiable(f"point-in-time restore of {source_id}",
+                                 "RDS reports no LatestRestorableTime (no automated backups?)")
+        restore_time = _aware(latest).replace(microsecond=0)  # a whole second, recorded as requested
+    if earliest and latest and not (earliest <= restore_time <= latest):
         raise DRUnverifiable(
             f"point-in-time restore of {source_id}",
             f"--dr-restore-time {isoformat(restore_time)} is outside the restorable window "
             f"{isoformat(earliest)} .. {isoformat(latest)} (InvalidRestoreFault)",
         )
     _refuse_existing(rds, identifier)
-    kwargs = dict(SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=identifier, Tags=tags,
-                  MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False)
-    if restore_time is None:
-        kwargs["UseLatestRestorableTime"] = True
-        point = latest
-    else:
-        kwargs["RestoreTime"] = restore_time
-        point = restore_time
     record(run_dir, CreatedInstance(region, identifier, run_id))
-    rds.restore_db_instance_to_point_in_time(**kwargs)
+    rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=identifier, Tags=tags, MultiAZ=False,
+        PubliclyAccessible=False, DeletionProtection=False, RestoreTime=restore_time)
     waited = wait_available(rds, identifier, timeout)
-    if restore_time is None:  # what "latest" meant, as AWS reports it once the restore ran
-        point = rds.describe_db_instances(DBInstanceIdentifier=source_id)["DBInstances"][0].get(
-            "LatestRestorableTime", point)
-    return _outcome(rds, "point-in-time", identifier, region, point, source_id, waited)
+    return _outcome(rds, "point-in-time", identifier, region, restore_time, source_id, waited)
 
 
 def newest_snapshot(rds, source_id: str) -> dict:
@@ -132,11 +133,23 @@ def restore_snapshot(rds, region: str, source_id: str, identifier: str, tags: li
                     snapshot["DBSnapshotIdentifier"], waited)
 
 
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _instant(point) -> str:
+    """The point as ISO-8601, to the microsecond when it has any (never rounded to a later or earlier second)."""
+    if not isinstance(point, datetime):
+        return str(point)
+    point = _aware(point)
+    return isoformat(point) if not point.microsecond else point.isoformat().replace("+00:00", "Z")
+
+
 def _outcome(rds, method, identifier, region, point, source, waited) -> RestoreOutcome:
     instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
     endpoint = instance["Endpoint"]
     return RestoreOutcome(method, identifier, region, endpoint["Address"], int(endpoint["Port"]),
-                          isoformat(point) if isinstance(point, datetime) else str(point), source, round(waited, 2))
+                          _instant(point), source, round(waited, 2))
 
 
 def restore_once(run_dir: Path, method: str, perform) -> RestoreOutcome:

@@ -175,7 +175,8 @@ def aws_faults(aws) -> list[Fault]:
         await asyncio.to_thread(_without_foreign_keys, dr_server(),
                                 "DELETE FROM messages WHERE body = 'sandbox fault: orphaned message'")
 
-    return [
+    wrong_worlds = _wrong_database_worlds(aws, east, west, dr_server, stash)
+    return wrong_worlds + [
         Fault("backup-corrupted", ("REC-DB-PITR", "REC-DB-SNAPSHOT", "SCN-DATA-CORRUPTION"),
               "restores yield a corrupted database: the 10 newest conversations missing, an orphaned message",
               restore_corruption_apply, restore_corruption_revert),
@@ -229,3 +230,219 @@ def _copies_of(snapshots: dict) -> set[str]:
     from .history import copy_id
 
     return {copy_id(sid) for sid in snapshots}
+
+
+# -- wrong worlds of the database: everything the checks fetch still looks healthy ------------------
+EARLIER_RESOURCE_ID = "db-EARLIERKOSMOSPRODINSTANCE"
+STANDBY_SIGNAL = "standby.signal"
+BLANK_TABLES = ("messages", "conversations")  # children first
+DISPLACED = "{}_displaced_by_fault"
+
+
+def _set_attributes(stash: dict, name: str, objects, **values) -> None:
+    """Set ``values`` on each moto object, keeping what was there for ``_put_attributes_back``."""
+    kept = stash.setdefault(name, [])
+    for obj in objects:
+        kept.append((obj, {key: getattr(obj, key, None) for key in values}))
+        for key, value in values.items():
+            setattr(obj, key, value)
+
+
+def _put_attributes_back(stash: dict, name: str) -> None:
+    for obj, values in reversed(stash.pop(name, [])):
+        for key, value in values.items():
+            setattr(obj, key, value)
+
+
+def _sql(server, *statements: str, fetch: str | None = None):
+    import psycopg
+
+    with psycopg.connect(server.conninfo(server.dbname), autocommit=True) as conn:
+        conn.execute("SET statement_timeout = 10000")
+        for statement in statements:
+            conn.execute(statement)
+        return conn.execute(fetch).fetchall() if fetch else None
+
+
+def _wrong_database_worlds(aws, east, west, dr_server, stash) -> list[Fault]:
+    """Fault twins of docs/wrong-worlds/database.md: AWS and the DR database look healthy, are not."""
+    from moto.core.utils import utcnow
+
+    def prod_snapshots():
+        return sorted((s for s in east().database_snapshots.values() if s.db_instance_identifier == aws.prod_id),
+                      key=lambda s: s.original_snapshot_create_time)
+
+    def prod_copies():
+        return sorted((s for s in west().database_snapshots.values()
+                       if getattr(s, "source_region", None) == aws.primary),
+                      key=lambda s: s.original_snapshot_create_time)
+
+    def newest(snapshots, hours):
+        top = snapshots[-1].original_snapshot_create_time
+        return [s for s in snapshots if s.original_snapshot_create_time > top - timedelta(hours=hours)]
+
+    def dr_instance():
+        return west().databases[aws.dr_id]
+
+    def prod_instance():
+        return east().databases[aws.prod_id]
+
+    def moto_fault(name, objects, **values):
+        async def apply():
+            _set_attributes(stash, name, objects(), **values)
+
+        async def revert():
+            _put_attributes_back(stash, name)
+
+        return apply, revert
+
+    def recopied(snapshots):
+        """Objects whose data is 12 h older than the newest snapshot, though taken (copied) recently."""
+        chosen = newest(snapshots(), 6)
+        return chosen, snapshots()[-1].original_snapshot_create_time - timedelta(hours=12)
+
+    def stale_fault(name, snapshots):
+        async def apply():
+            chosen, old = recopied(snapshots)
+            _set_attributes(stash, name, chosen, original_snapshot_create_time=old, snapshot_type="manual")
+
+        async def revert():
+            _put_attributes_back(stash, name)
+
+        return apply, revert
+
+    production_arn = f"arn:aws:rds:{aws.primary}:{ACCOUNT_ID}:db:{aws.prod_id}"
+    staging_arn = f"arn:aws:rds:{aws.primary}:{ACCOUNT_ID}:db:kosmos-staging"
+    stopped = [{"StatusType": "read replication", "Normal": False, "Status": "error",
+                "Message": "replication stopped: the WAL receiver lost its connection and was not restarted"}]
+
+    # -- the DR database server itself --------------------------------------------------------------
+    def standby_signal():
+        return dr_server().data_dir / STANDBY_SIGNAL
+
+    def restart_in_recovery():
+        server = dr_server()
+        server.stop("fast")
+        server._signal(STANDBY_SIGNAL)  # no primary to follow: a hot standby that never gets promoted
+        server.start()
+
+    def restart_promoted():
+        server = dr_server()
+        server.stop("fast")
+        standby_signal().unlink(missing_ok=True)
+        server.start()  # shut down in recovery, no signal file: it starts as the primary it was
+        server.wait_until_primary()
+
+    async def in_recovery_apply():
+        await asyncio.to_thread(restart_in_recovery)
+
+    async def in_recovery_revert():
+        if standby_signal().exists() or not await asyncio.to_thread(dr_server().is_running):
+            await asyncio.to_thread(restart_promoted)
+
+    async def schema_missing_apply():
+        await asyncio.to_thread(_sql, dr_server(), "ALTER SCHEMA public RENAME TO kosmos_displaced_by_fault",
+                                "CREATE SCHEMA public")
+
+    async def schema_missing_revert():
+        await asyncio.to_thread(_sql, dr_server(), "DROP SCHEMA public",
+                                "ALTER SCHEMA kosmos_displaced_by_fault RENAME TO public")
+
+    async def blank_apply():
+        statements = [f"ALTER TABLE {t} RENAME TO {DISPLACED.format(t)}" for t in BLANK_TABLES]
+        statements += [f"CREATE TABLE {t} (LIKE {DISPLACED.format(t)} INCLUDING ALL)" for t in reversed(BLANK_TABLES)]
+        await asyncio.to_thread(_sql, dr_server(), *statements)
+
+    async def blank_revert():
+        statements = [f"DROP TABLE {t}" for t in BLANK_TABLES]
+        statements += [f"ALTER TABLE {DISPLACED.format(t)} RENAME TO {t}" for t in BLANK_TABLES]
+        await asyncio.to_thread(_sql, dr_server(), *statements)
+
+    async def column_apply():
+        await asyncio.to_thread(_sql, dr_server(), "ALTER TABLE conversations RENAME COLUMN updated_at TO last_activity_at")
+
+    async def column_revert():
+        await asyncio.to_thread(_sql, dr_server(), "ALTER TABLE conversations RENAME COLUMN last_activity_at TO updated_at")
+
+    async def messages_lost_apply():
+        window = (aws.incident_start - timedelta(hours=1), aws.incident_start)
+        rows = await asyncio.to_thread(
+            _sql, dr_server(), fetch=("DELETE FROM messages WHERE created_at > '%s' AND created_at <= '%s' RETURNING *"
+                                      % (window[0].isoformat(), window[1].isoformat())))
+        stash["messages-lost"] = rows
+
+    async def messages_lost_revert():
+        import psycopg
+
+        rows = stash.pop("messages-lost", [])
+        if not rows:
+            return
+        server = dr_server()
+
+        def put_back():
+            with psycopg.connect(server.conninfo(server.dbname), autocommit=False) as conn, conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO messages VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
+
+        await asyncio.to_thread(put_back)
+
+    # -- RDS as AWS reports it ------------------------------------------------------------------------
+    async def dr_retention(days):
+        await asyncio.to_thread(aws.rds_west.modify_db_instance, DBInstanceIdentifier=aws.dr_id,
+                                BackupRetentionPeriod=days, ApplyImmediately=True)
+
+    faults = [
+        ("dr-replica-of-another-instance", ("BAK-DB-REPLICATION",),
+         f"{aws.dr_id} reports a replication source, but it is kosmos-staging, not production",
+         *moto_fault("dr-replica-of-another-instance", lambda: [dr_instance()],
+                     source_db_instance_identifier=staging_arn)),
+        ("dr-replication-stopped", ("BAK-DB-REPLICATION",),
+         f"{aws.dr_id} is 'available' and names production as its source, but its replication status is 'error'",
+         *moto_fault("dr-replication-stopped", lambda: [dr_instance()],
+                     source_db_instance_identifier=production_arn, status_infos=stopped)),
+        ("dr-replica-recreated-after-incident", ("BAK-DB-REPLICATION",),
+         f"{aws.dr_id} has no replication source and was created after the incident (a standalone instance "
+         "under the replica's name)",
+         *moto_fault("dr-replica-recreated-after-incident", lambda: [dr_instance()], instance_create_time=utcnow())),
+        ("snapshots-stuck-creating", ("BAK-DB-SNAPSHOTS-HOURLY",),
+         "production's snapshots of the last 2.5 h are listed but stuck in status 'creating'",
+         *moto_fault("snapshots-stuck-creating", lambda: newest(prod_snapshots(), 2.5), status="creating")),
+        ("snapshots-of-earlier-instance", ("BAK-DB-SNAPSHOTS-HOURLY", "BAK-DB-PITR-RETENTION"),
+         f"every snapshot listed under {aws.prod_id} belongs to an earlier instance of that name (another "
+         "DbiResourceId): the current instance has no backup",
+         *moto_fault("snapshots-of-earlier-instance", prod_snapshots, dbi_resource_id=EARLIER_RESOURCE_ID)),
+        ("snapshots-recopied-stale", ("BAK-DB-SNAPSHOTS-HOURLY",),
+         "the snapshots of the last 6 h are fresh copies of a 12 h old snapshot (new SnapshotCreateTime, old data)",
+         *stale_fault("snapshots-recopied-stale", prod_snapshots)),
+        ("dr-instance-retention-1d", ("BAK-DB-PITR-RETENTION",),
+         f"production keeps 30 days, but the promoted {aws.dr_id}, the live database now, keeps 1 day",
+         lambda: dr_retention(1), lambda: dr_retention(30)),
+        ("pitr-window-short-on-old-instance", ("BAK-DB-PITR-RETENTION",),
+         f"{aws.prod_id} is 90 days old with BackupRetentionPeriod 30, but its automated backups reach back 24 h",
+         *moto_fault("pitr-window-short-on-old-instance", lambda: [prod_instance()],
+                     instance_create_time=utcnow() - timedelta(days=90))),
+        ("copies-of-another-instance", ("BAK-DB-CROSS-REGION",),
+         f"the snapshot copies in {aws.secondary} from {aws.primary} are of kosmos-staging, not production",
+         *moto_fault("copies-of-another-instance", prod_copies, db_instance_identifier="kosmos-staging")),
+        ("copies-failed", ("BAK-DB-CROSS-REGION",),
+         f"the copies of the last 2.5 h in {aws.secondary} are listed in status 'failed'",
+         *moto_fault("copies-failed", lambda: newest(prod_copies(), 2.5), status="failed")),
+        ("copies-of-stale-data", ("BAK-DB-CROSS-REGION",),
+         f"the copies of the last 6 h in {aws.secondary} hold a 12 h old snapshot's data",
+         *stale_fault("copies-of-stale-data", prod_copies)),
+        ("dr-window-messages-lost", ("REC-DB-INTEGRITY", "VAL-SMOKE"),
+         "the DR database keeps the conversations of the hour before the incident, but their messages are gone",
+         messages_lost_apply, messages_lost_revert),
+        ("dr-schema-other-version", ("REC-DB-INTEGRITY",),
+         "the DR database is at another schema version: conversations.updated_at is now last_activity_at",
+         column_apply, column_revert),
+        ("dr-database-in-recovery", ("VAL-DB-CONNECT",),
+         "the DR endpoint answers SELECT 1, but its server is a hot standby still in recovery (never promoted)",
+         in_recovery_apply, in_recovery_revert),
+        ("dr-database-schema-missing", ("VAL-DB-CONNECT", "REC-DB-INTEGRITY", "VAL-SMOKE"),
+         "the DR endpoint answers SELECT 1, but the kosmos database has no KOSMOS tables (schema public is empty)",
+         schema_missing_apply, schema_missing_revert),
+        ("dr-database-blank", ("VAL-DB-CONNECT", "REC-DB-INTEGRITY", "BAK-DB-REPLICATION", "OBJ-RPO", "VAL-SMOKE"),
+         "the DR endpoint answers SELECT 1 and has the KOSMOS tables, but conversations and messages are empty",
+         blank_apply, blank_revert),
+    ]
+    return [Fault(name, criteria, description, apply, revert) for name, criteria, description, apply, revert in faults]

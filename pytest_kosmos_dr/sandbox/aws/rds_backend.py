@@ -56,6 +56,14 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def new_resource_id() -> str:
+    """A DbiResourceId as AWS makes them: unique per instance, kept by its snapshots and their copies."""
+    import secrets
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    return "db-" + "".join(secrets.choice(alphabet) for _ in range(26))
+
+
 @dataclass
 class BaseBackup:
     """A real ``pg_basebackup``; consistent from ``finished_at`` on."""
@@ -207,6 +215,7 @@ class RealRds:
 
     def _adopt(self, instance: Any) -> None:
         instance.__class__ = _real_instance_class()
+        instance.dbi_resource_id = new_resource_id()  # moto gives every instance the same one; AWS never does
 
     # -- wrapped backend methods ----------------------------------------------------------------
     def _create_db_instance(self, backend, original, db_kwargs: dict[str, Any]):

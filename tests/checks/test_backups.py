@@ -1,0 +1,174 @@
+"""BAK-DB-* checks on plain data (no sandbox): passing, failing and degenerate listings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pytest_kosmos_dr.checks import backups
+
+INCIDENT = datetime(2025, 12, 13, 9, 12, tzinfo=timezone.utc)
+REFERENCE = backups.Reference.of(INCIDENT)
+HOUR, GRACE = timedelta(hours=1), timedelta(minutes=10)
+RID = "db-CURRENTKOSMOSPROD"
+
+
+def snapshot(hours_before: float, *, instance="kosmos-prod", status="available", rid=RID, original=None, **extra):
+    at = INCIDENT - timedelta(hours=hours_before)
+    return {"DBSnapshotIdentifier": f"rds:{instance}-{hours_before}", "DBInstanceIdentifier": instance,
+            "SnapshotCreateTime": at, "OriginalSnapshotCreateTime": original or at, "Status": status,
+            "SnapshotType": "automated", "DbiResourceId": rid, **extra}
+
+
+def hourly(**kwargs):
+    return [snapshot(h + 0.2, **kwargs) for h in range(24)]
+
+
+def copies(**kwargs):
+    return [snapshot(h + 0.3, SourceRegion="us-east-1", **kwargs) for h in range(24)]
+
+
+# -- BAK-DB-SNAPSHOTS-HOURLY -----------------------------------------------------------------------------
+def test_hourly_snapshots_pass():
+    result = backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    assert result.passed, result.summary
+
+
+def test_only_snapshots_after_the_incident_fail_instead_of_counting_as_zero_old():
+    later = [snapshot(-1), snapshot(-2)]
+    result = backups.snapshots_hourly(later, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    assert not result.passed
+    assert "has no available snapshot at or before the incident start 2025-12-13T09:12:00Z (2 taken after it)" \
+        in result.summary
+
+
+@pytest.mark.parametrize(("listing", "said"), [
+    (hourly(status="creating"), "24 not available (creating: 24)"),
+    (hourly(rid="db-EARLIER"), "24 of an earlier instance named kosmos-prod (DbiResourceId db-EARLIER"),
+    (hourly(instance="kosmos-staging"), "24 of other instances (kosmos-staging)"),
+    ([], "has no available snapshot at or before"),
+])
+def test_snapshots_that_are_not_production_s_usable_ones_do_not_count(listing, said):
+    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    assert not result.passed and said in result.summary
+
+
+def test_a_fresh_copy_of_old_data_counts_by_its_data_time():
+    stale = [snapshot(h + 0.2, original=INCIDENT - timedelta(hours=12)) for h in range(6)] + [
+        snapshot(h + 0.2) for h in range(6, 24)]
+    result = backups.snapshots_hourly(stale, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    assert not result.passed and "newest snapshot rds:kosmos-prod-6.2 6 h 12 min before the incident start" \
+        in result.summary
+
+
+# -- BAK-DB-CROSS-REGION ---------------------------------------------------------------------------------
+def cross(listing, backups_listed=(), rid=RID):
+    return backups.cross_region(listing, list(backups_listed), "kosmos-prod", "us-east-1", "us-west-2", REFERENCE,
+                                HOUR, GRACE, rid)
+
+
+def test_copies_pass():
+    assert cross(copies()).passed
+
+
+def test_only_copies_newer_than_the_incident_fail():
+    result = cross([snapshot(-1, SourceRegion="us-east-1")])
+    assert not result.passed
+    assert "no copy of kosmos-prod's backups in us-west-2 holds data at or before the incident start" in result.summary
+
+
+@pytest.mark.parametrize(("listing", "said"), [
+    (copies(instance="kosmos-staging"), "24 of other instances (kosmos-staging)"),
+    (copies(status="failed"), "24 not available (failed: 24)"),
+    (copies(rid="db-EARLIER"), "of an earlier instance named kosmos-prod"),
+    ([snapshot(0.3, SourceRegion="eu-west-1")], "0 snapshot copies from us-east-1"),
+])
+def test_copies_that_are_not_of_production_do_not_count(listing, said):
+    result = cross(listing)
+    assert not result.passed and said in result.summary
+
+
+def test_replicated_automated_backup_of_an_earlier_instance_does_not_count():
+    replicated = {"DBInstanceIdentifier": "kosmos-prod", "Region": "us-east-1", "DbiResourceId": "db-EARLIER",
+                  "Status": "replicating", "RestoreWindow": {"LatestTime": INCIDENT - timedelta(minutes=5)}}
+    assert cross([], [replicated]).passed is False
+    assert cross([], [{**replicated, "DbiResourceId": RID}]).passed
+
+
+# -- BAK-DB-REPLICATION ----------------------------------------------------------------------------------
+class _Rds:
+    def __init__(self, instance):
+        self.instance = instance
+
+    def describe_db_instances(self, DBInstanceIdentifier):
+        return {"DBInstances": [self.instance]}
+
+
+class _CloudWatch:
+    def __init__(self, values):
+        self.values = values
+
+    def get_metric_statistics(self, **_):
+        return {"Datapoints": [{"Timestamp": INCIDENT, "Maximum": v} for v in self.values]}
+
+
+SOURCE = "arn:aws:rds:us-east-1:123456789012:db:kosmos-prod"
+
+
+def replication(instance, lag=(2.0,), incident=None):
+    return backups.replication(_Rds(instance), _CloudWatch(list(lag)), None, "kosmos-prod-replica", "kosmos-prod",
+                               "us-west-2", incident, timedelta(minutes=15), "dr")
+
+
+def test_available_replica_whose_replication_stopped_fails():
+    instance = {"DBInstanceStatus": "available", "ReadReplicaSourceDBInstanceIdentifier": SOURCE,
+                "StatusInfos": [{"StatusType": "read replication", "Status": "error", "Normal": False,
+                                 "Message": "WAL receiver gone"}]}
+    result = replication(instance)
+    assert not result.passed and "its replication of kosmos-prod is 'error': WAL receiver gone" in result.summary
+    healthy = {**instance, "StatusInfos": [{"StatusType": "read replication", "Status": "replicating", "Normal": True}]}
+    assert replication(healthy).passed
+
+
+def test_replica_lag_minus_one_means_replication_is_not_active():
+    result = replication({"DBInstanceStatus": "available", "ReadReplicaSourceDBInstanceIdentifier": SOURCE}, lag=(-1,))
+    assert not result.passed and "ReplicaLag -1" in result.summary
+
+
+def test_promoted_instance_created_after_the_incident_is_not_the_replica():
+    instance = {"DBInstanceStatus": "available", "InstanceCreateTime": INCIDENT + timedelta(minutes=30)}
+    result = replication(instance, incident=INCIDENT)
+    assert not result.passed and "after the incident start 2025-12-13T09:12:00Z" in result.summary
+
+
+def test_replica_of_another_instance_fails():
+    instance = {"DBInstanceStatus": "available",
+                "ReadReplicaSourceDBInstanceIdentifier": SOURCE.replace("kosmos-prod", "kosmos-staging")}
+    assert "not production kosmos-prod" in replication(instance).summary
+
+
+# -- BAK-DB-PITR-RETENTION -------------------------------------------------------------------------------
+def pitr(production, snapshots, dr=None):
+    return backups.pitr_retention(production, "kosmos-prod", "us-east-1", dr, "kosmos-prod-replica", "us-west-2", [],
+                                  snapshots, timedelta(days=30), now=INCIDENT)
+
+
+def test_retention_reaching_back_30_days_passes_and_a_short_window_on_an_old_instance_fails():
+    old = {"BackupRetentionPeriod": 30, "InstanceCreateTime": INCIDENT - timedelta(days=90), "DbiResourceId": RID}
+    month = [snapshot(24 * d) for d in range(31)]
+    assert pitr(old, month).passed
+    result = pitr(old, hourly())
+    assert not result.passed and "reaches back only" in result.summary
+
+
+def test_automated_snapshots_of_an_earlier_instance_give_no_restorable_time():
+    young = {"BackupRetentionPeriod": 30, "InstanceCreateTime": INCIDENT - timedelta(days=1), "DbiResourceId": RID}
+    result = pitr(young, hourly(rid="db-EARLIER"))
+    assert not result.passed and "has no restorable time" in result.summary and "earlier instance" in result.summary
+
+
+def test_promoted_dr_instance_with_short_retention_fails():
+    young = {"BackupRetentionPeriod": 30, "InstanceCreateTime": INCIDENT - timedelta(hours=23), "DbiResourceId": RID}
+    result = pitr(young, hourly(), dr={"BackupRetentionPeriod": 1})
+    assert not result.passed and "kosmos-prod-replica (us-west-2) BackupRetentionPeriod 1 d" in result.summary
