@@ -32,6 +32,7 @@ BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "dr-cluster": {
         "kind": "aws",
         "description": "The plan's DR setup: us-west-2, context dr-cluster, namespace kosmos",
+        "production": True,  # real endpoints: drills also need --dr-confirm-target dr-cluster
     },
 }
 DEFAULT_TARGET = "sandbox"

@@ -62,7 +62,7 @@ def drill_refusal(run) -> str | None:
     if not run.options.allow_restore:
         return "drill creates resources: run with --dr-allow-restore to allow it"
     target = run.target
-    if target.production and run.options.confirm_target != target.name:
+    if target.production and target.name not in run.options.confirmed_targets:
         return (f"target {target.name!r} is marked production: drills need --dr-allow-restore "
                 f"and --dr-confirm-target {target.name}")
     return None

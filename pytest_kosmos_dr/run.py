@@ -48,6 +48,11 @@ class RunOptions:
     def target(self) -> str:
         return self.targets[0]
 
+    @property
+    def confirmed_targets(self) -> set[str]:
+        """--dr-confirm-target a,b: the production targets whose drills the operator confirmed."""
+        return {t.strip() for t in (self.confirm_target or "").split(",") if t.strip()}
+
     @classmethod
     def from_config(cls, config: pytest.Config, default_target: str) -> "RunOptions":
         raw_target = config.getoption("dr_target") or config.getini("dr_target") or default_target
@@ -238,6 +243,23 @@ def stale_run_dirs() -> list[Path]:
     return stale
 
 
+def _refuse_unconfirmed_drills(options: RunOptions, targets: list[Target]) -> None:
+    """Drills asked for (--dr-allow-restore) on a production target need its name confirmed: a job that
+    lost its confirm flag stops with one line instead of going green with its drills skipped."""
+    confirmed = options.confirmed_targets
+    if not options.allow_restore:
+        return
+    names = [t.name for t in targets]
+    stray = sorted(confirmed - set(names))
+    if stray:
+        raise DRConfigError(f"--dr-confirm-target {', '.join(stray)}: not a target of this run ({', '.join(names)}); "
+                            "no drill was run")
+    for target in targets:
+        if target.production and target.name not in confirmed:
+            raise DRConfigError(f"target {target.name!r} is marked production: drills need --dr-allow-restore and "
+                                f"--dr-confirm-target {target.name}; nothing was run")
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:20] or "target"
 
@@ -256,6 +278,7 @@ class DRRun:
         self.options = RunOptions.from_config(config, self.dr_config.default_target)
         names = list(self.dr_config.targets) if self.options.targets == ("all",) else list(self.options.targets)
         targets = [self.dr_config.target(name) for name in names]
+        _refuse_unconfirmed_drills(self.options, targets)
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None:
             self.run_dir = Path(workerinput[RUN_DIR_KEY])

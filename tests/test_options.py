@@ -89,13 +89,26 @@ def test_drills_are_skipped_with_a_reason_naming_the_flag(pytester):
 
 
 def test_production_target_drills_need_confirmation_too(pytester):
+    """A job that lost its confirm flag stops with one line and a non-zero exit, never goes green."""
     pytester.makefile(".toml", **{"kosmos-dr": '[targets.prod]\nkind = "aws"\nproduction = true\n'})
     pytester.makepyfile(test_mix=DRILL_AND_GATE)
     result = pytester.runpytest_subprocess("--dr-target=prod", "--dr-allow-restore", "-rs", "-k", "drill")
-    result.assert_outcomes(skipped=1, deselected=2)
-    result.stdout.fnmatch_lines(["*drills need --dr-allow-restore and --dr-confirm-target prod*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: target 'prod' is marked production: drills need --dr-allow-restore and "
+                                 "--dr-confirm-target prod; nothing was run"])
+    wrong = pytester.runpytest_subprocess("--dr-target=prod", "--dr-allow-restore", "--dr-confirm-target=sandbox")
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    wrong.stderr.fnmatch_lines(["ERROR: --dr-confirm-target sandbox: not a target of this run (prod); no drill was run"])
     result = pytester.runpytest_subprocess("--dr-target=prod", "--dr-allow-restore", "--dr-confirm-target=prod", "-k", "drill")
     result.assert_outcomes(passed=1, deselected=2)
+
+
+def test_the_built_in_dr_cluster_is_production(pytester):
+    """From a folder without a targets file the plan's real DR setup is still guarded."""
+    pytester.makepyfile(test_mix=DRILL_AND_GATE)
+    result = pytester.runpytest_subprocess("--dr-target=dr-cluster", "--dr-allow-restore", "-k", "drill")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: target 'dr-cluster' is marked production: *--dr-confirm-target dr-cluster*"])
 
 
 def test_unknown_criterion_id_is_a_usage_error(pytester):
