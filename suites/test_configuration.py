@@ -1,26 +1,35 @@
 """Configuration backups (GitOps): what Git's production branch renders is what the DR cluster
-runs, it applies cleanly, and the bucket holds a current copy (BAK-CONFIG-*, REC-CONFIG-APPLY)."""
+runs, it applies cleanly, and the bucket holds a current, restorable copy (BAK-CONFIG-*, REC-CONFIG-APPLY)."""
 
 import pytest
 
 from pytest_kosmos_dr.checks import configuration
 
 
+def _render(config_checkout, config_kubectl_jobs, overlay):
+    if config_checkout.path is None:
+        return [], None
+    return configuration.render_overlay(config_checkout, overlay, config_kubectl_jobs["render"])
+
+
 @pytest.mark.dr_criterion("BAK-CONFIG-GITOPS")
 def test_dr_cluster_runs_what_the_production_branch_renders(config_checkout, config_kubectl_jobs, dr_cluster,
-                                                            dr_target, dr_environment, dr_check):
-    overlay = dr_target.config_repo.overlay
-    rendered, error = ([], None) if config_checkout.path is None else configuration.render_overlay(
-        config_checkout, overlay, config_kubectl_jobs["render"])
-    live = configuration.live_objects_for(dr_cluster, rendered, dr_target.kubernetes.namespace) if rendered else {}
-    dr_check(configuration.gitops_in_sync(config_checkout, overlay, rendered, error, live, dr_environment.kube_context))
+                                                            kosmos_pods, dr_target, dr_environment, dr_check):
+    overlay, namespace = dr_target.config_repo.overlay, dr_target.kubernetes.namespace
+    rendered, error = _render(config_checkout, config_kubectl_jobs, overlay)
+    live = configuration.live_objects_for(dr_cluster, rendered, namespace) if rendered else {}
+    applied = configuration.applied_objects(dr_cluster, rendered, namespace) if rendered else []
+    dr_check(configuration.gitops_in_sync(config_checkout, overlay, rendered, error, live, dr_environment.kube_context,
+                                          applied=applied, pods=kosmos_pods))
 
 
 @pytest.mark.dr_criterion("REC-CONFIG-APPLY")
 def test_production_overlay_applies_as_a_server_side_dry_run(config_checkout, config_kubectl_jobs, dr_target,
                                                             dr_environment, dr_check):
-    dr_check(configuration.apply_dry_run(config_checkout, dr_target.config_repo.overlay, dr_environment.kubeconfig,
-                                         dr_environment.kube_context, config_kubectl_jobs["apply"]))
+    overlay = dr_target.config_repo.overlay
+    rendered, _ = _render(config_checkout, config_kubectl_jobs, overlay)
+    dr_check(configuration.apply_dry_run(config_checkout, overlay, dr_environment.kubeconfig,
+                                         dr_environment.kube_context, config_kubectl_jobs["apply"], rendered=rendered))
 
 
 @pytest.mark.dr_criterion("BAK-CONFIG-MIRROR")

@@ -2,10 +2,13 @@
 with a message naming what is wrong under their faults, and the kill-switch drill always leaves
 the switch as it found it."""
 
+from datetime import datetime, timedelta, timezone
+
 import httpx
 import pytest
 
 from conftest import SUITES, run_suite
+from pytest_kosmos_dr.checks import availability
 
 AVAILABILITY = "test_objectives_availability.py"
 BREACH = "test_security_breach.py"
@@ -38,11 +41,11 @@ def test_availability_passes_on_the_healthy_sandbox(sandbox, pytester):
     ("fault_name", "message"),
     [
         ("availability-breach",
-         "*OBJ-AVAILABILITY: availability 99.559 % over 30 d (2 h 00 min declared maintenance left out) "
-         "< objective 99.9 %; error budget exceeded by 147 min (190 min down, 43 min allowed)*"),
+         "*OBJ-AVAILABILITY: availability 99.55? % over 30 d (2 h 00 min planned maintenance left out) "
+         "< objective 99.9 %; error budget exceeded by 14? min (19? min down, 43 min allowed)*"),
         ("maintenance-undeclared",
-         "*OBJ-AVAILABILITY: availability 99.699 % over 30 d (no declared maintenance left out) "
-         "< objective 99.9 %; error budget exceeded by 87 min (130 min down, 43 min allowed)*"),
+         "*OBJ-AVAILABILITY: availability 99.69? % over 30 d (no planned maintenance left out) "
+         "< objective 99.9 %; error budget exceeded by 8? min (13? min down, 43 min allowed)*"),
     ],
 )
 def test_availability_fails_under_its_fault(sandbox, fault, pytester, fault_name, message):
@@ -51,6 +54,60 @@ def test_availability_fails_under_its_fault(sandbox, fault, pytester, fault_name
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([message])
     result.stdout.no_fnmatch_line("*BROKEN*")
+
+
+# -- OBJ-AVAILABILITY on plain data: what counts as down, what is left out ---------------------
+
+NOW = datetime(2026, 1, 10, 12, 0, 30, tzinfo=timezone.utc)
+END = 1768046400.0  # NOW aligned down to 5 min
+WINDOW = timedelta(days=1)
+STEPS = 288
+
+
+def grafana_answering(values: dict[int, float] | None = None, annotations: list | None = None) -> httpx.Client:
+    """Every step's point (its end, t = start + i * 5 min) is 1 unless ``values`` says otherwise."""
+    start = END - WINDOW.total_seconds()
+    points = [[start + 300 * i, str((values or {}).get(i, 1.0))] for i in range(1, STEPS + 1)]
+
+    def handler(request):
+        if request.url.path == "/api/annotations":
+            return httpx.Response(200, json=annotations or [])
+        assert "avg_over_time" in request.url.params["query"]  # the share of probes up during each step
+        return httpx.Response(200, json={"status": "success", "data": {"result": [{"metric": {}, "values": points}]}})
+
+    return httpx.Client(transport=httpx.MockTransport(handler), base_url="http://grafana.test")
+
+
+def test_availability_passes_when_every_step_is_up():
+    result = availability.availability(grafana_answering(), 99.9, WINDOW, now=NOW)
+    assert result.passed and result.summary.startswith("availability 100.000 % over 1 d"), result.summary
+
+
+def test_a_step_where_half_the_probes_failed_counts_half_down():
+    result = availability.availability(grafana_answering({i: 0.5 for i in range(1, 4)}), 99.9, WINDOW, now=NOW)
+    assert not result.passed and "(8 min down, 1 min allowed)" in result.summary, result.summary
+
+
+def test_outages_between_sample_points_count():
+    """A 3 min outage in a step is 0.4 of it up (avg_over_time), not a sample point that happened to be up."""
+    result = availability.availability(grafana_answering({i: 0.4 for i in range(1, 13)}), 99.9, WINDOW, now=NOW)
+    assert not result.passed and "(36 min down" in result.summary, result.summary
+
+
+def maintenance(created_offset_s: float) -> list:
+    begin = (END - 6 * 3600) * 1000
+    return [{"time": begin, "timeEnd": begin + 3600 * 1000, "created": begin + created_offset_s * 1000,
+             "text": "PostgreSQL upgrade", "tags": ["maintenance"]}]
+
+
+def test_planned_maintenance_is_left_out_and_maintenance_declared_afterwards_counts():
+    down = {i: 0.0 for i in range(217, 229)}  # the hour of the window, 6 h before its end
+    planned = availability.availability(grafana_answering(down, maintenance(-86400)), 99.9, WINDOW, now=NOW)
+    assert planned.passed and "(60 min planned maintenance left out)" in planned.summary, planned.summary
+    afterwards = availability.availability(grafana_answering(down, maintenance(2 * 3600)), 99.9, WINDOW, now=NOW)
+    assert not afterwards.passed
+    assert "1 maintenance window(s) declared after they began counted" in afterwards.summary
+    assert "(60 min down" in afterwards.summary, afterwards.summary
 
 
 def test_availability_series_and_annotations_need_the_grafana_token(sandbox):

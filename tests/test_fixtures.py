@@ -60,6 +60,7 @@ def test_wrong_database_password_is_broken_not_failed_and_never_printed(sandbox,
     wrong = "not-the-password-4711"
     monkeypatch.setenv("ELSEWHERE_DB_PASSWORD", wrong)
     monkeypatch.setenv("ELSEWHERE_API_TOKEN", sandbox.state["api"]["token"])
+    monkeypatch.setenv("GRAFANA_TOKEN", sandbox.state["grafana"]["token"])  # VAL-MONITORING reads data sources
     args = _elsewhere_target(pytester, sandbox)
     result = run_suite(pytester, "test_recovery_validation.py", *args)
     assert result.parseoutcomes() == {"passed": 4, "broken": 1}

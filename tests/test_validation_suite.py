@@ -18,7 +18,7 @@ def test_validation_suite_passes_against_a_healthy_sandbox(sandbox, pytester):
     ("fault_name", "failing_test", "message"),
     [
         ("api-health-503", "test_api_health_reports_every_component_healthy",
-         "*VAL-API-HEALTH: /health: HTTP 503; unhealthy components: queue=down*"),
+         "*VAL-API-HEALTH: /health: HTTP 503; overall status 'degraded'; unhealthy components: queue=down*"),
         ("grafana-database-down", "test_grafana_health_reports_database_ok",
          "*VAL-MONITORING: Grafana /api/health: HTTP 503, database='failing'*"),
         ("agent-misrouted", "test_probe_for_zeus_orchestrator_is_answered_by_it",

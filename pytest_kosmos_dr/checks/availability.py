@@ -1,23 +1,25 @@
-"""Objectives (OBJ-AVAILABILITY): availability over the reporting window, declared maintenance left out.
+"""Objectives (OBJ-AVAILABILITY): availability over the reporting window, planned maintenance left out.
 
 Where the numbers come from: the monitoring system's availability series, read through Grafana
 (the DR region's Grafana, reached with the target's Grafana token):
 
 * the series: Grafana's data-source proxy to Prometheus,
-  ``GET /api/datasources/proxy/uid/<DATASOURCE_UID>/api/v1/query_range?query=<QUERY>&start&end&step``
-  (Prometheus HTTP API answer, one series);
+  ``GET /api/datasources/proxy/uid/<DATASOURCE_UID>/api/v1/query_range?query=<range_query(step)>&start&end&step``
+  with ``avg(avg_over_time(probe_success{job="kosmos-api"}[<step>]))``: at each step, the share of
+  probes that succeeded during the step before it (not one sample per step: an outage between two
+  sample points is counted too);
 * declared maintenance: Grafana annotations tagged ``maintenance``,
-  ``GET /api/annotations?tags=maintenance&type=annotation&from=<ms>&to=<ms>`` (``time``/``timeEnd`` in ms).
+  ``GET /api/annotations?tags=maintenance&type=annotation&from=<ms>&to=<ms>`` (``time``/``timeEnd``/``created`` in ms).
 
 How it is computed: the window ends at the last whole step before now and reaches back
-``window``. Each point of the series stands for the step that starts at its timestamp (Prometheus
-answers, at each step, the latest probe result at or before it); it is *up* when its value is at
-least ``UP_THRESHOLD`` (0.5: with ``avg(probe_success)`` over several probes, more than half of
-them succeeded). Points inside a declared maintenance window (``time <= t < timeEnd``) are left
-out. Steps without a point (no data) count as down: the monitoring did not see the service up.
-availability = up steps / steps outside maintenance; allowed downtime = (100 % - objective) x
-(window - maintenance); error budget left = allowed downtime - downtime. An outage shorter than
-one step can fall between two points: the measurement is exact to one step per outage.
+``window``. The point at ``t`` stands for the step ``[t - step, t)``; its value (0..1) is the share
+of that step the service was up. Only *planned* maintenance is left out (the plan: "excluding
+planned maintenance"): an annotation created no later than ``PLANNED_GRACE`` after the window it
+declares began; one written afterwards (an outage relabelled as maintenance) is listed and counted.
+Steps in a planned window (their start in ``[time, timeEnd)``) are left out. Steps without a point
+count as down: the monitoring did not see the service up. downtime = sum of (1 - value) x step;
+availability = 1 - downtime / time outside maintenance; allowed downtime = (100 % - objective) x
+(window - maintenance); error budget left = allowed downtime - downtime.
 """
 
 from __future__ import annotations
@@ -35,12 +37,21 @@ from ..timeparse import format_duration
 
 # Which series and which annotations. Module constants until the target grows settings for them.
 DATASOURCE_UID = "prometheus"
-QUERY = 'avg(probe_success{job="kosmos-api"})'
+SERIES = 'probe_success{job="kosmos-api"}'
+LIVE_QUERY = f"avg({SERIES})"  # the current share of successful probes (VAL-MONITORING)
 MAINTENANCE_TAG = "maintenance"
 STEP = timedelta(minutes=5)  # 30 d at 5 min = 8640 points (Prometheus answers at most 11,000)
-UP_THRESHOLD = 0.5
+PLANNED_GRACE = timedelta(minutes=1)  # an annotation written this long after its start still counts as planned
 ANNOTATION_LIMIT = 1000  # Grafana's default is 100
 MAX_LISTED = 10  # down periods named in the result
+
+
+def range_query(step: timedelta) -> str:
+    """The share of successful probes during each step: ``avg(avg_over_time(<series>[<step>]))``."""
+    return f"avg(avg_over_time({SERIES}[{step.total_seconds():.0f}s]))"
+
+
+QUERY = range_query(STEP)
 
 
 def _iso(ts: float) -> str:
@@ -73,18 +84,25 @@ def _get_json(grafana: httpx.Client, path: str, what: str, evidence: list[Eviden
     return answer, body
 
 
-def _maintenance_windows(items: list, start: float, end: float) -> list[tuple[float, float, str]]:
-    """Declared maintenance, clipped to the window and merged: [(from_s, to_s, text)]."""
-    spans = []
+def _maintenance_windows(items: list, start: float, end: float
+                        ) -> tuple[list[tuple[float, float, str]], list[str]]:
+    """Planned maintenance, clipped to the window and merged: ([(from_s, to_s, text)], [declared afterwards])."""
+    spans, afterwards = [], []
     for item in items:
         if not isinstance(item, dict):
             continue
         begin, finish = item.get("time"), item.get("timeEnd") or item.get("time")
         if not isinstance(begin, (int, float)) or not isinstance(finish, (int, float)) or finish <= begin:
             continue  # a point annotation declares no window
+        text = str(item.get("text", "")).splitlines()[0] if item.get("text") else ""
+        created = item.get("created")
+        if not isinstance(created, (int, float)) or created / 1000 > begin / 1000 + PLANNED_GRACE.total_seconds():
+            when = _iso(created / 1000) if isinstance(created, (int, float)) else "at an unknown time"
+            afterwards.append(f"{_iso(begin / 1000)} - {_iso(finish / 1000)} {text!r} declared {when}, after it began")
+            continue
         begin, finish = max(begin / 1000, start), min(finish / 1000, end)
         if finish > begin:
-            spans.append((begin, finish, str(item.get("text", "")).splitlines()[0] if item.get("text") else ""))
+            spans.append((begin, finish, text))
     spans.sort()
     merged: list[tuple[float, float, str]] = []
     for begin, finish, text in spans:
@@ -93,25 +111,26 @@ def _maintenance_windows(items: list, start: float, end: float) -> list[tuple[fl
             merged[-1] = (last[0], max(last[1], finish), last[2] + "; " + text if text else last[2])
         else:
             merged.append((begin, finish, text))
-    return merged
+    return merged, afterwards
 
 
-def _down_periods(down: list[float], step: float) -> list[tuple[float, float]]:
-    """Consecutive down steps as (from, to); a point at t stands for [t, t + step)."""
-    periods: list[tuple[float, float]] = []
-    for t in down:
+def _down_periods(down: list[tuple[float, float]], step: float) -> list[tuple[float, float, float]]:
+    """Consecutive steps with downtime as (from, to, seconds down); a step is (its start, seconds down)."""
+    periods: list[tuple[float, float, float]] = []
+    for t, lost in down:
         if periods and abs(t - periods[-1][1]) < 1e-6:
-            periods[-1] = (periods[-1][0], t + step)
+            periods[-1] = (periods[-1][0], t + step, periods[-1][2] + lost)
         else:
-            periods.append((t, t + step))
+            periods.append((t, t + step, lost))
     return periods
 
 
 def availability(grafana: httpx.Client, objective: float, window: timedelta, *, now: datetime | None = None,
-                 datasource_uid: str = DATASOURCE_UID, query: str = QUERY, step: timedelta = STEP,
+                 datasource_uid: str = DATASOURCE_UID, query: str | None = None, step: timedelta = STEP,
                  maintenance_tag: str = MAINTENANCE_TAG) -> CheckResult:
-    """OBJ-AVAILABILITY: availability over ``window`` (maintenance left out) is at least ``objective`` %."""
+    """OBJ-AVAILABILITY: availability over ``window`` (planned maintenance left out) is at least ``objective`` %."""
     cid = "OBJ-AVAILABILITY"
+    query = query or range_query(step)
     step_s = step.total_seconds()
     now_s = (now or datetime.now(timezone.utc)).timestamp()
     end = (now_s // step_s) * step_s
@@ -129,14 +148,16 @@ def availability(grafana: httpx.Client, objective: float, window: timedelta, *, 
         raise DRUnverifiable("Grafana annotations", "the answer is not a JSON list")
     if len(items) >= ANNOTATION_LIMIT:
         raise DRUnverifiable("Grafana annotations", f"{len(items)} annotations: the list may be cut at the limit")
-    maintenance = _maintenance_windows(items, start, end)
+    maintenance, afterwards = _maintenance_windows(items, start, end)
     listed = "\n".join(f"{_iso(a)} - {_iso(b)} ({format_duration(b - a)}) {text}" for a, b, text in maintenance)
     evidence.append(Evidence("maintenance annotations", _curl(grafana, path),
                              f"HTTP {answer.status_code}: {len(items)} annotation(s) tagged {maintenance_tag!r}; "
-                             f"maintenance windows in the reporting window:\n{listed or '(none)'}"))
+                             f"planned maintenance in the reporting window:\n{listed or '(none)'}"
+                             + ("\nnot planned (declared after it began), counted:\n" + "\n".join(afterwards)
+                                if afterwards else "")))
 
-    # 2. the availability series
-    params = urlencode({"query": query, "start": f"{start:.0f}", "end": f"{end:.0f}", "step": f"{step_s:.0f}"})
+    # 2. the availability series: point at t = share of probes up during [t - step, t)
+    params = urlencode({"query": query, "start": f"{start + step_s:.0f}", "end": f"{end:.0f}", "step": f"{step_s:.0f}"})
     path = f"/api/datasources/proxy/uid/{datasource_uid}/api/v1/query_range?{params}"
     answer, body = _get_json(grafana, path, f"Prometheus query_range via Grafana ({datasource_uid})", evidence,
                              "availability series")
@@ -146,36 +167,42 @@ def availability(grafana: httpx.Client, objective: float, window: timedelta, *, 
         raise DRUnverifiable("Prometheus query_range", f"unexpected answer: {trim(answer.text, 200)}")
     if not result:
         raise DRUnverifiable("Prometheus query_range", f"{query} matched no series",
-                             "check availability.QUERY and the data source")
+                             "check availability.SERIES and the data source")
     if len(result) > 1:
         raise DRUnverifiable("Prometheus query_range", f"{query} answered {len(result)} series, expected one",
                              "aggregate the query, e.g. avg(...)")
     points: dict[float, float] = {}
-    for ts, value in result[0].get("values", []):
+    values = result[0].get("values") if isinstance(result[0], dict) else None
+    for pair in values if isinstance(values, list) else []:
         try:
+            ts, value = pair
             points[round(float(ts), 3)] = float(value)
         except (TypeError, ValueError):
             continue
-    first = min(points) if points else None
+    outside = sorted(v for v in points.values() if not (0.0 <= v <= 1.0))
+    if outside:
+        raise DRUnverifiable("availability series", f"{len(outside)} value(s) outside 0..1 (e.g. {outside[0]:g}): "
+                             f"not a share of successful probes", "the query must average probe_success")
+    first = min(points) - step_s if points else None
 
-    # 3. count
+    # 3. count: each step (its start s) outside planned maintenance loses (1 - value) x step
     steps = int(round((end - start) / step_s))
-    up = down_count = excluded = missing = 0
-    down_times: list[float] = []
+    excluded = missing = partial = 0
+    lost_s = 0.0
+    down: list[tuple[float, float]] = []
     for i in range(steps):
-        t = round(start + i * step_s, 3)
-        if any(a <= t < b for a, b, _ in maintenance):
+        s = round(start + i * step_s, 3)
+        if any(a <= s < b for a, b, _ in maintenance):
             excluded += 1
             continue
-        value = points.get(t)
+        value = points.get(round(s + step_s, 3))
         if value is None or value != value:  # no point, or NaN
             missing += 1
-            down_times.append(t)
-        elif value >= UP_THRESHOLD:
-            up += 1
-        else:
-            down_count += 1
-            down_times.append(t)
+            value = 0.0
+        if value < 1.0:
+            partial += 1
+            lost_s += (1.0 - value) * step_s
+            down.append((s, (1.0 - value) * step_s))
     counted = steps - excluded
     if counted <= 0:
         raise DRUnverifiable("availability", "the whole reporting window is declared maintenance")
@@ -183,25 +210,31 @@ def availability(grafana: httpx.Client, objective: float, window: timedelta, *, 
         raise DRUnverifiable("availability series", f"{missing} of {counted} steps have no data "
                              f"(first point {_iso(first) if first else 'none'})",
                              "does the series reach back the whole window (Prometheus retention)?")
-    measured = 100.0 * up / counted
-    downtime_min = (counted - up) * step_s / 60
-    allowed_min = counted * step_s / 60 * (100.0 - objective) / 100.0
+    counted_s = counted * step_s
+    measured = 100.0 * (1.0 - lost_s / counted_s)
+    downtime_min = lost_s / 60
+    allowed_min = counted_s / 60 * (100.0 - objective) / 100.0
     left_min = allowed_min - downtime_min
-    maintenance_min = excluded * step_s / 60
-    periods = _down_periods(down_times, step_s)
-    offenders = [f"{_iso(a)} - {_iso(b)} down ({format_duration(b - a)})" for a, b in periods]
+    periods = _down_periods(down, step_s)
+    offenders = [f"{_iso(a)} - {_iso(b)}: {format_duration(lost)} down" for a, b, lost in periods]
     evidence.append(Evidence("availability series", _curl(grafana, path),
-                             f"HTTP {answer.status_code}: {len(points)} points, first {_iso(first)}, step "
-                             f"{format_duration(step_s)}\nsteps: {steps}, in maintenance: {excluded}, counted: "
-                             f"{counted}, up (>= {UP_THRESHOLD:g}): {up}, down: {down_count}, no data: {missing}\n"
-                             f"down periods (outside maintenance):\n" + ("\n".join(offenders) or "(none)")))
+                             f"HTTP {answer.status_code}: {len(points)} points, first step from {_iso(first)}, step "
+                             f"{format_duration(step_s)}\nsteps: {steps}, in planned maintenance: {excluded}, counted: "
+                             f"{counted}, with downtime: {partial} (no data: {missing}), downtime "
+                             f"{format_duration(lost_s)}\nperiods with downtime (outside planned maintenance):\n"
+                             + ("\n".join(offenders) or "(none)")))
+    offenders = [f"maintenance {a} (counted)" for a in afterwards] + offenders
     if len(offenders) > MAX_LISTED:
         offenders = offenders[:MAX_LISTED] + [f"... {len(offenders) - MAX_LISTED} more"]
-    left_out = "no declared maintenance"
+    left_out = "no planned maintenance"
     if excluded:
-        left_out = f"{format_duration(maintenance_min * 60)} declared maintenance"
-    scope = (f"over {window_text} ({left_out} left out"
-             + (f", {missing} step(s) without data counted as down" if missing else "") + ")")
+        left_out = f"{format_duration(excluded * step_s)} planned maintenance"
+    notes = [f"{left_out} left out"]
+    if afterwards:
+        notes.append(f"{len(afterwards)} maintenance window(s) declared after they began counted")
+    if missing:
+        notes.append(f"{missing} step(s) without data counted as down")
+    scope = f"over {window_text} ({', '.join(notes)})"
     budget = f"{downtime_min:.0f} min down, {allowed_min:.0f} min allowed"
     if measured >= objective:
         return CheckResult(cid, True, f"availability {measured:.3f} % {scope}, objective {objective:g} %; "

@@ -3,6 +3,7 @@ that, it applies cleanly, and the bucket's copy is current (BAK-CONFIG-*, REC-CO
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -28,6 +29,12 @@ KIND_PATHS = {
     "CronJob": ("/apis/batch/v1", "cronjobs", True),
     "Namespace": ("/api/v1", "namespaces", False),
 }
+# what ``kubectl apply`` (the plan's procedure) leaves on every object it applied
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# kinds listed for objects applied from Git that Git no longer renders (besides the rendered kinds)
+APPLIED_KINDS = ("Deployment", "StatefulSet", "CronJob", "Service", "ConfigMap")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+DATA_FIELDS = ("data", "binaryData", "stringData")  # user-owned maps: the server adds no keys
 
 
 @dataclass(frozen=True)
@@ -148,9 +155,71 @@ def drift(rendered: Any, live: Any, path: str = "") -> list[str]:
     return []
 
 
+def _label(key: tuple[str, str, str]) -> str:
+    return f"{key[0]}/{key[2]}" + (f" (ns {key[1]})" if key[1] else "")
+
+
+def _manifest(obj: dict) -> dict:
+    """An applied manifest without what ``kubectl apply`` adds (its own annotation, an empty annotation map)."""
+    clean = json.loads(json.dumps(obj))
+    meta = clean.setdefault("metadata", {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    clean.pop("status", None)
+    return clean
+
+
+def _both_ways(git: Any, other: Any, path: str = "") -> list[str]:
+    """Every path where ``other`` differs from ``git``, keys only one side has included."""
+    if isinstance(git, dict) and isinstance(other, dict):
+        found = []
+        for key in sorted(set(git) | set(other), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in other:
+                found.append(f"{where}: in Git, not applied")
+            elif key not in git:
+                found.append(f"{where}: applied ({other[key]!r:.60}), not in Git")
+            else:
+                found += _both_ways(git[key], other[key], where)
+        return found
+    if isinstance(git, list) and isinstance(other, list) and len(git) == len(other):
+        found = []
+        for index, (a, b) in enumerate(zip(git, other)):
+            found += _both_ways(a, b, f"{path}[{index}]")
+        return found
+    if git != other and str(git) != str(other):
+        return [f"{path or '.'}: Git {git!r:.60}, applied {other!r:.60}"]
+    return []
+
+
+def _pod_images(workload: dict, pods: list[dict]) -> tuple[int, list[str]]:
+    """How many pods the workload's selector matches, and where their images differ from the template's."""
+    selector = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    template = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    wanted = {c.get("name"): c.get("image") for c in template.get("containers") or [] if isinstance(c, dict)}
+    matched, wrong = 0, []
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        matched += 1
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            want = wanted.get(container.get("name"))
+            if want is not None and container.get("image") != want:
+                wrong.append(f"pod {pod['metadata'].get('name')} runs {container.get('image')}, Git renders {want}")
+    return matched, wrong
+
+
 def gitops_in_sync(checkout: ConfigCheckout, overlay: str, rendered: list[dict], render_error: str | None,
-                   live_objects: dict[tuple[str, str, str], dict | None], context: str) -> CheckResult:
-    """BAK-CONFIG-GITOPS: production branch exists, the overlay renders, the cluster runs it."""
+                   live_objects: dict[tuple[str, str, str], dict | None], context: str, *,
+                   applied: list[dict] | None, pods: list[dict] | None) -> CheckResult:
+    """BAK-CONFIG-GITOPS: the production branch exists, the overlay renders objects, and the DR cluster runs
+    exactly them: each live object matches Git (user-owned maps key for key) and was applied from this
+    rendering (its last-applied-configuration), no object applied from Git earlier is left over (``applied``:
+    live objects carrying that annotation), and the workloads' ``pods`` run the images Git renders."""
     cid = "BAK-CONFIG-GITOPS"
     if checkout.path is None:
         return CheckResult(cid, False, f"configuration repository has no {checkout.branch!r} branch: {checkout.error}",
@@ -159,24 +228,58 @@ def gitops_in_sync(checkout: ConfigCheckout, overlay: str, rendered: list[dict],
         return CheckResult(cid, False, f"{overlay} on {checkout.branch} does not render: {render_error}",
                            measured="render failed", limit="renders", evidence=[
                                Evidence("kustomize", f"kubectl kustomize {overlay}", render_error)])
+    if not rendered:
+        return CheckResult(cid, False, f"{overlay}@{(checkout.head or '?')[:12]} renders 0 objects: the branch "
+                           f"configures nothing the DR cluster could run", measured="0 objects",
+                           limit="renders the KOSMOS objects", evidence=[
+                               Evidence("kustomize", f"kubectl kustomize {overlay}", "(no objects)")])
+    if applied is None or pods is None:
+        raise DRUnverifiable("configuration drift", "the applied objects and pods of the namespace were not listed")
     offenders = []
+    rendered_keys = set()
     for obj in rendered:
         key = _key(obj)
+        rendered_keys.add(key)
         live = live_objects.get(key)
-        label = f"{key[0]}/{key[2]}" + (f" (ns {key[1]})" if key[1] else "")
+        label = _label(key)
         if live is None:
             offenders.append(f"{label}: missing from the cluster")
             continue
         for difference in drift({k: v for k, v in obj.items() if k not in ("status",)}, live):
             offenders.append(f"{label}: {difference}")
-    evidence = [Evidence("drift", f"kubectl diff -k {overlay} --context={context}   # from {checkout.url}@{checkout.head[:12]}",
-                         trim("\n".join(offenders) or f"{len(rendered)} objects, no drift"))]
+        for field in DATA_FIELDS:
+            if isinstance(live.get(field), dict):
+                extra = sorted(set(live[field]) - set(obj.get(field) or {}))
+                offenders += [f"{label}: {field}.{k} is set in the cluster, not in Git" for k in extra]
+        last = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+        if last:
+            try:
+                was = json.loads(last)
+            except ValueError:
+                offenders.append(f"{label}: its {LAST_APPLIED} is not JSON")
+            else:
+                changes = _both_ways(_manifest(obj), _manifest(was))
+                if changes:
+                    offenders.append(f"{label}: last applied from another revision than {checkout.branch}@"
+                                     f"{checkout.head[:12]} ({'; '.join(changes[:3])})")
+        if obj.get("kind") in WORKLOAD_KINDS:  # (missing or unready pods are REC-DR-PODS' to judge)
+            offenders += [f"{label}: {w}" for w in _pod_images(obj, pods)[1]]
+    for live in applied:
+        key = _key(live)
+        if key not in rendered_keys and ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED):
+            offenders.append(f"{_label(key)}: applied from Git once, no longer rendered by {overlay}, still in the "
+                             f"cluster")
+    evidence = [Evidence("drift", f"kubectl diff -k {overlay} --context={context}   # from {checkout.url}@{checkout.head[:12]}"
+                         f"\n(and kubectl get pods, and objects carrying {LAST_APPLIED})",
+                         trim("\n".join(offenders) or f"{len(rendered)} objects, no drift; {len(applied)} applied "
+                              f"objects, none left over; pods run the rendered images"))]
     if offenders:
         return CheckResult(cid, False, f"DR cluster drifted from {checkout.branch}@{checkout.head[:12]}: "
                            + "; ".join(offenders[:10]) + (f" (+{len(offenders) - 10} more)" if len(offenders) > 10 else ""),
                            measured=f"{len(offenders)} differences", limit="no drift", offenders=offenders,
                            evidence=evidence)
-    return CheckResult(cid, True, f"{len(rendered)} objects of {overlay}@{checkout.head[:12]} match the DR cluster",
+    return CheckResult(cid, True, f"{len(rendered)} objects of {overlay}@{checkout.head[:12]} match the DR cluster "
+                       f"(applied from it, nothing left over, pods run its images)",
                        measured="0 differences", limit="no drift", evidence=evidence)
 
 
@@ -206,9 +309,27 @@ def live_objects_for(cluster, rendered: list[dict], default_namespace: str) -> d
     return found
 
 
+def applied_objects(cluster, rendered: list[dict], namespace: str) -> list[dict]:
+    """Objects in ``namespace`` (of the rendered kinds and ``APPLIED_KINDS``) that ``kubectl apply`` left its
+    annotation on: what was applied from the configuration repository at some point."""
+    kinds = dict.fromkeys([*APPLIED_KINDS, *(o.get("kind") for o in rendered)])
+    found = []
+    for kind in kinds:
+        if kind not in KIND_PATHS or not KIND_PATHS[kind][2]:
+            continue
+        prefix, plural, _ = KIND_PATHS[kind]
+        for item in cluster.list(f"{prefix}/namespaces/{namespace}/{plural}"):
+            if ((item.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED):
+                item.setdefault("kind", kind)
+                item["metadata"].setdefault("namespace", namespace)
+                found.append(item)
+    return found
+
+
 def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, context: str,
-                  job: KubectlJob | None = None) -> CheckResult:
-    """REC-CONFIG-APPLY: ``kubectl apply -k <overlay> --dry-run=server`` succeeds on the DR cluster."""
+                  job: KubectlJob | None = None, *, rendered: list[dict] | None = None) -> CheckResult:
+    """REC-CONFIG-APPLY: ``kubectl apply -k <overlay> --dry-run=server`` succeeds on the DR cluster, without
+    warnings, for every object the overlay renders (``rendered``; a dry run of nothing proves nothing)."""
     cid = "REC-CONFIG-APPLY"
     if checkout.path is None:
         return CheckResult(cid, False, f"nothing to apply: {checkout.error}", measured="no branch", limit="applies")
@@ -221,14 +342,37 @@ def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, conte
     evidence = [Evidence("server-side dry run", shown, trim(output))]
     if "Unauthorized" in output or "You must be logged in" in output:
         raise DRUnverifiable("kubectl apply --dry-run=server", "credentials rejected", "check the kubeconfig user")
+    limit = "exit 0, no warnings, every rendered object applied"
     if done.returncode != 0:
         errors = _kubectl_errors(output)
         return CheckResult(cid, False, f"{overlay} does not apply to the DR cluster: "
-                           + ("; ".join(errors[:5]) or output.splitlines()[-1]),
-                           measured=f"exit {done.returncode}", limit="exit 0", offenders=errors, evidence=evidence)
-    count = sum(1 for line in output.splitlines() if "(server dry run)" in line)
-    return CheckResult(cid, True, f"{overlay}@{checkout.head[:12]} applies as a server-side dry run ({count} objects)",
-                       measured="exit 0", limit="exit 0", evidence=evidence)
+                           + ("; ".join(errors[:5]) or (output.splitlines() or ["no output"])[-1]),
+                           measured=f"exit {done.returncode}", limit=limit, offenders=errors, evidence=evidence)
+    applied = set()
+    for line in output.splitlines():
+        if "(server dry run)" in line and "/" in line.split(" ", 1)[0]:
+            resource, name = line.split(" ", 1)[0].split("/", 1)
+            applied.add((resource.split(".", 1)[0].lower(), name))
+    problems = []
+    warnings = [line.strip() for line in output.splitlines() if line.strip().lower().startswith("warning:")]
+    if warnings:
+        problems.append("the apply warns: " + "; ".join(w[len("warning:"):].strip()[:200] for w in warnings[:3]))
+    if not applied:
+        problems.append("the dry run applied 0 objects")
+    if rendered is not None:
+        if not rendered:
+            problems.append(f"{overlay} renders 0 objects: there is nothing to restore the DR cluster from")
+        missed = [f"{o.get('kind')}/{(o.get('metadata') or {}).get('name')}" for o in rendered
+                  if (str(o.get("kind", "")).lower(), (o.get("metadata") or {}).get("name")) not in applied]
+        if missed:
+            problems.append(f"{len(missed)} rendered object(s) not applied: {', '.join(missed[:5])}")
+    if problems:
+        return CheckResult(cid, False, f"{overlay}@{(checkout.head or '?')[:12]} server-side dry run exit 0, but "
+                           + "; ".join(problems), measured=f"exit 0, {len(applied)} objects, {len(warnings)} warnings",
+                           limit=limit, offenders=warnings + problems, evidence=evidence)
+    return CheckResult(cid, True, f"{overlay}@{checkout.head[:12]} applies as a server-side dry run ({len(applied)} "
+                       f"objects, no warnings)", measured=f"exit 0, {len(applied)} objects", limit=limit,
+                       evidence=evidence)
 
 
 def _kubectl_errors(output: str) -> list[str]:
@@ -240,18 +384,22 @@ def _kubectl_errors(output: str) -> list[str]:
 
 
 def mirror_matches(checkout: ConfigCheckout, bucket: str, key: str, bundle: bytes | None, workdir: Path) -> CheckResult:
-    """BAK-CONFIG-MIRROR: the bucket's Git bundle has the same production head as the repository."""
+    """BAK-CONFIG-MIRROR: the bucket's Git bundle has the repository's production head, and it restores:
+    a clone from the bundle alone checks out that head (a truncated or incremental bundle cannot)."""
     cid = "BAK-CONFIG-MIRROR"
     shown = f"aws s3 cp s3://{bucket}/{key} . && git bundle list-heads {Path(key).name}"
-    if checkout.path is None:
-        return CheckResult(cid, False, f"cannot compare: {checkout.error}", measured="no branch", limit="same head")
-    if bundle is None:
-        return CheckResult(cid, False, f"no configuration copy at s3://{bucket}/{key}", measured="missing",
+    if checkout.path is None or not checkout.head:
+        return CheckResult(cid, False, f"cannot compare: {checkout.error or 'no production head'}", measured="no branch",
+                           limit="same head")
+    if not bundle:
+        return CheckResult(cid, False, f"no configuration copy at s3://{bucket}/{key}"
+                           + (" (an empty object)" if bundle is not None else ""), measured="missing",
                            limit=f"bundle with {checkout.branch}@{checkout.head[:12]}",
-                           evidence=[Evidence("mirror", shown, "NoSuchKey")])
+                           evidence=[Evidence("mirror", shown, "NoSuchKey" if bundle is None else "0 bytes")])
     path = workdir / "mirror.bundle"
     path.write_bytes(bundle)
-    done = subprocess.run([_tool("git"), "bundle", "list-heads", str(path)], capture_output=True, text=True,
+    git = _tool("git")
+    done = subprocess.run([git, "bundle", "list-heads", str(path)], capture_output=True, text=True,
                           timeout=GIT_TIMEOUT_S)
     heads = {}
     for line in done.stdout.splitlines():
@@ -260,12 +408,32 @@ def mirror_matches(checkout: ConfigCheckout, bucket: str, key: str, bundle: byte
             heads[ref] = sha
     mirrored = heads.get(f"refs/heads/{checkout.branch}")
     evidence = [Evidence("mirror", shown, done.stdout.strip() or done.stderr.strip())]
+    limit = f"a restorable bundle with {checkout.branch}@{checkout.head[:12]}"
     if done.returncode != 0 or mirrored is None:
-        return CheckResult(cid, False, f"s3://{bucket}/{key} is not a Git bundle with branch {checkout.branch}",
-                           measured="unreadable", limit=f"{checkout.branch}@{checkout.head[:12]}", evidence=evidence)
+        other = ", ".join(sorted(heads)) or "none"
+        return CheckResult(cid, False, f"s3://{bucket}/{key} is not a Git bundle with branch {checkout.branch} "
+                           f"(heads: {other})", measured="unreadable", limit=limit, evidence=evidence)
     if mirrored != checkout.head:
         return CheckResult(cid, False, f"backup copy s3://{bucket}/{key} holds {checkout.branch}@{mirrored[:12]}, "
                            f"repository head is {checkout.head[:12]}", measured=mirrored[:12], limit=checkout.head[:12],
                            evidence=evidence)
-    return CheckResult(cid, True, f"backup copy s3://{bucket}/{key} holds {checkout.branch}@{mirrored[:12]} = repository head",
-                       measured=mirrored[:12], limit=checkout.head[:12], evidence=evidence)
+    restored = workdir / "mirror-restore"
+    shutil.rmtree(restored, ignore_errors=True)
+    clone = subprocess.run([git, "clone", "--quiet", "--branch", checkout.branch, str(path), str(restored)],
+                           capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
+                           env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    head = None
+    if clone.returncode == 0:
+        head = subprocess.run([git, "-C", str(restored), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=GIT_TIMEOUT_S).stdout.strip()
+    lines = [line.strip() for line in clone.stderr.splitlines() if line.strip()]
+    reason = redact("; ".join(lines[:2]) if lines else f"the clone checks out {head or 'nothing'}")
+    evidence.append(Evidence("restore from the bundle", f"git clone --branch {checkout.branch} {Path(key).name} restored",
+                             f"exit {clone.returncode}: {clone.stderr.strip() or 'cloned'}; HEAD {head or '-'}"))
+    shutil.rmtree(restored, ignore_errors=True)
+    if clone.returncode != 0 or head != checkout.head:
+        return CheckResult(cid, False, f"backup copy s3://{bucket}/{key} names {checkout.branch}@{mirrored[:12]} but "
+                           f"does not restore: {reason}", measured="not restorable", limit=limit, evidence=evidence)
+    return CheckResult(cid, True, f"backup copy s3://{bucket}/{key} holds {checkout.branch}@{mirrored[:12]} = repository "
+                       f"head, and a clone from it restores that commit", measured=mirrored[:12],
+                       limit=checkout.head[:12], evidence=evidence)

@@ -1,23 +1,26 @@
-"""Stand-in for the DR region's Grafana: health, annotations and the Prometheus data-source proxy.
+"""Stand-in for the DR region's Grafana: health, annotations, data sources and the Prometheus proxy.
 
 * ``GET /api/health`` (open): Grafana reports ``"database": "ok"`` only when its own database
   answers; so does this stand-in, which queries its ``grafana.db`` (SQLite).
 * ``GET /api/annotations?tags=maintenance&from=<ms>&to=<ms>`` (bearer token): annotations from the
   ``annotation`` table of ``grafana.db``, filtered like Grafana does (``time <= to`` and
   ``timeEnd >= from``, every given tag must match, ``limit`` default 100).
-* ``GET /api/datasources/proxy/uid/prometheus/api/v1/query_range`` (bearer token): Prometheus's HTTP
-  API for the one query the sandbox knows, ``avg(probe_success{job="kosmos-api"})``, evaluated
-  like Prometheus does (latest sample at or before each step, 5 min lookback, at most 11,000
-  points) over a stored series in ``prometheus.db`` (SQLite; Prometheus's own store, so breaking
-  Grafana's database does not touch it).
+* ``GET /api/datasources/uid/prometheus/health`` (bearer token): ``{"status": "OK", "message"}``,
+  or HTTP 400 ``{"status": "ERROR"}`` when Prometheus cannot be reached, 404 when there is no such
+  data source - like Grafana.
+* ``GET /api/datasources/proxy/uid/prometheus/api/v1/query_range`` and ``.../api/v1/query``
+  (bearer token): Prometheus's HTTP API for the queries the sandbox knows over the stored series
+  ``probe_success{job="kosmos-api"}``: ``avg(avg_over_time(probe_success{job="kosmos-api"}[<d>]))``
+  (mean of the samples in ``(t - d, t]``) and ``avg(probe_success{job="kosmos-api"})`` (latest
+  sample at or before ``t``, 5 min lookback), at most 11,000 points, in ``prometheus.db`` (SQLite;
+  Prometheus's own store, so breaking Grafana's database does not touch it). A stored value is the
+  average over the probers (0, 1, or in between when some of them failed).
 
 The stored series: one blackbox probe of the KOSMOS API every 60 s for the 31 days before the
 sandbox started, extended with "up" samples whenever it is queried. Up all the time except:
-the sandbox's incident (down from ``incident.start`` until ``incident.failover_at``, under a
-second: below a 5 min step's resolution), a declared 2 h maintenance window ten days ago (down,
-annotated ``maintenance``) and a real 10 min blip three days ago. Faults: ``availability-breach``
-(3 h of undeclared downtime five days ago) and ``maintenance-undeclared`` (the maintenance
-annotation is deleted, so its 2 h count as downtime).
+the sandbox's incident (the probe at ``incident.start`` failed; the next one, after failover,
+succeeded), a 2 h maintenance window ten days ago (down, annotated ``maintenance`` two days before
+it began: planned) and a real 10 min blip three days ago. Faults: see ``faults()``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,15 @@ from .component import Fault, SandboxContext, bearer_auth, serve_app
 
 GRAFANA_VERSION = "11.3.0"
 DATASOURCE_UID = "prometheus"
-QUERY = 'avg(probe_success{job="kosmos-api"})'
+SERIES = 'probe_success{job="kosmos-api"}'
+INSTANT_QUERY = f"avg({SERIES})"
+RANGE_QUERY = re.compile(r'avg\(avg_over_time\(probe_success\{job="kosmos-api"\}\[(\d+(?:ms|s|m|h|d))\]\)\)')
+PLANNED_AHEAD_S = 2 * 86400  # the maintenance annotation was written two days before the window
+FLAP_HOURS = 72  # availability-flapping: a 3 min outage every hour for the last 3 days
+HALF_AGO_S = 6 * 86400
+HALF_S = 4 * 3600
+BLIND_S = 15 * 60  # monitoring-blind: no probe samples for the last 15 min
+PRIMARY_PROMETHEUS = "http://prometheus.us-east-1.kosmos.internal:9090"
 SCRAPE_S = 60  # the blackbox exporter probes the API once a minute
 HISTORY_S = 31 * 86400
 LOOKBACK_S = 300  # Prometheus's default lookback delta
@@ -81,6 +92,10 @@ class GrafanaComponent:
 
     def __init__(self) -> None:
         self.runner = None
+        self.datasource_error: str | None = None  # fault: the data source's Prometheus cannot be reached
+        self.fresh_install = False  # fault: an empty Grafana (no data source, no annotations)
+        self.blind = False  # fault: the probes stopped (no new samples)
+        self._saved: dict[str, list] = {}
 
     async def start(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
@@ -95,7 +110,9 @@ class GrafanaComponent:
         app = web.Application(middlewares=[bearer_auth(self.token, ("/api/health",), {"message": "Unauthorized"})])
         app.router.add_get("/api/health", self.health)
         app.router.add_get("/api/annotations", self.annotations)
+        app.router.add_get("/api/datasources/uid/{uid}/health", self.datasource_health)
         app.router.add_get("/api/datasources/proxy/uid/{uid}/api/v1/query_range", self.query_range)
+        app.router.add_get("/api/datasources/proxy/uid/{uid}/api/v1/query", self.query)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url, "token": self.token, "datasource_uid": DATASOURCE_UID}
@@ -124,7 +141,8 @@ class GrafanaComponent:
             ]
             db.executemany("INSERT INTO annotation (epoch, epoch_end, text, tags, dashboard_uid, panel_id, login, "
                            "created) VALUES (?, ?, ?, ?, 'kosmos-dr-overview', 1, ?, ?)",
-                           [(*row, row[0]) for row in rows])
+                           [(*row, row[0] - PLANNED_AHEAD_S * 1000 if "maintenance" in row[3] else row[0])
+                            for row in rows])
             self.maintenance_row = db.execute("SELECT * FROM annotation WHERE tags LIKE 'maintenance%'").fetchone()
         down = [self.maintenance, self.blip]
         first = _aligned(now - HISTORY_S, SCRAPE_S)
@@ -148,6 +166,8 @@ class GrafanaComponent:
 
     def _extend_to(self, now: float) -> None:
         """The exporter kept probing: append "up" samples until now."""
+        if self.blind:
+            return
         first = (math.floor(self.last_sample / SCRAPE_S) + 1) * SCRAPE_S
         if first > now:
             return
@@ -160,18 +180,27 @@ class GrafanaComponent:
         with sqlite3.connect(self.tsdb_path) as db:
             db.execute("UPDATE probe_success SET value = ? WHERE ts >= ? AND ts < ?", (value, start, end))
 
-    def _evaluate(self, start: float, end: float, step: float) -> list[list]:
+    def _evaluate(self, start: float, end: float, step: float, window: float | None = None) -> list[list]:
+        """Points at start, start + step, ..: the latest sample within the lookback, or with ``window``
+        the mean of the samples in ``(t - window, t]`` (``avg_over_time``)."""
         self._extend_to(time.time())
+        reach = window if window is not None else LOOKBACK_S
         with sqlite3.connect(self.tsdb_path) as db:
             rows = db.execute("SELECT ts, value FROM probe_success WHERE ts >= ? AND ts <= ? ORDER BY ts",
-                              (start - LOOKBACK_S, end)).fetchall()
+                              (start - reach, end)).fetchall()
         times = [r[0] for r in rows]
         values = []
         t = start
         while t <= end:
-            i = bisect.bisect_right(times, t) - 1
-            if i >= 0 and t - times[i] <= LOOKBACK_S:
-                values.append([round(t, 3) if t % 1 else int(t), f"{rows[i][1]:g}"])
+            stamp = round(t, 3) if t % 1 else int(t)
+            if window is None:
+                i = bisect.bisect_right(times, t) - 1
+                if i >= 0 and t - times[i] <= LOOKBACK_S:
+                    values.append([stamp, f"{rows[i][1]:g}"])
+            else:
+                inside = [r[1] for r in rows[bisect.bisect_right(times, t - window):bisect.bisect_right(times, t)]]
+                if inside:
+                    values.append([stamp, f"{sum(inside) / len(inside):g}"])
             t += step
         return values
 
@@ -212,15 +241,46 @@ class GrafanaComponent:
             limit = int(query.get("limit", "100"))
         except ValueError:
             return web.json_response({"message": "bad request data"}, status=400)
+        if self.fresh_install:
+            return web.json_response([])
         try:
             items = await asyncio.to_thread(self._annotations, frm, to, query.getall("tags", []), limit)
         except sqlite3.Error:
             return web.json_response({"message": "Failed to get annotations"}, status=500)
         return web.json_response(items)
 
-    async def query_range(self, request: web.Request) -> web.Response:
-        if request.match_info["uid"] != DATASOURCE_UID:
+    def _datasource_problem(self, uid: str) -> web.Response | None:
+        if uid != DATASOURCE_UID or self.fresh_install:
             return web.json_response({"message": "Data source not found"}, status=404)
+        if self.datasource_error:
+            return web.Response(status=502, text="Bad Gateway")
+        return None
+
+    async def datasource_health(self, request: web.Request) -> web.Response:
+        if request.match_info["uid"] != DATASOURCE_UID or self.fresh_install:
+            return web.json_response({"message": "Data source not found"}, status=404)
+        if self.datasource_error:
+            return web.json_response({"status": "ERROR", "message": self.datasource_error}, status=400)
+        return web.json_response({"status": "OK", "message": "Successfully queried the Prometheus API."})
+
+    async def query(self, request: web.Request) -> web.Response:
+        problem = self._datasource_problem(request.match_info["uid"])
+        if problem is not None:
+            return problem
+        try:
+            at = _parse_time(request.query.get("time", str(time.time())))
+        except ValueError as exc:
+            return _bad_data(str(exc))
+        if " ".join(request.query.get("query", "").split()) != INSTANT_QUERY:
+            return _bad_data(f"the sandbox's Prometheus only knows the instant query {INSTANT_QUERY}")
+        values = await asyncio.to_thread(self._evaluate, at, at, 1.0)
+        result = [{"metric": {}, "value": values[0]}] if values else []
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+    async def query_range(self, request: web.Request) -> web.Response:
+        problem = self._datasource_problem(request.match_info["uid"])
+        if problem is not None:
+            return problem
         query = request.query
         try:
             start, end = _parse_time(query["start"]), _parse_time(query["end"])
@@ -237,13 +297,39 @@ class GrafanaComponent:
         if (end - start) / step > MAX_POINTS:
             return _bad_data("exceeded maximum resolution of 11,000 points per timeseries. "
                              "Try decreasing the query resolution (?step=XX)")
-        if " ".join(query.get("query", "").split()) != QUERY:
-            return _bad_data(f"the sandbox's Prometheus only knows the query {QUERY}")
-        values = await asyncio.to_thread(self._evaluate, start, end, step)
+        text = " ".join(query.get("query", "").split())
+        ranged = RANGE_QUERY.fullmatch(text)
+        if text != INSTANT_QUERY and not ranged:
+            return _bad_data(f"the sandbox's Prometheus only knows {INSTANT_QUERY} and "
+                             f"avg(avg_over_time({SERIES}[<duration>]))")
+        window = _parse_step(ranged.group(1)) if ranged else None
+        values = await asyncio.to_thread(self._evaluate, start, end, step, window)
         result = [{"metric": {}, "values": values}] if values else []
         return web.json_response({"status": "success", "data": {"resultType": "matrix", "result": result}})
 
     # -- faults -----------------------------------------------------------------------------
+    def _override(self, key: str, changes: list[tuple[float, float]]) -> None:
+        """Set sample values, saving the originals under ``key`` (once)."""
+        if key in self._saved:
+            return
+        with sqlite3.connect(self.tsdb_path) as db:
+            originals = []
+            for ts, _ in changes:
+                row = db.execute("SELECT value FROM probe_success WHERE ts = ?", (ts,)).fetchone()
+                if row is not None:
+                    originals.append((row[0], ts))
+            db.executemany("UPDATE probe_success SET value = ? WHERE ts = ?", [(v, ts) for ts, v in changes])
+        self._saved[key] = originals
+
+    def _put_back(self, key: str) -> None:
+        originals = self._saved.pop(key, [])
+        with sqlite3.connect(self.tsdb_path) as db:
+            db.executemany("UPDATE probe_success SET value = ? WHERE ts = ?", originals)
+
+    def _samples(self, start: float, end: float) -> list[float]:
+        with sqlite3.connect(self.tsdb_path) as db:
+            return [r[0] for r in db.execute("SELECT ts FROM probe_success WHERE ts >= ? AND ts < ?", (start, end))]
+
     def faults(self) -> list[Fault]:
         saved = self.db_path.with_suffix(".db.saved")
 
@@ -276,13 +362,107 @@ class GrafanaComponent:
         async def declare():
             await asyncio.to_thread(_annotation, True)
 
+        def _relabel(apply: bool) -> None:
+            start, end = self.breach
+            if apply:
+                self._override("relabelled", [(ts, 0.0) for ts in self._samples(start, end)])
+                with sqlite3.connect(self.db_path) as db:
+                    db.execute("INSERT INTO annotation (epoch, epoch_end, text, tags, dashboard_uid, panel_id, login, "
+                               "created) VALUES (?, ?, ?, 'maintenance', 'kosmos-dr-overview', 1, 'oncall', ?)",
+                               (start * 1000, end * 1000, "Maintenance: API unavailable (declared afterwards)",
+                                (end + 3600) * 1000))
+            else:
+                self._put_back("relabelled")
+                with sqlite3.connect(self.db_path) as db:
+                    db.execute("DELETE FROM annotation WHERE login = 'oncall' AND epoch = ?", (start * 1000,))
+
+        async def relabel():
+            await asyncio.to_thread(_relabel, True)
+
+        async def unlabel():
+            await asyncio.to_thread(_relabel, False)
+
+        def _flap() -> None:
+            self._extend_to(time.time())
+            first = _aligned(time.time() - FLAP_HOURS * 3600, 3600)
+            changes = [(float(first + h * 3600 + m * 60), 0.0) for h in range(FLAP_HOURS) for m in (1, 2, 3)]
+            self._override("flapping", changes)
+
+        async def flap():
+            await asyncio.to_thread(_flap)
+
+        async def steady():
+            await asyncio.to_thread(self._put_back, "flapping")
+
+        def _half() -> None:
+            start = _aligned(time.time() - HALF_AGO_S)
+            self._override("half", [(ts, 0.5) for ts in self._samples(start, start + HALF_S)])
+
+        async def half():
+            await asyncio.to_thread(_half)
+
+        async def whole():
+            await asyncio.to_thread(self._put_back, "half")
+
+        def _blind(apply: bool) -> None:
+            with sqlite3.connect(self.tsdb_path) as db:
+                if apply:
+                    if "blind" not in self._saved:
+                        cut = time.time() - BLIND_S
+                        self._saved["blind"] = db.execute("SELECT ts, value FROM probe_success WHERE ts > ?",
+                                                          (cut,)).fetchall()
+                        db.execute("DELETE FROM probe_success WHERE ts > ?", (cut,))
+                    self.blind = True
+                else:
+                    db.executemany("INSERT OR REPLACE INTO probe_success VALUES (?, ?)", self._saved.pop("blind", []))
+                    self.blind = False
+                self.last_sample = db.execute("SELECT max(ts) FROM probe_success").fetchone()[0]
+
+        async def go_blind():
+            await asyncio.to_thread(_blind, True)
+
+        async def see_again():
+            await asyncio.to_thread(_blind, False)
+
+        async def primary_datasource():
+            self.datasource_error = (f'Post "{PRIMARY_PROMETHEUS}/api/v1/query": dial tcp: lookup '
+                                     'prometheus.us-east-1.kosmos.internal: no such host')
+
+        async def dr_datasource():
+            self.datasource_error = None
+
+        async def fresh():
+            self.fresh_install = True
+
+        async def provisioned():
+            self.fresh_install = False
+
         return [
             Fault("grafana-database-down", ("VAL-MONITORING",),
                   "Grafana's own database is corrupt: /api/health reports database failing", corrupt, restore),
+            Fault("grafana-datasource-primary-region", ("VAL-MONITORING",),
+                  "Grafana answers database ok, but its Prometheus data source still points at the lost primary "
+                  "region (data source health ERROR; OBJ-AVAILABILITY cannot read its series: broken)",
+                  primary_datasource, dr_datasource),
+            Fault("grafana-fresh-install", ("VAL-MONITORING",),
+                  "the DR Grafana is a fresh install: database ok, but no data source and no annotations were "
+                  "restored (OBJ-AVAILABILITY: broken)", fresh, provisioned),
+            Fault("monitoring-blind", ("VAL-MONITORING",),
+                  "Grafana and Prometheus are up, but the probes of the KOSMOS API stopped 15 min ago: "
+                  "no current sample", go_blind, see_again),
             Fault("availability-breach", ("OBJ-AVAILABILITY",),
                   "3 h of undeclared downtime five days ago in the availability series (99.56 % < 99.9 %)",
                   breach, heal),
             Fault("maintenance-undeclared", ("OBJ-AVAILABILITY",),
                   "the maintenance window ten days ago was never annotated: its 2 h of downtime count",
                   undeclare, declare),
+            Fault("maintenance-declared-afterwards", ("OBJ-AVAILABILITY",),
+                  "a 3 h outage five days ago was annotated 'maintenance' an hour after it ended: not planned, "
+                  "it counts", relabel, unlabel),
+            Fault("availability-flapping", ("OBJ-AVAILABILITY",),
+                  "for the last 3 days the API fails for 3 min every hour, between the 5 min sample points",
+                  flap, steady),
+            Fault("availability-half-probes-failing", ("OBJ-AVAILABILITY",),
+                  "for 4 h six days ago half of the probes failed (average 0.5: up by a 0.5 threshold)",
+                  half, whole),
         ]

@@ -12,20 +12,30 @@ answers 503 ``{"error": "kill switch engaged", ...}``; read-only endpoints and `
 answering. ``/health`` reports the switch as a top-level ``kill_switch`` field, not as a
 component: an engaged switch is deliberate, and must not make load balancers or DNS health
 checks fail the region over.
+
+Contract the checks read (VAL-*): ``/health`` answers ``{"status", "region", "checked_at",
+"components", "kill_switch"}``; messages name their ``conversation_id``; the agent probe
+``/v1/agents/{agent}/probe?nonce=<n>`` answers ``{"agent", "pod", "namespace", "region", "nonce",
+"answered_at"}``, echoing the caller's nonce.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 from aiohttp import web
 
-from ..timeparse import isoformat, utcnow
+from ..timeparse import isoformat, parse_instant, utcnow
 from .component import Fault, SandboxContext, bearer_auth, serve_app
 
 DB_TIMEOUT_S = 2
 AGENT_WORK = re.compile(r"^/v1/agents/[^/]+/.+")  # per-agent endpoints: the work the kill switch stops
+PRIMARY_REGION = "us-east-1"
+NAMESPACE = "kosmos"
+STAGING_AGENTS = ("staging-echo", "staging-sentinel")
+STALE_COPY_AGE = timedelta(hours=6)  # api-reads-stale-copy: the API reads a copy this much older than the incident
 
 
 class KosmosApiComponent:
@@ -37,6 +47,9 @@ class KosmosApiComponent:
         self.components_down: set[str] = set()
         self.broken_read_endpoints = False
         self.region = "us-west-2"
+        self.health_fault: str | None = None  # "cached", "no-database", "primary-region"
+        self.read_fault: str | None = None  # "stale-copy", "other-environment", "cross-wired"
+        self.probe_fault: str | None = None  # "primary-region", "wrong-namespace", "cached"
         # what the switch says, and what the agent gateway enforces (the same unless a fault splits them)
         self.kill_switch = {"engaged": False, "since": None, "reason": None, "changed_at": None}
         self.refusing_agent_work = False
@@ -47,6 +60,9 @@ class KosmosApiComponent:
         self.ctx = ctx
         self.token = ctx.secret()
         self.routes = {agent: agent for agent in ctx.state["agents"]}
+        self.region = ctx.state.get("aws", {}).get("secondary_region", self.region)
+        incident = ctx.state.get("incident", {}).get("start")
+        self.incident_start = parse_instant(incident) if incident else utcnow()
         app = web.Application(middlewares=[bearer_auth(self.token, ("/health",)), self._kill_switch])
         app.router.add_get("/health", self.health)
         app.router.add_get("/v1/agents", self.list_agents)
@@ -92,30 +108,46 @@ class KosmosApiComponent:
 
     # -- endpoints --------------------------------------------------------------------------
     async def health(self, request):
+        if self.health_fault == "cached":  # a cache in front of /health keeps the answer from before the disaster
+            before = self.incident_start - timedelta(minutes=12)
+            body = {"status": "ok", "region": self.region, "checked_at": isoformat(before),
+                    "components": {"database": {"status": "ok"}, "agents": {"status": "ok", "count": len(self.routes)},
+                                   "queue": {"status": "ok"}}, "kill_switch": "released"}
+            age = int((utcnow() - before).total_seconds())
+            return web.json_response(body, headers={"Age": str(age), "Cache-Control": "public, max-age=86400"})
         components = {}
-        try:
-            await self._query("SELECT 1 AS ok")
-            components["database"] = {"status": "ok"}
-        except Exception as exc:  # the stand-in reports, like the real API, instead of crashing
-            components["database"] = {"status": "down", "error": type(exc).__name__}
+        if self.health_fault != "no-database":
+            try:
+                await self._query("SELECT 1 AS ok")
+                components["database"] = {"status": "ok"}
+            except Exception as exc:  # the stand-in reports, like the real API, instead of crashing
+                components["database"] = {"status": "down", "error": type(exc).__name__}
         components["agents"] = {"status": "ok", "count": len(self.routes)}
         components["queue"] = {"status": "ok"}
         for name in self.components_down:
             components[name] = {"status": "down", "error": "injected fault"}
         healthy = all(c["status"] == "ok" for c in components.values())
-        body = {"status": "ok" if healthy else "degraded", "region": self.region, "components": components,
-                "kill_switch": "engaged" if self.kill_switch["engaged"] else "released"}
+        region = PRIMARY_REGION if self.health_fault == "primary-region" else self.region
+        body = {"status": "ok" if healthy else "degraded", "region": region, "checked_at": isoformat(utcnow()),
+                "components": components, "kill_switch": "engaged" if self.kill_switch["engaged"] else "released"}
         return web.json_response(body, status=200 if healthy else 503)
 
     async def list_agents(self, request):
+        if self.read_fault == "other-environment":  # the API's database is the staging one
+            return web.json_response({"items": [{"id": a, "display_name": a} for a in STAGING_AGENTS]})
         rows = await self._query("SELECT id, display_name FROM agents ORDER BY id")
         return web.json_response({"items": [{"id": r["id"], "display_name": r["display_name"]} for r in rows]})
 
     async def list_conversations(self, request):
         limit = max(1, min(int(request.query.get("limit", "20")), 100))
-        rows = await self._query(
-            "SELECT id, agent_id, title, created_at FROM conversations ORDER BY created_at DESC LIMIT %s", (limit,)
-        )
+        if self.read_fault == "stale-copy":  # the API reads an old restored copy of the database
+            rows = await self._query(
+                "SELECT id, agent_id, title, created_at FROM conversations WHERE created_at < %s "
+                "ORDER BY created_at DESC LIMIT %s", (self.incident_start - STALE_COPY_AGE, limit))
+        else:
+            rows = await self._query(
+                "SELECT id, agent_id, title, created_at FROM conversations ORDER BY created_at DESC LIMIT %s", (limit,)
+            )
         if self.broken_read_endpoints:
             return web.Response(text='{"items": [{"id": ', content_type="application/json")
         items = [{**r, "created_at": r["created_at"].isoformat()} for r in rows]
@@ -126,8 +158,13 @@ class KosmosApiComponent:
             conversation = int(request.match_info["id"])
         except ValueError:
             return web.json_response({"error": "conversation id must be a number"}, status=400)
+        if self.read_fault == "cross-wired":  # a response cache keyed without the conversation id
+            first = await self._query("SELECT min(conversation_id) AS id FROM messages")
+            if first and first[0]["id"] is not None:
+                conversation = first[0]["id"]
         rows = await self._query(
-            "SELECT id, role, body, created_at FROM messages WHERE conversation_id = %s ORDER BY id", (conversation,)
+            "SELECT id, conversation_id, role, body, created_at FROM messages WHERE conversation_id = %s ORDER BY id",
+            (conversation,)
         )
         if not rows:
             return web.json_response({"error": "no such conversation"}, status=404)
@@ -138,9 +175,18 @@ class KosmosApiComponent:
         if asked not in self.routes:
             return web.json_response({"error": f"unknown agent {asked}"}, status=404)
         answering = self.routes[asked]
+        if self.probe_fault == "cached":  # the gateway answers probes from a cache filled before the disaster
+            return web.json_response({
+                "agent": answering, "pod": f"{answering}-0", "namespace": NAMESPACE, "region": self.region,
+                "nonce": "4f1c2a9e0b7d4e55a1c3f0e2d9b8a7c6", "request_id": "c0ffee00-0000-4000-8000-000000000001",
+                "answered_at": isoformat(self.incident_start - timedelta(minutes=40)), "status": "ok",
+            })
         return web.json_response({
-            "agent": answering, "pod": f"{answering}-0", "region": self.region,
-            "request_id": str(uuid.uuid4()), "status": "ok",
+            "agent": answering, "pod": f"{answering}-0",
+            "namespace": "kosmos-staging" if self.probe_fault == "wrong-namespace" else NAMESPACE,
+            "region": PRIMARY_REGION if self.probe_fault == "primary-region" else self.region,
+            "nonce": request.query.get("nonce"), "request_id": str(uuid.uuid4()),
+            "answered_at": isoformat(utcnow()), "status": "ok",
         })
 
     async def get_kill_switch(self, request):
@@ -181,6 +227,14 @@ class KosmosApiComponent:
         async def route_back():
             self.routes["zeus-orchestrator"] = "zeus-orchestrator"
 
+        def switch(attribute: str, value: str):
+            async def apply():
+                setattr(self, attribute, value)
+
+            async def revert():
+                setattr(self, attribute, None)
+            return apply, revert
+
         async def break_reads():
             self.broken_read_endpoints = True
 
@@ -216,4 +270,31 @@ class KosmosApiComponent:
                   "requests for zeus-orchestrator are answered by another agent", misroute, route_back),
             Fault("api-read-malformed", ("VAL-SMOKE",), "GET /v1/conversations answers truncated JSON",
                   break_reads, mend_reads),
+            Fault("api-health-cached", ("VAL-API-HEALTH",),
+                  "a cache in front of /health serves the all-ok answer from before the incident (Age header, "
+                  "old checked_at)", *switch("health_fault", "cached")),
+            Fault("api-health-no-database", ("VAL-API-HEALTH",),
+                  "/health answers ok but no longer checks the database (its components lack 'database')",
+                  *switch("health_fault", "no-database")),
+            Fault("api-health-primary-region", ("VAL-API-HEALTH",),
+                  f"/health is answered ok by the primary region's API ({PRIMARY_REGION}), not the DR region's",
+                  *switch("health_fault", "primary-region")),
+            Fault("api-reads-stale-copy", ("VAL-SMOKE",),
+                  "the API reads an old restored copy of the database: its newest conversation is 6 h older than "
+                  "the incident", *switch("read_fault", "stale-copy")),
+            Fault("api-reads-other-environment", ("VAL-SMOKE",),
+                  "GET /v1/agents lists the staging environment's agents, not KOSMOS production's",
+                  *switch("read_fault", "other-environment")),
+            Fault("api-messages-cross-wired", ("VAL-SMOKE",),
+                  "GET /v1/conversations/{id}/messages answers another conversation's messages (a cache keyed "
+                  "without the id)", *switch("read_fault", "cross-wired")),
+            Fault("agent-probe-from-primary", ("VAL-AGENT-ROUTING",),
+                  f"probes for zeus-orchestrator are answered by its pod in the primary region ({PRIMARY_REGION})",
+                  *switch("probe_fault", "primary-region")),
+            Fault("agent-probe-wrong-namespace", ("VAL-AGENT-ROUTING",),
+                  "probes for zeus-orchestrator are answered by the zeus-orchestrator of namespace kosmos-staging",
+                  *switch("probe_fault", "wrong-namespace")),
+            Fault("agent-probe-cached", ("VAL-AGENT-ROUTING",),
+                  "the agent gateway answers probes from a cache filled before the incident (not our nonce)",
+                  *switch("probe_fault", "cached")),
         ]

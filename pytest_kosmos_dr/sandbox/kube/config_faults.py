@@ -1,10 +1,123 @@
-"""Named faults of the cluster objects the configuration repository renders (BAK-CONFIG-GITOPS, REC-CONFIG-APPLY)."""
+"""Named faults of the cluster objects the configuration repository renders (BAK-CONFIG-GITOPS, REC-CONFIG-APPLY).
+
+Each one leaves the objects the drift check used to compare looking right: an object deleted
+from Git that still runs, a ConfigMap applied from an older revision (a key Git removed is still
+set), pods still running the previous image under a Deployment that matches Git, an object
+recreated by hand (no ``last-applied-configuration``, so ``kubectl apply`` warns). Reverting puts
+back exactly the objects saved (or deletes the one created).
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+
 from ..component import Fault
+from .resources import find_type
+from .seed import LAST_APPLIED, NAMESPACE
+
+CORE = ("", "v1")
+ORPHAN = "kosmos-conversation-reindex"  # a CronJob Git deleted in the 3.x configuration
+OLD_API_IMAGE = "registry.kosmos.internal/kosmos/api:3.7.4"
+REMOVED_KEY = ("KOSMOS_DEBUG_ENDPOINTS", "true")  # a key Git removed; the cluster was applied before that
+
+
+def _orphan_cronjob() -> dict:
+    obj = {
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": ORPHAN, "namespace": NAMESPACE,
+                     "labels": {"app.kubernetes.io/name": ORPHAN, "app.kubernetes.io/part-of": "kosmos"}},
+        "spec": {"schedule": "17 * * * *", "concurrencyPolicy": "Forbid",
+                 "jobTemplate": {"spec": {"template": {"spec": {
+                     "restartPolicy": "OnFailure",
+                     "containers": [{"name": "reindex", "image": "registry.kosmos.internal/kosmos/api:3.6.0",
+                                     "args": ["reindex", "--all-conversations"]}]}}}}},
+    }
+    manifest = dict(copy.deepcopy(obj), metadata=dict(copy.deepcopy(obj["metadata"]), annotations={}))
+    obj["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n"}
+    return obj
 
 
 def config_faults(component) -> list[Fault]:
     """Faults of the cluster objects the configuration repository renders (BAK-CONFIG-GITOPS, REC-CONFIG-APPLY); registered by the component's ``faults()``."""
-    return []
+    saved: dict[str, list[tuple]] = {}
+
+    def change(fault: str, group_version: tuple[str, str], plural: str, name: str, edit) -> None:
+        rtype = find_type(*group_version, plural)
+        saved.setdefault(fault, []).append((rtype, name, copy.deepcopy(component.store.get(rtype, NAMESPACE, name))))
+        component.store.mutate(rtype, NAMESPACE, name, edit)
+
+    def restore(fault: str) -> None:
+        for rtype, name, original in reversed(saved.pop(fault, [])):
+            def put_back(obj, original=original):
+                version = obj["metadata"].get("resourceVersion")
+                obj.clear()
+                obj.update(copy.deepcopy(original))
+                obj["metadata"]["resourceVersion"] = version
+            component.store.mutate(rtype, NAMESPACE, name, put_back)
+
+    def fault(name, criteria, description, apply, revert=None):
+        async def do_apply():
+            if name not in saved:  # applying twice must not overwrite the saved originals
+                saved[name] = []
+                apply()
+
+        async def do_revert():
+            if revert is not None and name in saved:
+                revert()
+            restore(name)
+        return Fault(name, criteria, description, do_apply, do_revert)
+
+    cronjobs = find_type("batch", "v1", "cronjobs")
+
+    def add_orphan():
+        component.store.create(cronjobs, _orphan_cronjob())
+
+    def remove_orphan():
+        if component.store.exists(cronjobs, NAMESPACE, ORPHAN):
+            component.store.delete(cronjobs, NAMESPACE, ORPHAN)
+
+    def older_revision():
+        def edit(config_map):
+            config_map.setdefault("data", {})[REMOVED_KEY[0]] = REMOVED_KEY[1]
+            annotations = config_map["metadata"].setdefault("annotations", {})
+            applied = json.loads(annotations[LAST_APPLIED])
+            applied.setdefault("data", {})[REMOVED_KEY[0]] = REMOVED_KEY[1]
+            annotations[LAST_APPLIED] = json.dumps(applied, sort_keys=True, separators=(",", ":")) + "\n"
+        change("config-applied-from-older-revision", CORE, "configmaps", "kosmos-config", edit)
+
+    def old_image():
+        pods = component.store.list(find_type(*CORE, "pods"), NAMESPACE)
+        for pod in pods:
+            if (pod["metadata"].get("labels") or {}).get("app.kubernetes.io/name") != "kosmos-api":
+                continue
+
+            def edit(obj):
+                for container in obj["spec"]["containers"]:
+                    container["image"] = OLD_API_IMAGE
+                for status in obj.get("status", {}).get("containerStatuses", []):
+                    status["image"] = OLD_API_IMAGE
+            change("config-pods-run-old-image", CORE, "pods", pod["metadata"]["name"], edit)
+
+    def by_hand():
+        def edit(service):
+            annotations = service["metadata"].get("annotations") or {}
+            annotations.pop(LAST_APPLIED, None)
+            service["metadata"]["annotations"] = annotations
+        change("config-object-created-by-hand", CORE, "services", "zeus-orchestrator", edit)
+
+    return [
+        fault("config-deleted-object-still-applied", ("BAK-CONFIG-GITOPS",),
+              f"CronJob {ORPHAN}, deleted from Git, still runs in the DR cluster (kubectl apply does not prune)",
+              add_orphan, remove_orphan),
+        fault("config-applied-from-older-revision", ("BAK-CONFIG-GITOPS",),
+              f"ConfigMap kosmos-config was last applied from an older revision: {REMOVED_KEY[0]}, removed from Git, "
+              f"is still set (every key Git has matches)", older_revision),
+        fault("config-pods-run-old-image", ("BAK-CONFIG-GITOPS", "REC-DR-PODS"),
+              f"Deployment kosmos-api matches Git, but its pods still run {OLD_API_IMAGE} (the rollout never happened)",
+              old_image),
+        fault("config-object-created-by-hand", ("REC-CONFIG-APPLY",),
+              "Service zeus-orchestrator was recreated by hand during the incident: it matches Git but has no "
+              "last-applied-configuration, so kubectl apply warns", by_hand),
+    ]
+

@@ -1,0 +1,167 @@
+"""Configuration checks on plain data (no cluster): GitOps drift, the dry run's output, the bucket's bundle."""
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_kosmos_dr.checks import configuration
+from pytest_kosmos_dr.checks.configuration import LAST_APPLIED, ConfigCheckout
+
+HEAD = "a" * 40
+CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kosmos-config", "namespace": "kosmos"},
+              "data": {"KOSMOS_LOG_LEVEL": "warn"}}
+DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kosmos-api", "namespace": "kosmos"},
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "kosmos-api"}},
+                       "template": {"metadata": {"labels": {"app": "kosmos-api"}},
+                                    "spec": {"containers": [{"name": "api", "image": "kosmos/api:3.8.2"}]}}}}
+POD = {"metadata": {"name": "kosmos-api-x", "labels": {"app": "kosmos-api"}},
+       "spec": {"containers": [{"name": "api", "image": "kosmos/api:3.8.2"}]}}
+
+
+def applied(obj: dict, manifest: dict | None = None) -> dict:
+    """``obj`` as the cluster holds it after ``kubectl apply`` of ``manifest`` (default: itself)."""
+    live = copy.deepcopy(obj)
+    text = json.dumps({**copy.deepcopy(manifest or obj)}, sort_keys=True)
+    live["metadata"]["annotations"] = {LAST_APPLIED: text}
+    live["metadata"]["uid"] = "u-1"
+    return live
+
+
+def gitops(rendered, live_list, pods=(POD,), checkout=None):
+    checkout = checkout or ConfigCheckout("file:///repo", "production", Path("/tmp"), HEAD)
+    live = {configuration._key(o): o for o in live_list}
+    return configuration.gitops_in_sync(checkout, "overlays/production", rendered, None, live, "dr-cluster",
+                                        applied=[o for o in live_list if LAST_APPLIED in o["metadata"].get("annotations", {})],
+                                        pods=list(pods))
+
+
+def test_gitops_passes_when_the_cluster_runs_exactly_the_rendering():
+    result = gitops([CONFIG_MAP, DEPLOYMENT], [applied(CONFIG_MAP), applied(DEPLOYMENT)])
+    assert result.passed, result.summary
+
+
+def test_gitops_fails_on_an_overlay_that_renders_nothing():
+    result = gitops([], [applied(CONFIG_MAP)])
+    assert not result.passed and "renders 0 objects" in result.summary
+
+
+def test_gitops_fails_on_an_object_deleted_from_git_that_still_runs():
+    orphan = applied({**CONFIG_MAP, "metadata": {"name": "kosmos-flags", "namespace": "kosmos"}})
+    result = gitops([CONFIG_MAP, DEPLOYMENT], [applied(CONFIG_MAP), applied(DEPLOYMENT), orphan])
+    assert not result.passed
+    assert "ConfigMap/kosmos-flags (ns kosmos): applied from Git once, no longer rendered" in result.summary
+
+
+def test_gitops_fails_on_a_key_git_removed_but_the_cluster_still_has():
+    older = {**CONFIG_MAP, "data": {**CONFIG_MAP["data"], "KOSMOS_DEBUG": "true"}}
+    result = gitops([CONFIG_MAP, DEPLOYMENT], [applied(older), applied(DEPLOYMENT)])
+    assert not result.passed
+    assert "data.KOSMOS_DEBUG is set in the cluster, not in Git" in result.summary
+    assert "last applied from another revision" in result.summary
+
+
+def test_gitops_fails_when_pods_run_another_image_than_the_matching_deployment():
+    old_pod = copy.deepcopy(POD)
+    old_pod["spec"]["containers"][0]["image"] = "kosmos/api:3.7.4"
+    result = gitops([DEPLOYMENT], [applied(DEPLOYMENT)], pods=[old_pod])
+    assert not result.passed and "runs kosmos/api:3.7.4, Git renders kosmos/api:3.8.2" in result.summary
+
+
+def test_gitops_still_fails_on_plain_drift():
+    live = applied({**CONFIG_MAP, "data": {"KOSMOS_LOG_LEVEL": "debug-hotfix"}}, CONFIG_MAP)
+    result = gitops([CONFIG_MAP], [live], pods=[])
+    assert not result.passed and "data.KOSMOS_LOG_LEVEL: Git 'warn', cluster 'debug-hotfix'" in result.summary
+
+
+class Done:
+    def __init__(self, returncode, stdout="", stderr=""):
+        self.done = subprocess.CompletedProcess(["kubectl"], returncode, stdout, stderr)
+
+    def result(self, timeout=0):
+        return self.done
+
+
+CHECKOUT = ConfigCheckout("file:///repo", "production", Path("/tmp"), HEAD)
+APPLIED_BOTH = ("configmap/kosmos-config unchanged (server dry run)\n"
+                "deployment.apps/kosmos-api unchanged (server dry run)\n")
+
+
+def dry_run(job, rendered=(CONFIG_MAP, DEPLOYMENT)):
+    return configuration.apply_dry_run(CHECKOUT, "overlays/production", "", "dr-cluster", job, rendered=list(rendered))
+
+
+def test_apply_passes_when_every_rendered_object_applies_without_warnings():
+    result = dry_run(Done(0, APPLIED_BOTH))
+    assert result.passed and "(2 objects, no warnings)" in result.summary
+
+
+@pytest.mark.parametrize(("job", "rendered", "reason"), [
+    (Done(0, APPLIED_BOTH, "Warning: resource services/zeus is missing the kubectl.kubernetes.io/last-applied-"
+                           "configuration annotation"), (CONFIG_MAP, DEPLOYMENT), "the apply warns: resource services/zeus"),
+    (Done(0, "configmap/kosmos-config unchanged (server dry run)\n"), (CONFIG_MAP, DEPLOYMENT),
+     "1 rendered object(s) not applied: Deployment/kosmos-api"),
+    (Done(0, ""), (), "the dry run applied 0 objects"),
+    (Done(1, "", 'Error from server (Forbidden): error when applying patch: from server for: "x": statefulsets "z" is '
+                 'forbidden: frozen'), (CONFIG_MAP,), 'statefulsets "z" is forbidden: frozen'),
+])
+def test_apply_fails_and_says_why(job, rendered, reason):
+    result = dry_run(job, rendered)
+    assert not result.passed
+    assert reason in result.summary, result.summary
+
+
+@pytest.fixture
+def repo(tmp_path):
+    path = tmp_path / "repo"
+    path.mkdir()
+    git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", "-b", "production"], check=True)
+    for n in range(2):
+        (path / "f.txt").write_text(f"{n}\n" * 2000)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", f"c{n}"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    return path, ConfigCheckout(str(path), "production", path, head)
+
+
+def bundle(path, tmp_path, *revisions):
+    out = tmp_path / "b.bundle"
+    subprocess.run(["git", "-C", str(path), "bundle", "create", "-q", str(out), *revisions], check=True)
+    return out.read_bytes()
+
+
+def mirror(checkout, data, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return configuration.mirror_matches(checkout, "kosmos-backups", "config/k.bundle", data, work)
+
+
+def test_mirror_passes_for_a_full_bundle_of_the_head(repo, tmp_path):
+    path, checkout = repo
+    result = mirror(checkout, bundle(path, tmp_path, "--all"), tmp_path)
+    assert result.passed and "a clone from it restores that commit" in result.summary
+
+
+def test_mirror_fails_for_a_truncated_bundle_that_still_names_the_head(repo, tmp_path):
+    path, checkout = repo
+    data = bundle(path, tmp_path, "--all")
+    cut = data.index(b"\n\n") + 2
+    result = mirror(checkout, data[:cut + (len(data) - cut) // 2], tmp_path)
+    assert not result.passed and "does not restore" in result.summary, result.summary
+
+
+def test_mirror_fails_for_an_incremental_bundle(repo, tmp_path):
+    path, checkout = repo
+    result = mirror(checkout, bundle(path, tmp_path, "production", "^production~1"), tmp_path)
+    assert not result.passed and "lacks these prerequisite commits" in result.summary, result.summary
+
+
+def test_mirror_fails_for_an_older_commit_or_another_branch(repo, tmp_path):
+    path, checkout = repo
+    older = ConfigCheckout(checkout.url, checkout.branch, checkout.path, "b" * 40)
+    assert "repository head is bbbbbbbbbbbb" in mirror(older, bundle(path, tmp_path, "--all"), tmp_path).summary
+    other = ConfigCheckout(checkout.url, "release", checkout.path, checkout.head)
+    assert "is not a Git bundle with branch release" in mirror(other, bundle(path, tmp_path, "--all"), tmp_path).summary
