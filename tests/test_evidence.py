@@ -346,7 +346,17 @@ def sandbox_evidence(sandbox, tmp_path) -> list[str]:
     """The sandbox's evidence: published by it when the daemon writes it, else written here the same way."""
     published = sandbox.state.get("evidence")
     if published:
-        return []
+        # as the sandbox seeded it: drills other tests ran against this shared sandbox recorded entries
+        # after the seeded ones, and a fresh sandbox has none of them
+        import itertools
+        import json as _json
+        from pathlib import Path
+
+        lines = Path(published["ledger"]).read_text().splitlines()
+        seeded = list(itertools.takewhile(lambda line: _json.loads(line).get("source") == "sandbox-seed", lines))
+        copy = tmp_path / "seeded-ledger.jsonl"
+        copy.write_text("".join(line + "\n" for line in seeded))
+        return ["--dr-ledger", str(copy)]
     paths = evidence_files.write_evidence(tmp_path, sandbox.state["incident"]["start"])
     return ["--dr-evidence", paths["incident_record"], "--dr-ledger", paths["ledger"]]
 

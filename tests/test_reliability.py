@@ -84,8 +84,8 @@ def test_the_deadline_bounds_a_hanging_check(pytester):
     started = time.monotonic()
     result = pytester.runpytest_subprocess("--dr-deadline", "2s", "-p", "no:cacheprovider")
     assert time.monotonic() - started < 30
-    result.stdout.fnmatch_lines(["BROKEN *test_hangs - could not verify: run deadline: passed at *",
-                                 "BROKEN *test_after - could not verify: run deadline: passed at *"])
+    result.stdout.fnmatch_lines(["BROKEN *test_hangs - VAL-DB-CONNECT: could not verify: run deadline: passed at *",
+                                 "BROKEN *test_after - VAL-SMOKE: could not verify: run deadline: passed at *"])
 
 
 def test_an_rto_already_run_out_does_not_stop_the_checks_and_the_run_is_still_bounded(pytester):
