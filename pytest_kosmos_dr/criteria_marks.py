@@ -74,7 +74,12 @@ def run_rto_last(items: list[pytest.Item]) -> None:
 
 
 def is_board_gate(item: pytest.Item) -> bool:
-    return item.get_closest_marker("gate") is not None and gate_board.RTO_CRITERION not in item_criteria(item)
+    """A gate test OBJ-RTO waits on: one that verifies a recovery criterion (not OBJ-RTO itself)."""
+    ids = item_criteria(item)
+    if item.get_closest_marker("gate") is None or gate_board.RTO_CRITERION in ids:
+        return False
+    known = catalog()
+    return any(known[cid].role == "recovery" for cid in ids if cid in known)
 
 
 def require_full_coverage(items: list[pytest.Item]) -> None:

@@ -42,5 +42,19 @@ class DRUnverifiable(Exception):
         return self.args[0] if self.args else ""
 
 
+class RegionDown(DRUnverifiable):
+    """The lost region answered the way a regional outage looks (connection refused or reset, timeout,
+    5xx/ServiceUnavailable). A criterion whose fact lives only there is *not verifiable while the
+    region is down*: reported as not verified with that reason, never passed, never broken, and it
+    does not block OBJ-RTO. Rejected credentials are never an outage (those stay broken)."""
+
+    PREFIX = "not verifiable while"
+
+    def __init__(self, region: str, what: str, reason: str) -> None:
+        super().__init__(what, reason)
+        self.region = region
+        self.args = (f"{self.PREFIX} {region} is down: {what}: {reason}",)
+
+
 class SandboxError(Exception):
     """The local DR environment could not be started, found or stopped."""

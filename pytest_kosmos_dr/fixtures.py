@@ -130,7 +130,8 @@ def dr_aws(dr_environment, dr_target):
     from .clients.aws import AwsClients
 
     return AwsClients(dr_target.aws.profile, dr_target.aws.secondary_region, dr_target.timeouts,
-                      dr_environment.aws_endpoint_url, dr_environment.aws_credentials)
+                      dr_environment.aws_endpoint_url, dr_environment.aws_credentials,
+                      primary_region=dr_target.aws.primary_region)
 
 
 @pytest.fixture(scope="session")

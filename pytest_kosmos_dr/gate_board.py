@@ -35,11 +35,10 @@ def expected(run_dir: Path) -> tuple[list[str], list[str]]:
 
 
 def gate_criteria_not_selected(selected_criteria: set[str]) -> list[str]:
-    """Gate criteria of the catalog (OBJ-RTO aside) that no selected test verifies."""
-    from .catalog import catalog
+    """Recovery gate criteria of the catalog (OBJ-RTO aside) that no selected test verifies."""
+    from .catalog import recovery_gate
 
-    return [cid for cid, crit in catalog().items()
-            if crit.kind == "gate" and cid != RTO_CRITERION and cid not in selected_criteria]
+    return [cid for cid in recovery_gate() if cid != RTO_CRITERION and cid not in selected_criteria]
 
 
 def post(run_dir: Path, nodeid: str, criteria: list[str], outcome: str) -> None:

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import pytest
 
-from .errors import DRUnverifiable
+from .errors import DRUnverifiable, RegionDown
 from .redaction import redact
 
 BROKEN = "broken"
 
 
 def classify_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
-    """Mark a failing report broken or failed, and shorten DR messages to one clean line."""
+    """Mark a failing report broken or failed, and shorten DR messages to one clean line.
+
+    A lost region's outage (``RegionDown``) is neither: the criterion is *not verified* while that
+    region is down (reported as a skip with that reason)."""
     if not report.failed or call.excinfo is None:
         return
     exc = call.excinfo.value
+    if isinstance(exc, RegionDown) and report.when in ("setup", "call"):
+        path, line, _ = item.location
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), (line or 0) + 1, redact(f"Skipped: not verified: {exc}"))
+        report.dr_region_down = exc.region
+        return
     criteria = [m.args for m in item.iter_markers("dr_criterion")]
     label = ",".join(c for args in criteria for c in args)
     if isinstance(exc, (AssertionError, pytest.fail.Exception)) and report.when == "call":

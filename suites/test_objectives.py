@@ -30,8 +30,8 @@ def test_recovery_validated_within_the_rto(dr_run, dr_incident_start, dr_target,
     incident = _incident(dr_incident_start)
     _, left_out = gate_board.expected(dr_run.run_dir)
     if left_out:  # OBJ-RTO is judged over the whole gate catalog, never over a selection
-        pytest.skip(f"not verified: this run left {len(left_out)} gate criteria out ({', '.join(left_out)}); "
-                    "OBJ-RTO needs every gate criterion of the plan")
+        pytest.skip(f"not verified: this run left {len(left_out)} recovery gate criteria out ({', '.join(left_out)}); "
+                    "OBJ-RTO needs every recovery criterion of the plan")
     verdicts, missing = gate_board.wait_for_all(dr_run.run_dir, GATE_WAIT_S)
     if missing:
         from pytest_kosmos_dr.errors import DRUnverifiable

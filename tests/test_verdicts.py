@@ -108,7 +108,7 @@ def test_a_partial_selection_is_partial_with_the_rto_not_verified(sandbox, pytes
     rows = {r["id"]: r for r in card["criteria"]}
     assert rows["VAL-DB-CONNECT"]["status"] == "passed"
     assert rows["OBJ-RTO"]["status"] == "not verified"
-    assert "left 26 gate criteria out" in rows["OBJ-RTO"]["reason"]
+    assert "left 14 recovery gate criteria out" in rows["OBJ-RTO"]["reason"]
     result.stdout.fnmatch_lines(["*PARTIAL: what ran passed, but not every gate criterion*",
                                  "gate criteria not verified in this run (27): OBJ-RTO, OBJ-RPO, *"])
 
@@ -212,3 +212,20 @@ def test_the_bundle_carries_the_ledger_and_its_head(tmp_path):
     with tarfile.open(tmp_path / "evidence.tar.gz") as tar:
         assert tar.extractfile("evidence/drill-ledger.head").read().decode().strip() == head
         assert "drill-ledger.jsonl" in tar.extractfile("evidence/MANIFEST.sha256").read().decode()
+
+
+def test_every_gate_criterion_has_a_role_and_a_dr_region_source():
+    gate = {cid: c for cid, c in catalog().items() if c.kind == "gate"}
+    assert {cid: c.role for cid, c in gate.items() if c.role not in ("recovery", "preparedness")} == {}
+    assert [cid for cid, c in gate.items() if not c.dr_source] == []
+
+
+def test_a_preparedness_criterion_of_a_lost_region_is_named_and_does_not_block_the_verdict():
+    tests = [Outcome(f"t::{cid}", [cid], "passed") for cid in GATE]
+    down = next(t for t in tests if t.criteria == ["REC-FAILOVER-TRIGGER"])
+    down.status, down.reason = "not verified", "not verified: not verifiable while us-east-1 is down: AWS ..."
+    card = _card(tests)
+    assert card["verdict"] == "passed" and card["not_verifiable_region_down"] == ["REC-FAILOVER-TRIGGER"]
+    recovery = next(t for t in tests if t.criteria == ["REC-DNS"])
+    recovery.status, recovery.reason = down.status, down.reason  # a recovery criterion must be verified
+    assert _card(tests)["verdict"] == "partial"

@@ -7,16 +7,93 @@ import threading
 from datetime import datetime
 from functools import lru_cache
 
-from ..errors import DRUnverifiable
+from ..errors import DRUnverifiable, RegionDown
 from ..target import Timeouts
+
+ROUTE53_CONTROL_PLANE = "us-east-1"  # Route53's API is served from us-east-1 (its DNS answers are global)
+
+
+OUTAGE_CODES = ("ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
+                "InternalServerError", "503", "502", "500", "504", "RequestTimeout")
+
+
+def is_outage(exc: Exception) -> bool:
+    """Whether an AWS error looks like the region is down (never rejected credentials)."""
+    from botocore.exceptions import (ClientError, ConnectionClosedError, ConnectTimeoutError,
+                                     EndpointConnectionError, ReadTimeoutError)
+
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)):
+        return True
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error.get("Code", "") in OUTAGE_CODES or status >= 500
+    return False
+
+
+def region_down_or_raise(exc: Exception, region: str, what: str):
+    """Raise RegionDown for an outage-shaped error of ``region``, else the usual "could not verify"."""
+    _, reason = describe_error(exc)
+    if is_outage(exc):
+        raise RegionDown(region, what, reason) from None
+    raise DRUnverifiable(what, reason) from None
+
+
+class _LostRegionClient:
+    """A boto3 client of the primary region whose outage-shaped errors become ``RegionDown``: after a
+    regional outage, what only that region knows is not verifiable, not broken. Paginators too."""
+
+    def __init__(self, client, region: str) -> None:
+        self._client, self._region = client, region
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if name == "get_paginator":
+            return lambda *a, **k: _LostRegionPaginator(attr(*a, **k), self._region)
+        if not callable(attr) or name.startswith("_") or name in ("can_paginate", "get_waiter"):
+            return attr
+
+        def guarded(*args, **kwargs):
+            try:
+                return attr(*args, **kwargs)
+            except Exception as exc:
+                if is_outage(exc):
+                    _, reason = describe_error(exc)
+                    raise RegionDown(self._region, f"AWS {name} in {self._region}", reason) from None
+                raise
+        return guarded
+
+
+class _LostRegionPaginator:
+    def __init__(self, paginator, region: str) -> None:
+        self._paginator, self._region = paginator, region
+
+    def paginate(self, *args, **kwargs):
+        pages = self._paginator.paginate(*args, **kwargs)
+
+        def guarded():
+            try:
+                yield from pages
+            except Exception as exc:
+                if is_outage(exc):
+                    _, reason = describe_error(exc)
+                    raise RegionDown(self._region, f"AWS {self._paginator._model.name} in {self._region}",
+                                     reason) from None
+                raise
+        return guarded()
 
 
 class AwsClients:
     """``aws.client("rds", region)``: one cached client per (service, region), all made from one
-    boto3 session (its loaded service models, endpoint data and credentials are shared)."""
+    boto3 session (its loaded service models, endpoint data and credentials are shared).
+
+    Clients of ``primary_region`` (the region a disaster may have taken) raise ``RegionDown`` for
+    outage-shaped errors; so do Route53's, whose control plane lives in us-east-1."""
 
     def __init__(self, profile: str, default_region: str, timeouts: Timeouts,
-                 endpoint_url: str | None = None, credentials: dict[str, str] | None = None) -> None:
+                 endpoint_url: str | None = None, credentials: dict[str, str] | None = None,
+                 primary_region: str | None = None) -> None:
+        self.primary_region = primary_region
         self.profile = profile
         self.default_region = default_region
         self.timeouts = timeouts
@@ -56,10 +133,14 @@ class AwsClients:
         with self._lock:  # a boto3 session is not safe to create clients from concurrently
             session = self._shared_session()
             try:
-                return session.client(service, region_name=region or self.default_region,
-                                      endpoint_url=self.endpoint_url, config=self._config, **self.credentials)
+                client = session.client(service, region_name=region or self.default_region,
+                                        endpoint_url=self.endpoint_url, config=self._config, **self.credentials)
             except BotoCoreError as exc:
                 raise DRUnverifiable(f"AWS {service}", str(exc).splitlines()[0]) from None
+        lost = self.primary_region
+        if lost and (client.meta.region_name == lost or (service == "route53" and lost == ROUTE53_CONTROL_PLANE)):
+            return _LostRegionClient(client, lost)
+        return client
 
 
 def parse_timestamp(value):
@@ -96,9 +177,12 @@ def describe_error(exc: Exception) -> tuple[bool, str]:
 
 
 def call(what: str, fn, *args, **kwargs):
-    """Run one AWS call; any error is "could not verify" with one clear line."""
+    """Run one AWS call; any error is "could not verify" with one clear line (a lost region's
+    outage stays ``RegionDown``)."""
     try:
         return fn(*args, **kwargs)
+    except DRUnverifiable:
+        raise
     except Exception as exc:  # botocore raises many unrelated classes
         _, reason = describe_error(exc)
         raise DRUnverifiable(what, reason) from None
@@ -110,6 +194,8 @@ def fetch_object(s3, bucket: str, key: str) -> bytes | None:
 
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except DRUnverifiable:
+        raise
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None

@@ -24,7 +24,8 @@ STATUSES = ("passed", "failed", "broken", "not verified", "not run")
 # worse first: a criterion takes the worst status of its tests
 _RANK = {"failed": 0, "broken": 1, "not verified": 2, "passed": 3, "not run": 4}
 VERDICT_TEXT = {
-    "passed": "PASSED: every gate criterion of the plan passed, and every other criterion that ran",
+    "passed": "PASSED: every gate criterion of the plan passed (preparedness ones of a lost region named), and "
+              "every other criterion that ran",
     "failed": "FAILED: the DR environment does not meet the plan",
     "not verified": "NOT VERIFIED: some criteria could not be checked (broken: we could not look)",
     "partial": "PARTIAL: what ran passed, but not every gate criterion of the plan was verified",
@@ -33,6 +34,7 @@ VERDICT_TEXT = {
 }
 # What a test that never finished its call (Ctrl-C, a killed worker) is: never a pass.
 UNFINISHED = "not run: interrupted before its check finished"
+REGION_DOWN = "not verifiable while"  # the reason of a criterion whose only source is a lost region
 
 
 # -- values that travel from xdist workers ---------------------------------------------------------
@@ -181,7 +183,12 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None, interr
     totals = {s: sum(c[s] for c in sections.values()) for s in STATUSES}
     test_totals = {s: sum(1 for t in tests if t.status == s) for s in STATUSES}
 
-    gate_unverified = [r["id"] for r in criteria_rows if r["kind"] == "gate" and r["status"] != "passed"]
+    roles = {cid: crit.role for cid, crit in known.items()}
+    region_down = [r["id"] for r in criteria_rows if r["kind"] == "gate" and roles.get(r["id"]) == "preparedness"
+                   and r["status"] == "not verified" and REGION_DOWN in (r.get("reason") or "")]
+    # every gate criterion must pass; a preparedness one whose region is down is named, not required
+    gate_unverified = [r["id"] for r in criteria_rows if r["kind"] == "gate" and r["status"] != "passed"
+                       and r["id"] not in region_down]
     if interrupted:
         verdict = "interrupted"
     elif totals["failed"]:
@@ -203,6 +210,7 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None, interr
         "verdict": verdict,
         "verdict_text": VERDICT_TEXT[verdict],
         "gate_not_verified": gate_unverified,
+        "not_verifiable_region_down": region_down,
         "pytest_exit_status": exitstatus,
         "incident": {k: redact(str(v)) for k, v in (incident or {}).items()},
         "objectives": {
@@ -296,6 +304,11 @@ def terminal_lines(card: dict[str, Any], path: Path | None) -> list[str]:
         if ids:
             lines += textwrap.wrap(", ".join(ids), width=100, break_on_hyphens=False, initial_indent=f"  {status} ({len(ids)}): ",
                                    subsequent_indent="      ")
+    if card.get("not_verifiable_region_down"):
+        lines += textwrap.wrap(", ".join(card["not_verifiable_region_down"]), width=100, break_on_hyphens=False,
+                               initial_indent=f"  not verifiable while a region is down "
+                                              f"({len(card['not_verifiable_region_down'])}, preparedness): ",
+                               subsequent_indent="      ")
     for p in card["problems"]:
         word = "FAILED" if p["status"] == "failed" else "BROKEN"
         lines.append(f"{word} {p['criterion']}: {p['reason']}")
