@@ -229,3 +229,12 @@ def test_a_preparedness_criterion_of_a_lost_region_is_named_and_does_not_block_t
     recovery = next(t for t in tests if t.criteria == ["REC-DNS"])
     recovery.status, recovery.reason = down.status, down.reason  # a recovery criterion must be verified
     assert _card(tests)["verdict"] == "partial"
+
+
+def test_the_roles_page_lists_every_gate_criterion_as_the_catalog_does():
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "recovery-and-preparedness.md").read_text()
+    for cid, c in catalog().items():
+        if c.kind == "gate":
+            assert f"| {cid} | {c.role} | {c.dr_source} |" in page, cid
