@@ -7,6 +7,7 @@ Targets in the file are merged over the built-in ``sandbox`` and ``dr-cluster`` 
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,7 @@ from .target import TARGET_KINDS, Agent, Target
 from .timeparse import parse_duration
 
 CONFIG_FILE = "kosmos-dr.toml"
+CONTROL_CHARACTERS = ("\u2028", "\u2029", "\x85", "\x7f")  # Unicode line separators and DEL
 PYPROJECT_TABLE = "kosmos-dr"
 
 # Built-in targets: the sandbox (default) and the plan's real DR setup (dataclass defaults).
@@ -101,12 +103,22 @@ def load_config(rootdir: Path | str = ".", explicit: str | None = None) -> DRCon
     return DRConfig(targets=targets, source=where, default_target=default)
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a targets file is a few KB; a huge one is a mistake
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise DRConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a targets file")
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DRConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise DRConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise DRConfigError(f"{path}: nested too deeply to be a targets file") from None
     except OSError as exc:
         raise DRConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
 
@@ -130,6 +142,7 @@ def _check_keys(where: str, prefix: str, data: dict[str, Any], allowed: set[str]
 
 
 def _build_target(where: str, name: str, body: dict[str, Any]) -> Target:
+    check_name(name, f"{where}: targets")
     prefix = f"targets.{name}."
     sections = {f.name: f for f in dataclasses.fields(Target)}
     _check_keys(where, prefix, body, set(sections) - {"name"})
@@ -146,7 +159,55 @@ def _build_target(where: str, name: str, body: dict[str, Any]) -> Target:
         raise DRConfigError(
             f"{where}: {prefix}kind: expected one of {', '.join(TARGET_KINDS)}, got {values['kind']!r}"
         )
-    return Target(**values)
+    target = Target(**values)
+    _check_ranges(where, prefix, target)
+    return target
+
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def check_name(name: Any, where: str) -> str:
+    """Target and agent names end up in file names, tags and RDS identifiers: letters, digits, '.', '_', '-'."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise DRConfigError(f"{where}: name {name!r}: expected 1-63 letters, digits, '.', '_' or '-', "
+                            "starting with a letter or digit")
+    return name
+
+
+# (section, field) -> (lowest, highest, inclusive-low); durations in seconds
+_RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
+    ("objectives", "availability"): (0.0, 100.0, False),
+    ("objectives", "max_restarts"): (0, 10_000, True),
+    ("database", "port"): (1, 65535, True),
+    ("timeouts", "converge"): (0, 86400, True),
+    ("objectives", "snapshot_grace"): (0, 86400, True),
+}
+_POSITIVE_DURATION_SECTIONS = ("objectives", "database", "timeouts")
+
+
+def _check_ranges(where: str, prefix: str, target: Target) -> None:
+    """Numbers and durations within what a DR setting can mean (NaN, 150 %, negative, zero timeouts)."""
+    import math
+
+    for section in ("objectives", "database", "timeouts"):
+        values = getattr(target, section)
+        for field in dataclasses.fields(values):
+            value = getattr(values, field.name)
+            key = f"{prefix}{section}.{field.name}"
+            bounds = _RANGES.get((section, field.name))
+            if isinstance(value, timedelta):
+                low = bounds[0] if bounds else 0
+                if value.total_seconds() < low or (not bounds and value.total_seconds() <= 0):
+                    raise DRConfigError(f"{where}: {key}: must be longer than 0 s, got {value}")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and bounds:
+                low, high, inclusive = bounds
+                if (isinstance(value, float) and not math.isfinite(value)) or value > high or (
+                        value < low if inclusive else value <= low):
+                    raise DRConfigError(f"{where}: {key}: expected a number {'from' if inclusive else 'above'} "
+                                        f"{low} up to {high}, got {value!r}")
+    for agent in target.agents:
+        check_name(agent.name, f"{where}: {prefix}agents")
 
 
 def _build_section(where: str, key: str, cls: type, raw: Any) -> Any:
@@ -190,6 +251,8 @@ def _coerce(where: str, key: str, type_name: Any, value: Any) -> Any:
         raise DRConfigError(f"{where}: {key}: expected a number, got {value!r}")
     if expected == "str":
         if isinstance(value, str):
+            if any(ch in value for ch in CONTROL_CHARACTERS) or any(ord(ch) < 32 and ch != "\t" for ch in value):
+                raise DRConfigError(f"{where}: {key}: contains a line break or control character")
             return value
         raise DRConfigError(f"{where}: {key}: expected a string, got {value!r}")
     raise DRConfigError(f"{where}: {key}: unsupported setting")  # pragma: no cover

@@ -144,14 +144,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """A DR test's fixtures (clients, sandbox, restores) are bounded by the run's deadline too."""
     from .criteria_marks import dr_target_run_of
 
     target_run = dr_target_run_of(item)
-    if target_run is not None:
-        from .deadline import check_not_passed
+    if target_run is None:
+        return (yield)
+    from .deadline import bounded_by, check_not_passed
 
-        check_not_passed(target_run.deadline)
+    check_not_passed(target_run.deadline)
+    with bounded_by(target_run.deadline):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

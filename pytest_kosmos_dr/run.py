@@ -55,7 +55,10 @@ class RunOptions:
 
     @classmethod
     def from_config(cls, config: pytest.Config, default_target: str) -> "RunOptions":
-        raw_target = config.getoption("dr_target") or config.getini("dr_target") or default_target
+        given = config.getoption("dr_target")
+        if given is not None and not given.strip():
+            raise DRConfigError("--dr-target '': name a target, several separated by commas, or all")
+        raw_target = given or config.getini("dr_target") or default_target
         targets = tuple(dict.fromkeys(t.strip() for t in raw_target.split(",") if t.strip()))
         if not targets:
             raise DRConfigError(f"--dr-target {raw_target!r}: name a target, several separated by commas, or all")

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = timedelta(days=3660)  # ten years: longer is a typo, not a DR setting
 
 
 def parse_duration(text: str) -> timedelta:
@@ -16,7 +17,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"expected a duration like '90s', '15m', '4h' or '30d', got {text!r}")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(delta: timedelta | float) -> str:
@@ -45,11 +49,11 @@ def parse_instant(text: str) -> datetime:
         raw = raw[:-1] + "+00:00"
     try:
         value = datetime.fromisoformat(raw)
-    except ValueError:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise ValueError(f"expected an ISO-8601 time like 2025-12-13T10:00:00Z, got {text!r}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def utcnow() -> datetime:

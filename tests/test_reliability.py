@@ -199,3 +199,11 @@ def test_tls_verification_failure_is_broken_naming_the_trust_problem(sandbox, py
     result = run_suite(pytester, "test_recovery_validation.py", "--dr-config", str(pytester.path / "tls.toml"),
                        "--dr-target", "t", "-k", "api_health")
     result.stdout.fnmatch_lines(["BROKEN *VAL-API-HEALTH: could not verify: KOSMOS API /health: *certificate verify failed*"])
+
+
+def test_the_deadline_bounds_fixture_setup_too(pytester):
+    pytester.makepyfile(test_slow_fixture="import time, pytest\n"
+                                          "@pytest.fixture\ndef hangs():\n    time.sleep(60)\n\n"
+                                          "@pytest.mark.dr_criterion('VAL-DB-CONNECT')\ndef test_x(hangs):\n    pass\n")
+    result = pytester.runpytest_subprocess("--dr-deadline", "2s", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["BROKEN *test_x - VAL-DB-CONNECT: could not verify: run deadline: passed at *"])
