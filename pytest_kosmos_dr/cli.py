@@ -64,7 +64,11 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     state_dir = Path(args.state_dir).resolve() if args.state_dir else manager.default_state_dir()
     if args.action == "up":
-        running, started = manager.start(state_dir, scale=args.scale)
+        if (args.outage_mode or args.outage_hold is not None) and not args.outage:
+            print("kosmos-dr: --outage-mode/--outage-hold need --outage primary-region", file=sys.stderr)
+            return EXIT_USAGE
+        running, started = manager.start(state_dir, scale=args.scale, outage=args.outage,
+                                         outage_mode=args.outage_mode, outage_hold_s=args.outage_hold)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
         return EXIT_OK
@@ -93,8 +97,8 @@ def _sandbox(args: argparse.Namespace) -> int:
         print(f"fault {args.name} reverted")
     else:
         answer = running.apply_fault(args.name)
-        print(f"fault {args.name} applied: expect {', '.join(answer['criteria'])} to fail "
-              f"(revert: kosmos-dr sandbox fault {args.name} --revert)")
+        expect = f": expect {', '.join(answer['criteria'])} to fail" if answer["criteria"] else ""
+        print(f"fault {args.name} applied{expect} (revert: kosmos-dr sandbox fault {args.name} --revert)")
     return EXIT_OK
 
 
@@ -166,6 +170,17 @@ def _print_endpoints(running) -> None:
             value = section.get("kubeconfig") or section.get("url") or section.get("endpoint_url")
             print(f"  {label + ':':<13} {value}")
     print(f"  incident:     started {state.get('incident', {}).get('start')}")
+    if state.get("outage"):
+        _print_outage(state["outage"])
+
+
+def _print_outage(outage: dict | None) -> None:
+    if not outage:
+        return
+    print(f"  OUTAGE:       {outage['region']} is down since {outage['since']} (mode {outage['mode']})")
+    for key, label in (("aws_api", "AWS API"), ("database", "database"), ("api_endpoint", "API endpoint")):
+        print(f"    {label + ':':<14}{outage[key]}")
+    print(f"    {'still up:':<14}{', '.join(outage['working'])}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="size of the seeded DR environment: large = 200 nodes, 2,000 pods, 1,000,000 "
                          "conversations, 20,000 agent-state archives; xlarge = the same with 10,000,000 "
                          "conversations (default: $KOSMOS_DR_SANDBOX_SCALE or default)")
+    up.add_argument("--outage", choices=("primary-region",), default=None,
+                    help="start with the primary region (us-east-1) lost: its AWS API, the primary database and "
+                         "its API endpoint unreachable (the fault primary-region-outage, applied at start)")
+    up.add_argument("--outage-mode", choices=("503", "reset", "timeout"), default=None,
+                    help="how the lost region's AWS API looks to a client: 503 ServiceUnavailable (default), "
+                         "reset (connection reset, no answer) or timeout (held, then reset)")
+    up.add_argument("--outage-hold", type=float, default=None, metavar="SECONDS",
+                    help="timeout mode: how long a request is held before the connection is reset (default 60)")
     actions.add_parser("down", help="stop it and remove its servers and data")
     actions.add_parser("status", help="show endpoints and applied faults")
     fault = actions.add_parser("fault", help="apply a named fault (for demos and training)")

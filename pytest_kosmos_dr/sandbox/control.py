@@ -1,4 +1,5 @@
-"""The sandbox's control endpoint: status, faults (apply/revert) and shutdown, behind a token."""
+"""The sandbox's control endpoint: status, faults (apply/revert), the played outage's mode and
+shutdown, behind a token."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from .component import Fault, SandboxContext, bearer_auth, serve_app
 
 
 class ControlServer:
-    def __init__(self, ctx: SandboxContext, faults: dict[str, Fault], stop: asyncio.Event) -> None:
+    def __init__(self, ctx: SandboxContext, faults: dict[str, Fault], stop: asyncio.Event, on_change=None) -> None:
         self.ctx = ctx
+        self.on_change = on_change or (lambda: None)  # called after a fault is applied or reverted
         self.faults = faults
         self.applied: set[str] = set()
         self.stop_event = stop
@@ -25,6 +27,7 @@ class ControlServer:
         app.router.add_post("/_sandbox/faults/{name}", self.apply_fault)
         app.router.add_delete("/_sandbox/faults/{name}", self.revert_fault)
         app.router.add_post("/_sandbox/shutdown", self.shutdown)
+        app.router.add_put("/_sandbox/outage", self.configure_outage)
         app.router.add_get("/_sandbox/requests", self.requests)
         app.router.add_delete("/_sandbox/requests", self.clear_requests)
         self.runner, port = await serve_app(app, self.ctx.host)
@@ -35,7 +38,8 @@ class ControlServer:
             await self.runner.cleanup()
 
     async def status(self, request):
-        return web.json_response({"status": "running", "faults_applied": sorted(self.applied)})
+        return web.json_response({"status": "running", "faults_applied": sorted(self.applied),
+                                  "outage": self.ctx.state.get("outage")})
 
     async def list_faults(self, request):
         return web.json_response({"items": [
@@ -53,17 +57,42 @@ class ControlServer:
             )
         return self.faults[name]
 
-    async def apply_fault(self, request):
-        fault = self._fault(request)
+    async def apply(self, name: str) -> Fault:
+        fault = self.faults[name]
         await fault.apply()
         self.applied.add(fault.name)
+        self.on_change()
+        return fault
+
+    async def apply_fault(self, request):
+        fault = await self.apply(self._fault(request).name)
         return web.json_response({"applied": fault.name, "criteria": list(fault.criteria)})
 
     async def revert_fault(self, request):
         fault = self._fault(request)
         await fault.revert()
         self.applied.discard(fault.name)
+        self.on_change()
         return web.json_response({"reverted": fault.name})
+
+    async def configure_outage(self, request):
+        """``{"mode": "503"|"reset"|"timeout", "hold_s": S}``: how the lost region's AWS API answers
+        (applies to the running outage at once, and to the next one)."""
+        aws = self.ctx.components.get("aws")
+        body = await request.json() if request.can_read_body else {}
+        try:
+            aws.moto.outage.configure(body.get("mode"), body.get("hold_s"))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        described = aws.moto.outage.describe()
+        if self.ctx.state.get("outage"):
+            from .aws.outage import aws_api_view
+
+            outage = self.ctx.state["outage"]
+            outage.update(mode=described["mode"], hold_s=described["hold_s"],
+                          aws_api=aws_api_view(described["mode"], described["hold_s"], outage["region"]))
+            self.on_change()
+        return web.json_response(described)
 
     async def requests(self, request):
         from .request_log import RECORDER

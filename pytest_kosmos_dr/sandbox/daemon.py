@@ -1,6 +1,7 @@
 """The sandbox process: starts every component, publishes their endpoints, stops them all.
 
-Run as ``python -m pytest_kosmos_dr.sandbox.daemon --state-dir DIR [--owner-pid PID]``. It stops
+Run as ``python -m pytest_kosmos_dr.sandbox.daemon --state-dir DIR [--owner-pid PID]
+[--outage primary-region [--outage-mode 503|reset|timeout] [--outage-hold S]]``. It stops
 on SIGTERM/SIGINT, on ``POST /_sandbox/shutdown``, or when its owner process is gone, and always
 removes the servers and data folders it created.
 """
@@ -27,6 +28,7 @@ log = logging.getLogger("kosmos_dr.sandbox")
 STATE_FILE = "sandbox.json"
 ENV_FILE = "sandbox.env"
 ERROR_FILE = "startup-error.txt"
+OUTAGES = {"primary-region": "primary-region-outage"}  # --outage scenario -> the fault that plays it
 
 
 def build_components() -> list:
@@ -87,7 +89,8 @@ def _owner_alive(pid: int | None) -> bool:
     return True
 
 
-async def run(state_dir: Path, owner_pid: int | None, scale: str = "default") -> int:
+async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", outage: str | None = None,
+              outage_mode: str | None = None, outage_hold_s: float | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o700)
     (state_dir / ERROR_FILE).unlink(missing_ok=True)
@@ -115,8 +118,16 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default") ->
         faults = {f.name: f for c in ctx.components.values() if hasattr(c, "faults") for f in c.faults()}
         from .control import ControlServer
 
-        control = ControlServer(ctx, faults, stop)
+        def persist() -> None:  # sandbox.json follows applied faults (the outage) while the sandbox runs
+            if not stop.is_set() and (state_dir / STATE_FILE).exists():
+                _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
+
+        control = ControlServer(ctx, faults, stop, on_change=persist)
         await control.start()
+        if outage:
+            ctx.components["aws"].moto.outage.configure(outage_mode, outage_hold_s)
+            log.info("playing the %s outage (mode %s)", outage, outage_mode or "503")
+            await control.apply(OUTAGES[outage])
         ctx.state["ready_at"] = isoformat(utcnow())
         _write_private(state_dir / ENV_FILE, _env_file(ctx.env))
         _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
@@ -160,12 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--owner-pid", type=int, default=None)
     parser.add_argument("--scale", choices=sorted(SCALES), default=None,
                         help=f"size of the seeded environment (default: ${SCALE_ENV} or 'default')")
+    parser.add_argument("--outage", choices=sorted(OUTAGES), default=None,
+                        help="start with this region lost (primary-region: us-east-1)")
+    parser.add_argument("--outage-mode", choices=("503", "reset", "timeout"), default=None,
+                        help="how a client of the lost region's AWS API sees it (default 503)")
+    parser.add_argument("--outage-hold", type=float, default=None,
+                        help="timeout mode: seconds a request is held before the connection is reset")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.scale:  # the components read it from the environment (current_scale())
         os.environ[SCALE_ENV] = args.scale
     scale = current_scale().name
-    return asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale))
+    return asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale, args.outage, args.outage_mode,
+                           args.outage_hold))
 
 
 if __name__ == "__main__":

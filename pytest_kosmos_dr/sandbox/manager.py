@@ -62,13 +62,13 @@ class RunningSandbox:
         return found
 
     # -- control endpoint -------------------------------------------------------------------
-    def control(self, method: str, path: str) -> dict[str, Any]:
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         import httpx
 
         control = self.state["control"]
         try:
             response = httpx.request(
-                method, control["url"] + path, timeout=CONTROL_TIMEOUT_S,
+                method, control["url"] + path, timeout=CONTROL_TIMEOUT_S, json=body,
                 headers={"Authorization": f"Bearer {control['token']}"},
             )
         except httpx.HTTPError as exc:
@@ -93,6 +93,14 @@ class RunningSandbox:
 
     def faults(self) -> list[dict[str, Any]]:
         return self.control("GET", "/_sandbox/faults")["items"]
+
+    def outage(self) -> dict[str, Any] | None:
+        """The played regional outage (region, mode, how each client sees it), or None."""
+        return self.control("GET", "/_sandbox/status").get("outage")
+
+    def set_outage_mode(self, mode: str | None = None, hold_s: float | None = None) -> dict[str, Any]:
+        """How the lost region's AWS API answers: ``503`` (default), ``reset`` or ``timeout`` (held ``hold_s``)."""
+        return self.control("PUT", "/_sandbox/outage", {"mode": mode, "hold_s": hold_s})
 
 
 def _pid_is_sandbox(pid: int) -> bool:
@@ -131,12 +139,23 @@ def _locked(state_dir: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+OUTAGES = ("primary-region",)
+OUTAGE_MODES = ("503", "reset", "timeout")
+
+
 def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
-          timeout: float | None = None, scale: str | None = None) -> tuple[RunningSandbox, bool]:
+          timeout: float | None = None, scale: str | None = None, outage: str | None = None,
+          outage_mode: str | None = None, outage_hold_s: float | None = None) -> tuple[RunningSandbox, bool]:
     """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us).
 
     ``scale`` (``default``, ``large``, ``xlarge``; else ``$KOSMOS_DR_SANDBOX_SCALE``) sizes what a new
-    sandbox seeds; a running one is reused whatever its scale (``state["scale"]`` says which)."""
+    sandbox seeds; a running one is reused whatever its scale (``state["scale"]`` says which).
+    ``outage="primary-region"`` starts it with us-east-1 lost (``outage_mode`` 503|reset|timeout,
+    ``outage_hold_s`` for timeout); a running sandbox is reused only if it plays that outage too."""
+    if outage is not None and outage not in OUTAGES:
+        raise SandboxError(f"unknown outage {outage!r}; known: {', '.join(OUTAGES)}")
+    if outage_mode is not None and outage_mode not in OUTAGE_MODES:
+        raise SandboxError(f"unknown outage mode {outage_mode!r}; known: {', '.join(OUTAGE_MODES)}")
     state_dir = Path(state_dir or default_state_dir())
     if timeout is None:
         scaled = (scale or os.environ.get("KOSMOS_DR_SANDBOX_SCALE") or "default").strip().lower() != "default"
@@ -144,6 +163,9 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
     with _locked(state_dir):
         running = find_running(state_dir)
         if running:
+            if outage and not running.state.get("outage"):
+                raise SandboxError(f"a sandbox without the {outage} outage is running in {state_dir}: apply it with "
+                                   f"`kosmos-dr sandbox fault {outage}-outage`, or `kosmos-dr sandbox down` first")
             return running, False
         (state_dir / ERROR_FILE).unlink(missing_ok=True)
         cmd = [sys.executable, "-m", DAEMON_MODULE, "--state-dir", str(state_dir)]
@@ -151,6 +173,12 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
             cmd += ["--owner-pid", str(owner_pid)]
         if scale:
             cmd += ["--scale", scale]
+        if outage:
+            cmd += ["--outage", outage]
+            if outage_mode:
+                cmd += ["--outage-mode", outage_mode]
+            if outage_hold_s is not None:
+                cmd += ["--outage-hold", str(outage_hold_s)]
         with open(state_dir / LOG_FILE, "ab") as log:
             process = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,

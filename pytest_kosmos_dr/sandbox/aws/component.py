@@ -116,8 +116,9 @@ class AwsComponent:
         from .agent_state_faults import agent_state_faults
         from .dns_faults import dns_faults
         from .faults import aws_faults
+        from .outage import outage_faults
 
-        return aws_faults(self) + agent_state_faults(self) + dns_faults(self)
+        return aws_faults(self) + agent_state_faults(self) + dns_faults(self) + outage_faults(self)
 
     # -- steps (blocking; run in threads) --------------------------------------------------------
     def _clients(self) -> None:

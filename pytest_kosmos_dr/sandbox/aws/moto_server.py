@@ -3,11 +3,13 @@
 In-process matters: the sandbox reaches moto's backend objects directly to pair RDS with real
 PostgreSQL, backdate history (snapshot times, S3 LastModified) and serve DNS from Route53's records.
 Every client (boto3 in other processes, the ``aws`` CLI) talks to the same server over HTTP.
+``outage`` plays a lost region for those clients (see outage.py); the sandbox's own clients pass.
 """
 
 from __future__ import annotations
 
 from ..component import LOOPBACK, free_port
+from .outage import RegionOutage, mark_internal, outage_gate, outage_handler
 
 PRIMARY_REGION = "us-east-1"
 SECONDARY_REGION = "us-west-2"
@@ -18,6 +20,7 @@ class MotoServer:
         self.host = host
         self.port = 0
         self._server = None
+        self.outage = RegionOutage()
 
     @property
     def url(self) -> str:
@@ -39,8 +42,9 @@ class MotoServer:
         if not self.port:
             self.port = free_port(self.host)
         self._app = self._app if getattr(self, "_app", None) else _recorded(
-            DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self.host, self.port, self._app, threaded=True, request_handler=MotoRequestHandler)
+            outage_gate(DomainDispatcherApplication(create_backend_app), self.outage))
+        self._server = make_server(self.host, self.port, self._app, threaded=True,
+                                   request_handler=outage_handler(MotoRequestHandler, self.outage))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -53,15 +57,16 @@ class MotoServer:
             self._server = None
 
     def client(self, service: str, region: str, access_key: str, secret_key: str):
-        """A boto3 client for this server, with short timeouts and no retries storm."""
+        """The sandbox's own boto3 client for this server (short timeouts, no retries storm); it works
+        through a played outage, as AWS's own machinery does."""
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        return mark_internal(boto3.client(
             service, region_name=region, endpoint_url=self.url,
             aws_access_key_id=access_key, aws_secret_access_key=secret_key,
             config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2}),
-        )
+        ), self.outage)
 
 
 READ_ACTION_PREFIXES = ("Describe", "List", "Get", "Head")
