@@ -39,6 +39,10 @@ class AwsSettings:
     endpoint_url: str = ""  # empty: AWS itself
     hosted_zone: str = "kosmos.internal."
     api_record: str = "api.kosmos.internal."
+    # the regional endpoints the API record fails over between (REC-DNS judges from DNS alone with
+    # them when Route53's control plane is unreachable); empty: api.<region>.<hosted_zone>
+    secondary_api_endpoint: str = ""
+    primary_api_endpoint: str = ""
 
 
 @dataclass(frozen=True)

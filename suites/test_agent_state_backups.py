@@ -3,7 +3,8 @@
 made once per run) serves every check here.
 
 Ages are measured against the incident start when one is known (--dr-incident-start, or the
-sandbox's recorded incident), else against now."""
+sandbox's recorded incident), else against now. The S3 client is the secondary region's
+(``dr_aws.client("s3")``): these checks never ask the primary region, so they still decide during its outage."""
 
 import pytest
 

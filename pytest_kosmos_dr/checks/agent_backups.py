@@ -3,6 +3,10 @@ and the archives' recency and contents.
 
 One listing of every version under the agent-state prefix serves every check here (and OBJ-RPO).
 Times are measured against a ``backups.Reference`` (the incident start when known, else now).
+
+Everything here is read from the DR side: the S3 client the suites pass is the secondary region's and
+the agent-state bucket is the DR copy, so the checks (and OBJ-RPO) still decide while the primary
+region is down.
 """
 
 from __future__ import annotations

@@ -6,6 +6,12 @@ Route53's answer is evaluated from what its API reports, the way Route53 does (P
 health check is healthy, a record without a check counts as healthy, else SECONDARY); what a client
 actually gets is resolved separately, through a ``Resolver``: the sandbox's DNS server, or the
 system resolver for a real target.
+
+Route53's API (its control plane) is served from us-east-1, its DNS answers (the data plane) from
+everywhere. When us-east-1 is lost, ``route53_look`` returns a ``ControlPlaneDown`` instead of a view:
+REC-DNS (a recovery criterion) is then judged from DNS alone, against the configured secondary
+endpoint name; REC-FAILOVER-TRIGGER (preparedness: the health checks' configuration is readable only
+through the API) is not verifiable while that region is down.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..clients.aws import call
-from ..errors import DRUnverifiable
+from ..errors import DRUnverifiable, RegionDown
 from ..results import CheckResult, Evidence
 from ..timeparse import format_duration
 
@@ -26,8 +32,21 @@ MIN_CHECKER_REGIONS = 2
 DEFAULT_CHECKER_REGIONS = 8  # Route53's default when a check names no regions
 
 
+# The plan's regional endpoints of the API (``api.<region>.<zone>``): where REC-DNS expects the name to lead
+# when it can only ask DNS. A target names its own (see regional_endpoint and the suite).
+DEFAULT_SECONDARY_ENDPOINT = "api.us-west-2.kosmos.internal."
+DEFAULT_PRIMARY_ENDPOINT = "api.us-east-1.kosmos.internal."
+
+
 def _norm(name: str) -> str:
     return name.lower().rstrip(".") + "."
+
+
+def regional_endpoint(api_name: str, region: str) -> str:
+    """The API's endpoint name in ``region`` by the plan's naming: ``api.kosmos.internal.`` ->
+    ``api.us-west-2.kosmos.internal.``."""
+    label, _, zone = _norm(api_name).partition(".")
+    return f"{label}.{region}.{zone}"
 
 
 # -- Route53 data ---------------------------------------------------------------------------------------
@@ -108,6 +127,29 @@ def route53_view(route53, zone_name: str, api_name: str, with_status: bool = Tru
     for shadow in view.shadows:
         shadow.checks, shadow.statuses = view.checks, view.statuses
     return view
+
+
+@dataclass
+class ControlPlaneDown:
+    """Route53's control plane could not be read: the region serving its API is down (``error``).
+    Stands in for the view; REC-DNS is then judged from DNS alone."""
+
+    zone_name: str
+    api_name: str
+    error: RegionDown
+
+    @property
+    def region_down(self) -> RegionDown:
+        """A fresh copy of the error (one per test that reports it)."""
+        return RegionDown(self.error.region, self.error.what, self.error.reason)
+
+
+def route53_look(route53, zone_name: str, api_name: str, with_status: bool = True) -> "Route53View | ControlPlaneDown":
+    """``route53_view``, or ``ControlPlaneDown`` when Route53's API answers the way a lost region does."""
+    try:
+        return route53_view(route53, zone_name, api_name, with_status)
+    except RegionDown as exc:
+        return ControlPlaneDown(_norm(zone_name), _norm(api_name), exc)
 
 
 def _target(record: dict) -> tuple[str | None, list[str]]:
@@ -205,6 +247,8 @@ def failover_trigger(view: Route53View, trigger: timedelta) -> CheckResult:
     cid = "REC-FAILOVER-TRIGGER"
     if view is None:
         raise DRUnverifiable("Route53 failover records", "no look at the hosted zone was made")
+    if isinstance(view, ControlPlaneDown):  # health checks are configured and read only through the API
+        raise view.region_down
     offenders: list[str] = []
     lines: list[str] = []
     detections: list[float] = []
@@ -247,6 +291,7 @@ class Resolved:
     names: list[str]  # the name and the CNAME chain it followed
     addresses: list[str]
     error: str | None = None  # the resolver answered, negatively (NXDOMAIN, SERVFAIL ...)
+    ttls: list[int] = field(default_factory=list)  # TTLs of the answer's records, where the resolver reports them
 
 
 class ServerResolver:
@@ -270,8 +315,9 @@ class ServerResolver:
         rcode = RCODE[reply.header.rcode]
         names = [_norm(name)] + [_norm(str(rr.rdata)) for rr in reply.rr if QTYPE[rr.rtype] == "CNAME"]
         addresses = [str(rr.rdata) for rr in reply.rr if QTYPE[rr.rtype] == "A"]
+        ttls = [int(rr.ttl) for rr in reply.rr if QTYPE[rr.rtype] in ("CNAME", "A")]
         return Resolved(names, addresses, None if rcode == "NOERROR" and addresses else
-                        f"{rcode}{'' if addresses else ', no address'}")
+                        f"{rcode}{'' if addresses else ', no address'}", ttls)
 
 
 class SystemResolver:
@@ -389,14 +435,85 @@ def _ttl_problems(view: Route53View, max_ttl: timedelta) -> list[str]:
     return problems
 
 
-def dns_on_secondary(view: Route53View, resolver, max_ttl: timedelta = timedelta(minutes=5)) -> CheckResult:
+def _dns_from_data_plane(down: ControlPlaneDown, resolver, max_ttl: timedelta, secondary_endpoint: str,
+                         primary_endpoint: str | None) -> CheckResult:
+    """REC-DNS with Route53's API lost: what a client resolves for the API name must lead to the configured
+    secondary endpoint (by its name in the CNAME chain, or by its addresses) and to none of the primary
+    endpoint's addresses; the two endpoints must not share an address; the answer's TTL (where the resolver
+    reports it) lets clients follow within ``max_ttl``."""
+    cid = "REC-DNS"
+    api = down.api_name
+    secondary = _norm(secondary_endpoint)
+    primary = _norm(primary_endpoint) if primary_endpoint else None
+    if secondary == primary:
+        raise DRUnverifiable("REC-DNS from DNS alone", f"the secondary endpoint {secondary} is the primary's too",
+                             "configure the DR region's API endpoint name")
+    how = (f"Route53's control plane was unreachable ({down.error.region} is down: {down.error.reason}), judged "
+           "from DNS alone")
+    resolved = resolver.resolve(api)
+    at_secondary_side = resolver.resolve(secondary)
+    at_primary_side = resolver.resolve(primary) if primary else Resolved([], [])
+    got, secondary_addresses = set(resolved.addresses), set(at_secondary_side.addresses)
+    primary_addresses = set(at_primary_side.addresses)
+    chain = " -> ".join(resolved.names[1:] + [", ".join(resolved.addresses) or "-"])
+    where = f"{chain} through {resolver.describe}"
+    offenders = []
+    if resolved.error:
+        offenders.append(f"{api} {resolved.error} through {resolver.describe}")
+    elif (primary and primary in resolved.names) or got & primary_addresses:
+        offenders.append(f"{api} resolves to {where}: the primary endpoint {primary} "
+                         f"({', '.join(sorted(primary_addresses)) or '-'}), in the lost region; expected the "
+                         f"secondary endpoint {secondary}")
+    elif not (secondary in resolved.names or (got and got <= secondary_addresses)):
+        offenders.append(f"{api} resolves to {where}, not the secondary endpoint {secondary} "
+                         f"({', '.join(sorted(secondary_addresses)) or at_secondary_side.error or '-'})")
+    shared = secondary_addresses & primary_addresses
+    if shared:
+        offenders.append(f"the secondary endpoint {secondary} resolves to the primary's address "
+                         f"{', '.join(sorted(shared))} ({primary}): the DR name leads to the lost region")
+    ttl = max(resolved.ttls, default=None)
+    if ttl is not None and ttl > max_ttl.total_seconds():
+        offenders.append(f"the answer for {api} has TTL {ttl} s: resolvers keep it up to "
+                         f"{format_duration(timedelta(seconds=ttl))} after a switch, limit {format_duration(max_ttl)}")
+    ttl_note = (f"TTL {ttl} s, within {format_duration(max_ttl)}" if ttl is not None
+                else f"TTL not reported by {resolver.describe}, not judged")
+    lines = [f"{api} -> {chain}" + (f" ({resolved.error})" if resolved.error else "")
+             + (f" TTL {', '.join(map(str, resolved.ttls))}" if resolved.ttls else ""),
+             f"secondary endpoint {secondary} -> {', '.join(sorted(secondary_addresses)) or at_secondary_side.error or '-'}",
+             f"primary endpoint {primary or '(not configured)'} -> "
+             f"{', '.join(sorted(primary_addresses)) or at_primary_side.error or '-'}"]
+    evidence = [Evidence("Route53 control plane", f"aws route53 list-hosted-zones-by-name --dns-name {down.zone_name}",
+                         f"{down.error}\nfailover records, health checks and other hosted zones not read"),
+                Evidence(f"resolution through {resolver.describe} (DNS alone)",
+                         f"{resolver.command} {api}; {resolver.command} {secondary}; {resolver.command} {primary or ''}",
+                         "\n".join(lines))]
+    measured = {"answering": None, "resolved": resolved.names[1:] + resolved.addresses, "judged from": "DNS alone"}
+    if offenders:
+        return CheckResult(cid, False, "; ".join(offenders) + f" ({how})", measured=measured,
+                           limit=f"the secondary endpoint {secondary}", offenders=offenders, evidence=evidence)
+    return CheckResult(cid, True, f"{how}: {api} resolves to {where}, the secondary endpoint {secondary}, none of the "
+                       f"primary's addresses; {ttl_note}", measured=measured, limit=f"the secondary endpoint {secondary}",
+                       evidence=evidence)
+
+
+def dns_on_secondary(view: "Route53View | ControlPlaneDown", resolver, max_ttl: timedelta = timedelta(minutes=5),
+                     secondary_endpoint: str = DEFAULT_SECONDARY_ENDPOINT,
+                     primary_endpoint: str | None = DEFAULT_PRIMARY_ENDPOINT) -> CheckResult:
     """REC-DNS: the failover record answering for the API name is the SECONDARY, pointing at another endpoint
     than the PRIMARY; every other hosted zone of that name (a private zone of a split horizon) answers the
     same; the failover records' TTL lets clients follow within ``max_ttl``; and what a client resolves for the
-    name is the secondary's endpoint (not the primary's)."""
+    name is the secondary's endpoint (not the primary's).
+
+    With Route53's control plane down (``ControlPlaneDown``) it is judged from DNS alone: the name must resolve
+    to ``secondary_endpoint`` and not to ``primary_endpoint`` (the target's regional endpoint names)."""
     cid = "REC-DNS"
     if view is None or resolver is None:
         raise DRUnverifiable("REC-DNS", "no look at the hosted zone or no resolver")
+    if isinstance(view, ControlPlaneDown):
+        if not secondary_endpoint:
+            raise DRUnverifiable("REC-DNS from DNS alone", "no secondary endpoint name to expect",
+                                 "configure the DR region's API endpoint name")
+        return _dns_from_data_plane(view, resolver, max_ttl, secondary_endpoint, primary_endpoint)
     api = view.api_name
     secondary_record, primary_record = view.failover("SECONDARY"), view.failover("PRIMARY")
     answering, notes = answering_record(view)

@@ -29,6 +29,12 @@ class Empty(Nothing):
         return fo.Resolved([], [])
 
 
+def down():
+    from pytest_kosmos_dr.errors import RegionDown
+
+    return fo.ControlPlaneDown("kosmos.internal.", API, RegionDown("us-east-1", "Route53", "503 ServiceUnavailable"))
+
+
 def passed(criterion):
     return CheckResult(criterion, True, "ok")
 
@@ -45,6 +51,9 @@ CASES = {
         ("no records, no answer", lambda: fo.dns_on_secondary(view(), Nothing())),
         ("records without targets, empty answer", lambda: fo.dns_on_secondary(view(BARE), Empty())),
         ("view None", lambda: fo.dns_on_secondary(None, Nothing())),
+        ("control plane down, resolver finds nothing", lambda: fo.dns_on_secondary(down(), Nothing())),
+        ("control plane down, empty answer", lambda: fo.dns_on_secondary(down(), Empty())),
+        ("control plane down, no secondary endpoint", lambda: fo.dns_on_secondary(down(), Empty(), secondary_endpoint="")),
         ("resolver None", lambda: fo.dns_on_secondary(view(BARE), None)),
     ],
     "failover.regional_outage": [
