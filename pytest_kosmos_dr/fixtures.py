@@ -205,9 +205,11 @@ def _restored(dr_run, dr_aws, dr_target, dr_environment, method: str):
     refusal = drill_refusal(dr_run)
     if refusal:
         pytest.skip(refusal)
-    region = dr_target.aws.primary_region
+    primary = dr_target.aws.primary_region
+    # the regional outage's path restores in the DR region and never asks the primary one
+    region = dr_target.aws.secondary_region if method == "cross-region-snapshot" else primary
     source = dr_target.database.production_instance
-    short = "pitr" if method == "point-in-time" else "snap"
+    short = {"point-in-time": "pitr", "snapshot": "snap", "cross-region-snapshot": "xreg"}[method]
     identifier = f"kosmos-dr-{short}-{dr_run.run_id}"
     tags = drill_tags(dr_run.run_id, dr_run.owner_pid, f"{method} restore drill")
     timeout = dr_target.database.restore_timeout
@@ -217,6 +219,9 @@ def _restored(dr_run, dr_aws, dr_target, dr_environment, method: str):
         if method == "point-in-time":
             return restore.restore_point_in_time(rds, region, source, identifier, dr_run.options.restore_time, tags,
                                                  dr_run.run_dir, dr_run.run_id, timeout)
+        if method == "cross-region-snapshot":
+            return restore.restore_cross_region_copy(rds, region, source, primary, identifier, tags, dr_run.run_dir,
+                                                     dr_run.run_id, timeout)
         return restore.restore_snapshot(rds, region, source, identifier, tags, dr_run.run_dir, dr_run.run_id, timeout)
 
     outcome = restore.restore_once(dr_run.run_dir, method, perform)
@@ -233,6 +238,16 @@ def restored_database(dr_run, dr_aws, dr_target, dr_environment):
     Needs --dr-allow-restore. Once per run (also under xdist); deleted when the run ends.
     """
     restored = _restored(dr_run, dr_aws, dr_target, dr_environment, "point-in-time")
+    yield restored
+    restored.connection.close()
+
+
+@pytest.fixture(scope="session")
+def regional_restored_database(dr_run, dr_aws, dr_target, dr_environment):
+    """The newest cross-region copy of production's snapshots restored in the DR region (the recovery
+    path of a regional outage: it works with the primary region down). Needs --dr-allow-restore;
+    once per run; deleted when the run ends."""
+    restored = _restored(dr_run, dr_aws, dr_target, dr_environment, "cross-region-snapshot")
     yield restored
     restored.connection.close()
 

@@ -216,8 +216,8 @@ DEFAULT_GATE_BOUND = timedelta(minutes=30)
 
 def default_run_bound(target: Target, allow_restore: bool) -> timedelta:
     """How long a run may take without --dr-deadline: 30 min for the checks, plus, when drills are
-    allowed, two restores' worth of the target's restore timeout (PITR and snapshot restores)."""
-    return DEFAULT_GATE_BOUND + (2 * target.database.restore_timeout if allow_restore else timedelta(0))
+    allowed, three restores' worth of the target's restore timeout (PITR, snapshot, cross-region copy)."""
+    return DEFAULT_GATE_BOUND + (3 * target.database.restore_timeout if allow_restore else timedelta(0))
 
 
 def _new_run_dir() -> Path:

@@ -1,6 +1,10 @@
 """Database recovery (REC-DB-*, SCN-DATA-CORRUPTION): integrity of the DR database after failover
 (gate), and restores of production into throwaway instances (drills, --dr-allow-restore), compared
-table by table with the DR database, which carries production's data since the failover."""
+table by table with the DR database, which carries production's data since the failover.
+
+The restores in the primary region are "not verifiable while <primary> is down" during a regional
+outage; the restore of the newest cross-region snapshot copy in the DR region is the outage's own
+recovery path and needs nothing from the primary region."""
 
 import pytest
 
@@ -30,6 +34,18 @@ def test_newest_snapshot_restores_available_and_intact(snapshot_restored_databas
     dr_check(integrity.database_integrity(
         restored.connection, restored.restore_point,
         f"{restored.identifier} (from snapshot {restored.source} of {restored.outcome.restore_point})",
+        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-SNAPSHOT"))
+
+
+@pytest.mark.dr_criterion("REC-DB-SNAPSHOT")
+def test_newest_cross_region_copy_restores_in_the_dr_region(regional_restored_database, dr_database, dr_check):
+    """The newest copy of production's snapshots in the DR region, restored there, holds, table by
+    table, the rows the DR database holds up to the copy's original snapshot time."""
+    restored = regional_restored_database
+    dr_check(integrity.database_integrity(
+        restored.connection, restored.restore_point,
+        f"{restored.identifier} ({restored.outcome.region}, from cross-region copy {restored.source} of "
+        f"{restored.outcome.restore_point})",
         source_conn=dr_database, source_name="the DR database", criterion="REC-DB-SNAPSHOT"))
 
 

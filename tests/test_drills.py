@@ -47,8 +47,8 @@ def rds(sandbox, region="us-east-1"):
                         aws_access_key_id=aws["access_key_id"], aws_secret_access_key=aws["secret_access_key"])
 
 
-def drill_instances(sandbox) -> list[str]:
-    ids = [i["DBInstanceIdentifier"] for i in rds(sandbox).describe_db_instances()["DBInstances"]]
+def drill_instances(sandbox, region="us-east-1") -> list[str]:
+    ids = [i["DBInstanceIdentifier"] for i in rds(sandbox, region).describe_db_instances()["DBInstances"]]
     return [i for i in ids if i.startswith("kosmos-dr-")]
 
 
@@ -65,14 +65,15 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> st
 
 def test_drills_pass_and_leave_no_instance_behind(sandbox, pytester):
     result = run_suite(pytester, "test_database_recovery.py", "test_agent_state_recovery.py", "--dr-allow-restore", "-v")
-    assert result.parseoutcomes() == {"passed": 5}, result.stdout.str()
-    result.stdout.fnmatch_lines(["*test_point_in_time_restore_is_available_and_intact PASSED*"])
-    assert drill_instances(sandbox) == []
+    assert result.parseoutcomes() == {"passed": 6}, result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_point_in_time_restore_is_available_and_intact PASSED*",
+                                 "*test_newest_cross_region_copy_restores_in_the_dr_region PASSED*"])
+    assert drill_instances(sandbox) == [] and drill_instances(sandbox, "us-west-2") == []
 
 
 def test_without_permission_drills_are_skipped_naming_the_flag(sandbox, pytester):
     result = run_suite(pytester, "test_database_recovery.py", "test_agent_state_recovery.py", "-rs")
-    assert result.parseoutcomes() == {"passed": 1, "skipped": 4}
+    assert result.parseoutcomes() == {"passed": 1, "skipped": 5}
     result.stdout.fnmatch_lines(["*drill creates resources: run with --dr-allow-restore to allow it*"])
 
 

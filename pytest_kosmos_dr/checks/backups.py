@@ -5,15 +5,21 @@ Listings are paginated once and evaluated locally (``list_*`` below); every AWS 
 ``clients.aws.call`` so an error is "could not verify" with one line. Times are measured against a
 *reference*: the incident start when one is known (after a regional outage the primary stops
 taking backups, so "now" would blame the plan for the outage itself), else now.
+
+While the primary region is down (its RDS raises ``RegionDown``) the same facts are read in the DR
+region where it holds them: the snapshot copies (hourly cadence, by their original snapshot time),
+the DR instance's own retention and the replicated automated backups' restore window. Only what no
+DR-region source holds stays ``RegionDown`` ("not verifiable while <region> is down").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from ..clients.aws import call, describe_error
-from ..errors import DRUnverifiable
+from ..errors import DRUnverifiable, RegionDown
 from ..results import CheckResult, Evidence
 from ..timeparse import format_duration, isoformat, utcnow
 from .integrity import WRITE_TIMESTAMPS
@@ -58,6 +64,33 @@ def _grace_limit(interval: timedelta, grace: timedelta) -> str:
     return f"{format_duration(interval + grace)} ({format_duration(interval)} + {format_duration(grace)} grace)"
 
 
+# -- what the primary region answered ----------------------------------------------------------------
+@dataclass(frozen=True)
+class PrimaryRead:
+    """A read of the primary region: its ``value``, or ``down`` (the ``RegionDown``) when the region
+    answered like a regional outage. Any other error is raised as it is."""
+
+    value: Any = None
+    down: RegionDown | None = None
+
+    @classmethod
+    def of(cls, read: Callable[[], Any]) -> "PrimaryRead":
+        try:
+            return cls(read())
+        except RegionDown as down:
+            return cls(None, down)
+
+    def get(self) -> Any:
+        if self.down is not None:
+            raise self.down
+        return self.value
+
+
+def copied_from(snapshot: dict, region: str) -> bool:
+    """A cross-region copy whose source snapshot lives in ``region``."""
+    return snapshot.get("SourceRegion") == region or f":{region}:" in (snapshot.get("SourceDBSnapshotIdentifier") or "")
+
+
 # -- listings (paginated, wrapped) --------------------------------------------------------------------
 def _paginate(what: str, client, operation: str, key: str, **kwargs) -> list[dict]:
     def collect():
@@ -84,6 +117,8 @@ def describe_instance(rds, identifier: str, region: str) -> dict | None:
     """The instance, or None when RDS says there is no such instance (other errors: could not verify)."""
     try:
         return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    except DRUnverifiable:  # RegionDown from a lost region's client stays what it is
+        raise
     except Exception as exc:  # botocore raises many unrelated classes
         code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
         if code == "DBInstanceNotFound":
@@ -273,17 +308,22 @@ def _not_counted(ignored: list[str]) -> str:
 
 
 def snapshots_hourly(snapshots: list[dict], instance: str, region: str, reference: Reference,
-                     interval: timedelta, grace: timedelta, resource_id: str | None = None) -> CheckResult:
+                     interval: timedelta, grace: timedelta, resource_id: str | None = None,
+                     read_from: tuple[str, str] | None = None) -> CheckResult:
     """BAK-DB-SNAPSHOTS-HOURLY: the newest snapshot holding data at or before the reference is at most
     interval + grace old; no gap between consecutive snapshots in the 24 h before the reference
     exceeds interval + grace. Only available snapshots of ``instance`` (of its current incarnation,
-    ``resource_id`` = its DbiResourceId, when known) count; a copy counts by its data's time."""
+    ``resource_id`` = its DbiResourceId, when known) count; a copy counts by its data's time.
+    ``read_from`` = (the listing's command, why it was read there) when not listed in ``region``."""
     cid = "BAK-DB-SNAPSHOTS-HOURLY"
     limit = interval + grace
     usable, ignored = _snapshots_of(snapshots, instance, resource_id)
     asked = (f"aws rds describe-db-snapshots --region {region} --db-instance-identifier {instance} "
              "--query 'DBSnapshots[].[OriginalSnapshotCreateTime,SnapshotCreateTime,Status,DbiResourceId,"
              "SnapshotType,DBSnapshotIdentifier]'")
+    source = ""
+    if read_from is not None:
+        asked, source = read_from[0], f"; {read_from[1]}"
     window_start = reference.at - GAP_WINDOW
     at_or_before = [s for s in usable if _snapshot_time(s) <= reference.at]
     in_window = [s for s in at_or_before if window_start <= _snapshot_time(s)]
@@ -296,7 +336,7 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
     if not at_or_before:
         later = f" ({len(usable)} taken after it)" if usable else ""
         return CheckResult(cid, False, f"{instance} ({region}) has no available snapshot at or before "
-                           f"{reference.describe()}{later}{_not_counted(ignored)}, limit one every {every}",
+                           f"{reference.describe()}{later}{_not_counted(ignored)}, limit one every {every}{source}",
                            measured=None, limit=limit, offenders=[instance], evidence=evidence)
     newest = at_or_before[-1]
     newest_age = _age(reference, _snapshot_time(newest))
@@ -314,12 +354,33 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
     measured = {"newest_age": newest_age, "widest_gap": widest, "snapshots_24h": len(in_window)}
     if offenders:
         return CheckResult(cid, False, f"{instance} ({region}) snapshots: " + "; ".join(offenders) + ", limit "
-                           f"{every}{_not_counted(ignored)}", measured=measured, limit=limit,
+                           f"{every}{_not_counted(ignored)}{source}", measured=measured, limit=limit,
                            offenders=offenders, evidence=evidence)
     return CheckResult(cid, True, f"{instance} ({region}): newest snapshot {format_duration(newest_age)} before "
                        f"{reference.label}, widest gap in the 24 h before it {format_duration(widest)} over "
-                       f"{len(in_window)} snapshots, limit {every}",
+                       f"{len(in_window)} snapshots, limit {every}{source}",
                        measured=measured, limit=limit, evidence=evidence)
+
+
+def snapshots_hourly_from_copies(snapshots: list[dict], instance: str, primary: str, secondary: str,
+                                 reference: Reference, interval: timedelta, grace: timedelta,
+                                 down: RegionDown, resource_id: str | None = None) -> CheckResult:
+    """BAK-DB-SNAPSHOTS-HOURLY while ``primary`` is down: the same cadence read from the copies of
+    ``instance``'s snapshots in ``secondary`` (``snapshots`` = that region's listing), each by its
+    OriginalSnapshotCreateTime. A gap there is a gap in what the DR region can restore. With no copy
+    of ``instance`` there, nothing in the DR region holds the fact: ``down`` is raised."""
+    copies = [s for s in snapshots if copied_from(s, primary)]
+    if not any(s.get("DBInstanceIdentifier") == instance for s in copies):
+        raise RegionDown(down.region, f"snapshots of {instance} ({down.what})",
+                         f"{down.reason}; {secondary} holds no copy of them ({len(copies)} copies from {primary} "
+                         f"among {len(snapshots)} snapshots listed there)")
+    asked = (f"aws rds describe-db-snapshots --region {secondary} --query \"DBSnapshots[?SourceRegion=='{primary}' && "
+             f"DBInstanceIdentifier=='{instance}'].[OriginalSnapshotCreateTime,SnapshotCreateTime,Status,DbiResourceId,"
+             "SnapshotType,DBSnapshotIdentifier]\"")
+    matched = "" if resource_id else ", matched by name"
+    why = (f"read from the copies in {secondary} by their original snapshot time{matched}: {primary} is down "
+           f"({down.reason})")
+    return snapshots_hourly(copies, instance, primary, reference, interval, grace, resource_id, (asked, why))
 
 
 # -- BAK-DB-PITR-RETENTION --------------------------------------------------------------------------
@@ -400,6 +461,104 @@ def pitr_retention(production: dict | None, production_id: str, primary: str, dr
                        f"time reaches {reach_text} ({source})", measured=measured, limit=retention, evidence=evidence)
 
 
+def _replicated_backups_of(automated_backups: list[dict], production_id: str, primary: str,
+                           resource_id: str | None = None) -> tuple[list[dict], list[str]]:
+    """(replicated automated backups of production from ``primary`` that count, why others do not)."""
+    replicated, skipped = [], []
+    for backup in automated_backups:
+        if backup.get("DBInstanceIdentifier") != production_id or not (
+                backup.get("Region") == primary or f":{primary}:" in (backup.get("DBInstanceArn") or "")):
+            continue
+        if resource_id and backup.get("DbiResourceId") and backup["DbiResourceId"] != resource_id:
+            skipped.append(f"replicated automated backup of an earlier {production_id} ({backup['DbiResourceId']})")
+        elif backup.get("Status") and backup["Status"] not in REPLICATED_BACKUP_STATES:
+            skipped.append(f"replicated automated backup in status {backup['Status']}")
+        else:
+            replicated.append(backup)
+    return replicated, skipped
+
+
+def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary: str, production_id: str,
+                                primary: str, automated_backups: list[dict], retention: timedelta,
+                                down: RegionDown, now: datetime | None = None) -> CheckResult:
+    """BAK-DB-PITR-RETENTION while ``primary`` is down, read in ``secondary``: the promoted DR
+    instance's own BackupRetentionPeriod, and production's replicated automated backup there
+    (``automated_backups`` = that region's listing): its BackupRetentionPeriod >= the retention and
+    its RestoreWindow reaching back the retention (or to production's creation when younger).
+    Without a replicated backup, production's restore window is kept only in the lost region:
+    ``RegionDown`` (after failing on a DR-instance retention that is already too short)."""
+    cid = "BAK-DB-PITR-RETENTION"
+    now = now or utcnow()
+    days = retention.days
+    offenders: list[str] = []
+    lines: list[str] = []
+    periods: dict[str, int] = {}
+    asked = (f"aws rds describe-db-instances --region {secondary} --db-instance-identifier {dr_id} "
+             "--query 'DBInstances[0].[BackupRetentionPeriod,ReadReplicaSourceDBInstanceIdentifier]'; "
+             f"aws rds describe-db-instance-automated-backups --region {secondary} --query \"DBInstanceAutomatedBackups"
+             f"[?Region=='{primary}'].[DBInstanceIdentifier,Status,BackupRetentionPeriod,RestoreWindow,"
+             "InstanceCreateTime,DbiResourceId]\"")
+    if dr_instance is None:
+        lines.append(f"{dr_id} ({secondary}): not found")
+    elif dr_instance.get("ReadReplicaSourceDBInstanceIdentifier"):
+        lines.append(f"{dr_id} ({secondary}): still a read replica of "
+                     f"{dr_instance['ReadReplicaSourceDBInstanceIdentifier']} (its own retention is not yet the live one)")
+    else:
+        period = int(dr_instance.get("BackupRetentionPeriod") or 0)
+        periods[dr_id] = period
+        lines.append(f"{dr_id} ({secondary}, promoted): BackupRetentionPeriod={period}")
+        if period < days:
+            offenders.append(f"{dr_id} ({secondary}) BackupRetentionPeriod {period} d")
+    replicated, ignored = _replicated_backups_of(automated_backups, production_id, primary)
+    newest = max(replicated, key=lambda b: _aware((b.get("RestoreWindow") or {}).get("LatestTime")
+                                                     or datetime.min), default=None)
+    lines.append(f"replicated automated backups of {production_id} from {primary}: {len(replicated)} of "
+                 f"{len(automated_backups)} listed{_not_counted(ignored)}")
+    reach = None
+    earliest = None
+    if newest is not None:
+        period = int(newest.get("BackupRetentionPeriod") or 0)
+        periods[f"{production_id} (replicated to {secondary})"] = period
+        earliest_raw = (newest.get("RestoreWindow") or {}).get("EarliestTime")
+        earliest = _aware(earliest_raw) if earliest_raw else None
+        created = _aware(newest["InstanceCreateTime"]) if newest.get("InstanceCreateTime") else None
+        lines.append(f"newest: status={newest.get('Status') or '-'} BackupRetentionPeriod={period} "
+                     f"RestoreWindow={newest.get('RestoreWindow') or '-'} InstanceCreateTime="
+                     f"{isoformat(created) if created else '-'} DbiResourceId={newest.get('DbiResourceId') or '-'}")
+        if period < days:
+            offenders.append(f"replicated automated backup of {production_id} in {secondary} BackupRetentionPeriod "
+                             f"{period} d")
+        if earliest is None:
+            offenders.append(f"replicated automated backup of {production_id} in {secondary} reports no restore window")
+        else:
+            required = now - retention
+            young = created is not None and created > required
+            if young:
+                reach_ok, target, reach = earliest <= created + FIRST_BACKUP_SLACK, \
+                    f"{production_id}'s creation {isoformat(created)}", now - min(earliest, created)
+            else:
+                reach_ok, target, reach = earliest <= required + DAILY_BACKUP_CYCLE, f"{days} d back", now - earliest
+            if not reach_ok:
+                offenders.append(f"earliest restorable time {isoformat(earliest)} in {secondary} reaches back only "
+                                 f"{format_duration(now - earliest)}, not to {target}")
+    where = f"read in {secondary}: {primary} is down ({down.reason})"
+    evidence = [Evidence(f"retention and restore window in {secondary}", asked, "\n".join(lines))]
+    measured = {"retention_days": periods, "reach": reach}
+    periods_text = ", ".join(f"{ident} {p} d" for ident, p in periods.items())
+    if offenders:
+        return CheckResult(cid, False, f"point-in-time recovery short of {days} d: " + "; ".join(offenders)
+                           + f" (limit BackupRetentionPeriod >= {days} d; {where})", measured=measured,
+                           limit=retention, offenders=offenders, evidence=evidence)
+    if newest is None:
+        checked = f"; {dr_id}'s own BackupRetentionPeriod {periods[dr_id]} d checked" if dr_id in periods else ""
+        raise RegionDown(down.region, f"point-in-time window of {production_id} ({down.what})",
+                         f"{down.reason}; {secondary} holds no replicated automated backup of it, so its restore "
+                         f"window is kept only in {primary}{_not_counted(ignored)}{checked}")
+    return CheckResult(cid, True, f"BackupRetentionPeriod {periods_text}, limit >= {days} d; earliest restorable time "
+                       f"{isoformat(earliest)} reaches {format_duration(reach)} back (replicated automated backup "
+                       f"RestoreWindow; {where})", measured=measured, limit=retention, evidence=evidence)
+
+
 # -- BAK-DB-CROSS-REGION ------------------------------------------------------------------------------
 REPLICATED_BACKUP_STATES = ("replicating", "active", "retained")
 
@@ -414,20 +573,9 @@ def cross_region(snapshots: list[dict], automated_backups: list[dict], productio
     cid = "BAK-DB-CROSS-REGION"
     limit = interval + grace
     every = _grace_limit(interval, grace)
-    from_primary = [s for s in snapshots if s.get("SourceRegion") == primary
-                    or f":{primary}:" in (s.get("SourceDBSnapshotIdentifier") or "")]
+    from_primary = [s for s in snapshots if copied_from(s, primary)]
     copies, ignored = _snapshots_of(from_primary, production_id, resource_id)
-    replicated, skipped = [], []
-    for backup in automated_backups:
-        if backup.get("DBInstanceIdentifier") != production_id or not (
-                backup.get("Region") == primary or f":{primary}:" in (backup.get("DBInstanceArn") or "")):
-            continue
-        if resource_id and backup.get("DbiResourceId") and backup["DbiResourceId"] != resource_id:
-            skipped.append(f"replicated automated backup of an earlier {production_id} ({backup['DbiResourceId']})")
-        elif backup.get("Status") and backup["Status"] not in REPLICATED_BACKUP_STATES:
-            skipped.append(f"replicated automated backup in status {backup['Status']}")
-        else:
-            replicated.append(backup)
+    replicated, skipped = _replicated_backups_of(automated_backups, production_id, primary, resource_id)
     ignored += skipped
     points: list[tuple[datetime, str]] = [(_snapshot_time(s), f"snapshot copy {s['DBSnapshotIdentifier']}") for s in copies]
     points += [(_aware(b["RestoreWindow"]["LatestTime"]), "replicated automated backup (RestoreWindow.LatestTime)")

@@ -1,4 +1,6 @@
-"""Restore production into a throwaway instance (point in time or newest snapshot), once per run.
+"""Restore production into a throwaway instance (point in time or newest snapshot in the primary
+region, or the newest cross-region snapshot copy in the DR region: the regional outage's path), once
+per run.
 
 Under pytest-xdist the first worker that needs a restore performs it under a file lock in the run
 folder and writes the outcome there; the others read it. The controller deletes everything the
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..errors import DRUnverifiable
+from ..errors import DRUnverifiable, RegionDown
 from ..timeparse import isoformat, parse_instant
 from .resources import CreatedInstance, record
 
@@ -25,7 +27,7 @@ POLL_S = 2.0
 class RestoreOutcome:
     """What a restore produced (shared between workers as JSON)."""
 
-    method: str  # "point-in-time" or "snapshot"
+    method: str  # "point-in-time", "snapshot" or "cross-region-snapshot"
     identifier: str
     region: str
     host: str
@@ -34,6 +36,7 @@ class RestoreOutcome:
     source: str  # the source instance or snapshot
     seconds_to_available: float
     error: str | None = None
+    down_region: str | None = None  # the error was that region's outage (RegionDown)
 
     @property
     def restore_time(self) -> datetime:
@@ -133,6 +136,41 @@ def restore_snapshot(rds, region: str, source_id: str, identifier: str, tags: li
                     snapshot["DBSnapshotIdentifier"], waited)
 
 
+def newest_cross_region_copy(rds, region: str, source_id: str, source_region: str) -> dict:
+    """The available copy in ``region`` of ``source_id``'s snapshots from ``source_region`` whose data is
+    newest (by OriginalSnapshotCreateTime: a copy's own creation time is when it was copied)."""
+    copies = []
+    for page in rds.get_paginator("describe_db_snapshots").paginate():
+        copies += [s for s in page["DBSnapshots"] if s.get("DBInstanceIdentifier") == source_id
+                   and s.get("Status") == "available" and s.get("SnapshotCreateTime")
+                   and (s.get("SourceRegion") == source_region
+                        or f":{source_region}:" in (s.get("SourceDBSnapshotIdentifier") or ""))]
+    if not copies:
+        raise DRUnverifiable(f"cross-region snapshot restore of {source_id} in {region}",
+                             f"no available copy of {source_id}'s snapshots from {source_region} in {region}")
+    return max(copies, key=_data_time)
+
+
+def _data_time(snapshot: dict) -> datetime:
+    return _aware(snapshot.get("OriginalSnapshotCreateTime") or snapshot["SnapshotCreateTime"])
+
+
+def restore_cross_region_copy(rds, region: str, source_id: str, source_region: str, identifier: str,
+                              tags: list[dict], run_dir: Path, run_id: str, timeout: timedelta) -> RestoreOutcome:
+    """``restore-db-instance-from-db-snapshot`` of the newest copy of production's snapshots in the DR
+    region ``region`` (``rds`` is that region's client: nothing here asks ``source_region``, which
+    may be down); the restore point is the copy's original snapshot time."""
+    copy = newest_cross_region_copy(rds, region, source_id, source_region)
+    _refuse_existing(rds, identifier)
+    record(run_dir, CreatedInstance(region, identifier, run_id))
+    rds.restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier=identifier, DBSnapshotIdentifier=copy["DBSnapshotIdentifier"], Tags=tags,
+        MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False)
+    waited = wait_available(rds, identifier, timeout)
+    return _outcome(rds, "cross-region-snapshot", identifier, region, _data_time(copy), copy["DBSnapshotIdentifier"],
+                    waited)
+
+
 def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
@@ -163,12 +201,22 @@ def restore_once(run_dir: Path, method: str, perform) -> RestoreOutcome:
         else:
             try:
                 outcome = perform()
-            except DRUnverifiable as exc:
-                outcome = RestoreOutcome(method, "", "", "", 0, "", "", 0.0, error=str(exc))
+            except DRUnverifiable as exc:  # RegionDown included: kept as such for every worker
+                outcome = RestoreOutcome(method, "", "", "", 0, "", "", 0.0, error=str(exc),
+                                         down_region=exc.region if isinstance(exc, RegionDown) else None)
             except Exception as exc:  # botocore and friends: one line, never a traceback wall
                 outcome = RestoreOutcome(method, "", "", "", 0, "", "", 0.0,
                                          error=f"could not verify: {method} restore: {_rds_error(exc)}")
             result_file.write_text(json.dumps(asdict(outcome)))
     if outcome.error:
-        raise DRUnverifiable.from_message(outcome.error)
+        raise _error_of(outcome)
     return outcome
+
+
+def _error_of(outcome: RestoreOutcome) -> DRUnverifiable:
+    """The recorded error as it was raised: a lost region's outage stays ``RegionDown``."""
+    if outcome.down_region:
+        down = RegionDown(outcome.down_region, "", "")
+        down.args, down.reason = (outcome.error,), outcome.error
+        return down
+    return DRUnverifiable.from_message(outcome.error)

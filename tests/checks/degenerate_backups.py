@@ -84,3 +84,35 @@ CASES = {
             {"ReadReplicaSourceDBInstanceIdentifier": "kosmos-prod", "StatusInfos": None})),
     ],
 }
+
+
+from pytest_kosmos_dr.errors import RegionDown
+_DOWN = RegionDown("us-east-1", "AWS describe_db_snapshots in us-east-1", "ServiceUnavailable")
+
+
+def _copies_hourly(snapshots):
+    return backups.snapshots_hourly_from_copies(snapshots, "kosmos-prod", "us-east-1", "us-west-2", REF, H, G, _DOWN)
+
+
+def _pitr_dr(dr_instance, automated):
+    return backups.pitr_retention_in_dr_region(dr_instance, "kosmos-prod-replica", "us-west-2", "kosmos-prod",
+                                               "us-east-1", automated, timedelta(days=30), _DOWN, now=INCIDENT)
+
+
+_COPY = {**LATER, "SourceRegion": "us-east-1", "SnapshotCreateTime": None, "OriginalSnapshotCreateTime": None}
+_REPLICATED = {"DBInstanceIdentifier": "kosmos-prod", "Region": "us-east-1", "Status": "replicating"}
+CASES.update({
+    "backups.snapshots_hourly_from_copies": [
+        ("no snapshots", lambda: _copies_hourly([])),
+        ("empty snapshot record", lambda: _copies_hourly([{}])),
+        ("copy with None times", lambda: _copies_hourly([_COPY])),
+        ("only copies after the reference", lambda: _copies_hourly([{**LATER, "SourceRegion": "us-east-1"}])),
+    ],
+    "backups.pitr_retention_in_dr_region": [
+        ("nothing in the DR region", lambda: _pitr_dr(None, [])),
+        ("empty records", lambda: _pitr_dr({}, [{}])),
+        ("replicated backup without a window", lambda: _pitr_dr({"BackupRetentionPeriod": 30},
+                                                                [{**_REPLICATED, "BackupRetentionPeriod": 30}])),
+        ("retention None everywhere", lambda: _pitr_dr({"BackupRetentionPeriod": None}, [_REPLICATED])),
+    ],
+})

@@ -4,7 +4,8 @@ The workload is real: conversations and messages committed with ``now()`` every
 ``WRITE_INTERVAL_S`` until the incident, so the point-in-time window is real. The hourly
 snapshots of the last 24 h are *represented* history: moto snapshot objects with backdated
 creation times and no base backup behind them (restoring one is refused, see rds_backend);
-the newest snapshot is real. Each one has a copy in the secondary region.
+the newest snapshot is real. Each one has a copy in the secondary region; the real one's copy has
+its own base backup there, so it restores in the secondary region while the primary one is down.
 """
 
 from __future__ import annotations

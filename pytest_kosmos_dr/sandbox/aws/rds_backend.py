@@ -6,10 +6,13 @@ the backend methods that change data so each PostgreSQL instance is a real serve
 * ``create_db_instance``: initdb + start (WAL archived to the instance's own archive), the
   ``Endpoint`` is 127.0.0.1 and the real port; its first automated snapshot is a real base backup.
 * ``create_db_snapshot`` (manual or automated, also the final snapshot of a delete): a real
-  ``pg_basebackup``; ``copy_db_snapshot`` links the copy to the same base backup.
+  ``pg_basebackup``; ``copy_db_snapshot`` links a copy in the same region to the same base backup,
+  and gives a copy in another region its own physical copy of it, kept in that region (as on AWS,
+  where the copy stays restorable when the source region is lost).
 * ``restore_db_instance_to_point_in_time``: a real PITR (base backup + archived WAL) into a
   new server; a time outside the real window is refused with ``InvalidRestoreFault``.
-* ``restore_db_instance_from_db_snapshot``: starts a new server from the snapshot's base backup.
+* ``restore_db_instance_from_db_snapshot``: starts a new server from the snapshot's base backup
+  (also from a cross-region copy, in the copy's region, with nothing of the source region needed).
   Snapshots with no base backup behind them (the sandbox's backdated history) are refused
   with ``InvalidDBSnapshotState`` naming the ones that can be restored.
 * ``create_db_instance_read_replica`` / ``promote_read_replica``: a real streaming standby, really
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..component import LOOPBACK
-from ..postgres import PostgresServer, prepare_data_root
+from ..postgres import PostgresServer, prepare_data_root, run_as_server_user
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REAL_ENGINES = ("postgres",)
@@ -281,8 +284,23 @@ class RealRds:
             target = original(source_db_snapshot_identifier, target_db_snapshot_identifier, *args, **kwargs)
         backup = self.snapshot_backups.get((source_region, source_id.lower()))
         if backup is not None:
+            if source_region != backend.region_name:
+                with self.lock:
+                    backup = self._copy_backup(backup, backend.region_name, target.db_snapshot_identifier)
             self.snapshot_backups[(backend.region_name, target.db_snapshot_identifier)] = backup
         return target
+
+    def _copy_backup(self, backup: BaseBackup, region: str, snapshot_id: str) -> BaseBackup:
+        """A physical copy of ``backup`` kept in ``region`` (nothing of the source region behind it)."""
+        from ...errors import SandboxError
+
+        prepare_data_root(self.root / "backups")
+        name = "".join(c if c.isalnum() or c in "-." else "-" for c in snapshot_id)
+        path = self.root / "backups" / f"{region}-{name}-{next(self._counter):04d}"
+        result = run_as_server_user(["cp", "-a", str(backup.path), str(path)])
+        if result.returncode != 0:
+            raise SandboxError(f"copying base backup {backup.path.name} to {region} failed: {result.stderr.strip()}")
+        return BaseBackup(path, backup.finished_at, backup.user, backup.password, backup.dbname)
 
     def _copy_across_regions(self, backend, source_region: str, source_id: str, target_id: str):
         from moto.rds.exceptions import DBSnapshotAlreadyExistsError
@@ -383,6 +401,12 @@ class RealRds:
                 new, lambda: new.server.restore_base_backup(backup.path, new.archive_dir),
                 lambda: original(from_snapshot_id, overrides))
             instance.status = "available"
+            for key in ("multi_az", "publicly_accessible", "deletion_protection"):
+                if key in overrides and str(overrides[key]).lower() == "false":  # moto applies only truthy ones
+                    setattr(instance, key, False)
+            if not str(instance.availability_zone or "").startswith(backend.region_name):
+                # moto carries over the source instance's zone; a restore lives in the copy's region
+                instance.availability_zone = f"{backend.region_name}a"
             return instance
 
     def _create_db_instance_read_replica(self, backend, original, db_kwargs: dict[str, Any]):
