@@ -20,11 +20,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _targets(args: argparse.Namespace) -> int:
     from .config import describe_target, load_config
+    from .redaction import redact, redact_deep
 
     cfg = load_config(Path.cwd(), args.config)
-    described = {name: describe_target(t) for name, t in cfg.targets.items()}
+    # credentials written into a URL of the targets file (user:password@, TOKEN@) are masked
+    described = {name: redact_deep(describe_target(t)) for name, t in cfg.targets.items()}
     if args.json:
-        print(json.dumps({"source": cfg.source, "default": cfg.default_target, "targets": described}, indent=2))
+        print(redact(json.dumps({"source": cfg.source, "default": cfg.default_target, "targets": described},
+                                indent=2)))
         return EXIT_OK
     print(f"targets from {cfg.source} (default: {cfg.default_target})")
     for name, body in described.items():
@@ -34,7 +37,7 @@ def _targets(args: argparse.Namespace) -> int:
         for section, values in body.items():
             if isinstance(values, dict):
                 shown = ", ".join(f"{k}={v}" for k, v in values.items() if v not in ("", None))
-                print(f"  {section}: {shown}")
+                print(redact(f"  {section}: {shown}"))
             elif isinstance(values, list):
                 print(f"  {section}: {', '.join(a['name'] for a in values)}")
     print("\nsecrets are read from the environment variables named *_env and are never shown")

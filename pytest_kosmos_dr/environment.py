@@ -2,7 +2,8 @@
 
 For an ``aws`` target this comes from the target's settings and the environment variables it
 names; for the ``sandbox`` target from the running sandbox's ``sandbox.json``. Every secret read
-here is registered for redaction.
+here is a ``Secret`` (registered for redaction, masked in every repr: ``--debug`` logs, tracebacks);
+code that connects uses it as the plain string it is.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .redaction import register_secret
+from .redaction import Secret, SecretUrl, hide_secrets, secret
 from .target import Target
 
 
@@ -22,7 +23,7 @@ class DatabaseEndpoint:
     port: int
     dbname: str
     user: str
-    password: str | None
+    password: Secret | None
     sslmode: str = "prefer"
 
     def describe(self) -> str:
@@ -34,16 +35,16 @@ class DatabaseEndpoint:
 class DREnvironment:
     target: Target
     api_url: str
-    api_token: str | None
+    api_token: Secret | None
     grafana_url: str
-    grafana_token: str | None
+    grafana_token: Secret | None
     status_page_url: str
     database: DatabaseEndpoint
     kubeconfig: str
     kube_context: str
     aws_endpoint_url: str | None
-    aws_credentials: dict[str, str] | None  # explicit keys (sandbox); None: profile / standard chain
-    config_repo_url: str = ""
+    aws_credentials: dict[str, Secret] | None  # explicit keys (sandbox); None: profile / standard chain
+    config_repo_url: str = ""  # a SecretUrl: it may carry a Git token
     sandbox_state: dict[str, Any] | None = None
 
     @property
@@ -54,10 +55,8 @@ class DREnvironment:
         return endpoints.verify_tls
 
 
-def _env_secret(name: str) -> str | None:
-    value = os.environ.get(name) if name else None
-    register_secret(value)
-    return value or None
+def _env_secret(name: str) -> Secret | None:
+    return secret(os.environ.get(name) if name else None)
 
 
 def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREnvironment:
@@ -89,39 +88,36 @@ def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREn
         kube_context=kube.context,
         aws_endpoint_url=target.aws.endpoint_url or None,
         aws_credentials=None,
-        config_repo_url=target.config_repo.url,
+        config_repo_url=SecretUrl(target.config_repo.url or ""),
     )
 
 
 def _from_sandbox(target: Target, state: dict[str, Any]) -> DREnvironment:
-    for section in state.values():
-        if isinstance(section, dict):
-            for key in ("password", "token", "secret_access_key"):
-                register_secret(section.get(key))
+    hide_secrets(state)  # in place: the running sandbox's own repr masks them too
     db = state["database"]
     kube = state.get("kubernetes", {})
     aws = state.get("aws")
     credentials = None
     if aws:
         credentials = {
-            "aws_access_key_id": aws["access_key_id"],
-            "aws_secret_access_key": aws["secret_access_key"],
+            "aws_access_key_id": secret(aws["access_key_id"]),
+            "aws_secret_access_key": secret(aws["secret_access_key"]),
         }
     return DREnvironment(
         target=target,
         api_url=state["api"]["url"],
-        api_token=state["api"].get("token"),
+        api_token=secret(state["api"].get("token")),
         grafana_url=state["grafana"]["url"],
-        grafana_token=state["grafana"].get("token"),
+        grafana_token=secret(state["grafana"].get("token")),
         status_page_url=state.get("status_page", {}).get("url", ""),
         database=DatabaseEndpoint(
             host=db["host"], port=int(db["port"]), dbname=db["dbname"], user=db["user"],
-            password=db["password"], sslmode="disable",
+            password=secret(db["password"]), sslmode="disable",
         ),
         kubeconfig=kube.get("kubeconfig", ""),
         kube_context=kube.get("context", target.kubernetes.context),
         aws_endpoint_url=aws["endpoint_url"] if aws else None,
         aws_credentials=credentials,
-        config_repo_url=kube.get("config_repo", target.config_repo.url),
+        config_repo_url=SecretUrl(kube.get("config_repo", target.config_repo.url) or ""),
         sandbox_state=state,
     )

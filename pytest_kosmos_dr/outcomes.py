@@ -8,6 +8,8 @@ Both still make pytest exit non-zero.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .errors import DRUnverifiable, RegionDown
@@ -42,6 +44,8 @@ def classify_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.Tes
         report.dr_outcome = BROKEN
         if isinstance(exc, DRUnverifiable):
             report.longrepr = redact(f"{item.nodeid}\n{label + ': ' if label else ''}{exc}")
+        else:  # an unexpected exception: plain words for the one line, the traceback stays in longrepr
+            report.dr_reason = redact(f"{label + ': ' if label else ''}could not verify: {plain_words(exc)}")
     if isinstance(report.longrepr, str):
         report.longrepr = redact(report.longrepr)
 
@@ -59,8 +63,47 @@ def report_teststatus(report: pytest.TestReport):
     return None
 
 
+# "psycopg.errors.AdminShutdown: ", "RecursionError: ", "<class 'KeyError'>" - Python names in a message
+_CLASS_NAME = re.compile(r"<class '[\w.]+'>|\b(?:[a-z_]\w*\.)+[A-Z]\w*:\s*|\b(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Shutdown|Canceled|"
+                         r"Timeout|Interrupt|Failure|Warning)\b:?\s*")
+
+
+def plain_words(exc: BaseException) -> str:
+    """An unexpected exception in plain words: what went wrong, no Python class names."""
+    import socket
+
+    name = type(exc).__module__ + "." + type(exc).__name__
+    if name.startswith("psycopg"):
+        from .clients.database import plain_reason
+
+        return f"DR database: {plain_reason(exc)}"
+    if isinstance(exc, RecursionError):
+        return "the check ran into endless recursion (maximum recursion depth exceeded); the report has the traceback"
+    if isinstance(exc, MemoryError):
+        return "the check ran out of memory"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return "connection lost"
+    if isinstance(exc, (TimeoutError, socket.timeout)) or "timeout" in name.lower():
+        return "no answer in time"
+    if name.startswith(("httpx.", "httpcore.")) and ("connect" in name.lower() or "network" in name.lower()):
+        return "could not connect"
+    if isinstance(exc, KeyError):
+        return f"a field was missing: {exc.args[0] if exc.args else '?'}"
+    if isinstance(exc, FileNotFoundError):
+        return f"file not found: {exc.filename or exc}"
+    text = " ".join(str(exc).split())
+    text = _CLASS_NAME.sub("", text).strip(" :")
+    return (text[:300] or "an unexpected error in the check") + " (the report has the traceback)"
+
+
 def one_line_reason(report: pytest.TestReport) -> str:
-    """The last line of a string longrepr, or the crash message of a traceback."""
+    """The last line of a string longrepr, or the crash message of a traceback; a broken test that
+    raised an unexpected exception: "could not verify: <plain words>" (see ``classify_report``)."""
+    plain = getattr(report, "dr_reason", None)
+    if plain and getattr(report, "dr_outcome", None) == BROKEN:
+        return redact(plain)
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:

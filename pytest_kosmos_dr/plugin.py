@@ -54,7 +54,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", marker)
     if config.option.help:
         return
+    from .redaction import redact_debug_log
     from .run import DRRun
+
+    redact_debug_log(config)  # --debug: no secret reaches pytestdebug.log
 
     try:
         config.stash[DR_RUN] = DRRun(config)

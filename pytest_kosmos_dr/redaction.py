@@ -22,14 +22,16 @@ _known: set[str] = set()
 # Each pattern: group 1 is kept (the key), group 2 is the secret, group 3 (optional) is kept.
 _PATTERNS = (
     # libpq keyword DSN and "password = x" in config/INI text
-    re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&;,]+)"),
-    # userinfo in any URL: scheme://user:password@host
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)([^@\s/]+)(@)"),
+    re.compile(r"(?i)(\bpassword\s*=\s*)(?!Secret\(')('[^']*'|\"[^\"]*\"|[^\s&;,]+)"),
+    # userinfo in any URL: scheme://user:password@host keeps the user, scheme://TOKEN@host (a token
+    # as the user name, as Git hosts hand out) is masked whole
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/?#\s@]+:)([^@\s/]+)(@)"),
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^:/?#\s@]+)(@)"),
     re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token)\s+)(\S+)"),
     re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{8,})"),
     # AWS: named keys in env/ini/CLI text, and access key IDs wherever they appear
-    re.compile(r"(?i)(\baws_(?:secret_access_key|session_token|access_key_id)\b[\"']?\s*[=:]\s*[\"']?)([^\s\"',]+)"),
-    re.compile(r"(?i)(\b(?:secret_access_key|SecretAccessKey|SessionToken)[\"']?\s*[=:]\s*[\"']?)([^\s\"',]+)"),
+    re.compile(r"(?i)(\baws_(?:secret_access_key|session_token|access_key_id)\b[\"']?\s*[=:]\s*[\"']?)(?!Secret\(')([^\s\"',]+)"),
+    re.compile(r"(?i)(\b(?:secret_access_key|SecretAccessKey|SessionToken)[\"']?\s*[=:]\s*[\"']?)(?!Secret\(')([^\s\"',]+)"),
     re.compile(r"()(\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b)"),
     re.compile(r"(?i)([?&](?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|access_token|api_key|apikey|token)=)([^&\s\"']+)"),
     # kubeconfig / YAML credentials (one per line)
@@ -38,10 +40,86 @@ _PATTERNS = (
 )
 
 
+class Secret(str):
+    """A credential: the value itself for the code that uses it (``str``, f-strings, ``==``), but
+    ``Secret('***')`` for ``repr`` - and so for every dataclass, dict or list that holds it, as
+    ``--debug`` (pytestdebug.log), tracebacks with locals and assertion rewriting print them.
+    Creating one registers the value for redaction."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> "Secret":
+        secret = super().__new__(cls, value)
+        register_secret(secret)
+        return secret
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __reduce__(self):
+        return (Secret, (str.__str__(self),))
+
+
+_URL_USERINFO = re.compile(r"(?i)[a-z][a-z0-9+.-]*://([^/?#\s@]*)@")
+
+
+class SecretUrl(str):
+    """A URL that may carry credentials (``https://TOKEN@host/repo.git``): the full URL for the code
+    that uses it, the redacted URL for ``repr``. Its userinfo is registered for redaction."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> "SecretUrl":
+        url = super().__new__(cls, value)
+        match = _URL_USERINFO.match(value)
+        if match:
+            user, _, password = match.group(1).partition(":")
+            register_secret(password or user)
+        return url
+
+    def __repr__(self) -> str:
+        return repr(redact(str.__str__(self)))
+
+    def __reduce__(self):
+        return (SecretUrl, (str.__str__(self),))
+
+
+def secret(value: str | None) -> Secret | None:
+    """``value`` as a ``Secret`` (None and empty stay None)."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, Secret) else Secret(str(value))
+
+
+SECRET_KEYS = ("password", "token", "secret_access_key", "access_key_id", "session_token", "api_token",
+               "grafana_token")
+
+
+def hide_secrets(state: Any) -> Any:
+    """Replace, in place, every value under a secret-named key of ``state`` (nested dicts and lists,
+    e.g. the sandbox's ``sandbox.json``) with a ``Secret``, and every URL with credentials in it with a
+    ``SecretUrl``; returns ``state``."""
+    if isinstance(state, dict):
+        for key, value in state.items():
+            if isinstance(value, str) and value and str(key).lower() in SECRET_KEYS:
+                state[key] = secret(value)
+            elif isinstance(value, str) and not isinstance(value, SecretUrl) and _URL_USERINFO.match(value):
+                state[key] = SecretUrl(value)
+            else:
+                hide_secrets(value)
+    elif isinstance(state, list):
+        for i, value in enumerate(state):
+            if isinstance(value, str) and not isinstance(value, SecretUrl) and _URL_USERINFO.match(value):
+                state[i] = SecretUrl(value)
+            else:
+                hide_secrets(value)
+    return state
+
+
 def register_secret(value: str | None) -> None:
     """Remember a value that must never be shown (short values are ignored: too many false hits)."""
     if value and len(str(value)) >= 6:
-        _known.add(str(value))
+        _known.add(str.__str__(value) if isinstance(value, str) else str(value))
 
 
 
@@ -102,3 +180,18 @@ def redact_deep(obj: Any, _seen: set[int] | None = None) -> Any:
                 except (AttributeError, TypeError):  # frozen objects: leave them
                     pass
     return obj
+
+
+def redact_debug_log(config: Any) -> None:
+    """``--debug``: every line pytest writes to pytestdebug.log (hook arguments and results, e.g. an
+    exception's message in a ``CallInfo``) passes through ``redact``. Call from ``pytest_configure``."""
+    root = getattr(getattr(config, "trace", None), "root", None)
+    writer = getattr(root, "_writer", None)
+    if writer is None or getattr(writer, "kosmos_redacting", False):
+        return
+
+    def redacting(text: str) -> None:
+        writer(redact(text))
+
+    redacting.kosmos_redacting = True  # type: ignore[attr-defined]
+    root.setwriter(redacting)

@@ -344,6 +344,9 @@ def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, conte
         raise DRUnverifiable("kubectl apply --dry-run=server", "credentials rejected", "check the kubeconfig user")
     limit = "exit 0, no warnings, every rendered object applied"
     if done.returncode != 0:
+        refused = _api_could_not_answer(output)
+        if refused:  # the API did not judge the manifests: nothing is known about them
+            raise DRUnverifiable(f"kubectl apply --dry-run=server on {context}", refused[0], refused[1])
         errors = _kubectl_errors(output)
         return CheckResult(cid, False, f"{overlay} does not apply to the DR cluster: "
                            + ("; ".join(errors[:5]) or (output.splitlines() or ["no output"])[-1]),
@@ -373,6 +376,40 @@ def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, conte
     return CheckResult(cid, True, f"{overlay}@{checkout.head[:12]} applies as a server-side dry run ({len(applied)} "
                        f"objects, no warnings)", measured=f"exit 0, {len(applied)} objects", limit=limit,
                        evidence=evidence)
+
+
+# kubectl output when the DR cluster's API server refused the connection, hung or was unavailable
+# (the server-side dry run never ran) -> (reason, hint). A manifest the API rejects (Invalid,
+# BadRequest, NotFound, a policy's Forbidden, unknown kind) is not in here: that stays *failed*.
+_API_DID_NOT_ANSWER = (
+    (re.compile(r"connection to the server \S+ was refused|connect: connection refused", re.I),
+     "the cluster API refused the connection", "check the API server address in the kubeconfig"),
+    (re.compile(r"i/o timeout|context deadline exceeded|Client\.Timeout exceeded|TLS handshake timeout|"
+                r"\(Timeout\)|unable to return a response in the time allotted|request timed out|"
+                r"timeout awaiting response headers", re.I),
+     "the cluster API did not answer in time", "check the API server and the network path to it"),
+    (re.compile(r"Unable to connect to the server|no such host|connection reset by peer|"
+                r"network is unreachable|no route to host|EOF$", re.I | re.M),
+     "the cluster API could not be reached", "check the API server address and the network path to it"),
+    (re.compile(r"\((ServiceUnavailable|TooManyRequests|InternalError)\)", re.I),
+     "the cluster API is unavailable (it answered with a server error)", "retry when the API server is healthy"),
+    (re.compile(r"cannot (get|list|patch|create|update|watch) resource", re.I),
+     "the kubeconfig user may not run the dry run (RBAC)", "grant it get/patch/create in the namespace"),
+)
+
+
+def _api_could_not_answer(output: str) -> tuple[str, str] | None:
+    """(reason, hint) when kubectl failed because the cluster API refused or hung, not because of the
+    manifests; None when the API judged them (one rejected manifest is enough to fail)."""
+    judged = [m for m in re.finditer(r"Error from server \((Invalid|BadRequest|NotFound|Conflict|AlreadyExists|"
+                                     r"Forbidden|UnprocessableEntity)\)[^\n]*", output)
+              if not re.search(r"cannot \w+ resource", m.group(0))]
+    if judged or re.search(r"no matches for kind|unknown field|admission webhook .* denied", output, re.I):
+        return None
+    for pattern, reason, hint in _API_DID_NOT_ANSWER:
+        if pattern.search(output):
+            return reason, hint
+    return None
 
 
 def _kubectl_errors(output: str) -> list[str]:

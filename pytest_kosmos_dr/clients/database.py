@@ -1,4 +1,10 @@
-"""The DR database connection: psycopg, read-only session, statement timeout, bounded connect."""
+"""The DR database connection: psycopg, read-only session, statement timeout, bounded connect.
+
+``connect_or_unverifiable`` hands out a ``DRConnection``: a query the server could not answer
+(connection lost, server shut down, statement timeout) is "could not verify: DR database ...: <plain
+words>", never a raw ``psycopg.errors...`` text. SQL errors (a missing table, a wrong column) stay
+psycopg errors: they say something about the DR database itself.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,6 @@ _CANNOT_LOOK = (
 
 def classify(exc: Exception) -> tuple[bool, str, str]:
     """(cannot_look, reason, hint) for a connection error."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lowered = str(exc).lower()
     for needle, reason, hint in _CANNOT_LOOK:
         if needle in lowered and (needle != "role" or "does not exist" in lowered):
@@ -27,7 +32,133 @@ def classify(exc: Exception) -> tuple[bool, str, str]:
         return False, "no answer within the connect timeout", ""
     if "connection refused" in lowered:
         return False, "connection refused", ""
-    return False, text, ""
+    return False, plain_reason(exc), ""
+
+
+# SQLSTATE -> what happened, in plain words (class 57: operator intervention; 08: connection exception)
+_SQLSTATE_WORDS = {
+    "57P01": "the server shut down (administrator command)",
+    "57P02": "the server crashed and restarted",
+    "57P03": "the server is starting up or shutting down",
+    "57P04": "the database was dropped",
+    "57P05": "the server closed the idle session",
+    "57014": "a query ran past the statement timeout or was cancelled",
+    "53300": "the server refuses more connections (too many clients)",
+    "53100": "the server's disk is full",
+    "53200": "the server is out of memory",
+    "40001": "a query was cancelled by a conflict on the server",
+    "40P01": "a query was cancelled by a deadlock on the server",
+}
+_TEXT_WORDS = (
+    ("timeout expired", "no answer within the timeout"),
+    ("timed out", "no answer within the timeout"),
+    ("connection refused", "connection refused"),
+    ("server closed the connection", "connection lost"),
+    ("consuming input failed", "connection lost"),
+    ("connection is lost", "connection lost"),
+    ("connection is closed", "connection lost"),
+    ("connection reset", "connection lost"),
+    ("broken pipe", "connection lost"),
+    ("ssl syscall", "connection lost"),
+    ("terminating connection", "the server shut down the connection"),
+)
+
+
+def plain_reason(exc: BaseException) -> str:
+    """What a psycopg error means, in plain words: no Python class names, no SQLSTATE soup."""
+    state = getattr(exc, "sqlstate", None)
+    if state in _SQLSTATE_WORDS:
+        return _SQLSTATE_WORDS[state]
+    lowered = str(exc).lower()
+    for needle, words in _TEXT_WORDS:
+        if needle in lowered:
+            return words
+    if state and state.startswith("08"):
+        return "connection lost"
+    first = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    return first or "the database connection failed"
+
+
+def _operational(exc: BaseException) -> bool:
+    """An error of the connection or server (not of the SQL): psycopg's OperationalError / InterfaceError."""
+    import psycopg
+
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
+class DRConnection:
+    """A psycopg connection whose lost connection / shutdown / timeout is ``DRUnverifiable``."""
+
+    def __init__(self, conn, where: str) -> None:
+        self._conn = conn
+        self.where = where
+
+    def _unverifiable(self, exc: BaseException) -> DRUnverifiable:
+        return DRUnverifiable(f"DR database {self.where}", plain_reason(exc))
+
+    def execute(self, *args, **kwargs):
+        try:
+            return _Cursor(self._conn.execute(*args, **kwargs), self)
+        except Exception as exc:
+            if _operational(exc):
+                raise self._unverifiable(exc) from None
+            raise
+
+    def cursor(self, *args, **kwargs):
+        try:
+            return _Cursor(self._conn.cursor(*args, **kwargs), self)
+        except Exception as exc:
+            if _operational(exc):
+                raise self._unverifiable(exc) from None
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._conn.__exit__(*exc_info)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+    def __repr__(self) -> str:
+        return f"<DRConnection {self.where}>"
+
+
+class _Cursor:
+    """A cursor whose fetches and executes raise ``DRUnverifiable`` for connection errors."""
+
+    def __init__(self, cursor, conn: DRConnection) -> None:
+        self._cursor = cursor
+        self._owner = conn
+
+    def __getattr__(self, name: str):
+        value = getattr(self._cursor, name)
+        if not callable(value):
+            return value
+
+        def guarded(*args, **kwargs):
+            try:
+                result = value(*args, **kwargs)
+            except Exception as exc:
+                if _operational(exc):
+                    raise self._owner._unverifiable(exc) from None
+                raise
+            return self if result is self._cursor else result
+
+        return guarded
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._cursor.close()
 
 
 def connect(endpoint: DatabaseEndpoint, connect_timeout: timedelta, statement_timeout: timedelta):
@@ -51,7 +182,9 @@ def connect_or_unverifiable(endpoint: DatabaseEndpoint, connect_timeout: timedel
     import psycopg
 
     try:
-        return connect(endpoint, connect_timeout, statement_timeout)
+        return DRConnection(connect(endpoint, connect_timeout, statement_timeout), endpoint.describe())
     except psycopg.Error as exc:
-        _, reason, hint = classify(exc)
+        cannot_look, reason, hint = classify(exc)
+        if not cannot_look:
+            reason = plain_reason(exc)
         raise DRUnverifiable(f"DR database {endpoint.describe()}", reason, hint) from None
