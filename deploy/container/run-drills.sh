@@ -76,13 +76,29 @@ log "pytest ${args[*]}"
 
 # pytest runs in the background so that SIGTERM (activeDeadlineSeconds, node drain, kubectl delete)
 # becomes Ctrl-C for pytest: the drills then delete what they created before the pod goes away.
+# Job control (set -m) is on while it starts: without it a non-interactive shell starts background
+# commands with SIGINT ignored, and the trap's `kill -INT` would do nothing. Its own process group
+# also keeps a Ctrl-C of a terminal running this script from reaching pytest twice.
+pytest_pid=
+terminating=
+interrupt_pytest() {
+  terminating=1
+  log "terminating: interrupting pytest (drill cleanup runs)"
+  [ -z "$pytest_pid" ] || kill -INT "$pytest_pid" 2>/dev/null
+}
+trap interrupt_pytest TERM INT
+set -m
 python -m pytest "${args[@]}" &
 pytest_pid=$!
-trap 'log "terminating: interrupting pytest (drill cleanup runs)"; kill -INT "$pytest_pid" 2>/dev/null' TERM INT
+set +m
+[ -z "$terminating" ] || kill -INT "$pytest_pid" 2>/dev/null   # the signal came while it was starting
 status=0
-wait "$pytest_pid" || status=$?
-while kill -0 "$pytest_pid" 2>/dev/null; do   # wait returned early because of the trap
-  wait "$pytest_pid" && status=0 || status=$?
+while :; do
+  wait "$pytest_pid"; status=$?
+  kill -0 "$pytest_pid" 2>/dev/null && continue   # wait returned early because of the trap
+  wait "$pytest_pid" 2>/dev/null; again=$?      # it ended meanwhile: its own code, unless already reported
+  [ "$again" -eq 127 ] || status=$again
+  break
 done
 trap - TERM INT
 log "pytest exit code ${status}"

@@ -3,7 +3,13 @@
 Run as ``python -m pytest_kosmos_dr.sandbox.daemon --state-dir DIR [--owner-pid PID]
 [--outage primary-region [--outage-mode 503|reset|timeout] [--outage-hold S]]``. It stops
 on SIGTERM/SIGINT, on ``POST /_sandbox/shutdown``, or when its owner process is gone, and always
-removes the servers and data folders it created.
+removes the servers and data folders it created. A watchdog process (``--watchdog``, its own session)
+outlives a SIGKILLed daemon (the out-of-memory killer) and then stops its PostgreSQL servers and
+removes its data folder, socket folder and what it wrote into the state folder.
+
+The state folder may be shared (``--state-dir``, ``$KOSMOS_DR_SANDBOX_DIR``): the sandbox changes the
+mode of a folder only when it created it, and removes only the files it writes (``SANDBOX_FILES``)
+that were not there before it started.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import asyncio
 import json
 import logging
 import os
+import fcntl
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -64,17 +72,88 @@ def _env_file(env: dict[str, str]) -> str:
 
 
 KEPT_FILES = {"sandbox.log", ".lock", ERROR_FILE}  # the log tells what happened; the lock file is shared
+# every name the sandbox and its components write into the state folder (kept files aside); nothing
+# else there is ours to remove, whoever put it there and whenever
+SANDBOX_FILES = (
+    STATE_FILE, ENV_FILE, "kubeconfig", "kube-ca.crt", "config-repo", "config-mirror.bundle",
+    "grafana.db", "prometheus.db", "incident-record.json", "previous-incident-record.json", "drill-ledger.jsonl",
+)
+_SIDE_SUFFIXES = (".tmp", "-journal", "-wal", "-shm")  # atomic writes, SQLite's side files
 
 
-def _remove_created(state_dir: Path, found_at_start: set[Path]) -> None:
-    """Remove what the components wrote into the state folder (kubeconfig, config repo, databases)."""
-    for path in state_dir.iterdir():
-        if path in found_at_start or path.name in KEPT_FILES:
-            continue
+def _created_names(state_dir: Path) -> list[str]:
+    """The sandbox's file names not present in ``state_dir`` now (before it starts): those it may remove.
+
+    A leftover ``sandbox.json`` (its sandbox is dead: the starter checked) marks the files present as
+    that sandbox's leftovers: they are ours too."""
+    names = [name + suffix for name in SANDBOX_FILES for suffix in ("", *_SIDE_SUFFIXES)]
+    if (state_dir / STATE_FILE).is_file():
+        return names
+    return [name for name in names if not os.path.lexists(state_dir / name)]
+
+
+def _remove_created(state_dir: Path, created: list[str]) -> None:
+    """Remove what the sandbox wrote into the state folder (kubeconfig, config repo, databases), only that."""
+    for name in created:
+        path = state_dir / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink()
+            except (FileNotFoundError, IsADirectoryError, PermissionError):
+                pass
+
+
+# -- the watchdog: what a SIGKILLed daemon cannot remove itself ----------------------------------------
+CLEAN_EXIT = b"x"  # written to the watchdog's pipe by a daemon that removed everything itself
+
+
+def _start_watchdog(state_dir: Path, data_dir: Path, socket_root: Path, created: list[str]) -> int:
+    """Start the watchdog; returns the write end of its pipe (the daemon's end: EOF means it is gone)."""
+    read_fd, write_fd = os.pipe()  # both non-inheritable: pg_ctl and other children never hold the write end
+    cmd = [sys.executable, "-m", "pytest_kosmos_dr.sandbox.daemon", "--watchdog",
+           "--pipe-fd", str(read_fd), "--daemon-pid", str(os.getpid()), "--state-dir", str(state_dir),
+           "--data-dir", str(data_dir), "--socket-root", str(socket_root)]
+    cmd += [arg for name in created for arg in ("--created", name)]
+    try:
+        subprocess.Popen(cmd, pass_fds=(read_fd,), stdin=subprocess.DEVNULL, start_new_session=True, cwd="/")
+    finally:
+        os.close(read_fd)
+    return write_fd
+
+
+def watchdog(pipe_fd: int, daemon_pid: int, state_dir: Path, data_dir: Path, socket_root: Path,
+             created: list[str]) -> int:
+    """Wait until the daemon's end of the pipe closes; unless it stopped cleanly, remove what it left."""
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)  # only the daemon's end decides
+    received = b""
+    while chunk := os.read(pipe_fd, 16):
+        received += chunk
+    if CLEAN_EXIT in received:
+        return 0
+    from .postgres import stop_servers_under
+
+    log.warning("sandbox daemon %s is gone without stopping: stopping its PostgreSQL servers", daemon_pid)
+    for folder in stop_servers_under(data_dir):
+        log.warning("stopped the PostgreSQL server of %s", folder)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.rmtree(socket_root, ignore_errors=True)
+    try:  # a sandbox starting in the same folder holds the lock; once it is ready the folder is its
+        handle = open(state_dir / ".lock", "a")
+    except OSError:
+        return 0
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            owner = json.loads((state_dir / STATE_FILE).read_text()).get("pid")
+        except (OSError, ValueError, AttributeError):
+            owner = daemon_pid
+        if owner == daemon_pid:
+            _remove_created(state_dir, created)
+        log.warning("removed what sandbox daemon %s left", daemon_pid)
+    return 0
 
 
 def _owner_alive(pid: int | None) -> bool:
@@ -91,15 +170,24 @@ def _owner_alive(pid: int | None) -> bool:
 
 async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", outage: str | None = None,
               outage_mode: str | None = None, outage_hold_s: float | None = None) -> int:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(state_dir, 0o700)
+    if not state_dir.exists():
+        state_dir.mkdir(parents=True, mode=0o700)  # ours: private; an existing folder keeps its mode
     (state_dir / ERROR_FILE).unlink(missing_ok=True)
-    found_at_start = set(state_dir.iterdir())  # what was there before us stays; what we add goes
+    created = _created_names(state_dir)  # what was there before us stays; what we write goes
+    from .postgres import remove_socket_root, socket_root
+
+    try:
+        sockets = socket_root()  # short socket paths, checked before anything starts
+    except Exception as exc:  # noqa: BLE001 - one line for the starter
+        (state_dir / ERROR_FILE).write_text(f"{exc}".splitlines()[0] + "\n")
+        log.error("sandbox failed to start: %s", exc)
+        return 1
     data_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-sandbox-"))
+    watchdog_fd = _start_watchdog(state_dir, data_dir, sockets, created)
     ctx = SandboxContext(state_dir=state_dir, data_dir=data_dir)
     ctx.state.update(
-        pid=os.getpid(), state_dir=str(state_dir), data_dir=str(data_dir), started_at=isoformat(utcnow()),
-        agents=list(AGENTS), incident={"start": isoformat(utcnow())}, scale=scale,
+        pid=os.getpid(), state_dir=str(state_dir), data_dir=str(data_dir), socket_dir=str(sockets),
+        started_at=isoformat(utcnow()), agents=list(AGENTS), incident={"start": isoformat(utcnow())}, scale=scale,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,10 +245,10 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
             except Exception as exc:  # keep stopping the others
                 log.error("stopping %s failed: %s", component.name, exc)
         shutil.rmtree(data_dir, ignore_errors=True)
-        from .evidence_files import remove_evidence
-
-        remove_evidence(state_dir)
-        _remove_created(state_dir, found_at_start)
+        remove_socket_root()
+        _remove_created(state_dir, created)
+        os.write(watchdog_fd, CLEAN_EXIT)
+        os.close(watchdog_fd)
         log.info("sandbox stopped")
     return code
 
@@ -168,6 +256,12 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kosmos-dr-sandbox")
     parser.add_argument("--state-dir", required=True, type=Path)
+    parser.add_argument("--watchdog", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pipe-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--daemon-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--socket-root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--created", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--owner-pid", type=int, default=None)
     parser.add_argument("--scale", choices=sorted(SCALES), default=None,
                         help=f"size of the seeded environment (default: ${SCALE_ENV} or 'default')")
@@ -179,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="timeout mode: seconds a request is held before the connection is reset")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.watchdog:
+        return watchdog(args.pipe_fd, args.daemon_pid, args.state_dir, args.data_dir, args.socket_root,
+                        args.created)
     if args.scale:  # the components read it from the environment (current_scale())
         os.environ[SCALE_ENV] = args.scale
     scale = current_scale().name

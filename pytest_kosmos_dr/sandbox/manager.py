@@ -125,6 +125,9 @@ def find_running(state_dir: Path | None = None) -> RunningSandbox | None:
         return None
     if not _pid_is_sandbox(int(state.get("pid", 0))):
         return None
+    from ..redaction import hide_secrets
+
+    hide_secrets(state)  # its secrets print masked wherever the state is shown
     return RunningSandbox(state_dir, state)
 
 

@@ -2,19 +2,24 @@
 
 ``initdb``/``pg_ctl`` refuse to run as root, so when we are root every server command runs as
 the ``postgres`` OS user, inside a data folder we created and handed to that user.
-Servers listen on loopback only, authenticate with SCRAM passwords, and keep their sockets
-inside their own folder (never the system's /var/run/postgresql).
+Servers listen on loopback only, authenticate with SCRAM passwords, and keep their sockets in a
+short folder of their own under one per-process socket root (``/tmp/kdr-XXXXXXXX/XXXXXXXX``; never
+the system's /var/run/postgresql): a Unix socket path may hold at most 107 bytes, which a long
+``$TMPDIR`` plus nested data folders would exceed.
 """
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
 import shutil
 import subprocess
+import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +29,47 @@ from .component import LOOPBACK, free_port
 PG_OS_USER = "postgres"
 COMMAND_TIMEOUT = 60  # seconds; every server command is bounded
 RECOVERY_TIMEOUT = 30  # seconds a restore or promotion may take before we give up
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket path (sun_path is 108 with the terminating NUL)
+LONGEST_SOCKET_FILE = ".s.PGSQL.65535.lock"  # the longest name PostgreSQL puts in its socket folder
+_SOCKET_TAIL = len("/kdr-XXXXXXXX/XXXXXXXX/" + LONGEST_SOCKET_FILE)  # root + server folder + file
+_socket_root: Path | None = None
+_socket_root_lock = threading.Lock()
+
+
+def socket_base() -> Path:
+    """Where the socket root goes: ``$TMPDIR`` when its paths stay within 107 bytes, else /tmp.
+
+    Raises SandboxError with one line when neither is short enough."""
+    candidates = [Path(tempfile.gettempdir()), Path("/tmp")]
+    for base in candidates:
+        if len(os.fsencode(str(base))) + _SOCKET_TAIL <= SOCKET_PATH_MAX and base.is_dir() \
+                and os.access(base, os.W_OK | os.X_OK):
+            return base
+    longest = len(os.fsencode(str(candidates[0]))) + _SOCKET_TAIL
+    raise SandboxError(
+        f"PostgreSQL socket paths under {candidates[0]} would be {longest} bytes, over the {SOCKET_PATH_MAX} "
+        "a Unix socket allows, and /tmp is not usable: set TMPDIR to a short writable folder"
+    )
+
+
+def socket_root() -> Path:
+    """This process's short folder for server socket folders (created once, removed at exit)."""
+    global _socket_root
+    with _socket_root_lock:
+        if _socket_root is None or not _socket_root.is_dir():
+            _socket_root = Path(tempfile.mkdtemp(prefix="kdr-", dir=socket_base()))
+            prepare_data_root(_socket_root)
+            atexit.register(shutil.rmtree, _socket_root, True)
+        return _socket_root
+
+
+def remove_socket_root() -> None:
+    """Remove this process's socket root (the servers using it are stopped)."""
+    global _socket_root
+    with _socket_root_lock:
+        if _socket_root is not None:
+            shutil.rmtree(_socket_root, ignore_errors=True)
+            _socket_root = None
 
 
 def find_bindir() -> Path:
@@ -94,6 +140,7 @@ class PostgresServer:
     port: int = 0
     dbname: str = "kosmos"
     host: str = LOOPBACK
+    _socket_dir: Path | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.bindir = find_bindir()
@@ -102,7 +149,10 @@ class PostgresServer:
 
     @property
     def socket_dir(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}.sock"
+        """A short folder of this server's own for its Unix socket (see ``socket_root``)."""
+        if self._socket_dir is None:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="", dir=socket_root()))
+        return self._socket_dir
 
     @property
     def log_file(self) -> Path:
@@ -329,5 +379,23 @@ class PostgresServer:
             self.stop("immediate")
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            if self._socket_dir is not None:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
             self.log_file.unlink(missing_ok=True)
+
+
+def stop_servers_under(root: Path) -> list[Path]:
+    """Stop (immediate mode) every server whose data folder lies under ``root``; returns their folders.
+
+    For the sandbox's watchdog: the daemon that started them is gone."""
+    stopped = []
+    try:
+        bindir = find_bindir()
+    except SandboxError:
+        return stopped
+    for pid_file in sorted(root.rglob("postmaster.pid")):
+        data_dir = pid_file.parent
+        run_as_server_user([str(bindir / "pg_ctl"), "-w", "-t", "20", "-D", str(data_dir), "-m", "immediate",
+                            "stop"], timeout=30)
+        stopped.append(data_dir)
+    return stopped

@@ -55,7 +55,7 @@ class AwsComponent:
         self.access_key = "AKIA" + ctx.secret(12).upper().replace("-", "X").replace("_", "Y")[:16]
         self.secret_key = ctx.secret(30)
         ctx.secrets.append(self.access_key)
-        self.moto = MotoServer(ctx.host)
+        self.moto = MotoServer(ctx.host, access_key=self.access_key)
         await asyncio.to_thread(self.moto.start)
         self.rds = RealRds(ctx.data_dir)
         self.rds.install([self.primary, self.secondary])

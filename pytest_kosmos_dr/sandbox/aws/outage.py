@@ -134,32 +134,34 @@ def _cbor_map(values: dict[str, str]) -> bytes:
     return out
 
 
-def error_document(environ: dict, region: str) -> tuple[str, list[tuple[str, str]], bytes]:
-    """(content type, extra headers, body) of a ServiceUnavailable error in the request's protocol."""
+def error_document(environ: dict, region: str, code: str = "ServiceUnavailable", message: str | None = None,
+                   fault: str = "Receiver") -> tuple[str, list[tuple[str, str]], bytes]:
+    """(content type, extra headers, body) of an AWS error (default ServiceUnavailable) in the request's protocol."""
     import json
+    from xml.sax.saxutils import escape
 
     request_id = str(uuid.uuid4())
-    message = MESSAGE.format(region=region)
+    message = MESSAGE.format(region=region) if message is None else message
     content_type = environ.get("CONTENT_TYPE", "")
-    headers = [("x-amzn-RequestId", request_id), ("x-amz-request-id", request_id),
-               ("x-amzn-ErrorType", "ServiceUnavailable")]
+    headers = [("x-amzn-RequestId", request_id), ("x-amz-request-id", request_id), ("x-amzn-ErrorType", code)]
     if environ.get("HTTP_SMITHY_PROTOCOL", "") == "rpc-v2-cbor" or "cbor" in content_type:
         headers.append(("smithy-protocol", "rpc-v2-cbor"))
-        return "application/cbor", headers, _cbor_map({"__type": "ServiceUnavailable", "message": message})
+        return "application/cbor", headers, _cbor_map({"__type": code, "message": message})
     if environ.get("HTTP_X_AMZ_TARGET") or "json" in content_type:
-        body = json.dumps({"__type": "ServiceUnavailable", "message": message}).encode()
+        body = json.dumps({"__type": code, "message": message}).encode()
         return "application/x-amz-json-1.1", headers, body
     path = environ.get("PATH_INFO", "")
+    text = escape(message)
     if path.startswith("/2013-04-01/"):  # Route53 (REST-XML)
         body = ('<?xml version="1.0"?>\n<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
-                f"<Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>{message}</Message></Error>"
+                f"<Error><Type>{fault}</Type><Code>{code}</Code><Message>{text}</Message></Error>"
                 f"<RequestId>{request_id}</RequestId></ErrorResponse>")
     elif "Action=" in environ.get("QUERY_STRING", "") or "x-www-form-urlencoded" in content_type:  # query protocol
-        body = ("<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>"
-                f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        body = (f"<ErrorResponse><Error><Type>{fault}</Type><Code>{code}</Code>"
+                f"<Message>{text}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
     else:  # S3 and other REST-XML services
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code>'
-                f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>")
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                f"<Message>{text}</Message><RequestId>{request_id}</RequestId></Error>")
     return "text/xml", headers, body.encode()
 
 
