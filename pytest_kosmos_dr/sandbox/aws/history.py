@@ -67,11 +67,14 @@ def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary
             east.delete_db_snapshot(sid)
     now = now_utc()
     real = east.create_auto_snapshot(instance, snapshot_id(instance, now))  # a real base backup
-    top = now.replace(minute=0, second=0, microsecond=0)
+    # the hourly grid ends at the real snapshot's own time (a slow base backup may finish past the
+    # hour): every hour before it has its snapshot, so no gap exceeds an hour
+    taken = real.created.replace(tzinfo=now.tzinfo) if real.created.tzinfo is None else real.created
+    top = taken.replace(minute=0, second=0, microsecond=0)
     represented = []
     for hours in range(SNAPSHOT_HOURS, 0, -1):
         at = top - timedelta(hours=hours - 1)
-        if at >= now - timedelta(minutes=1):
+        if at >= taken:
             continue
         snap = _backdated(east, instance, snapshot_id(instance, at), at)
         represented.append(snap.db_snapshot_identifier)
