@@ -27,18 +27,13 @@ def newest_current_backups(listing, agents: list[str], before: datetime) -> dict
     not behind a delete marker, not a placeholder too small to be an archive), from the run's one
     listing of every version under the prefix (``checks.agent_backups.AgentVersions``)."""
     from .agent_backups import backups_at
+    from .backups import _aware
 
     newest: dict[str, datetime | None] = {}
     for agent in agents:
         found, _ = backups_at(listing, agent, before)
         newest[agent] = max((_aware(v["LastModified"]) for v in found), default=None)
     return newest
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import timezone
-
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_state: dict[str, datetime | None],
