@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DRConfigError
-from .target import TARGET_KINDS, Agent, Target
+from .target import ARCHIVE_PLACEHOLDERS, SANDBOX_LAYOUTS, TARGET_KINDS, Agent, Target
 from .timeparse import parse_duration
 
 CONFIG_FILE = "kosmos-dr.toml"
@@ -30,6 +30,14 @@ BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
         "agents": {"zeus-orchestrator": {}, "athena-analyst": {}, "hermes-courier": {}},
         # the sandbox does not converge: it is what it is, so its checks need not wait
         "timeouts": {"converge": "0s"},
+        # the default layout keeps per-agent folders of timestamped archives (the alternate one,
+        # `kosmos-dr sandbox up --layout alternate`, the plan's flat daily keys)
+        "backups": {"agent_state_key": "{agent}/{agent}-state-{timestamp}.tar.gz",
+                    "agent_state_members": ["memory.json", "tasks.json"]},
+        "kubernetes": {"agent_selector": "app.kubernetes.io/component=agent"},
+        "smoke": {"checkout": "@sandbox",
+                  "smoke_command": "{python} -m pytest -q -p no:cacheprovider tests/integration/smoke_tests.py",
+                  "routing_command": "{python} scripts/test_agent_routing.py --agent {agent}"},
     },
     "dr-cluster": {
         "kind": "aws",
@@ -182,15 +190,20 @@ _RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("database", "port"): (1, 65535, True),
     ("timeouts", "converge"): (0, 86400, True),
     ("objectives", "snapshot_grace"): (0, 86400, True),
+    ("aws", "min_checker_regions"): (1, 64, True),
+    ("backups", "pitr_slack"): (0, 7 * 86400, True),
 }
-_POSITIVE_DURATION_SECTIONS = ("objectives", "database", "timeouts")
+_CHECKED_SECTIONS = ("objectives", "database", "timeouts", "aws", "backups", "kill_switch", "smoke", "schedule")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+COMMAND_PLACEHOLDERS = ("agent", "python")
+KILL_SWITCH_METHODS = ("PUT", "POST", "PATCH")
 
 
 def _check_ranges(where: str, prefix: str, target: Target) -> None:
     """Numbers and durations within what a DR setting can mean (NaN, 150 %, negative, zero timeouts)."""
     import math
 
-    for section in ("objectives", "database", "timeouts"):
+    for section in _CHECKED_SECTIONS:
         values = getattr(target, section)
         for field in dataclasses.fields(values):
             value = getattr(values, field.name)
@@ -208,6 +221,74 @@ def _check_ranges(where: str, prefix: str, target: Target) -> None:
                                         f"{low} up to {high}, got {value!r}")
     for agent in target.agents:
         check_name(agent.name, f"{where}: {prefix}agents")
+        if agent.archive_name:
+            check_name(agent.archive_name, f"{where}: {prefix}agents.{agent.name}.archive_name")
+    _check_contracts(where, prefix, target)
+
+
+def _placeholders(where: str, key: str, text: str, allowed: tuple[str, ...]) -> set[str]:
+    """The ``{name}`` placeholders of ``text``; an unknown one or a broken brace is a config error."""
+    import string
+
+    try:
+        names = {name for _, name, spec, conv in string.Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise DRConfigError(f"{where}: {key}: {exc} (write a literal brace as {{{{ or }}}})") from None
+    unknown = sorted(n for n in names if n not in allowed)
+    if unknown:
+        raise DRConfigError(f"{where}: {key}: unknown placeholder {{{unknown[0]}}} "
+                            f"(expected {', '.join('{' + a + '}' for a in allowed)})")
+    return names
+
+
+def _check_contracts(where: str, prefix: str, target: Target) -> None:
+    """The service contracts a target describes are usable: patterns, paths, codes, commands."""
+    import shlex
+
+    key = f"{prefix}backups.agent_state_key"
+    names = _placeholders(where, key, target.backups.agent_state_key, ARCHIVE_PLACEHOLDERS)
+    if "agent" not in names:
+        raise DRConfigError(f"{where}: {key}: must contain {{agent}}: the key tells whose state an archive holds")
+    if not target.backups.agent_state_key.endswith((".tar.gz", ".tgz")):
+        raise DRConfigError(f"{where}: {key}: must end with .tar.gz or .tgz (the plan's archives are tar -xzf'd)")
+    for member in target.backups.agent_state_members:
+        if not member or member.startswith("/") or ".." in member.split("/"):
+            raise DRConfigError(f"{where}: {prefix}backups.agent_state_members: {member!r}: "
+                                "expected a relative path inside the agent's state folder")
+    for section, field in (("health", "path"), ("kill_switch", "path"), ("kill_switch", "probe_path")):
+        value = getattr(getattr(target, section), field)
+        if not value.startswith("/"):
+            raise DRConfigError(f"{where}: {prefix}{section}.{field}: expected a path starting with /, got {value!r}")
+    _placeholders(where, f"{prefix}kill_switch.probe_path", target.kill_switch.probe_path, ("agent",))
+    if not target.health.status_field:
+        raise DRConfigError(f"{where}: {prefix}health.status_field: must name the body's status field")
+    if not target.health.ok_values:
+        raise DRConfigError(f"{where}: {prefix}health.ok_values: name at least one healthy status")
+    if target.kill_switch.method.upper() not in KILL_SWITCH_METHODS:
+        raise DRConfigError(f"{where}: {prefix}kill_switch.method: expected one of {', '.join(KILL_SWITCH_METHODS)}, "
+                            f"got {target.kill_switch.method!r}")
+    if not target.kill_switch.engaged_codes or any(not 400 <= c <= 599 for c in target.kill_switch.engaged_codes):
+        raise DRConfigError(f"{where}: {prefix}kill_switch.engaged_codes: expected HTTP error codes "
+                            f"(400-599), got {list(target.kill_switch.engaged_codes)}")
+    for field in ("smoke_command", "routing_command"):
+        command = getattr(target.smoke, field)
+        _placeholders(where, f"{prefix}smoke.{field}", command, COMMAND_PLACEHOLDERS)
+        try:
+            if not shlex.split(command):
+                raise ValueError("empty command")
+        except ValueError as exc:
+            raise DRConfigError(f"{where}: {prefix}smoke.{field}: {exc}") from None
+    for name, _ in target.smoke.env:
+        if not ENV_NAME.fullmatch(name):
+            raise DRConfigError(f"{where}: {prefix}smoke.env: {name!r} is not an environment variable name")
+    for field in ("api_token_env", "grafana_token_env"):
+        if not ENV_NAME.fullmatch(getattr(target.endpoints, field)):
+            raise DRConfigError(f"{where}: {prefix}endpoints.{field}: expected an environment variable name")
+    if target.config_repo.token_env and not ENV_NAME.fullmatch(target.config_repo.token_env):
+        raise DRConfigError(f"{where}: {prefix}config_repo.token_env: expected an environment variable name")
+    if target.sandbox.layout not in SANDBOX_LAYOUTS:
+        raise DRConfigError(f"{where}: {prefix}sandbox.layout: expected one of {', '.join(SANDBOX_LAYOUTS)}, "
+                            f"got {target.sandbox.layout!r}")
 
 
 def _build_section(where: str, key: str, cls: type, raw: Any) -> Any:
@@ -249,6 +330,15 @@ def _coerce(where: str, key: str, type_name: Any, value: Any) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise DRConfigError(f"{where}: {key}: expected a number, got {value!r}")
+    if expected.startswith("tuple[tuple[str, str]"):
+        if not isinstance(value, dict):
+            raise DRConfigError(f"{where}: {key}: expected a table of NAME = \"value\"")
+        return tuple((str(k), _coerce(where, f"{key}.{k}", "str", v)) for k, v in value.items())
+    if expected.startswith("tuple["):
+        item = expected[len("tuple["):].split(",")[0].strip()
+        if isinstance(value, str) or not isinstance(value, list):
+            raise DRConfigError(f"{where}: {key}: expected a list, e.g. [\"a\", \"b\"], got {value!r}")
+        return tuple(_coerce(where, f"{key}[{i}]", item, v) for i, v in enumerate(value))
     if expected == "str":
         if isinstance(value, str):
             if any(ch in value for ch in CONTROL_CHARACTERS) or any(ord(ch) < 32 and ch != "\t" for ch in value):

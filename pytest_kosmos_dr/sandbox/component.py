@@ -11,7 +11,10 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .layout import Layout
 
 LOOPBACK = "127.0.0.1"
 
@@ -39,6 +42,13 @@ class SandboxContext:
     env: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values that must never be printed
     components: dict[str, "Component"] = field(default_factory=dict)
+    layout: "Layout" = None  # type: ignore[assignment]  # the names and contracts served (sandbox/layout.py)
+
+    def __post_init__(self) -> None:
+        if self.layout is None:
+            from .layout import DEFAULT
+
+            self.layout = DEFAULT
 
     def secret(self, nbytes: int = 18) -> str:
         value = new_secret(nbytes)
