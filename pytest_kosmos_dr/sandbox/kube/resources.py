@@ -61,6 +61,14 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(RBAC_GROUP, "v1", "RoleBinding", "rolebindings", "rolebinding", True),
     ResourceType(RBAC_GROUP, "v1", "ClusterRole", "clusterroles", "clusterrole", False),
     ResourceType(RBAC_GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", False),
+    ResourceType("batch", "v1", "Job", "jobs", "job", True, (), ("all",), True),
+    ResourceType("apps", "v1", "DaemonSet", "daemonsets", "daemonset", True, ("ds",), ("all",), True),
+    ResourceType("coordination.k8s.io", "v1", "Lease", "leases", "lease", True),
+    ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", True, ("ing",), (), True),
+    ResourceType("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                 "horizontalpodautoscaler", True, ("hpa",), ("all",), True),
+    ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", True,
+                 ("pdb",), (), True),
 )
 
 METRICS_GROUP = "metrics.k8s.io"
