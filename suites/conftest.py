@@ -34,8 +34,8 @@ def _agent_state_listing(dr_aws, dr_target):
     from pytest_kosmos_dr.checks import agent_backups
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kosmos-dr-prefetch")
-    future = executor.submit(agent_backups.list_agent_versions, dr_aws.client("s3"), dr_target.backups.bucket,
-                             dr_target.backups.agent_state_prefix)
+    future = executor.submit(agent_backups.list_agent_versions, dr_aws.client("s3"), dr_target.backups,
+                             dr_target.agents)
     yield future
     executor.shutdown(wait=True, cancel_futures=True)
 
@@ -53,8 +53,38 @@ def _prefetch_slow_listings(request):
 @pytest.fixture(scope="session")
 def agent_state_versions(_agent_state_listing):
     """Every version under the agent-state prefix (one paginated list-object-versions): the backup
-    criteria and OBJ-RPO evaluate the same listing."""
+    criteria and OBJ-RPO evaluate the same listing. It carries the target's archive layout (key pattern,
+    archive names, expected members)."""
     return _agent_state_listing.result()
+
+
+class AgentRoster:
+    """The agents whose state must be backed up: the targets file's, and those found running in the DR
+    cluster (``discovered``: name -> where it runs) that the file does not list."""
+
+    def __init__(self, listed: list[str], discovered: dict[str, str]) -> None:
+        self.listed, self.discovered = listed, discovered
+
+    @property
+    def names(self) -> list[str]:
+        return self.listed + [name for name in self.discovered if name not in self.listed]
+
+
+@pytest.fixture(scope="session")
+def dr_agents(dr_target, request):
+    """Every agent: the listed ones plus the agent pods of the DR cluster (kubernetes.agent_selector; one
+    read-only pod list, bounded by the target's timeouts; an unreachable cluster: could not verify).
+    Without a selector, only the listed agents."""
+    from pytest_kosmos_dr.checks import agent_backups
+
+    listed = [agent.name for agent in dr_target.agents]
+    selector = dr_target.kubernetes.agent_selector
+    if not selector:
+        return AgentRoster(listed, {})
+    cluster = request.getfixturevalue("dr_cluster")
+    pods = cluster.list(f"/api/v1/namespaces/{dr_target.kubernetes.namespace}/pods", label_selector=selector)
+    return AgentRoster(listed, agent_backups.unlisted_running_agents(pods, dr_target.kubernetes.agent_label,
+                                                                      dr_target.agents))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,10 @@
 """Backup strategy of agent state: backed up continuously, versioned, kept 7 days and restorable
 (BAK-AGENT-*). One listing of every version under the agent-state prefix (``agent_state_versions``,
-made once per run) serves every check here.
+made once per run) serves every check here; archives are the keys ``backups.agent_state_key`` gives.
+
+"Every agent" is the targets file's agents plus those running in the DR cluster under
+``kubernetes.agent_selector`` (``dr_agents``): one that runs but is not listed and has no backup fails
+every criterion here, named.
 
 Ages are measured against the incident start when one is known (--dr-incident-start, or the
 sandbox's recorded incident), else against now. The S3 client is the secondary region's
@@ -11,29 +15,31 @@ import pytest
 from pytest_kosmos_dr.checks import agent_backups
 
 
-def _agents(dr_target):
-    return [agent.name for agent in dr_target.agents]
-
-
 @pytest.mark.dr_criterion("BAK-AGENT-REALTIME")
-def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, dr_target, backup_reference, dr_check):
-    dr_check(agent_backups.agent_realtime(agent_state_versions, _agents(dr_target), backup_reference,
-                                    dr_target.objectives.rpo))
+def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, dr_agents, dr_target,
+                                                          backup_reference, dr_check):
+    dr_check(agent_backups.agent_realtime(agent_state_versions, dr_agents.names, backup_reference,
+                                          dr_target.objectives.rpo, discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-VERSIONING")
-def test_agent_state_bucket_is_versioned(agent_state_versions, dr_aws, dr_target, backup_reference, dr_check):
-    dr_check(agent_backups.agent_versioning(dr_aws.client("s3"), agent_state_versions, _agents(dr_target),
-                                            backup_reference, dr_target.objectives.agent_state_retention))
+def test_agent_state_bucket_is_versioned(agent_state_versions, dr_agents, dr_aws, dr_target, backup_reference,
+                                         dr_check):
+    dr_check(agent_backups.agent_versioning(dr_aws.client("s3"), agent_state_versions, dr_agents.names,
+                                            backup_reference, dr_target.objectives.agent_state_retention,
+                                            discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-RETENTION")
-def test_agent_state_is_kept_seven_days(agent_state_versions, dr_aws, dr_target, backup_reference, dr_check):
+def test_agent_state_is_kept_seven_days(agent_state_versions, dr_agents, dr_aws, dr_target, backup_reference,
+                                        dr_check):
     rules = agent_backups.lifecycle_rules(dr_aws.client("s3"), dr_target.backups.bucket)
-    dr_check(agent_backups.agent_retention(rules, agent_state_versions, _agents(dr_target), backup_reference,
-                                     dr_target.objectives.agent_state_retention))
+    dr_check(agent_backups.agent_retention(rules, agent_state_versions, dr_agents.names, backup_reference,
+                                           dr_target.objectives.agent_state_retention,
+                                           discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-ARCHIVE")
-def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_versions, dr_aws, dr_target, dr_check):
-    dr_check(agent_backups.agent_archive(dr_aws.client("s3"), agent_state_versions, _agents(dr_target)))
+def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_versions, dr_agents, dr_aws, dr_check):
+    dr_check(agent_backups.agent_archive(dr_aws.client("s3"), agent_state_versions, dr_agents.names,
+                                         discovered=dr_agents.discovered))

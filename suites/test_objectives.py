@@ -1,5 +1,7 @@
 """Recovery objectives (OBJ-RPO, OBJ-RTO): the data-loss window per source and the time from the
-incident start to the moment every gate criterion had passed, against the target's objectives."""
+incident start to the moment every gate criterion had passed, against the target's objectives.
+OBJ-RPO's sources: the tables with a continuous write stream (``database.window_tables``) and every
+agent's state (the listed agents and those running in the DR cluster)."""
 
 import pytest
 
@@ -16,13 +18,15 @@ def _incident(dr_incident_start):
 
 
 @pytest.mark.dr_criterion("OBJ-RPO")
-def test_data_loss_per_source_within_the_rpo(dr_database, agent_state_versions, dr_target, dr_incident_start,
-                                             dr_check):
+def test_data_loss_per_source_within_the_rpo(dr_database, agent_state_versions, dr_agents, dr_target,
+                                             dr_incident_start, dr_check):
     incident = _incident(dr_incident_start)
-    tables = objectives.newest_writes_before(dr_database, incident)
-    # the run's one listing of the agent-state prefix (also BAK-AGENT-*): current versions = ListObjectsV2
-    agents = objectives.newest_current_backups(agent_state_versions, [a.name for a in dr_target.agents], incident)
-    dr_check(objectives.rpo(incident, tables, agents, dr_target.objectives.rpo, "the DR database"))
+    tables = objectives.newest_writes_before(dr_database, incident, dr_target.database)
+    # the run's one listing of the agent-state prefix (also BAK-AGENT-*): current versions = ListObjectsV2;
+    # every agent: the listed ones and those running in the DR cluster (dr_agents)
+    agents = objectives.newest_current_backups(agent_state_versions, dr_agents.names, incident)
+    dr_check(objectives.rpo(incident, tables, agents, dr_target.objectives.rpo, "the DR database",
+                            discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("OBJ-RTO")

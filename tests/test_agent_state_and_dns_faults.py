@@ -19,6 +19,9 @@ CHECKS = {
 }
 PRIMARY_HC = "health check * (api.us-east-1.kosmos.internal)"
 OUTAGE = "the secondary region does not serve: REC-DNS failed: "
+UNLISTED = ("apollo-scout runs in the DR cluster (pod apollo-scout-0) but has no state archive under "
+            "s3://kosmos-backups/agent-state/apollo-scout/apollo-scout-state-{timestamp}.tar.gz (it is not in the "
+            "targets file; a recovery would lose its state)")
 
 
 def assert_failing(result, expected: dict[str, str]) -> None:
@@ -72,6 +75,16 @@ def test_agent_state_and_dns_checks_pass_on_the_healthy_sandbox(sandbox, pyteste
         ("agent-archive-empty-state", {
             "BAK-AGENT-ARCHIVE": "unusable agent-state archives: zeus-orchestrator: zeus-orchestrator-state-*.tar.gz: "
                                  "holds no state: memory.json is {}, tasks.json is {}*"}),
+        ("agent-archive-member-missing", {
+            "BAK-AGENT-ARCHIVE": "unusable agent-state archives: zeus-orchestrator: zeus-orchestrator-state-*.tar.gz: "
+                                 "tasks.json missing (the state folder is zeus-orchestrator-state/) (expected a "
+                                 ".tar.gz of the agent's state with memory.json, tasks.json, matching its manifest)"}),
+        # every BAK-AGENT criterion: "every agent" includes the ones running in the DR cluster
+        ("unlisted-agent-without-backup", {
+            criterion: f"{prefix}{UNLISTED}*" for criterion, prefix in (
+                ("BAK-AGENT-REALTIME", ""), ("BAK-AGENT-VERSIONING", ""),
+                ("BAK-AGENT-RETENTION", "agent state kept less than 7 d: "),
+                ("BAK-AGENT-ARCHIVE", "unusable agent-state archives: "))}),
         # REC-FAILOVER-TRIGGER
         ("healthcheck-watches-secondary", {
             "REC-FAILOVER-TRIGGER": "health check * (api.us-west-2.kosmos.internal) on the PRIMARY record watches "
@@ -110,6 +123,13 @@ def test_wrong_world_fails_exactly_the_checks_it_breaks(sandbox, fault, pytester
     fault(fault_name)
     result = run_suite(pytester, *SUITES, "-rf")
     assert_failing(result, expected)
+
+
+def test_unlisted_running_agent_fails_the_rpo_named(sandbox, fault, pytester):
+    fault("unlisted-agent-without-backup")
+    result = run_suite(pytester, "test_objectives.py", "-k", "rpo", "-rf")
+    result.stdout.fnmatch_lines(["DR check failed: OBJ-RPO: data loss over the RPO (15 min): agent state apollo-scout "
+                                 "(runs in the DR cluster, not in the targets file): no recovered data lost"])
 
 
 def test_every_agent_state_and_dns_criterion_has_three_fault_twins(sandbox):

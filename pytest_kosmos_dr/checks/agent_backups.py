@@ -19,41 +19,60 @@ import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ..archive_keys import KEY_TIME_SLACK, ArchiveLayout
 from ..clients.aws import call, describe_error
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
 from ..timeparse import format_duration, isoformat
 from .backups import Reference, _aware
 
-EXPECTED_STATE_FILES = ("memory.json", "tasks.json")
-MANIFEST = "MANIFEST.sha256"
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+MANIFEST = "MANIFEST.sha256"  # sha256sum's output, verified where an archive carries one
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
 class AgentVersions:
-    """One listing of every version and delete marker under the agent-state prefix."""
+    """One listing of every version and delete marker under the agent-state prefix, and the layout
+    (key pattern, archive names, expected members) that says which of them are whose archives."""
 
     bucket: str
     prefix: str
     versions: list[dict]
     delete_markers: list[dict]
+    layout: ArchiveLayout | None = None  # None: the targets file's documented defaults under ``prefix``
+
+    def __post_init__(self) -> None:
+        if self.layout is None:
+            self.layout = ArchiveLayout.default(self.prefix)
 
     def archives(self, agent: str) -> list[dict]:
-        """The agent's archive versions (delete markers and other files left out)."""
-        own = f"{self.prefix}{agent}/"
+        """The agent's archive versions: keys the pattern gives for its archive name (delete markers and
+        other files left out)."""
         return [v for v in self.versions
-                if (v.get("Key") or "").startswith(own) and v["Key"].endswith(ARCHIVE_SUFFIXES) and v.get("LastModified")]
+                if isinstance(v, dict) and v.get("LastModified") and self.layout.match(v.get("Key"), agent)]
+
+    def where(self, agent: str) -> str:
+        """The agent's archives as an S3 address pattern, for messages."""
+        return f"s3://{self.bucket}/{self.layout.shown(agent)}"
 
     @property
     def listed(self) -> str:
         return (f"aws s3api list-object-versions --bucket {self.bucket} --prefix {self.prefix} "
-                f"({len(self.versions)} versions, {len(self.delete_markers)} delete markers)")
+                f"({len(self.versions)} versions, {len(self.delete_markers)} delete markers; archives are "
+                f"{self.prefix}{self.layout.keys.pattern})")
 
 
-def list_agent_versions(s3, bucket: str, prefix: str) -> AgentVersions:
-    """Every version under ``prefix`` in one paginated listing (1000 per call)."""
+def list_agent_versions(s3, backups, agents=(), prefix: str | None = None) -> AgentVersions:
+    """Every version under the agent-state prefix in one paginated listing (1000 per call).
+
+    ``backups`` is the Target's ``BackupSettings`` (``agents`` its ``Agent``s, for their archive names);
+    the older form ``(s3, bucket, prefix)`` lists with the documented default key pattern."""
+    if isinstance(backups, str):
+        bucket, prefix = backups, prefix if prefix is not None else (agents if isinstance(agents, str) else "")
+        layout = ArchiveLayout.default(prefix)
+    else:
+        bucket, prefix = backups.bucket, backups.agent_state_prefix
+        layout = ArchiveLayout.of(backups, agents)
 
     def collect():
         versions, markers = [], []
@@ -63,7 +82,35 @@ def list_agent_versions(s3, bucket: str, prefix: str) -> AgentVersions:
         return versions, markers
 
     versions, markers = call(f"S3 ListObjectVersions s3://{bucket}/{prefix}", collect)
-    return AgentVersions(bucket, prefix, versions, markers)
+    return AgentVersions(bucket, prefix, versions, markers, layout)
+
+
+# -- every agent: the listed ones and those running in the DR cluster ---------------------------------
+def unlisted_running_agents(pods: list[dict], agent_label: str, agents) -> dict[str, str]:
+    """Agents running in the DR cluster (``pods``: those matching ``kubernetes.agent_selector``) that the
+    targets file does not list (``agents``: its ``Agent``s or names): name (the ``agent_label`` label) ->
+    where it runs. A listed agent matches by its name or archive name. A pod that matches the selector
+    but carries no ``agent_label`` cannot be told apart: could not verify."""
+    listed = set()
+    for agent in agents or ():
+        listed |= {agent} if isinstance(agent, str) else {agent.name, agent.archive}
+    found: dict[str, list[str]] = {}
+    unnamed = []
+    for pod in pods or ():
+        meta = (pod or {}).get("metadata") or {}
+        if ((pod or {}).get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue  # a finished pod runs no agent
+        name = (meta.get("labels") or {}).get(agent_label)
+        if not name:
+            unnamed.append(f"{meta.get('namespace', '?')}/{meta.get('name', '?')}")
+        elif name not in listed:
+            found.setdefault(name, []).append(meta.get("name", "?"))
+    if unnamed:
+        raise DRUnverifiable("agents running in the DR cluster",
+                             f"{len(unnamed)} pods match the agent selector but have no label {agent_label} "
+                             f"({', '.join(unnamed[:3])}): cannot tell which agent they run",
+                             "set kubernetes.agent_label to the label that names the agent")
+    return {name: "pod " + ", ".join(sorted(pods_of)) for name, pods_of in sorted(found.items())}
 
 
 # -- reading the listing ------------------------------------------------------------------------------
@@ -94,14 +141,24 @@ def _listing_problem(listing) -> None:
         raise DRUnverifiable("agent-state listing", "no listing of the agent-state prefix was made")
 
 
+def _unbacked(listing: AgentVersions, agent: str, discovered) -> str | None:
+    """For an agent found running in the DR cluster but not listed in the targets file, with no archive
+    at all: the one line that names it."""
+    if not discovered or agent not in discovered or agent_entries(listing, agent):
+        return None
+    return (f"{agent} runs in the DR cluster ({discovered[agent]}) but has no state archive under "
+            f"{listing.where(agent)} (it is not in the targets file; a recovery would lose its state)")
+
+
 def agent_entries(listing: AgentVersions, agent: str) -> dict[str, list[tuple[object, bool, dict]]]:
     """Per archive key of the agent: its entries (time, is delete marker, entry), newest first."""
-    own = f"{listing.prefix}{agent}/"
     keys: dict[str, list[tuple[object, bool, dict]]] = {}
     for entries, marker in ((listing.versions, False), (listing.delete_markers or [], True)):
         for entry in entries:
+            if not isinstance(entry, dict) or _at(entry) is None:
+                continue
             key = entry.get("Key") or ""
-            if key.startswith(own) and key.endswith(ARCHIVE_SUFFIXES) and _at(entry) is not None:
+            if listing.layout.match(key, agent):
                 keys.setdefault(key, []).append((_at(entry), marker, entry))
     for entries in keys.values():
         entries.sort(key=lambda item: (item[0], bool(item[2].get("IsLatest"))), reverse=True)
@@ -111,18 +168,25 @@ def agent_entries(listing: AgentVersions, agent: str) -> dict[str, list[tuple[ob
 def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list[str]]:
     """The agent's state backups as they stood at ``at`` and as a restore finds them now: per key, the
     version that was current at ``at``, unless a delete marker is the key's current entry now (``aws s3
-    ls``/``aws s3 cp`` no longer see it) or the object is too small to be an archive. Returns (backups,
-    why newer entries were not counted)."""
+    ls``/``aws s3 cp`` no longer see it), the object is too small to be an archive, or its key names a
+    time more than ``KEY_TIME_SLACK`` away from when it was written (a copied or mis-dated archive: the
+    state it holds is not known to be from its LastModified). Returns (backups, why newer entries were
+    not counted)."""
     backups, dropped = [], []
     for key, entries in agent_entries(listing, agent).items():
         then = next((e for e in entries if e[0] <= at), None)
         if then is None or then[1]:
             continue
         version = then[2]
+        named = listing.layout.match(key, agent)
+        off = listing.layout.keys.disagreement(named, then[0]) if named else None
         if any(marker and entry.get("IsLatest") for _, marker, entry in entries):
             dropped.append((then[0], "deleted (a delete marker is the current version)"))
         elif int(version.get("Size") or 0) < MIN_ARCHIVE_BYTES:
             dropped.append((then[0], f"{int(version.get('Size') or 0)} bytes, too small to be a .tar.gz"))
+        elif off is not None:
+            dropped.append((then[0], f"written more than {format_duration(KEY_TIME_SLACK)} away from the time its "
+                                     "key names (a copied or mis-dated archive)"))
         else:
             backups.append(version)
     newest = max((_at(v) for v in backups), default=None)
@@ -132,9 +196,11 @@ def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list
 
 
 # -- BAK-AGENT-REALTIME -------------------------------------------------------------------------------
-def agent_realtime(listing: AgentVersions, agents: list[str], reference: Reference, rpo: timedelta) -> CheckResult:
+def agent_realtime(listing: AgentVersions, agents: list[str], reference: Reference, rpo: timedelta,
+                   discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-REALTIME: every agent's newest state backup (at or before the reference, still current,
-    not an empty placeholder) younger than the RPO."""
+    not an empty placeholder, not a copy under an older key) younger than the RPO. ``discovered``: agents
+    found running in the DR cluster that the targets file does not list (name -> where they run)."""
     cid = "BAK-AGENT-REALTIME"
     problem = _agents_problem(agents)
     if problem:
@@ -150,7 +216,8 @@ def agent_realtime(listing: AgentVersions, agents: list[str], reference: Referen
         lines.append(f"{agent}: {len(backups)} backups, newest {isoformat(newest) if newest else '-'}"
                      + (f" ({', '.join(notes[agent])})" if notes[agent] else ""))
     evidence = [Evidence("newest state backup per agent", listing.listed, "\n".join(lines))]
-    offenders = [f"{agent}: {'no state backup' if age is None else 'newest state backup ' + format_duration(age)} "
+    offenders = [_unbacked(listing, agent, discovered) or
+                 f"{agent}: {'no state backup' if age is None else 'newest state backup ' + format_duration(age)} "
                  f"before {reference.label}" + (f" ({', '.join(notes[agent])})" if notes[agent] else "")
                  for agent, age in ages.items() if age is None or age > rpo]
     measured = {agent: age for agent, age in ages.items()}
@@ -165,7 +232,7 @@ def agent_realtime(listing: AgentVersions, agents: list[str], reference: Referen
 
 # -- BAK-AGENT-VERSIONING -----------------------------------------------------------------------------
 def agent_versioning(s3, listing: AgentVersions, agents: list[str], reference: Reference,
-                     retention: timedelta) -> CheckResult:
+                     retention: timedelta, discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-VERSIONING: versioning is Enabled on the bucket that holds the agents' archives, and was
     on while the archives of the retention window were written (no version ``null`` among them)."""
     cid = "BAK-AGENT-VERSIONING"
@@ -186,8 +253,9 @@ def agent_versioning(s3, listing: AgentVersions, agents: list[str], reference: R
         lines.append(f"{agent}: {len(versions)} archive versions in the {retention.days} d before {reference.label}, "
                      f"{len(unversioned)} with VersionId null")
         if not versions:
-            offenders.append(f"{agent}: no archive versions in s3://{bucket}/{listing.prefix}{agent}/ in the "
-                             f"{retention.days} d before {reference.label}: the versioned bucket holds none of its state")
+            offenders.append(_unbacked(listing, agent, discovered) or
+                             f"{agent}: no archive versions in {listing.where(agent)} in the {retention.days} d "
+                             f"before {reference.label}: the versioned bucket holds none of its state")
         elif unversioned:
             offenders.append(f"{agent}: {len(unversioned)} of {len(versions)} archives written "
                              f"{isoformat(unversioned[0])} .. {isoformat(unversioned[-1])} have VersionId null: "
@@ -250,7 +318,7 @@ def _rule_problems(rule: dict, name: str, days: int) -> list[str]:
 
 
 def agent_retention(rules: list[dict], listing: AgentVersions, agents: list[str], reference: Reference,
-                    retention: timedelta) -> CheckResult:
+                    retention: timedelta, discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-RETENTION: no Enabled lifecycle rule that applies to the agent-state prefix removes current
     or noncurrent versions, or moves them to an offline archive class, before the retention; every agent has
     versions reaching back the retention, with no day of it missing."""
@@ -294,7 +362,7 @@ def agent_retention(rules: list[dict], listing: AgentVersions, agents: list[str]
                      f"{len(window)} in the {days} d before {reference.label}, largest gap {format_duration(gap)}")
         if oldest is None or oldest > required:
             shown = "no versions" if oldest is None else f"versions reach back only {format_duration(reach[agent])}"
-            offenders.append(f"{agent}: {shown} before {reference.label}")
+            offenders.append(_unbacked(listing, agent, discovered) or f"{agent}: {shown} before {reference.label}")
         elif gap > MAX_HISTORY_GAP:
             offenders.append(f"{agent}: no version between {isoformat(gap_from)} and {isoformat(gap_to)} "
                              f"({format_duration(gap)} of its history missing, limit {format_duration(MAX_HISTORY_GAP)})")
@@ -335,35 +403,92 @@ def download(s3, bucket: str, version: dict) -> bytes:
     return call(f"S3 GetObject s3://{bucket}/{key} (version {version['VersionId']})", fetch)
 
 
-def _identity_problem(agent: str, names, documents: dict[str, object], agents) -> str | None:
-    """Whose state the archive says it holds: its top folder (``<agent>-state/``) and the JSON files'
-    ``agent`` field, where present, must name ``agent`` (or its short name, ``zeus`` for ``zeus-orchestrator``)."""
-    folders = {name.split("/", 1)[0] for name in names if "/" in name}
-    for folder in sorted(folders):
-        stem = folder[:-len("-state")] if folder.endswith("-state") else None
-        if stem and not _names(agent, stem):
-            owner = next((a for a in agents or () if a != agent and _names(a, stem)), None)
-            return f"holds {owner or stem}'s state ({folder}/), not {agent}'s"
+def _state_folder(files: dict[str, bytes]) -> tuple[str, dict[str, bytes]]:
+    """(folder, files relative to it): the archive's files at its root, or all under one top folder
+    (``tar -czf <archive>-state-<date>.tar.gz <archive>-state/``)."""
+    clean = {}
+    for name, data in files.items():
+        while name.startswith("./"):
+            name = name[2:]
+        clean[name.lstrip("/")] = data
+    tops = {name.split("/", 1)[0] if "/" in name else None for name in clean}
+    if len(tops) == 1 and None not in tops:
+        folder = tops.pop()
+        return folder, {name[len(folder) + 1:]: data for name, data in clean.items()}
+    return "", clean
+
+
+def _names(agent: str, name: str, archive: str) -> bool:
+    """``name`` (a JSON ``agent`` field) names ``agent``: its name, its archive name, or a dash-prefix of
+    its name (``a`` for ``a-b``)."""
+    return name in (agent, archive) or agent.startswith(name + "-")
+
+
+def _folder_owner(folder: str, candidates: dict[str, set[str]]) -> str | None:
+    """The agent a top folder is named after (``<agent>-state/``): the longest agent or archive
+    name the folder is or starts with (followed by ``-``, ``_`` or ``.``)."""
+    best, length = None, -1
+    for owner, names in candidates.items():
+        for name in names:
+            if name and (folder == name or folder.startswith((name + "-", name + "_", name + "."))) and len(name) > length:
+                best, length = owner, len(name)
+    return best
+
+
+def _identity_problem(agent: str, folder: str, documents: dict[str, object], agents, layout: ArchiveLayout) -> str | None:
+    """Whose state the archive says it holds: a top folder named after another known agent, or a JSON
+    file whose ``agent`` field names another agent."""
+    archive = layout.archive(agent)
+    candidates = {a: {a, layout.archive(a)} for a in dict.fromkeys([agent, *(agents or ())])}
+    if folder:
+        owner = _folder_owner(folder, candidates)
+        if owner is not None and owner != agent:
+            return f"holds {owner}'s state ({folder}/), not {agent}'s"
     for file_name, document in sorted(documents.items()):
         claimed = document.get("agent") if isinstance(document, dict) else None
-        if isinstance(claimed, str) and claimed and not _names(agent, claimed):
+        if isinstance(claimed, str) and claimed and not _names(agent, claimed, archive):
             return f"{file_name} is the state of agent {claimed!r}, not {agent}'s"
     return None
-
-
-def _names(agent: str, name: str) -> bool:
-    """``name`` names ``agent`` (in full or by its short name)."""
-    return name == agent or agent.startswith(name + "-")
 
 
 def _empty(value) -> bool:
     return value is None or value in ("", {}, [])
 
 
-def archive_problems(body: bytes, expected: tuple[str, ...] = EXPECTED_STATE_FILES, agent: str | None = None,
-                     agents: tuple[str, ...] | list[str] = ()) -> tuple[list[str], str]:
-    """(problems, listing) of one state archive: readable .tar.gz of ``agent``'s state (when given), expected
-    files valid JSON and not all empty, a manifest (where one exists) that lists them and matches."""
+def _manifest_problems(manifest: bytes, state: dict[str, bytes], required: list[str]) -> list[str]:
+    """``sha256sum -c MANIFEST.sha256`` in the state folder, and every required file listed."""
+    problems, listed = [], set()
+    for number, line in enumerate(manifest.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().lstrip("*")
+        while name.startswith("./"):
+            name = name[2:]
+        if not name:
+            problems.append(f"{MANIFEST} line {number} names no file")
+            continue
+        listed.add(name)
+        data = state.get(name)
+        if data is None:
+            problems.append(f"{name} listed in {MANIFEST} but missing")
+        elif hashlib.sha256(data).hexdigest() != digest.lower():
+            problems.append(f"{name} sha256 {hashlib.sha256(data).hexdigest()[:12]}..., {MANIFEST} says {digest[:12]}...")
+    unlisted = [name for name in required if name in state and name not in listed]
+    if unlisted:
+        problems.append(f"{MANIFEST} does not list {', '.join(unlisted)}: their checksums are not verified")
+    return problems
+
+
+def archive_problems(body: bytes, expected: tuple[str, ...] | None = None, agent: str | None = None,
+                     agents: tuple[str, ...] | list[str] = (), layout: ArchiveLayout | None = None
+                     ) -> tuple[list[str], str]:
+    """(problems, listing) of one state archive: a readable .tar.gz whose state folder (its root, or its one
+    top folder) holds the expected members (``expected``, else ``layout.members``; none named: at least one
+    non-empty file), not all empty, JSON files valid, a ``MANIFEST.sha256`` (where one exists) that lists
+    them and matches, and (with ``agent``) no sign that it is another agent's state."""
+    layout = layout or ArchiveLayout.default()
+    expected = tuple(layout.members if expected is None else expected)
     if not body:
         return ["empty object (0 bytes)"], "0 bytes"
     try:
@@ -375,80 +500,79 @@ def archive_problems(body: bytes, expected: tuple[str, ...] = EXPECTED_STATE_FIL
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         return [f"not a readable .tar.gz ({type(exc).__name__}: {str(exc) or 'truncated'})"], f"{len(body)} bytes"
     listing = "\n".join(f"{name}  {len(data)} bytes" for name, data in sorted(files.items())) or "no files"
-    by_base = {name.rsplit("/", 1)[-1]: name for name in files}
-    problems = []
+    folder, state = _state_folder(files)
+    content = {name: data for name, data in state.items() if name != MANIFEST}
+    order = [name for name in expected if name in content] + sorted(n for n in content if n not in expected)
+    problems = [f"{name} missing" + (f" (the state folder is {folder}/)" if folder else "")
+                for name in expected if name not in content]
     documents: dict[str, object] = {}
-    for wanted in expected:
-        if wanted not in by_base:
-            problems.append(f"{wanted} missing")
-        elif wanted.endswith(".json"):
+    for name in order:
+        if name.endswith(".json") and content[name]:
             try:
-                documents[wanted] = json.loads(files[by_base[wanted]])
+                documents[name] = json.loads(content[name])
             except ValueError:
-                problems.append(f"{wanted} is not valid JSON")
-    json_files = [w for w in expected if w.endswith(".json")]
-    if json_files and len(documents) == len(json_files) and all(_empty(d) for d in documents.values()):
-        problems.append("holds no state: " + ", ".join(f"{name} is {json.dumps(documents[name])}" for name in json_files))
+                problems.append(f"{name} is not valid JSON")
+
+    def emptiness(name: str) -> str | None:
+        if not content[name]:
+            return "0 bytes"
+        if name in documents and _empty(documents[name]):
+            return json.dumps(documents[name])
+        return None
+
+    if not content:
+        problems.append("holds no state: no files" + (" besides " + MANIFEST if MANIFEST in state else ""))
+    elif all(emptiness(name) for name in order) and not any(p.endswith("not valid JSON") for p in problems):
+        problems.append("holds no state: " + ", ".join(f"{name} is {emptiness(name)}" for name in order))
+    else:
+        problems += [f"{name} is empty (0 bytes)" for name in expected if name in content and not content[name]]
     if agent:
-        identity = _identity_problem(agent, files, documents, agents)
+        identity = _identity_problem(agent, folder, documents, agents, layout)
         if identity:
             problems.append(identity)
-    if MANIFEST in by_base:
-        manifest_path = by_base[MANIFEST]
-        folder = manifest_path.rsplit("/", 1)[0] + "/" if "/" in manifest_path else ""
-        listed = set()
-        for line in files[manifest_path].decode("utf-8", "replace").splitlines():
-            if not line.strip():
-                continue
-            digest, _, name = line.strip().partition(" ")
-            name = name.strip().lstrip("*")
-            listed.add(name.rsplit("/", 1)[-1])
-            data = files.get(folder + name)
-            if data is None:
-                problems.append(f"{name} listed in {MANIFEST} but missing")
-            elif hashlib.sha256(data).hexdigest() != digest.lower():
-                problems.append(f"{name} sha256 {hashlib.sha256(data).hexdigest()[:12]}..., {MANIFEST} says "
-                                f"{digest[:12]}...")
-        unlisted = [w for w in expected if w in by_base and w not in listed]
-        if unlisted:
-            problems.append(f"{MANIFEST} does not list {', '.join(unlisted)}: their checksums are not verified")
+    if MANIFEST in state:
+        problems += _manifest_problems(state[MANIFEST], state, list(expected) or order)
     return problems, listing
 
 
-def agent_archive(s3, listing: AgentVersions, agents: list[str]) -> CheckResult:
+def agent_archive(s3, listing: AgentVersions, agents: list[str],
+                  discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-ARCHIVE: each agent's newest archive downloads, is a readable .tar.gz of that agent's state
-    holding the expected state files (not all empty), and its checksums match MANIFEST.sha256 where one exists."""
+    holding the target's expected members (none named: at least one non-empty file), not all empty, and its
+    checksums match MANIFEST.sha256 where one exists."""
     cid = "BAK-AGENT-ARCHIVE"
     problem = _agents_problem(agents)
     if problem:
         return CheckResult(cid, False, problem, measured=0, limit=">= 1 agent")
     _listing_problem(listing)
+    members = listing.layout.members
+    wanted = ", ".join(members) if members else "at least one non-empty file"
     offenders = []
     evidence = []
     with_manifest = 0
     for agent in agents:
         version = newest_archive(listing, agent)
         if version is None:
-            offenders.append(f"{agent}: no state archive under s3://{listing.bucket}/{listing.prefix}{agent}/")
+            offenders.append(_unbacked(listing, agent, discovered) or
+                             f"{agent}: no state archive under {listing.where(agent)}")
             continue
         key = version["Key"]
         body = download(s3, listing.bucket, version)
-        problems, files = archive_problems(body, agent=agent, agents=agents)
+        problems, files = archive_problems(body, agent=agent, agents=agents, layout=listing.layout)
         with_manifest += MANIFEST in files
         evidence.append(Evidence(f"{agent} newest archive",
                                  f"aws s3api get-object --bucket {listing.bucket} --key {key} --version-id "
                                  f"{version.get('VersionId')} state.tar.gz && tar -tzvf state.tar.gz && "
-                                 f"tar -xzf state.tar.gz && (cd {agent}-state && sha256sum -c {MANIFEST})",
+                                 f"tar -xzf state.tar.gz && sha256sum -c {MANIFEST} (in the state folder)",
                                  f"LastModified {isoformat(_aware(version['LastModified']))}, {len(body)} bytes\n"
                                  + trim("\n".join(problems) or files, 1500)))
         offenders += [f"{agent}: {key.rsplit('/', 1)[-1]}: {p}" for p in problems]
     if offenders:
         return CheckResult(cid, False, "unusable agent-state archives: " + "; ".join(offenders)
-                           + f" (expected a .tar.gz of the agent's state with {', '.join(EXPECTED_STATE_FILES)} matching "
-                           "its manifest)",
-                           measured=f"{len(agents) - len({o.split(':')[0] for o in offenders})}/{len(agents)} usable",
+                           + f" (expected a .tar.gz of the agent's state with {wanted}, matching its manifest)",
+                           measured=f"{len(agents) - len({o.split(':')[0].split(' ')[0] for o in offenders})}"
+                                    f"/{len(agents)} usable",
                            limit="all usable", offenders=offenders, evidence=evidence)
     return CheckResult(cid, True, f"newest archive of all {len(agents)} agents is a readable .tar.gz of its own state "
-                       f"with {', '.join(EXPECTED_STATE_FILES)}, checksums match {MANIFEST} ({with_manifest} of "
-                       f"{len(agents)} have one)", measured=f"{len(agents)}/{len(agents)} usable", limit="all usable",
-                       evidence=evidence)
+                       f"with {wanted}, checksums match {MANIFEST} ({with_manifest} of {len(agents)} have one)",
+                       measured=f"{len(agents)}/{len(agents)} usable", limit="all usable", evidence=evidence)

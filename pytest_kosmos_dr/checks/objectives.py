@@ -7,19 +7,16 @@ from datetime import datetime, timedelta
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence
 from ..timeparse import format_duration, isoformat
-from .integrity import WRITE_TIMESTAMPS
-
-# Tables with a continuous write stream: their newest row measures the data-loss window. (agents
-# is reference data written rarely: its newest row says nothing about lost writes.)
-RPO_TABLES = ("conversations", "messages")
 
 
-def newest_writes_before(conn, incident_start: datetime) -> dict[str, datetime | None]:
-    """Per table with a write timestamp: the newest write at or before the incident start."""
-    return {table: conn.execute(f"SELECT max({column}) FROM {table} WHERE {column} <= %s",
-                                (incident_start,)).fetchone()[0]
-            for table, column in WRITE_TIMESTAMPS.items() if table in RPO_TABLES}
+def newest_writes_before(conn, incident_start: datetime, database=None) -> dict[str, datetime | None]:
+    """Per table with a continuous write stream (the target's ``database.window_tables``, the tables
+    REC-DB-INTEGRITY requires rows of in its window): the newest write at or before the incident start.
+    Reference data written rarely says nothing about lost writes, so it is not measured."""
+    from .integrity import Contract
+    from .integrity import newest_writes_before as newest
 
+    return newest(conn, incident_start, database, tables=list(Contract.of(database).window_tables))
 
 
 def newest_current_backups(listing, agents: list[str], before: datetime) -> dict[str, datetime | None]:
@@ -37,8 +34,9 @@ def newest_current_backups(listing, agents: list[str], before: datetime) -> dict
 
 
 def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_state: dict[str, datetime | None],
-        limit: timedelta, where: str) -> CheckResult:
-    """OBJ-RPO: incident start minus the newest recovered write, per source, at most the RPO."""
+        limit: timedelta, where: str, discovered: dict[str, str] | None = None) -> CheckResult:
+    """OBJ-RPO: incident start minus the newest recovered write, per source, at most the RPO. ``discovered``:
+    agents found running in the DR cluster that the targets file does not list (named as such)."""
     cid = "OBJ-RPO"
     if incident_start is None:
         raise DRUnverifiable("OBJ-RPO", "no incident start to measure the data-loss window from")
@@ -51,11 +49,12 @@ def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_st
     for table, newest in database.items():
         gaps[f"table {table}"] = None if newest is None else incident_start - newest
     for agent, newest in agent_state.items():
-        gaps[f"agent state {agent}"] = None if newest is None else incident_start - newest
+        unlisted = " (runs in the DR cluster, not in the targets file)" if discovered and agent in discovered else ""
+        gaps[f"agent state {agent}{unlisted}"] = None if newest is None else incident_start - newest
     lines = [f"{source}: {'no data' if gap is None else format_duration(gap)}" for source, gap in gaps.items()]
     evidence = [Evidence("RPO gap per source",
                          f"incident start {isoformat(incident_start)} minus max(created_at) per table on {where}; "
-                         "minus the newest LastModified per agent (aws s3api list-objects-v2)", "\n".join(lines))]
+                         "minus the newest current archive's LastModified per agent (aws s3api list-object-versions)", "\n".join(lines))]
     offenders = [f"{source}: {'no recovered data' if gap is None else format_duration(gap)} lost"
                  for source, gap in gaps.items() if gap is None or gap > limit]
     known = [g for g in gaps.values() if g is not None]

@@ -16,7 +16,9 @@ def listing(versions=(), markers=()):
     return ab.AgentVersions("kosmos-backups", "agent-state/", list(versions), list(markers))
 
 
-FIELDLESS = listing([{}, {"Key": "agent-state/zeus-orchestrator/a.tar.gz"}, {"LastModified": AT}])
+FIELDLESS = listing([{}, {"Key": "agent-state/zeus-orchestrator-state-20251213.tar.gz"}, {"LastModified": AT}, None])
+# a running agent the targets file does not list, with nothing in the bucket
+UNLISTED = {"hermes-x": "pod hermes-x-0"}
 
 
 class S3:
@@ -41,6 +43,8 @@ CASES = {
         ("empty listing", lambda: ab.agent_realtime(listing(), AGENTS, REF, RPO)),
         ("versions without fields", lambda: ab.agent_realtime(FIELDLESS, AGENTS, REF, RPO)),
         ("listing None", lambda: ab.agent_realtime(None, AGENTS, REF, RPO)),
+        ("only an unlisted running agent, empty listing",
+         lambda: ab.agent_realtime(listing(), ["hermes-x"], REF, RPO, discovered=UNLISTED)),
     ],
     "agent_backups.agent_versioning": [
         ("no agents", lambda: ab.agent_versioning(S3({"Status": "Enabled"}), listing(), [], REF, KEEP)),
@@ -49,6 +53,8 @@ CASES = {
         ("Enabled, fieldless versions",
          lambda: ab.agent_versioning(S3({"Status": "Enabled"}), FIELDLESS, AGENTS, REF, KEEP)),
         ("listing None", lambda: ab.agent_versioning(S3({"Status": "Enabled"}), None, AGENTS, REF, KEEP)),
+        ("unlisted running agent, empty listing",
+         lambda: ab.agent_versioning(S3({"Status": "Enabled"}), listing(), ["hermes-x"], REF, KEEP, discovered=UNLISTED)),
     ],
     "agent_backups.agent_retention": [
         ("no agents, no rules", lambda: ab.agent_retention([], listing(), [], REF, KEEP)),
@@ -56,6 +62,8 @@ CASES = {
         ("fieldless rules and versions", lambda: ab.agent_retention([{}], FIELDLESS, AGENTS, REF, KEEP)),
         ("rules None", lambda: ab.agent_retention(None, listing(), AGENTS, REF, KEEP)),
         ("listing None", lambda: ab.agent_retention([], None, AGENTS, REF, KEEP)),
+        ("unlisted running agent, empty listing",
+         lambda: ab.agent_retention([], listing(), ["hermes-x"], REF, KEEP, discovered=UNLISTED)),
     ],
     "agent_backups.agent_archive": [
         ("no agents", lambda: ab.agent_archive(S3(), listing(), [])),
@@ -64,6 +72,11 @@ CASES = {
         ("empty object", lambda: ab.agent_archive(S3(), listing([{
             "Key": "agent-state/zeus-orchestrator/a.tar.gz", "VersionId": "v", "LastModified": AT, "IsLatest": True,
             "Size": 0}]), AGENTS)),
+        ("empty object under the flat key", lambda: ab.agent_archive(S3(), listing([{
+            "Key": "agent-state/zeus-orchestrator-state-20251213.tar.gz", "VersionId": "v", "LastModified": AT,
+            "IsLatest": True, "Size": 0}]), AGENTS)),
         ("listing None", lambda: ab.agent_archive(S3(), None, AGENTS)),
+        ("unlisted running agent, empty listing", lambda: ab.agent_archive(S3(), listing(), ["hermes-x"],
+                                                                          discovered=UNLISTED)),
     ],
 }

@@ -15,6 +15,10 @@ CASES = {
         ("tables without any write", lambda: objectives.rpo(NOW, {"conversations": None}, {"zeus": NOW}, RPO, "db")),
         ("agent without any backup", lambda: objectives.rpo(NOW, {"conversations": NOW}, {"zeus": None}, RPO, "db")),
         ("no incident start", lambda: objectives.rpo(None, {"conversations": NOW}, {"zeus": NOW}, RPO, "db")),
+        ("unlisted running agent without any backup",
+         lambda: objectives.rpo(NOW, {"conversations": NOW}, {"zeus": NOW, "hermes-x": None}, RPO, "db",
+                                discovered={"hermes-x": "pod hermes-x-0"})),
+        ("sources None", lambda: objectives.rpo(NOW, None, None, RPO, "db")),
     ],
     "objectives.rto": [
         ("no gate verdicts", lambda: objectives.rto(NOW - timedelta(hours=1), [], RTO)),

@@ -6,6 +6,7 @@ import json
 import tarfile
 from datetime import datetime, timedelta, timezone
 
+from pytest_kosmos_dr.archive_keys import ArchiveKeys, ArchiveLayout
 from pytest_kosmos_dr.checks import agent_backups as ab
 from pytest_kosmos_dr.checks.backups import Reference
 
@@ -26,8 +27,12 @@ def history(agent=ZEUS):
     return [version(m, agent) for m in range(3, 60, 5)] + [version(60 * h, agent) for h in range(6, 181, 6)]
 
 
-def listing(versions, markers=()):
-    return ab.AgentVersions("kosmos-backups", "agent-state/", list(versions), list(markers))
+FOLDERS = ArchiveLayout(ArchiveKeys("agent-state/", "{agent}/{agent}-state-{timestamp}.tar.gz"),
+                        ("memory.json", "tasks.json"))
+
+
+def listing(versions, markers=(), layout=FOLDERS):
+    return ab.AgentVersions("kosmos-backups", "agent-state/", list(versions), list(markers), layout)
 
 
 RULES = [{"ID": "agent-state-retention", "Filter": {"Prefix": "agent-state/"}, "Status": "Enabled",
@@ -167,11 +172,11 @@ def test_archive_of_another_agent_fails():
 
 
 def test_archive_under_the_plans_short_name_passes():
-    assert ab.archive_problems(archive("zeus"), agent=ZEUS)[0] == []
+    assert ab.archive_problems(archive("zeus"), agent=ZEUS, layout=FOLDERS)[0] == []
 
 
 def test_archive_with_only_empty_state_fails():
-    problems, _ = ab.archive_problems(archive(memory={}, tasks={}), agent=ZEUS)
+    problems, _ = ab.archive_problems(archive(memory={}, tasks={}), agent=ZEUS, layout=FOLDERS)
     assert problems == ["holds no state: memory.json is {}, tasks.json is {}"]
 
 
@@ -183,9 +188,124 @@ def test_archive_whose_manifest_lists_nothing_fails():
             tar.addfile(member, src.extractfile(member))
         info = tarfile.TarInfo(f"{ZEUS}-state/MANIFEST.sha256")
         tar.addfile(info, io.BytesIO(b""))
-    problems, _ = ab.archive_problems(buffer.getvalue(), agent=ZEUS)
+    problems, _ = ab.archive_problems(buffer.getvalue(), agent=ZEUS, layout=FOLDERS)
     assert problems == ["MANIFEST.sha256 does not list memory.json, tasks.json: their checksums are not verified"]
 
 
 def test_archive_that_is_an_empty_object_fails():
     assert ab.archive_problems(b"")[0] == ["empty object (0 bytes)"]
+
+
+# -- the plan's flat layout: agent-state/zeus-state-YYYYMMDD.tar.gz, S3 versions within the day -----------
+FLAT = ArchiveLayout(ArchiveKeys("agent-state/", "{agent}-state-{date}.tar.gz"), (), ((ZEUS, "zeus"),))
+
+
+def flat_version(minutes_before, size=4000, latest=False, key_day=None):
+    at = AT - timedelta(minutes=minutes_before)
+    return {"Key": f"agent-state/zeus-state-{(key_day or at):%Y%m%d}.tar.gz", "LastModified": at, "Size": size,
+            "VersionId": f"v{minutes_before}", "IsLatest": latest, "StorageClass": "STANDARD"}
+
+
+def flat_history():
+    """Every 5 min in the last hour, every 6 h back over 7.5 days; the newest of each day's key is current."""
+    versions = [flat_version(m) for m in range(3, 60, 5)] + [flat_version(60 * h) for h in range(6, 181, 6)]
+    for day in {v["Key"] for v in versions}:
+        max((v for v in versions if v["Key"] == day), key=lambda v: v["LastModified"])["IsLatest"] = True
+    return versions
+
+
+def test_flat_layout_passes_every_listing_check():
+    versions = flat_history()
+    assert ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, RPO).passed
+    assert ab.agent_versioning(S3(), listing(versions, layout=FLAT), [ZEUS], REF, KEEP).passed
+    result = ab.agent_retention(RULES, listing(versions, layout=FLAT), [ZEUS], REF, KEEP)
+    assert result.passed, result.summary
+    newest = ab.newest_archive(listing(versions, layout=FLAT), ZEUS)
+    assert newest["VersionId"] == "v3" and newest["Key"] == "agent-state/zeus-state-20251213.tar.gz"
+
+
+def test_flat_layout_archive_passes_with_any_non_empty_state():
+    result = ab.agent_archive(S3(archive("zeus")), listing(flat_history(), layout=FLAT), [ZEUS])
+    assert result.passed, result.summary
+    assert "with at least one non-empty file" in result.summary
+
+
+def test_per_agent_folders_are_not_the_plans_layout():
+    """The folder layout's keys are no archives under the plan's flat pattern: no state backup."""
+    result = ab.agent_realtime(listing(history(), layout=FLAT), [ZEUS], REF, RPO)
+    assert not result.passed
+    assert result.summary.startswith("zeus-orchestrator: no state backup before the incident start")
+
+
+def test_a_deleted_days_key_hides_every_version_of_that_day():
+    versions = flat_history()
+    today = "agent-state/zeus-state-20251213.tar.gz"
+    for v in versions:
+        if v["Key"] == today:
+            v["IsLatest"] = False
+    marker = {"Key": today, "VersionId": "m", "IsLatest": True, "LastModified": AT + timedelta(minutes=1)}
+    result = ab.agent_realtime(listing(versions, [marker], layout=FLAT), [ZEUS], REF, RPO)
+    assert not result.passed and "1 newer deleted (a delete marker is the current version)" in result.summary
+
+
+def test_an_archive_written_days_after_the_date_its_key_names_is_no_backup_of_that_time():
+    """A copy of an old archive re-uploaded under its old key: fresh LastModified, old state."""
+    versions = [flat_version(3, latest=True, key_day=AT - timedelta(days=3))] + [
+        v for v in flat_history() if v["LastModified"] < AT - timedelta(hours=1)]
+    result = ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, RPO)
+    assert not result.passed
+    assert "1 newer written more than 24 h 00 min away from the time its key names (a copied or mis-dated " \
+        "archive)" in result.summary
+
+
+def test_listed_agent_found_by_its_archive_name_only():
+    versions = [dict(v, Key=v["Key"].replace("zeus-state", "zeus-orchestrator-state")) for v in flat_history()]
+    result = ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, RPO)
+    assert not result.passed and "no state backup" in result.summary
+
+
+# -- agents running in the DR cluster ---------------------------------------------------------------------
+def pod(name, agent, phase="Running"):
+    labels = {"app.kubernetes.io/component": "agent"}
+    if agent:
+        labels["app.kubernetes.io/name"] = agent
+    return {"metadata": {"name": name, "namespace": "kosmos", "labels": labels}, "status": {"phase": phase}}
+
+
+def test_running_agents_the_targets_file_does_not_list():
+    pods = [pod("zeus-orchestrator-0", ZEUS), pod("hermes-x-0", "hermes-x"), pod("old-job", "cron-x", "Succeeded")]
+    assert ab.unlisted_running_agents(pods, "app.kubernetes.io/name", [ZEUS]) == {"hermes-x": "pod hermes-x-0"}
+    assert ab.unlisted_running_agents([], "app.kubernetes.io/name", [ZEUS]) == {}
+
+
+def test_a_running_pod_without_the_agent_label_cannot_be_judged():
+    import pytest
+
+    from pytest_kosmos_dr.errors import DRUnverifiable
+
+    with pytest.raises(DRUnverifiable, match="have no label app.kubernetes.io/name"):
+        ab.unlisted_running_agents([pod("mystery-0", None)], "app.kubernetes.io/name", [ZEUS])
+
+
+DISCOVERED = {"hermes-x": "pod hermes-x-0"}
+UNBACKED = ("hermes-x runs in the DR cluster (pod hermes-x-0) but has no state archive under "
+            "s3://kosmos-backups/agent-state/hermes-x/hermes-x-state-{timestamp}.tar.gz")
+
+
+def test_unlisted_running_agent_without_backup_fails_every_criterion():
+    agents = [ZEUS, "hermes-x"]
+    results = [
+        ab.agent_realtime(listing(history()), agents, REF, RPO, discovered=DISCOVERED),
+        ab.agent_versioning(S3(), listing(history()), agents, REF, KEEP, discovered=DISCOVERED),
+        ab.agent_retention(RULES, listing(history()), agents, REF, KEEP, discovered=DISCOVERED),
+        ab.agent_archive(S3(archive()), listing(history()), agents, discovered=DISCOVERED),
+    ]
+    for result in results:
+        assert not result.passed and UNBACKED in result.summary, result.summary
+        assert "zeus-orchestrator:" not in result.summary  # the listed agent is fine
+
+
+def test_unlisted_running_agent_with_backups_is_judged_like_the_listed_ones():
+    versions = history() + history("hermes-x")
+    result = ab.agent_realtime(listing(versions), [ZEUS, "hermes-x"], REF, RPO, discovered=DISCOVERED)
+    assert result.passed and "(2)" in result.summary

@@ -1,8 +1,12 @@
 """The agent-state backup bucket: versioned, with a 7-day lifecycle, holding real archives.
 
-Every archive is a real ``.tar.gz`` (``<agent>-state/`` with ``memory.json``, ``tasks.json``
-and ``MANIFEST.sha256``). Their times are history: S3 ``LastModified`` cannot be set over
-HTTP, so the sandbox writes them through moto's in-process backend and sets it there.
+Bucket, prefix, key pattern, archive names and members come from the sandbox layout (``ctx.layout``):
+the default layout writes ``agent-state/<agent>/<agent>-state-<timestamp>.tar.gz`` holding
+``<agent>-state/`` with ``memory.json``, ``tasks.json`` and ``MANIFEST.sha256``; the alternate one the
+plan's flat ``agents/state/zeus-state-<date>.tar.gz`` (one key a day, each backup a new S3 version of
+it) holding ``zeus-state/`` with ``memory.json`` and the manifest. Their times are history: S3
+``LastModified`` cannot be set over HTTP, so the sandbox writes them through moto's in-process backend
+and sets it there.
 """
 
 from __future__ import annotations
@@ -15,53 +19,92 @@ import threading
 from datetime import datetime, timedelta
 
 from ..dr_database import current_scale
+from ..layout import DEFAULT
 from .rds_backend import ACCOUNT_ID, naive_utc
 
-BUCKET = "kosmos-backups"
-PREFIX = "agent-state/"
-LIFECYCLE = {
-    "Rules": [{
-        "ID": "agent-state-retention",
-        "Filter": {"Prefix": PREFIX},
-        "Status": "Enabled",
-        "Expiration": {"Days": 8},
-        "NoncurrentVersionExpiration": {"NoncurrentDays": 7},
-    }]
-}
+# the default layout's names (kept for callers that predate layouts)
+BUCKET = DEFAULT.bucket
+PREFIX = DEFAULT.agent_state_prefix
+
+
+def lifecycle(layout=DEFAULT) -> dict:
+    """The bucket's lifecycle: agent state kept 7 days (noncurrent versions), current ones 8."""
+    return {
+        "Rules": [{
+            "ID": "agent-state-retention",
+            "Filter": {"Prefix": layout.agent_state_prefix},
+            "Status": "Enabled",
+            "Expiration": {"Days": 8},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 7},
+        }]
+    }
+
+
+LIFECYCLE = lifecycle(DEFAULT)
 HISTORY = timedelta(days=7, hours=12)
 COARSE_EVERY = timedelta(hours=6)
 FINE_EVERY = timedelta(minutes=5)
 NEWEST_BEFORE_INCIDENT = timedelta(minutes=3)
 
 
-def stored_versions(prefix: str) -> list:
-    """moto's stored versions (FakeKey) under ``prefix``, for faults that rewrite what S3 would show."""
+def _store(bucket: str):
     from moto.s3.models import s3_backends
 
-    store = s3_backends[ACCOUNT_ID]["aws"].get_bucket(BUCKET).keys
+    return s3_backends[ACCOUNT_ID]["aws"].get_bucket(bucket).keys
+
+
+def stored_versions(prefix: str, bucket: str = BUCKET) -> list:
+    """moto's stored versions (FakeKey) under ``prefix``, for faults that rewrite what S3 would show."""
+    store = _store(bucket)
     return [version for name in list(dict.keys(store)) if name.startswith(prefix) for version in store.getlist(name)]
 
 
-def archive_key(agent: str, at: datetime) -> str:
-    return f"{PREFIX}{agent}/{agent}-state-{at:%Y%m%dT%H%M%SZ}.tar.gz"
+def archive_key(agent: str, at: datetime, layout=DEFAULT) -> str:
+    """The full key of ``agent``'s archive written at ``at``, as the layout names it."""
+    return layout.archive_key(agent, at)
 
 
-def build_archive(agent: str, at: datetime, state: dict[str, bytes] | None = None) -> bytes:
-    """A real state archive as the agent's backup job writes it (``state``: other state files, for faults)."""
+def _member_body(member: str, agent: str, at: datetime) -> bytes:
+    """What the agent's backup job writes for one state file."""
+    if member.rsplit("/", 1)[-1] == "memory.json":
+        return json.dumps({"agent": agent, "saved_at": at.isoformat(), "facts": [
+            f"{agent} fact {i}" for i in range(5)]}, indent=2).encode()
+    if member.rsplit("/", 1)[-1] == "tasks.json":
+        return json.dumps({"agent": agent, "open": [f"task-{at:%H%M}-{i}" for i in range(3)]}, indent=2).encode()
+    if member.endswith(".json"):
+        return json.dumps({"agent": agent, "saved_at": at.isoformat(), "file": member}, indent=2).encode()
+    return f"{agent} state {member} saved {at.isoformat()}\n".encode()
+
+
+def build_archive(agent: str, at: datetime, state: dict[str, bytes] | None = None, layout=DEFAULT) -> bytes:
+    """A real state archive as the agent's backup job writes it: the layout's members under
+    ``<archive name>-state/`` with a ``MANIFEST.sha256`` (``state``: other state files, for faults)."""
     files = dict(state) if state is not None else {
-        "memory.json": json.dumps({"agent": agent, "saved_at": at.isoformat(), "facts": [
-            f"{agent} fact {i}" for i in range(5)]}, indent=2).encode(),
-        "tasks.json": json.dumps({"agent": agent, "open": [f"task-{at:%H%M}-{i}" for i in range(3)]}, indent=2).encode(),
-    }
+        member: _member_body(member, agent, at) for member in layout.agent_state_members}
     manifest = "".join(f"{hashlib.sha256(body).hexdigest()}  {name}\n" for name, body in files.items())
     files["MANIFEST.sha256"] = manifest.encode()
+    folder = f"{layout.archive_name(agent)}-state"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, body in files.items():
-            info = tarfile.TarInfo(f"{agent}-state/{name}")
+            info = tarfile.TarInfo(f"{folder}/{name}")
             info.size, info.mtime, info.mode = len(body), int(at.timestamp()), 0o644
             tar.addfile(info, io.BytesIO(body))
     return buffer.getvalue()
+
+
+def agent_versions(s3, agent: str, layout=DEFAULT) -> list[dict]:
+    """Every version of ``agent``'s archives (ListObjectVersions under the prefix, the keys the layout
+    gives for its archive name)."""
+    from ...archive_keys import ArchiveKeys
+
+    keys = ArchiveKeys(layout.agent_state_prefix, layout.agent_state_key)
+    archive = layout.archive_name(agent)
+    found = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=layout.bucket,
+                                                                  Prefix=layout.agent_state_prefix):
+        found += [v for v in page.get("Versions", []) if keys.match(v.get("Key"), archive)]
+    return found
 
 
 def backup_times(incident: datetime, per_agent: int = 0) -> list[datetime]:
@@ -110,14 +153,33 @@ def _listed_key_class(base: type) -> type:
     return _LISTED_KEY_CLASSES[base]
 
 
-def put_backdated(key: str, body: bytes, at: datetime) -> str:
-    """Write one object version dated ``at`` (under the bucket's versioning status); returns its VersionId."""
+def put_backdated(key: str, body: bytes, at: datetime, bucket: str = BUCKET) -> str:
+    """Write one object version dated ``at`` (under the bucket's versioning status); returns its VersionId.
+
+    The key's versions stay in time order (moto's newest is the last one), as S3 keeps them: in the
+    flat layout one key holds a day of versions, and a version put back into the past must not become
+    the one ``GetObject`` returns."""
     from moto.s3.models import s3_backends
 
-    obj = s3_backends[ACCOUNT_ID]["aws"].put_object(BUCKET, key, body)
+    backend = s3_backends[ACCOUNT_ID]["aws"]
+    store = backend.get_bucket(bucket).keys
+    kept = None
+    if getattr(backend.get_bucket(bucket), "versioning_status", None) == "Suspended" and store.getlist(key):
+        # S3 with versioning suspended replaces only the key's null version; moto would drop them all
+        kept = list(store.getlist(key))
+        dict.__delitem__(store, key)
+    obj = backend.put_object(bucket, key, body)
+    if kept:
+        for version in kept:
+            if getattr(version, "version_id", None) == "null" and hasattr(version, "dispose"):
+                version.dispose()
+        dict.__setitem__(store, key, [v for v in kept if getattr(v, "version_id", None) != "null"] + [obj])
     obj.last_modified = naive_utc(at)
     obj.etag  # noqa: B018 - cached now, so listings never read bodies
     obj.__class__ = _listed_key_class(type(obj))
+    versions = _store(bucket).getlist(key) or []
+    if len(versions) > 1 and versions[-1] is obj and versions[-2].last_modified > obj.last_modified:
+        versions.sort(key=lambda v: v.last_modified)  # in place: nothing disposed
     return obj.version_id
 
 
@@ -174,20 +236,22 @@ def install_paged_version_listing(backend) -> None:
     backend._kosmos_paged_versions = True
 
 
-def create_bucket(s3, region: str, agents: list[str], incident: datetime) -> dict:
-    """Bucket, versioning, lifecycle, and every agent's archives up to a few minutes before ``incident``."""
+def create_bucket(s3, region: str, agents: list[str], incident: datetime, layout=DEFAULT) -> dict:
+    """Bucket, versioning, lifecycle, and every agent's archives up to a few minutes before ``incident``,
+    named, keyed and filled as ``layout`` says."""
     from moto.s3.models import s3_backends
 
     install_paged_version_listing(s3_backends[ACCOUNT_ID]["aws"])
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration=LIFECYCLE)
+    bucket = layout.bucket
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle(layout))
     newest = {}
     total = current_scale().agent_state_objects
     per_agent = -(-total // len(agents)) if total and agents else 0
     for at in backup_times(incident, per_agent):
         for agent in agents:
-            key = archive_key(agent, at)
-            put_backdated(key, build_archive(agent, at), at)
+            key = archive_key(agent, at, layout)
+            put_backdated(key, build_archive(agent, at, layout=layout), at, bucket)
             newest[agent] = key
     return newest
