@@ -22,6 +22,17 @@ CONFIG_FILE = "kosmos-dr.toml"
 CONTROL_CHARACTERS = ("\u2028", "\u2029", "\x85", "\x7f")  # Unicode line separators and DEL
 PYPROJECT_TABLE = "kosmos-dr"
 
+# the sandbox's application schema (pytest_kosmos_dr/data/kosmos_schema.sql), as a target states it
+SANDBOX_SCHEMA = ("agents.id", "agents.display_name", "agents.created_at", "conversations.id",
+                  "conversations.agent_id", "conversations.title", "conversations.created_at",
+                  "conversations.updated_at", "messages.id", "messages.conversation_id", "messages.role",
+                  "messages.body", "messages.created_at")
+
+# the KOSMOS checkout shipped with the sandbox (pytest_kosmos_dr/sandbox/kosmos_checkout), run with this Python
+SANDBOX_SMOKE = {"checkout": "@sandbox",
+                 "smoke_command": "{python} -m pytest -q -p no:cacheprovider tests/integration/smoke_tests.py",
+                 "routing_command": "{python} scripts/test_agent_routing.py --agent {agent}"}
+
 # Built-in targets: the sandbox (default) and the plan's real DR setup (dataclass defaults).
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "sandbox": {
@@ -34,10 +45,9 @@ BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
         # `kosmos-dr sandbox up --layout alternate`, the plan's flat daily keys)
         "backups": {"agent_state_key": "{agent}/{agent}-state-{timestamp}.tar.gz",
                     "agent_state_members": ["memory.json", "tasks.json"]},
+        "database": {"window_tables": ["conversations", "messages"], "expected_schema": list(SANDBOX_SCHEMA)},
         "kubernetes": {"agent_selector": "app.kubernetes.io/component=agent"},
-        "smoke": {"checkout": "@sandbox",
-                  "smoke_command": "{python} -m pytest -q -p no:cacheprovider tests/integration/smoke_tests.py",
-                  "routing_command": "{python} scripts/test_agent_routing.py --agent {agent}"},
+        "smoke": dict(SANDBOX_SMOKE),
     },
     "dr-cluster": {
         "kind": "aws",
@@ -255,6 +265,20 @@ def _check_contracts(where: str, prefix: str, target: Target) -> None:
         if not member or member.startswith("/") or ".." in member.split("/"):
             raise DRConfigError(f"{where}: {prefix}backups.agent_state_members: {member!r}: "
                                 "expected a relative path inside the agent's state folder")
+    if not target.database.window_tables:
+        raise DRConfigError(f"{where}: {prefix}database.window_tables: name at least one table whose recent "
+                            "writes must survive (the plan's: conversations)")
+    identifier = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+    for field in ("schema", "write_timestamp"):
+        if not identifier.fullmatch(getattr(target.database, field)):
+            raise DRConfigError(f"{where}: {prefix}database.{field}: expected an SQL identifier, "
+                                f"got {getattr(target.database, field)!r}")
+    for field in ("window_tables", "mutable_columns", "expected_schema"):
+        for entry in getattr(target.database, field):
+            parts = entry.split(".")
+            if len(parts) > (2 if field == "expected_schema" else 1) or not all(identifier.fullmatch(x) for x in parts):
+                shape = '"table" or "table.column"' if field == "expected_schema" else "an SQL identifier"
+                raise DRConfigError(f"{where}: {prefix}database.{field}: {entry!r}: expected {shape}")
     for section, field in (("health", "path"), ("kill_switch", "path"), ("kill_switch", "probe_path")):
         value = getattr(getattr(target, section), field)
         if not value.startswith("/"):
@@ -262,6 +286,9 @@ def _check_contracts(where: str, prefix: str, target: Target) -> None:
     _placeholders(where, f"{prefix}kill_switch.probe_path", target.kill_switch.probe_path, ("agent",))
     if not target.health.status_field:
         raise DRConfigError(f"{where}: {prefix}health.status_field: must name the body's status field")
+    if target.health.required_components and not target.health.components_field:
+        raise DRConfigError(f"{where}: {prefix}health.required_components: the body lists no components "
+                            "(health.components_field is empty): set it, or set required_components = []")
     if not target.health.ok_values:
         raise DRConfigError(f"{where}: {prefix}health.ok_values: name at least one healthy status")
     if target.kill_switch.method.upper() not in KILL_SWITCH_METHODS:

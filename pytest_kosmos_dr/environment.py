@@ -1,17 +1,24 @@
 """Where the DR environment of a target answers, and with which credentials.
 
 For an ``aws`` target this comes from the target's settings and the environment variables it
-names; for the ``sandbox`` target from the running sandbox's ``sandbox.json``. Every secret read
+names; for the ``sandbox`` target from the running sandbox's ``sandbox.json``.
+
+The DR database's host, in this order: ``database.host``; else ``$PGHOST``; else the endpoint
+(address and port) RDS reports for ``database.replica_instance`` in ``aws.secondary_region`` (the
+promoted DR instance), read once, when the first connection is made
+(``clients.database.rds_endpoint``). RDS unreachable, no such instance or no endpoint yet: the
+database checks are "could not verify" with one line. Every secret read
 here is a ``Secret`` (registered for redaction, masked in every repr: ``--debug`` logs, tracebacks);
 code that connects uses it as the plain string it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .redaction import Secret, SecretUrl, hide_secrets, secret
 from .target import Target
@@ -25,10 +32,24 @@ class DatabaseEndpoint:
     user: str
     password: Secret | None
     sslmode: str = "prefer"
+    # host empty: the RDS instance whose endpoint answers (looked up by ``locate`` when connecting)
+    rds_instance: str = ""
+    rds_region: str = ""
+    settings: Any = field(default=None, repr=False, compare=False)  # the target's [database] settings
+    locate: Callable[[], tuple[str, int]] | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         """Safe to print: no password."""
-        return f"{self.user}@{self.host or '<from RDS>'}:{self.port}/{self.dbname}"
+        host = self.host or (f"<endpoint of RDS {self.rds_instance} in {self.rds_region}>" if self.rds_instance
+                             else "<no host>")
+        return f"{self.user}@{host}:{self.port}/{self.dbname}"
+
+    def located(self) -> "DatabaseEndpoint":
+        """This endpoint with its host (and port) read from RDS when it has none."""
+        if self.host or self.locate is None:
+            return self
+        host, port = self.locate()
+        return dataclasses.replace(self, host=host, port=port)
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,12 @@ def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREn
         return _from_sandbox(target, sandbox_state)
     db = target.database
     kube = target.kubernetes
+    host = db.host or os.environ.get("PGHOST", "")
+    locate = None
+    if not host and db.replica_instance:
+        from .clients.database import rds_endpoint
+
+        locate = rds_endpoint(target, db.replica_instance, target.aws.secondary_region)
     return DREnvironment(
         target=target,
         api_url=target.endpoints.api.rstrip("/"),
@@ -75,12 +102,16 @@ def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREn
         grafana_token=_env_secret(target.endpoints.grafana_token_env),
         status_page_url=target.endpoints.status_page.rstrip("/"),
         database=DatabaseEndpoint(
-            host=db.host or os.environ.get("PGHOST", ""),
+            host=host,
             port=db.port,
             dbname=db.name,
             user=db.user,
             password=_env_secret(db.password_env),
             sslmode=db.sslmode,
+            rds_instance="" if host else db.replica_instance,
+            rds_region="" if host else target.aws.secondary_region,
+            settings=db,
+            locate=locate,
         ),
         kubeconfig=str(Path(kube.kubeconfig).expanduser()) if kube.kubeconfig else os.environ.get(
             "KUBECONFIG", str(Path.home() / ".kube" / "config")
@@ -112,7 +143,7 @@ def _from_sandbox(target: Target, state: dict[str, Any]) -> DREnvironment:
         status_page_url=state.get("status_page", {}).get("url", ""),
         database=DatabaseEndpoint(
             host=db["host"], port=int(db["port"]), dbname=db["dbname"], user=db["user"],
-            password=secret(db["password"]), sslmode="disable",
+            password=secret(db["password"]), sslmode="disable", settings=target.database,
         ),
         kubeconfig=kube.get("kubeconfig", ""),
         kube_context=kube.get("context", target.kubernetes.context),

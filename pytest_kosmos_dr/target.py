@@ -60,6 +60,11 @@ class DatabaseSettings:
     statement_timeout: timedelta = timedelta(seconds=30)
     restore_timeout: timedelta = timedelta(minutes=45)  # bound on waiting for a restored instance
     integrity_window: timedelta = timedelta(hours=1)  # REC-DB-INTEGRITY: rows written this long before the restore point
+    schema: str = "public"  # where the application's tables are (tables and foreign keys read from its catalog)
+    write_timestamp: str = "created_at"  # the column holding a row's write time (RPO, integrity window)
+    window_tables: tuple[str, ...] = ("conversations",)  # tables whose recent writes must survive (the plan's query)
+    expected_schema: tuple[str, ...] = ()  # more required "table" or "table.column" entries
+    mutable_columns: tuple[str, ...] = ("updated_at",)  # columns left out when restored content is compared
     # restore drills: where the restored instance goes (empty: what RDS picks, the source's class)
     restore_subnet_group: str = ""
     restore_security_groups: tuple[str, ...] = ()
@@ -174,6 +179,10 @@ class SmokeTests:
     routing_command: str = "python scripts/test_agent_routing.py --agent {agent}"
     env: tuple[tuple[str, str], ...] = ()  # extra environment (a table in the file; never secrets)
     timeout: timedelta = timedelta(minutes=10)
+    # exits that mean "could not look" (credentials rejected, API unreachable): the criterion is not
+    # verified instead of failed; 77 is automake's "cannot test". A pytest-like command's own 2, 3 and 4
+    # (interrupted, internal error, usage error) count too.
+    cannot_verify_exit_codes: tuple[int, ...] = (77,)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Backup strategy of the database: production replicated, snapshotted hourly, restorable 30 days back
-and copied to the secondary region (BAK-DB-*). Each listing is made once per run (paginated) and
-evaluated locally.
+and copied to the secondary region (BAK-DB-*); the objectives and windows are the target's
+(``objectives.*``, ``backups.snapshot_window``, ``backups.pitr_slack``). Each listing is made once
+per run (paginated) and evaluated locally.
 
 Ages are measured against the incident start when one is known (--dr-incident-start, or the
 sandbox's recorded incident), else against now. While the primary region is down, each criterion is
@@ -57,7 +58,8 @@ def test_production_has_a_replica_in_the_secondary_region_within_the_rpo(dr_aws,
     region = dr_target.aws.secondary_region
     dr_check(backups.replication(dr_aws.client("rds", region), dr_aws.client("cloudwatch", region), dr_database,
                                  dr_target.database.replica_instance, dr_target.database.production_instance, region,
-                                 dr_incident_start, dr_target.objectives.rpo, dr_environment.database.describe()))
+                                 dr_incident_start, dr_target.objectives.rpo, dr_environment.database.describe(),
+                                 dr_target.database))
 
 
 @pytest.mark.dr_criterion("BAK-DB-SNAPSHOTS-HOURLY")
@@ -68,12 +70,12 @@ def test_production_is_snapshotted_every_hour(request, production_snapshots, pro
     if production_snapshots.down is None:
         dr_check(backups.snapshots_hourly(production_snapshots.value, instance, aws.primary_region, backup_reference,
                                           objectives.snapshot_interval, objectives.snapshot_grace,
-                                          production_resource_id))
+                                          production_resource_id, window=dr_target.backups.snapshot_window))
         return
     dr_check(backups.snapshots_hourly_from_copies(
         request.getfixturevalue("secondary_snapshots"), instance, aws.primary_region, aws.secondary_region,
         backup_reference, objectives.snapshot_interval, objectives.snapshot_grace, production_snapshots.down,
-        production_resource_id))
+        production_resource_id, window=dr_target.backups.snapshot_window))
 
 
 @pytest.mark.dr_criterion("BAK-DB-PITR-RETENTION")
@@ -88,11 +90,13 @@ def test_production_is_restorable_to_any_point_of_the_last_30_days(request, prod
     if down is None:
         dr_check(backups.pitr_retention(
             production_instance.value, db.production_instance, primary, dr_instance, db.replica_instance, secondary,
-            automated.value, production_snapshots.value, dr_target.objectives.pitr_retention))
+            automated.value, production_snapshots.value, dr_target.objectives.pitr_retention,
+            slack=dr_target.backups.pitr_slack))
         return
     dr_check(backups.pitr_retention_in_dr_region(
         dr_instance, db.replica_instance, secondary, db.production_instance, primary,
-        request.getfixturevalue("secondary_automated_backups"), dr_target.objectives.pitr_retention, down))
+        request.getfixturevalue("secondary_automated_backups"), dr_target.objectives.pitr_retention, down,
+        slack=dr_target.backups.pitr_slack))
 
 
 @pytest.mark.dr_criterion("BAK-DB-CROSS-REGION")

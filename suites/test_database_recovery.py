@@ -1,6 +1,8 @@
 """Database recovery (REC-DB-*, SCN-DATA-CORRUPTION): integrity of the DR database after failover
 (gate), and restores of production into throwaway instances (drills, --dr-allow-restore), compared
-table by table with the DR database, which carries production's data since the failover.
+table by table with the DR database, which carries production's data since the failover. Tables,
+columns and foreign keys come from each database's catalog; the window, the write timestamp and the
+tables that must hold rows from the target's ``[database]``.
 
 The restores in the primary region are "not verifiable while <primary> is down" during a regional
 outage; the restore of the newest cross-region snapshot copy in the DR region is the outage's own
@@ -13,32 +15,35 @@ from pytest_kosmos_dr.checks import integrity
 
 @pytest.mark.gate
 @pytest.mark.dr_criterion("REC-DB-INTEGRITY")
-def test_dr_database_is_intact_up_to_the_incident(dr_database, dr_incident_start, dr_check):
+def test_dr_database_is_intact_up_to_the_incident(dr_database, dr_incident_start, dr_target, dr_check):
     if dr_incident_start is None:
         pytest.skip("not verified: no incident start (give --dr-incident-start)")
-    dr_check(integrity.database_integrity(dr_database, dr_incident_start, "DR database", newest_must_precede=False))
+    dr_check(integrity.database_integrity(dr_database, dr_incident_start, "DR database", newest_must_precede=False,
+                                          database=dr_target.database))
 
 
 @pytest.mark.dr_criterion("REC-DB-PITR", "REC-DB-INTEGRITY")
-def test_point_in_time_restore_is_available_and_intact(restored_database, dr_database, dr_check):
+def test_point_in_time_restore_is_available_and_intact(restored_database, dr_database, dr_target, dr_check):
     dr_check(integrity.database_integrity(
         restored_database.connection, restored_database.restore_point,
         f"{restored_database.identifier} (restored to {restored_database.outcome.restore_point} "
         f"in {restored_database.outcome.seconds_to_available:.0f} s)",
-        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-PITR"))
+        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-PITR",
+        database=dr_target.database))
 
 
 @pytest.mark.dr_criterion("REC-DB-SNAPSHOT", "REC-DB-INTEGRITY")
-def test_newest_snapshot_restores_available_and_intact(snapshot_restored_database, dr_database, dr_check):
+def test_newest_snapshot_restores_available_and_intact(snapshot_restored_database, dr_database, dr_target, dr_check):
     restored = snapshot_restored_database
     dr_check(integrity.database_integrity(
         restored.connection, restored.restore_point,
         f"{restored.identifier} (from snapshot {restored.source} of {restored.outcome.restore_point})",
-        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-SNAPSHOT"))
+        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-SNAPSHOT",
+        database=dr_target.database))
 
 
 @pytest.mark.dr_criterion("REC-DB-SNAPSHOT")
-def test_newest_cross_region_copy_restores_in_the_dr_region(regional_restored_database, dr_database, dr_check):
+def test_newest_cross_region_copy_restores_in_the_dr_region(regional_restored_database, dr_database, dr_target, dr_check):
     """The newest copy of production's snapshots in the DR region, restored there, holds, table by
     table, the rows the DR database holds up to the copy's original snapshot time."""
     restored = regional_restored_database
@@ -46,14 +51,16 @@ def test_newest_cross_region_copy_restores_in_the_dr_region(regional_restored_da
         restored.connection, restored.restore_point,
         f"{restored.identifier} ({restored.outcome.region}, from cross-region copy {restored.source} of "
         f"{restored.outcome.restore_point})",
-        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-SNAPSHOT"))
+        source_conn=dr_database, source_name="the DR database", criterion="REC-DB-SNAPSHOT",
+        database=dr_target.database))
 
 
 @pytest.mark.dr_criterion("SCN-DATA-CORRUPTION")
-def test_restore_from_backup_after_corruption_matches_the_source(restored_database, dr_database, dr_check):
+def test_restore_from_backup_after_corruption_matches_the_source(restored_database, dr_database, dr_target, dr_check):
     """Production restored to a point before the corruption (--dr-restore-time) holds, table by table,
-    the rows the DR database holds up to that point: counts and content over the hour before it."""
+    the rows the DR database holds up to that point: counts and content over the window before it."""
     dr_check(integrity.database_integrity(
         restored_database.connection, restored_database.restore_point,
         f"{restored_database.identifier} (restored from backup to {restored_database.outcome.restore_point})",
-        source_conn=dr_database, source_name="the DR database", criterion="SCN-DATA-CORRUPTION"))
+        source_conn=dr_database, source_name="the DR database", criterion="SCN-DATA-CORRUPTION",
+        database=dr_target.database))

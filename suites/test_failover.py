@@ -1,6 +1,7 @@
-"""Failover: Route53's health checks trigger it within 5 minutes from several regions
-(REC-FAILOVER-TRIGGER), the API's name answers and resolves to the secondary region (REC-DNS), and
-the secondary region serves after a regional outage (SCN-REGIONAL-OUTAGE).
+"""Failover: Route53's health checks trigger it within the failover trigger (5 minutes) from at
+least ``aws.min_checker_regions`` regions (REC-FAILOVER-TRIGGER), the API's name answers and resolves
+to the secondary region (REC-DNS), and the secondary region serves after a regional outage
+(SCN-REGIONAL-OUTAGE).
 
 The API name's answer must reach clients within the failover trigger too: a failover record's TTL
 longer than it keeps resolvers on the primary's answer after the switch.
@@ -8,10 +9,10 @@ longer than it keeps resolvers on the primary's answer after the switch.
 Resolution goes through the sandbox's DNS server for the sandbox, else through the system
 resolver (what this machine's clients get); the evidence says which.
 
-During a regional outage of us-east-1, Route53's API (served from there) is unreachable: REC-DNS and
+During a regional outage of us-east-1 (an AWS fact: Route53's API is served from there) it is unreachable: REC-DNS and
 SCN-REGIONAL-OUTAGE (recovery) are then judged from DNS alone, against the target's regional endpoint
 names (``aws.secondary_api_endpoint`` / ``aws.primary_api_endpoint``, by default
-``api.<region>.<hosted zone>``); REC-FAILOVER-TRIGGER (preparedness) is not verifiable while us-east-1
+``<api label>.<region>.<hosted zone>``); REC-FAILOVER-TRIGGER (preparedness) is not verifiable while us-east-1
 is down."""
 
 import pytest
@@ -28,18 +29,12 @@ def api_route53(dr_aws, dr_target):
     return failover.route53_look(dr_aws.client("route53", ROUTE53_CONTROL_PLANE), dr_target.aws.hosted_zone, dr_target.aws.api_record)
 
 
-def _endpoint(dr_target, role: str) -> str:
-    """The API's endpoint name in the secondary/primary region: the target's ``aws.<role>_api_endpoint``, else
-    ``api.<region>.<hosted zone>``."""
-    aws = dr_target.aws
-    return getattr(aws, f"{role}_api_endpoint") or failover.regional_endpoint(aws.api_record,
-                                                                                  getattr(aws, f"{role}_region"))
-
-
 def _dns_on_secondary(api_route53, dns_resolver, dr_target):
+    """REC-DNS against the target's regional endpoint names (``aws.<role>_api_endpoint``, else
+    ``<api label>.<region>.<hosted zone>``)."""
     return failover.dns_on_secondary(api_route53, dns_resolver, dr_target.objectives.failover_trigger,
-                                     secondary_endpoint=_endpoint(dr_target, "secondary"),
-                                     primary_endpoint=_endpoint(dr_target, "primary"))
+                                     secondary_endpoint=failover.api_endpoint(dr_target.aws, "secondary"),
+                                     primary_endpoint=failover.api_endpoint(dr_target.aws, "primary"))
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +45,8 @@ def dns_resolver(dr_environment, dr_target):
 
 @pytest.mark.dr_criterion("REC-FAILOVER-TRIGGER")
 def test_health_checks_fail_over_within_five_minutes_from_several_regions(api_route53, dr_target, dr_check):
-    dr_check(failover.failover_trigger(api_route53, dr_target.objectives.failover_trigger))
+    dr_check(failover.failover_trigger(api_route53, dr_target.objectives.failover_trigger,
+                                       dr_target.aws.min_checker_regions))
 
 
 @pytest.mark.dr_criterion("REC-DNS")

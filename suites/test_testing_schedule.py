@@ -1,7 +1,8 @@
 """Testing Schedule (SCH-*): the drill ledger shows every exercise passed within its window
 (restore monthly, agent-state drill weekly, failover quarterly, full DR annually, tabletop twice a
-year), for this target, in an intact hash chain, checked against the head kept outside the file
-(--dr-ledger-head) and, with KOSMOS_DR_LEDGER_KEY set, every entry's HMAC.
+year: the target's ``schedule`` windows, the plan's by default), for this target, in an intact
+hash chain, checked against the head kept outside the file (--dr-ledger-head) and, with
+KOSMOS_DR_LEDGER_KEY set, every entry's HMAC.
 
 Drills count only as entries recorded by the run that performed them; the tabletop only as a
 manual entry with who ran it and a reference. Without a ledger, or when the only entries are the
@@ -32,10 +33,11 @@ def ledger(dr_run, request):
 
 
 def judged(dr_check, criterion, ledger, target):
-    """Judge one schedule: "not verified" (only seeded stand-ins) becomes a skip with that reason."""
+    """Judge one schedule against the target's window: "not verified" (only seeded stand-ins) becomes a
+    skip with that reason."""
     __tracebackhide__ = True
     try:
-        result = schedule.drill_recency(criterion, ledger, target, utcnow())
+        result = schedule.drill_recency(criterion, ledger, target.name, utcnow(), target.schedule)
     except NotVerified as exc:
         pytest.skip(str(exc))
     return dr_check(result)
@@ -43,24 +45,24 @@ def judged(dr_check, criterion, ledger, target):
 
 @pytest.mark.dr_criterion("SCH-RESTORE-MONTHLY")
 def test_a_restore_drill_passed_within_31_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-RESTORE-MONTHLY", ledger, dr_target.name)
+    judged(dr_check, "SCH-RESTORE-MONTHLY", ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-AGENT-DRILL-WEEKLY")
 def test_an_agent_state_drill_passed_within_7_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-AGENT-DRILL-WEEKLY", ledger, dr_target.name)
+    judged(dr_check, "SCH-AGENT-DRILL-WEEKLY", ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-FAILOVER-QUARTERLY")
 def test_a_failover_drill_passed_within_92_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-FAILOVER-QUARTERLY", ledger, dr_target.name)
+    judged(dr_check, "SCH-FAILOVER-QUARTERLY", ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-FULL-DR-ANNUAL")
 def test_a_full_dr_simulation_passed_within_366_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-FULL-DR-ANNUAL", ledger, dr_target.name)
+    judged(dr_check, "SCH-FULL-DR-ANNUAL", ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-TABLETOP-BIANNUAL")
 def test_a_tabletop_exercise_was_held_within_183_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-TABLETOP-BIANNUAL", ledger, dr_target.name)
+    judged(dr_check, "SCH-TABLETOP-BIANNUAL", ledger, dr_target)

@@ -2,10 +2,19 @@
 fetch looking healthy, and exactly the checks it breaks fail, saying what is wrong."""
 
 import re
+from dataclasses import fields
 
 import pytest
 
 from conftest import run_suite
+from pytest_kosmos_dr.target import DatabaseSettings
+
+# Seeing these worlds through needs the sandbox target to name its KOSMOS schema contract
+# (database.window_tables = conversations and messages, database.expected_schema with
+# conversations.updated_at): keys of target.py the lead adds (until then: skipped, said why).
+NEEDS_CONTRACT = pytest.mark.skipif(
+    not {"window_tables", "expected_schema"} <= {f.name for f in fields(DatabaseSettings)},
+    reason="needs database.window_tables / database.expected_schema in target.py and the sandbox target")
 
 SUITES = ("test_backup_strategy.py", "test_database_recovery.py", "test_recovery_validation.py")
 GATE = {  # the gate criteria these suites check on the sandbox
@@ -58,21 +67,25 @@ LIMIT = "limit 70 min (60 min + 10 min grace)"
                        f"the incident start *, {LIMIT}; not counted: ? not available (failed: ?)"}),
     ("copies-of-stale-data", {"BAK-DB-CROSS-REGION": "newest backup of kosmos-prod in us-west-2 holds data ? h ?? min "
                               f"older than the incident start *, {LIMIT}"}),
-    ("dr-window-messages-lost", {"REC-DB-INTEGRITY": "DR database: no messages in the hour before * (* conversations)",
-                                 "VAL-SMOKE": "*"}),
-    ("dr-schema-other-version", {"REC-DB-INTEGRITY": "DR database: schema lacks conversations.updated_at"}),
+    pytest.param("dr-window-messages-lost", {"REC-DB-INTEGRITY": "DR database: no messages in the hour before * "
+                                                                 "(* conversations)", "VAL-SMOKE": "*"},
+                 marks=NEEDS_CONTRACT),
+    pytest.param("dr-schema-other-version", {"REC-DB-INTEGRITY": "DR database: schema lacks conversations.updated_at"},
+                 marks=NEEDS_CONTRACT),
     ("dr-database-in-recovery", {"VAL-DB-CONNECT": "DR database * answered SELECT 1 in * ms, but it is a standby still "
                                  "in recovery (pg_is_in_recovery() = true)*"}),
     ("dr-database-schema-missing", {
-        "VAL-DB-CONNECT": "DR database * answered SELECT 1 in * ms, but database kosmos lacks the KOSMOS tables agents, "
-                          "conversations, messages: not the DR database*",
-        "REC-DB-INTEGRITY": "DR database: schema lacks table agents, table conversations, table messages",
+        "VAL-DB-CONNECT": "DR database * answered SELECT 1 in * ms, but database kosmos lacks the KOSMOS tables "
+                          "conversations* (schema public): not the DR database*",
+        "REC-DB-INTEGRITY": "DR database: no tables in schema public of database kosmos",
+        "BAK-DB-REPLICATION": f"{REPLICA} promoted: the DR database * holds no write at or before the incident start * "
+                              "(none of its written tables (conversations*) is in schema public with a created_at column)",
         "VAL-SMOKE": "*"}),
     ("dr-database-blank", {
-        "VAL-DB-CONNECT": "DR database * answered SELECT 1 in * ms, but database kosmos holds no conversations: a blank "
-                          "database, not the DR copy of production*",
+        "VAL-DB-CONNECT": "DR database * answered SELECT 1 in * ms, but database kosmos holds no conversations*: a "
+                          "blank database, not the DR copy of production*",
         "REC-DB-INTEGRITY": "DR database: no conversations in the hour before *",
-        "BAK-DB-REPLICATION": f"{REPLICA} promoted: replication lag 400 d *, limit 15 min (RPO)",
+        "BAK-DB-REPLICATION": f"{REPLICA} promoted: the DR database * holds no write at or before the incident start *",
         "VAL-SMOKE": "*"}),
 ])
 def test_wrong_world_fails_exactly_the_checks_it_breaks(sandbox, fault, pytester, fault_name, expected):
@@ -80,8 +93,8 @@ def test_wrong_world_fails_exactly_the_checks_it_breaks(sandbox, fault, pytester
     result = run_suite(pytester, *SUITES, "-rfE")
     failed, broken = verdicts(result)
     assert failed == set(expected), result.stdout.str()
-    # without its tables the DR database cannot be looked at for the replication lag: "could not verify"
-    assert broken == ({"BAK-DB-REPLICATION"} if fault_name == "dr-database-schema-missing" else set()), result.stdout.str()
+    # without its tables the DR database holds no write to measure the lag by: failed, not "could not verify"
+    assert broken == set(), result.stdout.str()
     for criterion, message in expected.items():
         result.stdout.fnmatch_lines([f"DR check failed: {criterion}: {message}"])
 

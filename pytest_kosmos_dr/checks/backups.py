@@ -21,15 +21,16 @@ from typing import Any, Callable
 from ..clients.aws import call, describe_error
 from ..errors import DRUnverifiable, RegionDown
 from ..results import CheckResult, Evidence
+from ..target import BackupSettings
 from ..timeparse import format_duration, isoformat, utcnow
-from .integrity import WRITE_TIMESTAMPS
+from .integrity import Contract, ident, read_catalog, span, timestamped_tables
 
-GAP_WINDOW = timedelta(hours=24)
-# Automated backups are taken once a day, so with a retention of N days the oldest one kept can be
-# up to a day inside the N-day window; the earliest restorable time may fall short by that much.
+# The target's defaults (backups.snapshot_window: the hours BAK-DB-SNAPSHOTS-HOURLY judges;
+# backups.pitr_slack: how soon after its creation a young instance's first backup must be).
+_BACKUPS = BackupSettings()
+# Automated backups are taken once a day (an RDS fact), so with a retention of N days the oldest one
+# kept can be up to a day inside the N-day window; the earliest restorable time may fall short by that much.
 DAILY_BACKUP_CYCLE = timedelta(days=1)
-# A new instance's first automated backup is taken within minutes of its creation.
-FIRST_BACKUP_SLACK = timedelta(hours=1)
 REPLICA_LAG_METRIC_WINDOW = timedelta(minutes=10)
 
 
@@ -137,7 +138,7 @@ def _replication_status(instance: dict) -> dict | None:
 
 
 def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, region: str,
-                incident_start: datetime | None, rpo: timedelta, where: str) -> CheckResult:
+                incident_start: datetime | None, rpo: timedelta, where: str, database=None) -> CheckResult:
     """BAK-DB-REPLICATION: a replica of production exists in ``region`` and lags by at most the RPO.
 
     Still replicating: the replica's StatusInfos must say ``replicating`` (an ``available`` instance
@@ -145,7 +146,8 @@ def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, regi
     else the replica's ``now() - pg_last_xact_replay_timestamp()``. Promoted (no replication source
     any more): it must have existed before the incident (one created after it never replicated
     production), and the lag is the incident start minus the newest write committed at or before it
-    in the DR database ``conn``.
+    in the DR database ``conn`` (over the target's written tables, ``database.window_tables``, by
+    their write timestamp; ``database``: the target's ``[database]`` settings).
     """
     cid = "BAK-DB-REPLICATION"
     instance = describe_instance(rds, replica_id, region)
@@ -189,7 +191,7 @@ def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, regi
                                f"the incident start {isoformat(incident_start)}: it is not the replica that replicated "
                                f"{production_id} before the incident", measured=created, limit=incident_start,
                                offenders=[replica_id], evidence=evidence)
-        lag, method = _lag_at_incident(conn, incident_start, where, evidence)
+        lag, method = _lag_at_incident(conn, incident_start, where, evidence, Contract.of(database))
         state = f"{replica_id} ({region}) promoted"
         if lag is None:
             return CheckResult(cid, False, f"{state}: the DR database {where} holds no write at or before the incident "
@@ -240,14 +242,30 @@ def _query(conn, sql: str, params, where: str):
         raise DRUnverifiable(f"DR database {where}", reason) from None
 
 
-def _lag_at_incident(conn, incident_start: datetime, where: str,
-                     evidence: list[Evidence]) -> tuple[timedelta | None, str]:
-    parts = " UNION ALL ".join(f"SELECT '{table}', max({column}) FROM {table} WHERE {column} <= %(t)s"
-                               for table, column in WRITE_TIMESTAMPS.items())
+def _lag_at_incident(conn, incident_start: datetime, where: str, evidence: list[Evidence],
+                     contract: Contract) -> tuple[timedelta | None, str]:
+    """Over the target's continuously written tables (database.window_tables) the DR database has."""
+    import psycopg
+
+    stamp, schema = contract.write_timestamp, contract.schema
+    try:
+        present = set(timestamped_tables(read_catalog(conn, schema), contract))
+    except psycopg.Error as exc:
+        raise DRUnverifiable(f"DR database {where}", str(exc).strip().splitlines()[0] if str(exc).strip()
+                             else type(exc).__name__) from None
+    tables = [t for t in contract.window_tables if t in present]
+    if not tables:
+        named = ", ".join(contract.window_tables) or "none (database.window_tables is empty)"
+        evidence.append(Evidence("newest committed write per table", f"catalog of schema {schema} on {where}",
+                                 f"written tables named by the target: {named}; with a {stamp} column in schema "
+                                 f"{schema}: none"))
+        return None, f"none of its written tables ({named}) is in schema {schema} with a {stamp} column"
+    parts = " UNION ALL ".join(f"SELECT '{table.replace(chr(39), chr(39) * 2)}', max({ident(stamp)}) FROM "
+                               f"{ident(schema)}.{ident(table)} WHERE {ident(stamp)} <= %(t)s" for table in tables)
     rows = _query(conn, parts, {"t": incident_start}, where).fetchall()
     evidence.append(Evidence("newest committed write per table",
                              f"{parts.replace('%(t)s', repr(isoformat(incident_start)))}  -- on {where}\n"
-                             f"(shell: psql -c \"SELECT max(created_at) FROM messages WHERE created_at <= "
+                             f"(shell: psql -c \"SELECT max({stamp}) FROM <table> WHERE {stamp} <= "
                              f"'{isoformat(incident_start)}'\")",
                              "\n".join(f"{table}: {newest}" for table, newest in rows)))
     known = [newest for _, newest in rows if newest is not None]
@@ -309,10 +327,11 @@ def _not_counted(ignored: list[str]) -> str:
 
 def snapshots_hourly(snapshots: list[dict], instance: str, region: str, reference: Reference,
                      interval: timedelta, grace: timedelta, resource_id: str | None = None,
-                     read_from: tuple[str, str] | None = None) -> CheckResult:
+                     read_from: tuple[str, str] | None = None,
+                     window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
     """BAK-DB-SNAPSHOTS-HOURLY: the newest snapshot holding data at or before the reference is at most
-    interval + grace old; no gap between consecutive snapshots in the 24 h before the reference
-    exceeds interval + grace. Only available snapshots of ``instance`` (of its current incarnation,
+    interval + grace old; no gap between consecutive snapshots in the ``window`` (backups.snapshot_window)
+    before the reference exceeds interval + grace. Only available snapshots of ``instance`` (of its current incarnation,
     ``resource_id`` = its DbiResourceId, when known) count; a copy counts by its data's time.
     ``read_from`` = (the listing's command, why it was read there) when not listed in ``region``."""
     cid = "BAK-DB-SNAPSHOTS-HOURLY"
@@ -324,13 +343,17 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
     source = ""
     if read_from is not None:
         asked, source = read_from[0], f"; {read_from[1]}"
-    window_start = reference.at - GAP_WINDOW
+    if window <= timedelta(0):
+        raise DRUnverifiable("BAK-DB-SNAPSHOTS-HOURLY", f"snapshot window {format_duration(window)}: no hours to judge",
+                             "set backups.snapshot_window")
+    span_text = span(window)
+    window_start = reference.at - window
     at_or_before = [s for s in usable if _snapshot_time(s) <= reference.at]
     in_window = [s for s in at_or_before if window_start <= _snapshot_time(s)]
     before = [s for s in at_or_before if _snapshot_time(s) < window_start]
     lines = [f"{isoformat(_snapshot_time(s))}  {s.get('SnapshotType')}  {s['DBSnapshotIdentifier']}" for s in in_window]
     evidence = [Evidence(f"snapshots of {instance}", asked,
-                         f"{len(usable)} usable of {len(snapshots)} listed{_not_counted(ignored)}; in the 24 h "
+                         f"{len(usable)} usable of {len(snapshots)} listed{_not_counted(ignored)}; in the {span_text} "
                          f"before {reference.describe()}:\n" + ("\n".join(lines) or "none"))]
     every = _grace_limit(interval, grace)
     if not at_or_before:
@@ -351,20 +374,21 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
             offenders.append(f"gap of {format_duration(gap)} between {isoformat(_snapshot_time(older))} and "
                              f"{isoformat(_snapshot_time(newer))}")
     widest = max((_snapshot_time(b) - _snapshot_time(a) for a, b in zip(chain, chain[1:])), default=timedelta(0))
-    measured = {"newest_age": newest_age, "widest_gap": widest, "snapshots_24h": len(in_window)}
+    measured = {"newest_age": newest_age, "widest_gap": widest, "snapshots_in_window": len(in_window), "window": window}
     if offenders:
         return CheckResult(cid, False, f"{instance} ({region}) snapshots: " + "; ".join(offenders) + ", limit "
                            f"{every}{_not_counted(ignored)}{source}", measured=measured, limit=limit,
                            offenders=offenders, evidence=evidence)
     return CheckResult(cid, True, f"{instance} ({region}): newest snapshot {format_duration(newest_age)} before "
-                       f"{reference.label}, widest gap in the 24 h before it {format_duration(widest)} over "
+                       f"{reference.label}, widest gap in the {span_text} before it {format_duration(widest)} over "
                        f"{len(in_window)} snapshots, limit {every}{source}",
                        measured=measured, limit=limit, evidence=evidence)
 
 
 def snapshots_hourly_from_copies(snapshots: list[dict], instance: str, primary: str, secondary: str,
                                  reference: Reference, interval: timedelta, grace: timedelta,
-                                 down: RegionDown, resource_id: str | None = None) -> CheckResult:
+                                 down: RegionDown, resource_id: str | None = None,
+                                 window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
     """BAK-DB-SNAPSHOTS-HOURLY while ``primary`` is down: the same cadence read from the copies of
     ``instance``'s snapshots in ``secondary`` (``snapshots`` = that region's listing), each by its
     OriginalSnapshotCreateTime. A gap there is a gap in what the DR region can restore. With no copy
@@ -380,16 +404,17 @@ def snapshots_hourly_from_copies(snapshots: list[dict], instance: str, primary: 
     matched = "" if resource_id else ", matched by name"
     why = (f"read from the copies in {secondary} by their original snapshot time{matched}: {primary} is down "
            f"({down.reason})")
-    return snapshots_hourly(copies, instance, primary, reference, interval, grace, resource_id, (asked, why))
+    return snapshots_hourly(copies, instance, primary, reference, interval, grace, resource_id, (asked, why), window)
 
 
 # -- BAK-DB-PITR-RETENTION --------------------------------------------------------------------------
 def pitr_retention(production: dict | None, production_id: str, primary: str, dr_instance: dict | None,
                    dr_id: str, secondary: str, automated_backups: list[dict], snapshots: list[dict],
-                   retention: timedelta, now: datetime | None = None) -> CheckResult:
+                   retention: timedelta, now: datetime | None = None,
+                   slack: timedelta = _BACKUPS.pitr_slack) -> CheckResult:
     """BAK-DB-PITR-RETENTION: BackupRetentionPeriod >= the retention on production (and on the DR
     instance once it is promoted), and production's earliest restorable time reaches back the
-    retention, or to the instance's creation when it is younger."""
+    retention, or, when it is younger, to within ``slack`` (backups.pitr_slack) of its creation."""
     cid = "BAK-DB-PITR-RETENTION"
     now = now or utcnow()
     days = retention.days
@@ -438,8 +463,8 @@ def pitr_retention(production: dict | None, production_id: str, primary: str, dr
         offenders.append(f"{production_id} has no restorable time ({source}{_not_counted(ignored)})")
     else:
         if young:
-            reach_ok = earliest <= created + FIRST_BACKUP_SLACK
-            target = f"the instance's creation {isoformat(created)}"
+            reach_ok = earliest <= created + slack
+            target = f"the instance's creation {isoformat(created)} (+ {format_duration(slack)})"
             reach = now - min(earliest, created)
         else:
             reach_ok = earliest <= required + DAILY_BACKUP_CYCLE
@@ -480,7 +505,8 @@ def _replicated_backups_of(automated_backups: list[dict], production_id: str, pr
 
 def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary: str, production_id: str,
                                 primary: str, automated_backups: list[dict], retention: timedelta,
-                                down: RegionDown, now: datetime | None = None) -> CheckResult:
+                                down: RegionDown, now: datetime | None = None,
+                                slack: timedelta = _BACKUPS.pitr_slack) -> CheckResult:
     """BAK-DB-PITR-RETENTION while ``primary`` is down, read in ``secondary``: the promoted DR
     instance's own BackupRetentionPeriod, and production's replicated automated backup there
     (``automated_backups`` = that region's listing): its BackupRetentionPeriod >= the retention and
@@ -534,8 +560,9 @@ def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary:
             required = now - retention
             young = created is not None and created > required
             if young:
-                reach_ok, target, reach = earliest <= created + FIRST_BACKUP_SLACK, \
-                    f"{production_id}'s creation {isoformat(created)}", now - min(earliest, created)
+                reach_ok, target, reach = earliest <= created + slack, \
+                    f"{production_id}'s creation {isoformat(created)} (+ {format_duration(slack)})", \
+                    now - min(earliest, created)
             else:
                 reach_ok, target, reach = earliest <= required + DAILY_BACKUP_CYCLE, f"{days} d back", now - earliest
             if not reach_ok:

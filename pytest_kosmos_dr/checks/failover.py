@@ -24,29 +24,42 @@ from datetime import timedelta
 from ..clients.aws import call
 from ..errors import DRUnverifiable, RegionDown
 from ..results import CheckResult, Evidence
+from ..target import AwsSettings
 from ..timeparse import format_duration
 
 # Route53 considers an endpoint healthy when more than 18 % of its checkers report it healthy.
 HEALTHY_FRACTION = 0.18
-MIN_CHECKER_REGIONS = 2
 DEFAULT_CHECKER_REGIONS = 8  # Route53's default when a check names no regions
-
-
-# The plan's regional endpoints of the API (``api.<region>.<zone>``): where REC-DNS expects the name to lead
-# when it can only ask DNS. A target names its own (see regional_endpoint and the suite).
-DEFAULT_SECONDARY_ENDPOINT = "api.us-west-2.kosmos.internal."
-DEFAULT_PRIMARY_ENDPOINT = "api.us-east-1.kosmos.internal."
 
 
 def _norm(name: str) -> str:
     return name.lower().rstrip(".") + "."
 
 
-def regional_endpoint(api_name: str, region: str) -> str:
-    """The API's endpoint name in ``region`` by the plan's naming: ``api.kosmos.internal.`` ->
-    ``api.us-west-2.kosmos.internal.``."""
-    label, _, zone = _norm(api_name).partition(".")
-    return f"{label}.{region}.{zone}"
+def regional_endpoint(api_name: str, region: str, zone: str = "") -> str:
+    """The API's endpoint name in ``region`` by the plan's naming, ``<api label>.<region>.<zone>``:
+    ``api.kosmos.internal.`` -> ``api.us-west-2.kosmos.internal.``. ``zone`` (the hosted zone) splits
+    the record's own labels from the zone's; without it, the record's first label is its own."""
+    name = _norm(api_name)
+    zone = _norm(zone) if zone else ""
+    if zone and name.endswith("." + zone) and name != zone:
+        return f"{name[:-len(zone) - 1]}.{region}.{zone}"
+    label, _, rest = name.partition(".")
+    return f"{label}.{region}.{rest}"
+
+
+def api_endpoint(aws: AwsSettings, role: str) -> str:
+    """The API's endpoint name in the ``secondary``/``primary`` region: the target's
+    ``aws.<role>_api_endpoint``, else ``<api label>.<region>.<hosted zone>``."""
+    return getattr(aws, f"{role}_api_endpoint") or regional_endpoint(aws.api_record, getattr(aws, f"{role}_region"),
+                                                                      aws.hosted_zone)
+
+
+# The target's defaults: where REC-DNS expects the API name to lead when it can only ask DNS, and how
+# many regions a health check must be judged from (aws.min_checker_regions).
+_AWS = AwsSettings()
+DEFAULT_SECONDARY_ENDPOINT = api_endpoint(_AWS, "secondary")
+DEFAULT_PRIMARY_ENDPOINT = api_endpoint(_AWS, "primary")
 
 
 # -- Route53 data ---------------------------------------------------------------------------------------
@@ -194,7 +207,8 @@ def _watch_problem(check: dict, record: dict) -> str | None:
 
 
 def _check_problems(view: Route53View, check_id: str, trigger: timedelta, lines: list[str],
-                    detections: list[float], record: dict | None = None) -> list[str]:
+                    detections: list[float], record: dict | None = None,
+                    min_regions: int = _AWS.min_checker_regions) -> list[str]:
     check = view.checks[check_id]
     cfg = check["HealthCheckConfig"]
     label = _check_label(check)
@@ -216,7 +230,7 @@ def _check_problems(view: Route53View, check_id: str, trigger: timedelta, lines:
         elif int(threshold) > len(children):
             problems.append(f"{label} needs {threshold} healthy child checks of {len(children)}: never healthy")
         for child in children:
-            problems += _check_problems(view, child, trigger, lines, detections)
+            problems += _check_problems(view, child, trigger, lines, detections, min_regions=min_regions)
         return problems
     if kind == "CLOUDWATCH_METRIC":
         raise DRUnverifiable(label, "its failover time is set by a CloudWatch alarm, which this check does not read",
@@ -235,16 +249,21 @@ def _check_problems(view: Route53View, check_id: str, trigger: timedelta, lines:
                  f"{', '.join(regions) or 'Route53 default (all)'}")
     if detection > trigger.total_seconds():
         problems.append(f"{label}: {interval} s x {threshold} = {format_duration(detection)}")
-    if region_count < MIN_CHECKER_REGIONS:
-        problems.append(f"{label} checks from {region_count} region ({', '.join(regions)}), need {MIN_CHECKER_REGIONS}")
+    if region_count < min_regions:
+        problems.append(f"{label} checks from {region_count} region{'s' if region_count != 1 else ''} "
+                        f"({', '.join(regions) or 'Route53 default'}), need {min_regions}")
     return problems
 
 
-def failover_trigger(view: Route53View, trigger: timedelta) -> CheckResult:
+def failover_trigger(view: Route53View, trigger: timedelta,
+                     min_regions: int = _AWS.min_checker_regions) -> CheckResult:
     """REC-FAILOVER-TRIGGER: the failover records' health checks watch the records' own endpoints, fail over
-    within the trigger time (request interval x failure threshold) and watch from several regions; the
-    PRIMARY has one."""
+    within the trigger time (request interval x failure threshold) and watch from at least ``min_regions``
+    regions (aws.min_checker_regions); the PRIMARY has one."""
     cid = "REC-FAILOVER-TRIGGER"
+    if min_regions is None or min_regions < 1:
+        raise DRUnverifiable("REC-FAILOVER-TRIGGER", f"aws.min_checker_regions is {min_regions!r}: no number of "
+                             "checker regions to require", "set aws.min_checker_regions to 1 or more")
     if view is None:
         raise DRUnverifiable("Route53 failover records", "no look at the hosted zone was made")
     if isinstance(view, ControlPlaneDown):  # health checks are configured and read only through the API
@@ -268,7 +287,8 @@ def failover_trigger(view: Route53View, trigger: timedelta) -> CheckResult:
         if record.get("HealthCheckId"):
             if record["HealthCheckId"] not in view.checks:
                 raise DRUnverifiable(f"Route53 health check {record['HealthCheckId']}", "not read with the records")
-            offenders += _check_problems(view, record["HealthCheckId"], trigger, lines, detections, record)
+            offenders += _check_problems(view, record["HealthCheckId"], trigger, lines, detections, record,
+                                         min_regions)
     evidence = [Evidence("failover records and health checks", view.asked, "\n".join(lines))]
     slowest = max(detections, default=None)
     measured = None if slowest is None else timedelta(seconds=slowest)
@@ -277,11 +297,11 @@ def failover_trigger(view: Route53View, trigger: timedelta) -> CheckResult:
                          "the primary")
     if offenders:
         return CheckResult(cid, False, "; ".join(offenders) + f" (limit: fail over within {format_duration(trigger)}, "
-                           f"checked from >= {MIN_CHECKER_REGIONS} regions)", measured=measured, limit=trigger,
+                           f"checked from >= {min_regions} regions)", measured=measured, limit=trigger,
                            offenders=offenders, evidence=evidence)
     return CheckResult(cid, True, f"{len(detections)} health checks on {view.api_name} watch their records' endpoints "
                        f"and fail over within {format_duration(slowest)} (interval x threshold), limit "
-                       f"{format_duration(trigger)}; each checked from >= {MIN_CHECKER_REGIONS} regions",
+                       f"{format_duration(trigger)}; each checked from >= {min_regions} regions",
                        measured=measured, limit=trigger, evidence=evidence)
 
 

@@ -1,145 +1,333 @@
 """Integrity of a recovered database (REC-DB-INTEGRITY, used by REC-DB-PITR, REC-DB-SNAPSHOT and
-SCN-DATA-CORRUPTION): the last hour before the restore point is there, nothing is newer than the
-restore point, foreign keys hold, the schema is the expected one, and, where a source is given, the
-recovered rows are the source's rows, table by table.
+SCN-DATA-CORRUPTION): the window before the restore point is there, nothing is newer than the
+restore point, every foreign key holds, the schema has the expected tables and, where a source is
+given, the recovered rows are the source's rows, table by table.
+
+Tables, columns and foreign keys are read from the database's own catalog (``pg_class``,
+``pg_attribute``, ``pg_constraint`` of the connected database, schema ``database.schema``), never
+from a list kept here. What the catalog cannot say comes from the target (``Contract``): the
+write-timestamp column (``database.write_timestamp``), the tables that must have rows in the window
+(``database.window_tables``, by default the plan's ``conversations``), further expected tables or
+columns (``database.expected_schema``), the columns the live service edits (``database.mutable_columns``)
+and the window (``database.integrity_window``).
 
 The source of a restore drill is the DR database: since the failover it carries production's data,
 so its rows created at or before the restore point are what a restore to that point must hold.
-Compared per table: the rows created in the hour before the restore point (count and an md5 of the
-ordered rows) and every row created at or before it (count). Rows the live service edited after
-the failover would show as a difference: a false alarm, never a false pass.
+Compared per table carrying the write timestamp: the rows created in the window before the restore
+point (count and an md5 of the rows, mutable columns left out) and every row created at or before
+it (count); and the restored catalog must have the source's tables, columns and foreign keys. Rows
+the live service edited after the failover would show as a difference: a false alarm, never a false
+pass. A schema that declares no foreign key at all fails: "foreign keys hold" cannot be shown on it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..results import CheckResult, Evidence
+from ..target import DatabaseSettings
 from ..timeparse import format_duration, isoformat
 
-# The KOSMOS tables the plan's queries rely on, with their write-timestamp columns.
-EXPECTED_SCHEMA = {
-    "agents": ("id", "display_name", "created_at"),
-    "conversations": ("id", "agent_id", "title", "created_at", "updated_at"),
-    "messages": ("id", "conversation_id", "role", "body", "created_at"),
-}
-WRITE_TIMESTAMPS = {"agents": "created_at", "conversations": "created_at", "messages": "created_at"}
-# The columns a row's content is compared by (conversations.updated_at moves with the live service).
-CONTENT_COLUMNS = {
-    "agents": ("id", "display_name", "created_at"),
-    "conversations": ("id", "agent_id", "title", "created_at"),
-    "messages": ("id", "conversation_id", "role", "body", "created_at"),
-}
-# Tables whose window must not be empty: a chat service that created conversations wrote messages.
-WINDOW_MUST_HOLD = ("conversations", "messages")
-# child table, child column, parent table, parent column
-FOREIGN_KEYS = (
-    ("conversations", "agent_id", "agents", "id"),
-    ("messages", "conversation_id", "conversations", "id"),
-)
-WINDOW = timedelta(hours=1)
-
-WINDOW_COUNT_SQL = "SELECT count(*) FROM conversations WHERE created_at > %s AND created_at <= %s"
-ORPHANS_SQL = ("SELECT count(*) FROM {child} c WHERE c.{column} IS NOT NULL AND NOT EXISTS "
-               "(SELECT 1 FROM {parent} p WHERE p.{parent_column} = c.{column})")
-SCHEMA_SQL = ("SELECT table_name, column_name FROM information_schema.columns "
-              "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position")
+# The target's [database] keys this module reads (docs/configuration.md); their defaults state the
+# plan's integrity query: SELECT COUNT(*) FROM conversations WHERE created_at > <restore point - 1 h>.
+CONTRACT_KEYS = ("schema", "write_timestamp", "window_tables", "expected_schema", "mutable_columns")
 
 
-def window_sql(table: str) -> str:
-    """Count and md5 of ``table``'s rows created in (since, until], ordered by id."""
-    columns = ", ".join(CONTENT_COLUMNS[table])
-    stamp = WRITE_TIMESTAMPS[table]
-    return (f"SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM "
-            f"(SELECT {columns} FROM {table} WHERE {stamp} > %(since)s AND {stamp} <= %(until)s) r")
+@dataclass(frozen=True)
+class Contract:
+    """What the integrity check takes from the target's ``[database]`` table."""
+
+    schema: str
+    window: timedelta
+    write_timestamp: str
+    window_tables: tuple[str, ...]
+    expected_schema: tuple[str, ...]  # "table" or "table.column"
+    mutable_columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, database=None) -> "Contract":
+        """The contract of ``database`` (a target's ``DatabaseSettings``; None: the defaults)."""
+        if isinstance(database, Contract):
+            return database
+        database = database if database is not None else DatabaseSettings()
+        value = {key: getattr(database, key) for key in CONTRACT_KEYS}
+        return cls(window=database.integrity_window, **{k: (tuple(v) if isinstance(v, (list, tuple)) else v)
+                                                         for k, v in value.items()})
+
+    def required(self) -> dict[str, tuple[str, ...]]:
+        """Table -> columns the database must have: the window tables with the write timestamp, and
+        the expected schema's entries."""
+        need: dict[str, list[str]] = {t: [self.write_timestamp] for t in self.window_tables}
+        for entry in self.expected_schema:
+            table, _, column = entry.partition(".")
+            need.setdefault(table, [])
+            if column and column not in need[table]:
+                need[table].append(column)
+        return {t: tuple(c) for t, c in need.items()}
 
 
-def history_sql(table: str) -> str:
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    child: str
+    columns: tuple[str, ...]
+    parent_schema: str
+    parent: str
+    parent_columns: tuple[str, ...]
+    validated: bool = True
+
+    def describe(self) -> str:
+        return (f"{self.name}: {self.child}({', '.join(self.columns)}) -> {self.parent}"
+                f"({', '.join(self.parent_columns)})" + ("" if self.validated else " NOT VALID"))
+
+    def shape(self) -> tuple:
+        """What makes two databases' foreign keys the same one (names may differ)."""
+        return self.child, self.columns, self.parent, self.parent_columns
+
+
+@dataclass(frozen=True)
+class Catalog:
+    database: str
+    schema: str
+    columns: dict[str, tuple[str, ...]]  # table -> columns, in order
+    foreign_keys: tuple[ForeignKey, ...]
+
+
+# Ordinary and partitioned tables of the schema (a partition is counted through its parent).
+TABLES_SQL = ("SELECT c.relname, a.attname FROM pg_catalog.pg_class c "
+              "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+              "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+              "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+              "ORDER BY c.relname, a.attnum")
+# Every foreign key declared on those tables (not the copies PostgreSQL makes on partitions).
+FOREIGN_KEYS_SQL = (
+    "SELECT con.conname, ch.relname, pn.nspname, pa.relname, con.convalidated, "
+    "array_agg(ca.attname ORDER BY k.ord), array_agg(pc.attname ORDER BY k.ord) "
+    "FROM pg_catalog.pg_constraint con "
+    "JOIN pg_catalog.pg_class ch ON ch.oid = con.conrelid "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = ch.relnamespace "
+    "JOIN pg_catalog.pg_class pa ON pa.oid = con.confrelid "
+    "JOIN pg_catalog.pg_namespace pn ON pn.oid = pa.relnamespace "
+    "CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(child_att, parent_att, ord) "
+    "JOIN pg_catalog.pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.child_att "
+    "JOIN pg_catalog.pg_attribute pc ON pc.attrelid = con.confrelid AND pc.attnum = k.parent_att "
+    "WHERE con.contype = 'f' AND con.conparentid = 0 AND n.nspname = %(schema)s AND NOT ch.relispartition "
+    "GROUP BY con.oid, con.conname, ch.relname, pn.nspname, pa.relname, con.convalidated "
+    "ORDER BY ch.relname, con.conname")
+DATABASE_SQL = "SELECT current_database()"
+
+
+def span(window: timedelta) -> str:
+    """The window in words: ``hour``, ``3 h``, ``90 min``."""
+    seconds = int(window.total_seconds())
+    if seconds == 3600:
+        return "hour"
+    if seconds > 0 and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return format_duration(window)
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def read_catalog(conn, schema: str) -> Catalog:
+    """The tables, columns and foreign keys of ``schema`` in the connected database."""
+    row = conn.execute(DATABASE_SQL).fetchone()
+    database = (row or [None])[0] or "?"
+    columns: dict[str, list[str]] = {}
+    for table, column in conn.execute(TABLES_SQL, {"schema": schema}).fetchall() or []:
+        if table and column:
+            columns.setdefault(table, []).append(column)
+    keys = []
+    for name, child, parent_schema, parent, validated, cols, parent_cols in (
+            conn.execute(FOREIGN_KEYS_SQL, {"schema": schema}).fetchall() or []):
+        if child and parent and cols and parent_cols:
+            keys.append(ForeignKey(name or "?", child, tuple(cols), parent_schema or schema, parent,
+                                   tuple(parent_cols), validated is not False))
+    return Catalog(database, schema, {t: tuple(c) for t, c in columns.items()}, tuple(keys))
+
+
+def timestamped_tables(catalog: Catalog, contract: Contract) -> list[str]:
+    """The catalog's tables carrying the write-timestamp column, by name."""
+    return sorted(t for t, cols in catalog.columns.items() if contract.write_timestamp in cols)
+
+
+def newest_writes_before(conn, before: datetime, database=None, tables=None) -> dict[str, datetime | None]:
+    """Per table carrying the write timestamp (discovered; or ``tables``): its newest write at or before
+    ``before``."""
+    contract = Contract.of(database)
+    if tables is None:
+        tables = timestamped_tables(read_catalog(conn, contract.schema), contract)
+    stamp = ident(contract.write_timestamp)
+    return {table: conn.execute(f"SELECT max({stamp}) FROM {ident(contract.schema)}.{ident(table)} "
+                                f"WHERE {stamp} <= %(t)s", {"t": before}).fetchone()[0]
+            for table in tables}
+
+
+def orphans_sql(schema: str, key: ForeignKey) -> str:
+    """Rows of the child whose (non-NULL) key has no parent row."""
+    present = " AND ".join(f"c.{ident(c)} IS NOT NULL" for c in key.columns)
+    match = " AND ".join(f"p.{ident(pc)} = c.{ident(c)}" for c, pc in zip(key.columns, key.parent_columns))
+    return (f"SELECT count(*) FROM {ident(schema)}.{ident(key.child)} c WHERE {present} AND NOT EXISTS "
+            f"(SELECT 1 FROM {ident(key.parent_schema)}.{ident(key.parent)} p WHERE {match})")
+
+
+def window_sql(schema: str, table: str, columns: tuple[str, ...], stamp: str) -> str:
+    """Count and md5 of ``table``'s rows (``columns``) created in (since, until], in a fixed order."""
+    shown = ", ".join(ident(c) for c in columns)
+    return (f"SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) FROM "
+            f"(SELECT {shown} FROM {ident(schema)}.{ident(table)} WHERE {ident(stamp)} > %(since)s "
+            f"AND {ident(stamp)} <= %(until)s) r")
+
+
+def history_sql(schema: str, table: str, stamp: str) -> str:
     """Count of ``table``'s rows created at or before the restore point."""
-    return f"SELECT count(*) FROM {table} WHERE {WRITE_TIMESTAMPS[table]} <= %(until)s"
+    return f"SELECT count(*) FROM {ident(schema)}.{ident(table)} WHERE {ident(stamp)} <= %(until)s"
 
 
-def window_count(conn, restore_point: datetime) -> int:
-    return conn.execute(WINDOW_COUNT_SQL, (restore_point - WINDOW, restore_point)).fetchone()[0]
+def newer_sql(schema: str, table: str, stamp: str) -> str:
+    return (f"SELECT count(*), max({ident(stamp)}) FROM {ident(schema)}.{ident(table)} "
+            f"WHERE {ident(stamp)} > %(until)s")
 
 
-def _fingerprint(conn, restore_point: datetime, with_history: bool) -> dict[str, dict]:
+def _content_columns(catalog: Catalog, table: str, contract: Contract,
+                     other: Catalog | None = None) -> tuple[str, ...]:
+    """The columns a row's content is compared by: all but the mutable ones (and, compared with
+    ``other``, those both databases have)."""
+    return tuple(c for c in catalog.columns[table] if c not in contract.mutable_columns
+                 and (other is None or table not in other.columns or c in other.columns[table]))
+
+
+def _fingerprint(conn, catalog: Catalog, tables: list[str], contract: Contract, restore_point: datetime,
+                 with_history: bool, other: Catalog | None = None) -> dict[str, dict]:
     """Per table: window count and md5, and (``with_history``) the count at or before the restore point."""
-    params = {"since": restore_point - WINDOW, "until": restore_point}
+    params = {"since": restore_point - contract.window, "until": restore_point}
+    stamp = contract.write_timestamp
     found = {}
-    for table in WRITE_TIMESTAMPS:
-        count, digest = conn.execute(window_sql(table), params).fetchone()
-        found[table] = {"window": count, "md5": digest}
+    for table in tables:
+        columns = _content_columns(catalog, table, contract, other)
+        count, digest = conn.execute(window_sql(catalog.schema, table, columns, stamp), params).fetchone()
+        found[table] = {"window": count or 0, "md5": digest}
         if with_history:
-            found[table]["history"] = conn.execute(history_sql(table), params).fetchone()[0]
+            found[table]["history"] = conn.execute(history_sql(catalog.schema, table, stamp), params).fetchone()[0] or 0
     return found
 
 
 def _describe(fingerprint: dict[str, dict]) -> str:
     return "\n".join(f"{table}: {v['window']} rows in the window, md5 {v['md5']}"
                      + (f", {v['history']} rows at or before the restore point" if "history" in v else "")
-                     for table, v in fingerprint.items())
+                     for table, v in fingerprint.items()) or "no table carries the write timestamp"
 
 
 def _difference(n: int, expected: int) -> str:
     return f"missing {expected - n}" if n < expected else f"{n - expected} more"
 
 
+def _describe_catalog(catalog: Catalog) -> str:
+    tables = "\n".join(f"{t}({', '.join(c)})" for t, c in catalog.columns.items())
+    keys = "\n".join(k.describe() for k in catalog.foreign_keys)
+    return (f"database {catalog.database}, schema {catalog.schema}: {len(catalog.columns)} tables, "
+            f"{len(catalog.foreign_keys)} foreign keys\n{tables or 'no tables'}\n{keys or 'no foreign keys'}")
+
+
+def _schema_problems(catalog: Catalog, contract: Contract, source: Catalog | None, source_name: str) -> list[str]:
+    """What the catalog lacks: the target's expected tables and columns, and the source's."""
+    if not catalog.columns:
+        return [f"no tables in schema {catalog.schema} of database {catalog.database}"]
+    missing = []
+    for table, columns in contract.required().items():
+        if table not in catalog.columns:
+            missing.append(f"table {table}")
+        else:
+            missing += [f"{table}.{c}" for c in columns if c not in catalog.columns[table]]
+    problems = ["schema lacks " + ", ".join(missing)] if missing else []
+    if source is not None:
+        lacks = []
+        for table, columns in source.columns.items():
+            if table not in catalog.columns:
+                lacks.append(f"table {table}")
+            else:
+                lacks += [f"{table}.{c}" for c in columns if c not in catalog.columns[table]]
+        ours = {k.shape() for k in catalog.foreign_keys}
+        lacks += [f"foreign key {k.describe()}" for k in source.foreign_keys if k.shape() not in ours]
+        lacks = [what for what in lacks if what not in missing]
+        if lacks:
+            problems.append(f"schema lacks what {source_name} has: " + ", ".join(lacks))
+    return problems
+
+
 def database_integrity(conn, restore_point: datetime | None, where: str, source_conn=None, source_name: str = "",
-                       newest_must_precede: bool = True, criterion: str = "REC-DB-INTEGRITY") -> CheckResult:
+                       newest_must_precede: bool = True, criterion: str = "REC-DB-INTEGRITY",
+                       database=None) -> CheckResult:
     """All integrity conditions on ``conn``; ``source_conn`` (optional) holds the rows expected.
 
+    ``database`` is the target's ``[database]`` settings (or a ``Contract``; None: the defaults).
     ``newest_must_precede`` is False for a live DR database, which legitimately takes writes after
     the incident. ``criterion`` names the drill the integrity is proven for (REC-DB-PITR, ...).
     """
     cid = criterion
+    contract = Contract.of(database)
+    window = span(contract.window)
     if restore_point is None:
         return CheckResult(cid, False, f"{where}: no restore point to check the database against",
                            measured=None, limit="a restore point")
     problems: list[str] = []
     evidence: list[Evidence] = []
-    since = restore_point - WINDOW
-    shown = {"since": repr(isoformat(since)), "until": repr(isoformat(restore_point))}
+    shown = {"since": repr(isoformat(restore_point - contract.window)), "until": repr(isoformat(restore_point))}
+    schema_param = {"schema": repr(contract.schema)}
 
-    columns: dict[str, list[str]] = {}
-    for table, column in conn.execute(SCHEMA_SQL).fetchall():
-        columns.setdefault(table, []).append(column)
-    missing = []
-    for table, expected in EXPECTED_SCHEMA.items():
-        if table not in columns:
-            missing.append(f"table {table}")
-        else:
-            missing += [f"{table}.{c}" for c in expected if c not in columns[table]]
-    evidence.append(Evidence("schema", SCHEMA_SQL, "\n".join(f"{t}({', '.join(c)})" for t, c in columns.items())
-                             or "no tables in schema public"))
-    if missing:
-        problems.append("schema lacks " + ", ".join(missing))
-        return CheckResult(cid, False, f"{where}: " + "; ".join(problems), measured="schema incomplete",
-                           limit="expected schema", offenders=problems, evidence=evidence)
-
+    catalog = read_catalog(conn, contract.schema)
     compare = source_conn is not None
-    ours = _fingerprint(conn, restore_point, compare)
-    theirs = _fingerprint(source_conn, restore_point, True) if compare else None
-    queries = "\n".join(window_sql(t) % shown + (f";\n{history_sql(t) % shown}" if compare else "")
-                        for t in WRITE_TIMESTAMPS)
-    evidence.append(Evidence("per table: the hour before the restore point" + (" and all rows up to it" if compare else ""),
-                             f"{queries}\n(shell: psql -h <endpoint> -U $PGUSER -d kosmos -c \"<query>\")",
+    theirs_catalog = read_catalog(source_conn, contract.schema) if compare else None
+    evidence.append(Evidence("catalog (tables, columns, foreign keys)",
+                             f"{TABLES_SQL % schema_param};\n{FOREIGN_KEYS_SQL % schema_param}",
+                             f"on {where}:\n{_describe_catalog(catalog)}"
+                             + (f"\non {source_name}:\n{_describe_catalog(theirs_catalog)}" if compare else "")))
+    lacking = _schema_problems(catalog, contract, theirs_catalog, source_name)
+    if lacking:
+        return CheckResult(cid, False, f"{where}: " + "; ".join(lacking), measured="schema incomplete",
+                           limit="expected schema", offenders=lacking, evidence=evidence)
+
+    tables = timestamped_tables(catalog, contract)
+    # a table only the restored database has holds none of the source's data: not compared
+    compared = [t for t in tables if contract.write_timestamp in theirs_catalog.columns.get(t, ())] if compare else []
+    untimed = [f"{t} (no {contract.write_timestamp} column)" for t in sorted(set(catalog.columns) - set(tables))]
+    ours = _fingerprint(conn, catalog, tables, contract, restore_point, compare, theirs_catalog)
+    theirs = (_fingerprint(source_conn, catalog, compared, contract, restore_point, True, theirs_catalog)
+              if compare else None)
+    stamp = contract.write_timestamp
+    queries = "\n".join(window_sql(contract.schema, t, _content_columns(catalog, t, contract, theirs_catalog),
+                                   stamp) % shown
+                        + (f";\n{history_sql(contract.schema, t, stamp) % shown}" if compare else "") for t in tables)
+    if compare and set(tables) - set(compared):
+        untimed += [f"{t} (not in {source_name})" for t in sorted(set(tables) - set(compared))]
+    evidence.append(Evidence(f"per table: the {window} before the restore point"
+                             + (" and all rows up to it" if compare else ""),
+                             f"{queries}\n(shell: psql -h <endpoint> -U $PGUSER -d {catalog.database} -c \"<query>\")",
                              f"on {where}:\n{_describe(ours)}" + (f"\non {source_name}:\n{_describe(theirs)}"
-                                                                  if compare else "\nsource not compared")))
-    count = ours["conversations"]["window"]
-    for table in WINDOW_MUST_HOLD:
+                                                                  if compare else "\nsource not compared")
+                             + (f"\nnot compared: {', '.join(untimed)}" if untimed else "")))
+    first = contract.window_tables[0] if contract.window_tables else None
+    count = ours[first]["window"] if first in ours else None
+    if first is None:
+        problems.append("no table named to hold the window (database.window_tables is empty): the recovered data "
+                        "cannot be judged")
+    for table in contract.window_tables:
         if ours[table]["window"] == 0:
-            extra = f" ({count} conversations)" if table != "conversations" else ""
-            problems.append(f"no {table} in the hour before {isoformat(restore_point)}{extra}")
+            extra = f" ({count} {first})" if table != first else ""
+            problems.append(f"no {table} in the {window} before {isoformat(restore_point)}{extra}")
     if compare:
-        for table in WRITE_TIMESTAMPS:
+        for table in compared:
             mine, source = ours[table], theirs[table]
             if mine["window"] != source["window"]:
-                problems.append(f"{mine['window']} {table} in the hour before {isoformat(restore_point)}, source "
+                problems.append(f"{mine['window']} {table} in the {window} before {isoformat(restore_point)}, source "
                                 f"{source_name} has {source['window']} ({_difference(mine['window'], source['window'])})")
             elif mine["md5"] != source["md5"]:
-                problems.append(f"{table} in the hour before {isoformat(restore_point)} differ in content from "
-                                f"{source_name} (md5 {mine['md5'][:12]}... vs {source['md5'][:12]}...)")
+                problems.append(f"{table} in the {window} before {isoformat(restore_point)} differ in content from "
+                                f"{source_name} (md5 {str(mine['md5'])[:12]}... vs {str(source['md5'])[:12]}...)")
             if mine["history"] != source["history"]:
                 problems.append(f"{mine['history']} {table} created at or before {isoformat(restore_point)}, source "
                                 f"{source_name} has {source['history']} "
@@ -147,33 +335,36 @@ def database_integrity(conn, restore_point: datetime | None, where: str, source_
 
     if newest_must_precede:
         newer = []
-        for table, column in WRITE_TIMESTAMPS.items():
-            sql = f"SELECT count(*), max({column}) FROM {table} WHERE {column} > %s"
-            rows, newest = conn.execute(sql, (restore_point,)).fetchone()
+        for table in tables:
+            rows, newest = conn.execute(newer_sql(contract.schema, table, stamp), {"until": restore_point}).fetchone()
             if rows:
-                newer.append(f"{table}: {rows} rows newer than the restore point (newest {isoformat(newest)}, "
-                             f"{format_duration(newest - restore_point)} after)")
+                after = f", {format_duration(newest - restore_point)} after" if newest is not None else ""
+                newer.append(f"{table}: {rows} rows newer than the restore point (newest "
+                             f"{isoformat(newest) if newest is not None else '?'}{after})")
         evidence.append(Evidence("rows newer than the restore point",
-                                 f"SELECT count(*), max(created_at) FROM <table> WHERE created_at > "
-                                 f"{shown['until']}", "\n".join(newer) or "none"))
+                                 f"SELECT count(*), max({stamp}) FROM <table> WHERE {stamp} > {shown['until']}",
+                                 "\n".join(newer) or "none"))
         problems += newer
 
-    orphans = []
-    for child, column, parent, parent_column in FOREIGN_KEYS:
-        sql = ORPHANS_SQL.format(child=child, column=column, parent=parent, parent_column=parent_column)
+    if not catalog.foreign_keys:
+        problems.append(f"no foreign keys declared in schema {contract.schema}: orphaned rows cannot be ruled out "
+                        f"({len(catalog.columns)} tables)")
+    for key in catalog.foreign_keys:
+        sql = orphans_sql(contract.schema, key)
         found = conn.execute(sql).fetchone()[0]
-        evidence.append(Evidence(f"orphans {child}.{column}", sql, str(found)))
+        evidence.append(Evidence(f"orphans {key.describe()}", sql, str(found)))
         if found:
-            orphans.append(f"{found} {child} rows whose {column} has no {parent}")
-    problems += orphans
+            problems.append(f"{found} {key.child} rows whose {', '.join(key.columns)} has no {key.parent} "
+                            f"(foreign key {key.name}{'' if key.validated else ', NOT VALID'})")
 
-    limit = theirs["conversations"]["window"] if compare else "> 0"
+    limit = theirs[first]["window"] if compare and first in (theirs or {}) else "> 0"
     if problems:
         return CheckResult(cid, False, f"{where}: " + "; ".join(problems), measured=count,
                            limit=limit, offenders=problems, evidence=evidence)
-    matched = (f" (every table = source {source_name}: counts and md5 over the hour, counts up to the restore point)"
-               if compare else " (source not reachable: not compared)")
-    return CheckResult(cid, True, f"{where}: {count} conversations and {ours['messages']['window']} messages in the hour "
-                       f"before {isoformat(restore_point)}{matched}, no orphans, expected schema"
+    matched = (f" (every table = source {source_name}: counts and md5 over the {window}, counts up to the restore "
+               "point)" if compare else " (source not reachable: not compared)")
+    held = ", ".join(f"{ours[t]['window']} {t}" for t in contract.window_tables)
+    return CheckResult(cid, True, f"{where}: {held} in the {window} before {isoformat(restore_point)}{matched}, "
+                       f"{len(catalog.foreign_keys)} foreign keys without orphans, expected schema"
                        + (", nothing newer than the restore point" if newest_must_precede else ""),
                        measured=count, limit=limit, evidence=evidence)

@@ -15,17 +15,23 @@ from datetime import datetime, timedelta
 
 from ..ledger import Ledger, counts_for, newest_passing
 from ..results import CheckResult, Evidence
+from ..target import Schedule
 from ..timeparse import parse_instant, utcnow
 from .communication import NotVerified, human
 
-# criterion -> (ledger kind, window, what the plan calls it)
+# criterion -> (ledger kind, the target's schedule.<key> holding its window, what the plan calls it)
 SCHEDULE = {
-    "SCH-RESTORE-MONTHLY": ("restore", timedelta(days=31), "restore drill"),
-    "SCH-AGENT-DRILL-WEEKLY": ("agent-drill", timedelta(days=7), "agent-state drill"),
-    "SCH-FAILOVER-QUARTERLY": ("failover", timedelta(days=92), "failover drill"),
-    "SCH-FULL-DR-ANNUAL": ("full-dr", timedelta(days=366), "full DR simulation"),
-    "SCH-TABLETOP-BIANNUAL": ("tabletop", timedelta(days=183), "tabletop exercise"),
+    "SCH-RESTORE-MONTHLY": ("restore", "backup_restore", "restore drill"),
+    "SCH-AGENT-DRILL-WEEKLY": ("agent-drill", "agent_drill", "agent-state drill"),
+    "SCH-FAILOVER-QUARTERLY": ("failover", "failover_drill", "failover drill"),
+    "SCH-FULL-DR-ANNUAL": ("full-dr", "full_simulation", "full DR simulation"),
+    "SCH-TABLETOP-BIANNUAL": ("tabletop", "tabletop", "tabletop exercise"),
 }
+
+
+def window_of(criterion: str, windows: Schedule | None = None) -> timedelta:
+    """How long the criterion's exercises may be apart: the target's ``schedule`` (None: its defaults)."""
+    return getattr(windows if windows is not None else Schedule(), SCHEDULE[criterion][1])
 COUNTING = {"restore": "run-recorded", "agent-drill": "run-recorded", "failover": "run-recorded",
             "full-dr": "run-recorded", "tabletop": "manual (with --by and --ref)"}
 
@@ -52,13 +58,19 @@ def entry_provenance(ledger: Ledger, number: int, entry: dict) -> str:
     return f"{what} in {ledger.path} line {number}; {chain_provenance(ledger)}"
 
 
-def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | None = None) -> CheckResult:
-    """The newest counting passing entry of the criterion's kind, for ``target``, is within its window.
+def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | None = None,
+                  windows: Schedule | None = None) -> CheckResult:
+    """The newest counting passing entry of the criterion's kind, for ``target`` (its name), is within
+    its window, read from ``windows`` (the target's ``schedule``; None: its defaults).
 
     Raises ``NotVerified`` when the target's only entries of the kind are the sandbox's seeded
     stand-ins (no drill was run: nothing to judge, never a pass).
     """
-    kind, window, what = SCHEDULE[criterion]
+    kind, _, what = SCHEDULE[criterion]
+    window = window_of(criterion, windows)
+    if window is None or window <= timedelta(0):
+        return CheckResult(criterion, False, f"no window for the {what}: schedule.{SCHEDULE[criterion][1]} is "
+                           f"{window!r} (expected a positive duration)", measured=None, limit=window)
     now = now or utcnow()
     asked = (f"drill ledger {ledger.path}: newest {COUNTING[kind]} entry with kind={kind}, target={target}, "
              f"result=passed\n(shell: kosmos-dr ledger show --ledger {ledger.path})")

@@ -161,15 +161,56 @@ class _Cursor:
         self._cursor.close()
 
 
+def rds_endpoint(target, instance: str, region: str):
+    """A lookup of ``instance``'s endpoint (address, port) in ``region``, made once, when first called:
+    where the DR database answers when neither ``database.host`` nor ``$PGHOST`` names it. An RDS
+    that does not answer, no such instance or one without an endpoint yet: ``DRUnverifiable``."""
+    found: list[tuple[str, int]] = []
+
+    def locate() -> tuple[str, int]:
+        if not found:
+            found.append(_describe_endpoint(target, instance, region))
+        return found[0]
+
+    return locate
+
+
+def _describe_endpoint(target, instance: str, region: str) -> tuple[str, int]:
+    from .aws import AwsClients, call
+
+    what = f"DR database endpoint (RDS {instance} in {region}; database.host and $PGHOST are empty)"
+    aws = AwsClients(target.aws.profile, region, target.timeouts, target.aws.endpoint_url or None)
+    rds = aws.client("rds", region)
+    try:
+        listed = call(what, rds.describe_db_instances, DBInstanceIdentifier=instance).get("DBInstances") or []
+    except DRUnverifiable as exc:
+        if "DBInstanceNotFound" in str(exc):
+            raise DRUnverifiable(what, f"RDS has no instance {instance} in {region}",
+                                 "set database.host or $PGHOST, or check database.replica_instance") from None
+        raise
+    if not listed:
+        raise DRUnverifiable(what, f"RDS lists no instance {instance} in {region}")
+    endpoint = listed[0].get("Endpoint") or {}
+    if not endpoint.get("Address"):
+        raise DRUnverifiable(what, f"{instance} has no endpoint yet (status {listed[0].get('DBInstanceStatus', '?')})")
+    return endpoint["Address"], int(endpoint.get("Port") or target.database.port)
+
+
 def connect(endpoint: DatabaseEndpoint, connect_timeout: timedelta, statement_timeout: timedelta):
-    """A read-only, autocommit connection; errors raise psycopg.OperationalError unchanged."""
+    """A read-only, autocommit connection; errors raise psycopg.OperationalError unchanged. An endpoint
+    without a host takes it from RDS (``DatabaseEndpoint.located``); with neither: ``DRUnverifiable``."""
     import psycopg
+
+    endpoint = endpoint.located()
+    if not endpoint.host:
+        raise DRUnverifiable(f"DR database {endpoint.describe()}", "no host: database.host, $PGHOST and "
+                             "database.replica_instance are all empty", "set database.host")
 
     options = (
         f"-c default_transaction_read_only=on -c statement_timeout={int(statement_timeout.total_seconds() * 1000)}"
     )
     conn = psycopg.connect(
-        host=endpoint.host or None, port=endpoint.port, dbname=endpoint.dbname, user=endpoint.user,
+        host=endpoint.host, port=endpoint.port, dbname=endpoint.dbname, user=endpoint.user,
         password=endpoint.password, sslmode=endpoint.sslmode,
         connect_timeout=max(1, int(connect_timeout.total_seconds())), options=options,
         application_name="pytest-kosmos-dr", autocommit=True,

@@ -62,6 +62,7 @@ class Layout:
 
     def target_table(self) -> dict[str, Any]:
         """This layout's entry in a targets file (kind ``sandbox``): every name and contract it changes."""
+        from ..config import SANDBOX_SCHEMA, SANDBOX_SMOKE
         from . import AGENTS
 
         shape = self.health
@@ -72,7 +73,8 @@ class Layout:
             "timeouts": {"converge": "0s"},
             "aws": {"primary_region": self.primary_region, "secondary_region": self.secondary_region},
             "database": {"production_instance": self.production_instance,
-                         "replica_instance": self.replica_instance},
+                         "replica_instance": self.replica_instance,
+                         "window_tables": ["conversations", "messages"], "expected_schema": list(SANDBOX_SCHEMA)},
             "backups": {"bucket": self.bucket, "agent_state_prefix": self.agent_state_prefix,
                         "agent_state_key": self.agent_state_key,
                         "agent_state_members": list(self.agent_state_members)},
@@ -86,6 +88,7 @@ class Layout:
             "monitoring": {"datasource": self.grafana_datasource, "availability_series": self.availability_series},
             "kill_switch": {"method": self.kill_switch_method, "path": self.kill_switch_path,
                             "engaged_codes": list(self.kill_switch_codes)},
+            "smoke": dict(SANDBOX_SMOKE),
         }
 
 

@@ -172,3 +172,68 @@ def test_promoted_dr_instance_with_short_retention_fails():
     young = {"BackupRetentionPeriod": 30, "InstanceCreateTime": INCIDENT - timedelta(hours=23), "DbiResourceId": RID}
     result = pitr(young, hourly(), dr={"BackupRetentionPeriod": 1})
     assert not result.passed and "kosmos-prod-replica (us-west-2) BackupRetentionPeriod 1 d" in result.summary
+
+
+# -- the target's windows (backups.snapshot_window, backups.pitr_slack) ---------------------------------
+def test_the_snapshot_window_is_the_targets():
+    """A 3 h gap 30 h before the incident: outside the default 24 h window, inside a 36 h one."""
+    listing = [snapshot(h + 0.2) for h in range(48) if h not in (29, 30)]
+    assert backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID).passed
+    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID,
+                                      window=timedelta(hours=36))
+    assert not result.passed and "gap of 3 h" in result.summary
+    assert "in the 36 h before" in result.evidence[0].answer
+
+
+def test_a_zero_snapshot_window_cannot_be_judged():
+    with pytest.raises(backups.DRUnverifiable, match="snapshot window"):
+        backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID, window=timedelta(0))
+
+
+def test_a_three_day_restore_window_passes_on_three_days_and_fails_on_two():
+    old = {"BackupRetentionPeriod": 3, "InstanceCreateTime": INCIDENT - timedelta(days=90), "DbiResourceId": RID}
+    three = [snapshot(24 * d) for d in range(4)]
+    ok = backups.pitr_retention(old, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2", [],
+                                three, timedelta(days=3), now=INCIDENT)
+    assert ok.passed, ok.summary
+    short = backups.pitr_retention(dict(old, BackupRetentionPeriod=2), "kosmos-prod", "us-east-1", None,
+                                   "kosmos-prod-replica", "us-west-2", [], three[:2], timedelta(days=3), now=INCIDENT)
+    assert not short.passed and "short of 3 d" in short.summary and "BackupRetentionPeriod 2 d" in short.summary
+
+
+def test_the_first_backup_slack_is_the_targets():
+    """A 2-day-old instance whose first backup came 90 min after its creation: within a 2 h slack, not 1 h."""
+    young = {"BackupRetentionPeriod": 30, "InstanceCreateTime": INCIDENT - timedelta(hours=48), "DbiResourceId": RID}
+    listing = [snapshot(48 - 1.5)]
+
+    def judged(slack):
+        return backups.pitr_retention(young, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2", [],
+                                      listing, timedelta(days=30), now=INCIDENT, slack=slack)
+
+    assert judged(timedelta(hours=2)).passed
+    result = judged(timedelta(hours=1))
+    assert not result.passed and "(+ 60 min)" in result.summary
+
+
+def test_a_promoted_replicas_lag_is_measured_on_the_targets_written_tables():
+    """The newest write at or before the incident, over database.window_tables found in the catalog."""
+    from degenerate_integrity import FakeDatabase
+
+    from pytest_kosmos_dr.checks.integrity import Contract
+
+    class Written(FakeDatabase):
+        def fetchall(self):
+            if "UNION ALL" in self.sql or "max(" in self.sql:
+                return [("tickets", INCIDENT - timedelta(minutes=4))]
+            return super().fetchall()
+
+    db = Written(tables={"tickets": ("id", "inserted_at")}, keys=[])
+    promoted = {"DBInstanceStatus": "available", "InstanceCreateTime": INCIDENT - timedelta(days=9)}
+    contract = Contract("app", timedelta(hours=1), "inserted_at", ("tickets",), (), ())
+    result = backups.replication(_Rds(promoted), _CloudWatch([]), db, "kosmos-prod-replica", "kosmos-prod",
+                                 "us-west-2", INCIDENT, timedelta(minutes=15), "dr", contract)
+    assert result.passed and "replication lag 4 min" in result.summary, result.summary
+    assert any('FROM "app"."tickets" WHERE "inserted_at" <= %(t)s' in sql for sql in db.asked)
+    missing = backups.replication(_Rds(promoted), _CloudWatch([]), Written(tables={}, keys=[]), "kosmos-prod-replica",
+                                  "kosmos-prod", "us-west-2", INCIDENT, timedelta(minutes=15), "dr", contract)
+    assert not missing.passed and "none of its written tables (tickets) is in schema app" in missing.summary

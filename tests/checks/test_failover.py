@@ -141,3 +141,34 @@ def test_regional_outage_fails_on_no_parts_and_names_failed_ones():
     assert not fo.regional_outage([]).passed
     result = fo.regional_outage([part("REC-DR-NODES"), part("REC-DR-PODS"), part("REC-DNS", False)])
     assert result.summary == "the secondary region does not serve: REC-DNS failed: REC-DNS summary"
+
+
+# -- the target's numbers and names (aws.min_checker_regions, regions, hosted zone) -------------------------
+def test_min_checker_regions_is_the_targets():
+    two = {"hc-east": http_check("hc-east", EAST, Regions=["us-east-1", "us-west-1"]),
+           "hc-west": http_check("hc-west", WEST, Regions=["us-east-1", "us-west-1"])}
+    assert fo.failover_trigger(healthy_view(checks=two), TRIGGER).passed  # the default: 2
+    result = fo.failover_trigger(healthy_view(checks=two), TRIGGER, min_regions=3)
+    assert not result.passed
+    assert "checks from 2 regions (us-east-1, us-west-1), need 3" in result.summary
+    assert "checked from >= 3 regions" in result.summary
+
+
+def test_a_min_checker_regions_below_one_cannot_be_judged():
+    import pytest
+
+    with pytest.raises(fo.DRUnverifiable, match="min_checker_regions"):
+        fo.failover_trigger(healthy_view(), TRIGGER, min_regions=0)
+
+
+def test_regional_endpoints_follow_the_targets_regions_and_zone():
+    from pytest_kosmos_dr.target import AwsSettings
+
+    aws = AwsSettings(primary_region="eu-west-1", secondary_region="eu-central-1", hosted_zone="acme.example.",
+                      api_record="kosmos-api.prod.acme.example.")
+    assert fo.api_endpoint(aws, "secondary") == "kosmos-api.prod.eu-central-1.acme.example."
+    assert fo.api_endpoint(aws, "primary") == "kosmos-api.prod.eu-west-1.acme.example."
+    assert fo.api_endpoint(AwsSettings(secondary_api_endpoint="dr.acme.example."), "secondary") == "dr.acme.example."
+    default = AwsSettings()
+    assert fo.DEFAULT_SECONDARY_ENDPOINT == fo.api_endpoint(default, "secondary")
+    assert fo.DEFAULT_PRIMARY_ENDPOINT == fo.api_endpoint(default, "primary")

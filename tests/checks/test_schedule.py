@@ -87,3 +87,32 @@ def test_an_empty_ledger_fails():
     assert not result.passed
     assert result.summary.startswith("no run-recorded passing full DR simulation for target dr-cluster in l.jsonl "
                                      "(0 entries)")
+
+
+# -- the target's schedule windows -------------------------------------------------------------------------
+def test_the_windows_are_the_targets():
+    from pytest_kosmos_dr.target import Schedule
+
+    fortnightly = Schedule(backup_restore=timedelta(days=14))
+    entry = run_entry(days=20)
+    assert judge("SCH-RESTORE-MONTHLY", entry).passed  # the plan's 31 d
+    result = schedule.drill_recency("SCH-RESTORE-MONTHLY", ledger(entry), "dr-cluster", NOW, fortnightly)
+    assert not result.passed and result.summary.endswith("(overdue), limit 14 d")
+
+
+@pytest.mark.parametrize("criterion", sorted(schedule.SCHEDULE))
+def test_every_criterion_reads_its_own_window(criterion):
+    from dataclasses import fields
+
+    from pytest_kosmos_dr.target import Schedule
+
+    key = schedule.SCHEDULE[criterion][1]
+    assert key in {f.name for f in fields(Schedule)}
+    assert schedule.window_of(criterion, Schedule(**{key: timedelta(days=2)})) == timedelta(days=2)
+
+
+def test_a_zero_window_fails():
+    from pytest_kosmos_dr.target import Schedule
+
+    result = schedule.drill_recency("SCH-TABLETOP-BIANNUAL", ledger(), "dr-cluster", NOW, Schedule(tabletop=timedelta(0)))
+    assert not result.passed and "schedule.tabletop" in result.summary
