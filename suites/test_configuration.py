@@ -17,10 +17,14 @@ def test_dr_cluster_runs_what_the_production_branch_renders(config_checkout, con
                                                             kosmos_pods, dr_target, dr_environment, dr_check):
     overlay, namespace = dr_target.config_repo.overlay, dr_target.kubernetes.namespace
     rendered, error = _render(config_checkout, config_kubectl_jobs, overlay)
-    live = configuration.live_objects_for(dr_cluster, rendered, namespace) if rendered else {}
-    applied = configuration.applied_objects(dr_cluster, rendered, namespace) if rendered else []
+    live, applied, unserved = {}, [], ()
+    if rendered:  # every kind the overlay renders, as the cluster's API discovery maps it
+        kinds = configuration.rendered_kinds(dr_cluster.discovery(), rendered)
+        live = configuration.live_objects_for(dr_cluster, rendered, namespace, kinds)
+        applied = configuration.applied_objects(dr_cluster, rendered, namespace, kinds)
+        unserved = kinds.unserved
     dr_check(configuration.gitops_in_sync(config_checkout, overlay, rendered, error, live, dr_environment.kube_context,
-                                          applied=applied, pods=kosmos_pods))
+                                          applied=applied, pods=kosmos_pods, unserved=unserved))
 
 
 @pytest.mark.dr_criterion("REC-CONFIG-APPLY")

@@ -1,4 +1,4 @@
-"""Run the DR cluster component on a background asyncio loop, and call kubectl against it."""
+"""Run the DR cluster component on a background asyncio loop (in any sandbox layout), and call kubectl against it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pytest_kosmos_dr.sandbox.kube import DRClusterComponent
 class BackgroundCluster:
     """A started :class:`DRClusterComponent` whose loop runs in a daemon thread."""
 
-    def __init__(self, state_dir: Path, data_dir: Path, **kwargs):
-        self.ctx = SandboxContext(state_dir=Path(state_dir), data_dir=Path(data_dir))
+    def __init__(self, state_dir: Path, data_dir: Path, layout=None, **kwargs):
+        self.ctx = SandboxContext(state_dir=Path(state_dir), data_dir=Path(data_dir), layout=layout)
         self.component = DRClusterComponent(**kwargs)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="dr-cluster", daemon=True)

@@ -141,14 +141,23 @@ def test_named_cluster_fault_fails_exactly_its_check(sandbox, fault, pytester, f
     assert_only_failing(result, criterion, message)
 
 
-def test_every_cluster_criterion_has_three_fault_twins():
+@pytest.mark.parametrize("layout_name", ["default", "alternate"])
+def test_every_cluster_criterion_has_three_fault_twins(layout_name):
     from types import SimpleNamespace
 
+    from pytest_kosmos_dr.sandbox.kube.config_faults import config_faults
     from pytest_kosmos_dr.sandbox.kube.faults import cluster_faults
+    from pytest_kosmos_dr.sandbox.layout import layout_named
 
-    component = SimpleNamespace(go_offline=None, come_back=None)
-    faults = cluster_faults(component)
+    layout = layout_named(layout_name)
+    component = SimpleNamespace(go_offline=None, come_back=None, namespace=layout.namespace,
+                                primary_region=layout.primary_region, dr_region=layout.secondary_region)
+    faults = cluster_faults(component) + config_faults(component)
     assert len({f.name for f in faults}) == len(faults)
-    for criterion in ("REC-DR-NODES", "REC-DR-PODS", "VAL-POD-METRICS", "SCN-MULTI-AZ"):
+    for criterion in ("REC-DR-NODES", "REC-DR-PODS", "VAL-POD-METRICS", "SCN-MULTI-AZ", "BAK-CONFIG-GITOPS"):
         twins = [f.name for f in faults if criterion in f.criteria and f.name != "kube-api-down"]
         assert len(twins) >= 3, (criterion, twins)
+    described = " ".join(f.description for f in faults)  # zones and regions are the layout's
+    assert f"{layout.secondary_region}a" in described and layout.primary_region in described
+    other = layout_named("alternate" if layout_name == "default" else "default")
+    assert other.secondary_region not in described

@@ -238,8 +238,8 @@ def rendered() -> list[dict]:
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
-def _one(objects: list[dict], kind: str) -> dict:
-    found = [o for o in objects if o["kind"] == kind]
+def _one(objects: list[dict], kind: str, name: str = "kosmos-dr-checks") -> dict:
+    found = [o for o in objects if o["kind"] == kind and (kind not in RBAC_KINDS or o["metadata"]["name"] == name)]
     assert len(found) == 1, f"expected one {kind}, got {len(found)}"
     return found[0]
 
@@ -294,6 +294,21 @@ def test_overlay_configmap_holds_an_in_cluster_target(rendered, tmp_path):
     assert config.default_target == "dr-cluster"
     assert target.kubernetes.in_cluster is True
     assert target.kubernetes.namespace == "kosmos" and target.production is True
+
+
+RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+
+
+@needs_kubectl
+def test_the_drill_lease_role_writes_only_its_lease(rendered):
+    role = _one(rendered, "Role", "kosmos-dr-drill-lease")
+    assert role["metadata"]["namespace"] == "kosmos"
+    for rule in role["rules"]:
+        assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
+        if set(rule["verbs"]) - {"create"}:
+            assert rule.get("resourceNames") == ["kosmos-dr-drills"], rule
+    binding = _one(rendered, "RoleBinding", "kosmos-dr-drill-lease")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kosmos-dr", "namespace": "kosmos-dr"}]
 
 
 @needs_kubectl

@@ -1,5 +1,9 @@
 """Configuration backups (GitOps): the production branch renders, the DR cluster runs exactly
-that, it applies cleanly, and the bucket's copy is current (BAK-CONFIG-*, REC-CONFIG-APPLY)."""
+that, it applies cleanly, and the bucket's copy is current (BAK-CONFIG-*, REC-CONFIG-APPLY).
+
+Every kind the overlay renders is compared, found through the cluster's API discovery (a kind the
+cluster does not serve fails). Git and kubectl run in ``clients.git`` / ``clients.kube``: the user's
+own Git credentials, never a prompt, always a timeout."""
 
 from __future__ import annotations
 
@@ -7,32 +11,26 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..clients.git import git_environment, run_git
+from ..clients.kube import KUBECTL_TIMEOUT_S, Discovery, KubectlJob, ServedKind
 from ..errors import DRUnverifiable
 from ..redaction import redact
 from ..results import CheckResult, Evidence, trim
 
-GIT_TIMEOUT_S = 60
-KUBECTL_TIMEOUT_S = 60
-# kind -> (API path prefix, plural, namespaced)
-KIND_PATHS = {
-    "Deployment": ("/apis/apps/v1", "deployments", True),
-    "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
-    "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
-    "Service": ("/api/v1", "services", True),
-    "ConfigMap": ("/api/v1", "configmaps", True),
-    "Secret": ("/api/v1", "secrets", True),
-    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
-    "CronJob": ("/apis/batch/v1", "cronjobs", True),
-    "Namespace": ("/api/v1", "namespaces", False),
-}
 # what ``kubectl apply`` (the plan's procedure) leaves on every object it applied
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-# kinds listed for objects applied from Git that Git no longer renders (besides the rendered kinds)
-APPLIED_KINDS = ("Deployment", "StatefulSet", "CronJob", "Service", "ConfigMap")
+# Kinds listed for objects applied from Git that Git no longer renders, besides the kinds the overlay renders:
+# the namespaced kinds of kubectl's default ``apply --prune`` allowlist, without those controllers create in bulk
+# (Pod, ReplicaSet, Endpoints) and without Secret (the check reads no secret values it does not render).
+APPLIED_KINDS = (
+    ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "PersistentVolumeClaim"), ("v1", "ReplicationController"),
+    ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"), ("batch/v1", "CronJob"), ("networking.k8s.io/v1", "Ingress"),
+)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 DATA_FIELDS = ("data", "binaryData", "stringData")  # user-owned maps: the server adds no keys
 
@@ -55,48 +53,22 @@ def _tool(name: str) -> str:
     return found
 
 
-def clone_production(url: str, branch: str, dest: Path) -> ConfigCheckout:
-    """``git clone --depth 1 --branch <branch>``; a missing branch is recorded, not raised."""
-    git = _tool("git")
-    try:
-        done = subprocess.run([git, "clone", "--quiet", "--depth", "1", "--single-branch", "--branch", branch,
-                               url, str(dest)], capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
-                              env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"})
-    except subprocess.TimeoutExpired:
-        raise DRUnverifiable(f"configuration repository {url}", f"git clone took over {GIT_TIMEOUT_S} s") from None
+def clone_production(url: str, branch: str, dest: Path, token_env: str = "") -> ConfigCheckout:
+    """``git clone --depth 1 --branch <branch>`` with the user's Git credentials (and the token in
+    ``$token_env`` when named); a missing branch is recorded, not raised."""
+    env = git_environment(str(url), token_env)
+    done = run_git(["clone", "--quiet", "--depth", "1", "--single-branch", "--branch", branch, str(url), str(dest)],
+                   env=env, what=f"configuration repository {redact(str(url))}")
     if done.returncode != 0:
-        message = redact(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "git clone failed")
+        message = done.last_error
         if "not found in upstream" in message or "Remote branch" in message:
             return ConfigCheckout(url, branch, None, None, error=message)
-        raise DRUnverifiable(f"configuration repository {url}", message, "check the URL and Git credentials")
-    head = subprocess.run([git, "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          timeout=GIT_TIMEOUT_S, check=True).stdout.strip()
-    return ConfigCheckout(url, branch, dest, head)
-
-
-class KubectlJob:
-    """A kubectl command started now and read later, so independent kubectl runs overlap."""
-
-    def __init__(self, cmd: list[str]) -> None:
-        self.cmd = cmd
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self._done: subprocess.CompletedProcess | None = None
-
-    def result(self, timeout: float = KUBECTL_TIMEOUT_S) -> subprocess.CompletedProcess:
-        """The finished command; raises subprocess.TimeoutExpired (after killing it) past ``timeout``."""
-        if self._done is None:
-            try:
-                out, err = self.process.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise
-            self._done = subprocess.CompletedProcess(self.cmd, self.process.returncode, out, err)
-        return self._done
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
+        raise DRUnverifiable(f"configuration repository {redact(str(url))}", message,
+                             "check the URL and Git credentials (credential helper, SSH agent, config_repo.token_env)")
+    head = run_git(["-C", str(dest), "rev-parse", "HEAD"], env=env, what="git rev-parse")
+    if head.returncode != 0 or not head.stdout.strip():
+        raise DRUnverifiable(f"configuration repository {redact(str(url))}", f"no HEAD after the clone: {head.last_error}")
+    return ConfigCheckout(url, branch, dest, head.stdout.strip())
 
 
 def start_render(checkout: ConfigCheckout, overlay: str) -> KubectlJob | None:
@@ -215,11 +187,14 @@ def _pod_images(workload: dict, pods: list[dict]) -> tuple[int, list[str]]:
 
 def gitops_in_sync(checkout: ConfigCheckout, overlay: str, rendered: list[dict], render_error: str | None,
                    live_objects: dict[tuple[str, str, str], dict | None], context: str, *,
-                   applied: list[dict] | None, pods: list[dict] | None) -> CheckResult:
+                   applied: list[dict] | None, pods: list[dict] | None,
+                   unserved: tuple[tuple[str, str], ...] = ()) -> CheckResult:
     """BAK-CONFIG-GITOPS: the production branch exists, the overlay renders objects, and the DR cluster runs
     exactly them: each live object matches Git (user-owned maps key for key) and was applied from this
     rendering (its last-applied-configuration), no object applied from Git earlier is left over (``applied``:
-    live objects carrying that annotation), and the workloads' ``pods`` run the images Git renders."""
+    live objects carrying that annotation), and the workloads' ``pods`` run the images Git renders. A kind the
+    overlay renders that the cluster does not serve (``unserved``: (apiVersion, kind), from API discovery)
+    cannot be running: it fails."""
     cid = "BAK-CONFIG-GITOPS"
     if checkout.path is None:
         return CheckResult(cid, False, f"configuration repository has no {checkout.branch!r} branch: {checkout.error}",
@@ -236,8 +211,15 @@ def gitops_in_sync(checkout: ConfigCheckout, overlay: str, rendered: list[dict],
     if applied is None or pods is None:
         raise DRUnverifiable("configuration drift", "the applied objects and pods of the namespace were not listed")
     offenders = []
+    missing_kinds: dict[tuple[str, str], list[str]] = {}
     rendered_keys = set()
     for obj in rendered:
+        if not isinstance(obj, dict) or not all(_gvk(obj)) or not (obj.get("metadata") or {}).get("name"):
+            offenders.append(f"a rendered object without apiVersion, kind or name: {json.dumps(obj)[:80]}")
+            continue
+        if _gvk(obj) in unserved:
+            missing_kinds.setdefault(_gvk(obj), []).append(obj["metadata"]["name"])
+            continue
         key = _key(obj)
         rendered_keys.add(key)
         live = live_objects.get(key)
@@ -264,6 +246,9 @@ def gitops_in_sync(checkout: ConfigCheckout, overlay: str, rendered: list[dict],
                                      f"{checkout.head[:12]} ({'; '.join(changes[:3])})")
         if obj.get("kind") in WORKLOAD_KINDS:  # (missing or unready pods are REC-DR-PODS' to judge)
             offenders += [f"{label}: {w}" for w in _pod_images(obj, pods)[1]]
+    for (api_version, kind), names in missing_kinds.items():
+        offenders.insert(0, f"{overlay} renders {kind} ({api_version}) but the DR cluster does not serve it "
+                            f"({', '.join(names[:5])})")
     for live in applied:
         key = _key(live)
         if key not in rendered_keys and ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED):
@@ -288,39 +273,83 @@ def _key(obj: dict) -> tuple[str, str, str]:
     return obj.get("kind", "?"), meta.get("namespace", ""), meta.get("name", "?")
 
 
-def live_objects_for(cluster, rendered: list[dict], default_namespace: str) -> dict[tuple[str, str, str], dict | None]:
-    """One list per (kind, namespace) of the rendered objects: the live counterparts by key."""
-    wanted: dict[tuple[str, str], list[dict]] = {}
+@dataclass(frozen=True)
+class RenderedKinds:
+    """The rendered objects' kinds as the DR cluster serves them (API discovery), and those it does not."""
+
+    served: dict[tuple[str, str], ServedKind] = field(default_factory=dict)  # (apiVersion, kind) -> served kind
+    unserved: tuple[tuple[str, str], ...] = ()  # (apiVersion, kind) the overlay renders, the cluster does not serve
+
+
+def _gvk(obj: dict) -> tuple[str, str]:
+    return str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+
+
+def rendered_kinds(discovery: Discovery, rendered: list[dict]) -> RenderedKinds:
+    """Resolve every (apiVersion, kind) the overlay renders through ``discovery`` (as ``kubectl apply`` maps
+    them). Discovery that cannot be read raises DRUnverifiable."""
+    served, unserved = {}, []
+    for gvk in dict.fromkeys(_gvk(o) for o in rendered if isinstance(o, dict)):
+        if not all(gvk):
+            continue  # an object without apiVersion or kind: gitops_in_sync names it
+        kind = discovery.kind(*gvk)
+        if kind is None:
+            unserved.append(gvk)
+        else:
+            served[gvk] = kind
+    return RenderedKinds(served, tuple(unserved))
+
+
+def _listable(kind: ServedKind) -> ServedKind:
+    if not kind.listable:
+        raise DRUnverifiable("configuration drift", f"the DR cluster serves {kind} but does not let it be listed")
+    return kind
+
+
+def live_objects_for(cluster, rendered: list[dict], default_namespace: str,
+                     kinds: RenderedKinds | None = None) -> dict[tuple[str, str, str], dict | None]:
+    """One list per (kind, namespace) of the rendered objects: the live counterparts by key. Kinds come from
+    the cluster's API discovery (``kinds``, default: ``rendered_kinds(cluster.discovery(), rendered)``);
+    objects of kinds it does not serve are left out (``gitops_in_sync`` fails them)."""
+    kinds = kinds if kinds is not None else rendered_kinds(cluster.discovery(), rendered)
+    wanted: dict[tuple[ServedKind, str], list[dict]] = {}
     for obj in rendered:
-        kind = obj.get("kind")
-        if kind not in KIND_PATHS:
-            raise DRUnverifiable("configuration drift", f"kind {kind} is not supported by the drift check")
-        namespace = (obj.get("metadata") or {}).get("namespace") or (default_namespace if KIND_PATHS[kind][2] else "")
-        if namespace:
-            obj.setdefault("metadata", {})["namespace"] = namespace
-        wanted.setdefault((kind, namespace), []).append(obj)
+        served = kinds.served.get(_gvk(obj)) if isinstance(obj, dict) else None
+        if served is None or not (obj.get("metadata") or {}).get("name"):
+            continue
+        namespace = obj["metadata"].get("namespace") or (default_namespace if served.namespaced else "")
+        if namespace and served.namespaced:
+            obj["metadata"]["namespace"] = namespace
+        wanted.setdefault((served, namespace if served.namespaced else ""), []).append(obj)
     found: dict[tuple[str, str, str], dict | None] = {}
-    for (kind, namespace), objects in wanted.items():
-        prefix, plural, namespaced = KIND_PATHS[kind]
-        path = f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
-        by_name = {item["metadata"]["name"]: item for item in cluster.list(path)}
+    for (served, namespace), objects in wanted.items():
+        by_name = {}
+        for item in cluster.list(_listable(served).collection_path(namespace or None)):
+            item.setdefault("apiVersion", served.api_version)  # list items carry no kind (kubectl adds it back)
+            item.setdefault("kind", served.kind)
+            by_name[(item.get("metadata") or {}).get("name")] = item
         for obj in objects:
             found[_key(obj)] = by_name.get(obj["metadata"]["name"])
     return found
 
 
-def applied_objects(cluster, rendered: list[dict], namespace: str) -> list[dict]:
-    """Objects in ``namespace`` (of the rendered kinds and ``APPLIED_KINDS``) that ``kubectl apply`` left its
-    annotation on: what was applied from the configuration repository at some point."""
-    kinds = dict.fromkeys([*APPLIED_KINDS, *(o.get("kind") for o in rendered)])
-    found = []
-    for kind in kinds:
-        if kind not in KIND_PATHS or not KIND_PATHS[kind][2]:
+def applied_objects(cluster, rendered: list[dict], namespace: str, kinds: RenderedKinds | None = None) -> list[dict]:
+    """Objects in ``namespace`` that ``kubectl apply`` left its annotation on (what was applied from the
+    configuration repository at some point), of every namespaced kind the overlay renders and of
+    ``APPLIED_KINDS`` that the cluster serves (API discovery)."""
+    discovery = cluster.discovery()
+    kinds = kinds if kinds is not None else rendered_kinds(discovery, rendered)
+    listed = dict.fromkeys([*kinds.served.values(),
+                            *(k for k in (discovery.kind(*gvk) for gvk in APPLIED_KINDS) if k is not None)])
+    found, seen = [], set()
+    for served in listed:
+        if not served.namespaced or (served.kind, served.plural) in seen:
             continue
-        prefix, plural, _ = KIND_PATHS[kind]
-        for item in cluster.list(f"{prefix}/namespaces/{namespace}/{plural}"):
+        seen.add((served.kind, served.plural))
+        for item in cluster.list(_listable(served).collection_path(namespace)):
             if ((item.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED):
-                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", served.api_version)
+                item.setdefault("kind", served.kind)
                 item["metadata"].setdefault("namespace", namespace)
                 found.append(item)
     return found
@@ -435,9 +464,8 @@ def mirror_matches(checkout: ConfigCheckout, bucket: str, key: str, bundle: byte
                            evidence=[Evidence("mirror", shown, "NoSuchKey" if bundle is None else "0 bytes")])
     path = workdir / "mirror.bundle"
     path.write_bytes(bundle)
-    git = _tool("git")
-    done = subprocess.run([git, "bundle", "list-heads", str(path)], capture_output=True, text=True,
-                          timeout=GIT_TIMEOUT_S)
+    env = git_environment()  # a local file: no credentials involved, but never a prompt and always a timeout
+    done = run_git(["bundle", "list-heads", str(path)], env=env, what="git bundle list-heads")
     heads = {}
     for line in done.stdout.splitlines():
         if " " in line:
@@ -456,13 +484,11 @@ def mirror_matches(checkout: ConfigCheckout, bucket: str, key: str, bundle: byte
                            evidence=evidence)
     restored = workdir / "mirror-restore"
     shutil.rmtree(restored, ignore_errors=True)
-    clone = subprocess.run([git, "clone", "--quiet", "--branch", checkout.branch, str(path), str(restored)],
-                           capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
-                           env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    clone = run_git(["clone", "--quiet", "--branch", checkout.branch, str(path), str(restored)], env=env,
+                    what="git clone from the bundle")
     head = None
     if clone.returncode == 0:
-        head = subprocess.run([git, "-C", str(restored), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT_S).stdout.strip()
+        head = run_git(["-C", str(restored), "rev-parse", "HEAD"], env=env, what="git rev-parse").stdout.strip()
     lines = [line.strip() for line in clone.stderr.splitlines() if line.strip()]
     reason = redact("; ".join(lines[:2]) if lines else f"the clone checks out {head or 'nothing'}")
     evidence.append(Evidence("restore from the bundle", f"git clone --branch {checkout.branch} {Path(key).name} restored",

@@ -8,7 +8,11 @@ and evaluated locally, so thousands of pods cost a few requests and no model des
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,13 @@ class DRCluster:
         self.context = context
         self.request_timeout = (timeouts.connect.total_seconds(), timeouts.read.total_seconds())
         self.requests = 0  # how many API calls this view made (cost stays per page, not per object)
+        self._discovery: Discovery | None = None
+
+    def discovery(self) -> "Discovery":
+        """What this cluster serves (``/api``, ``/apis``, group versions), fetched once per run."""
+        if self._discovery is None:
+            self._discovery = Discovery(self.get_json)
+        return self._discovery
 
     @property
     def core(self):
@@ -39,8 +50,10 @@ class DRCluster:
 
         return client.AppsV1Api(self.api_client)
 
-    def get_json(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
-        """GET ``path`` and return the decoded JSON; errors become DRUnverifiable."""
+    def get_json(self, path: str, query: list[tuple[str, Any]] | None = None, *,
+                 missing_ok: bool = False) -> dict[str, Any] | None:
+        """GET ``path`` and return the decoded JSON; errors become DRUnverifiable (404 gives None with
+        ``missing_ok``: the server does not serve ``path``)."""
         from kubernetes.client.exceptions import ApiException
 
         method, url, headers, _, _ = self.api_client.param_serialize(
@@ -53,13 +66,20 @@ class DRCluster:
                                                 _request_timeout=self.request_timeout)
             response.read()
         except ApiException as exc:
+            if missing_ok and exc.status == 404:
+                return None
             raise self._unverifiable(path, exc) from None
         except Exception as exc:  # urllib3 connection, TLS and timeout errors
             raise DRUnverifiable(f"DR cluster API (context {self.context})", _short(exc),
                                  "is the cluster reachable from here?") from None
+        if missing_ok and response.status == 404:
+            return None
         if response.status >= 400:
             raise self._unverifiable(path, response)
-        return json.loads(response.data)
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise DRUnverifiable(f"DR cluster API GET {path}", "the answer is not JSON") from None
 
     def list(self, path: str, label_selector: str | None = None,
              field_selector: str | None = None) -> list[dict[str, Any]]:
@@ -89,6 +109,117 @@ class DRCluster:
             return DRUnverifiable(f"DR cluster API (context {self.context})",
                                   f"HTTP {exc.status}: credentials rejected", "check the kubeconfig user / token")
         return DRUnverifiable(f"DR cluster API GET {path}", f"HTTP {exc.status} {exc.reason}")
+
+
+@dataclass(frozen=True)
+class ServedKind:
+    """One kind a group version of the cluster serves (an ``APIResourceList`` entry)."""
+
+    api_version: str  # "v1", "networking.k8s.io/v1"
+    kind: str
+    plural: str
+    namespaced: bool
+    verbs: tuple[str, ...] = ()
+
+    def collection_path(self, namespace: str | None = None) -> str:
+        prefix = f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
+        if self.namespaced and namespace:
+            return f"{prefix}/namespaces/{namespace}/{self.plural}"
+        return f"{prefix}/{self.plural}"
+
+    @property
+    def listable(self) -> bool:
+        return "list" in self.verbs
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.api_version})"
+
+
+class Discovery:
+    """The cluster's API discovery, as ``kubectl api-resources`` reads it: ``/api`` and ``/apis`` say which
+    group versions are served, each group version's document which kinds. Read lazily, each document once;
+    only the group versions asked about are fetched (an unhealthy aggregated API elsewhere does not matter).
+
+    ``get_json(path, missing_ok=True)`` fetches a document (None: not served); its errors propagate
+    (DRUnverifiable: we could not look)."""
+
+    def __init__(self, get_json) -> None:
+        self._get = get_json
+        self._served: set[str] | None = None
+        self._kinds: dict[str, dict[str, ServedKind] | None] = {}
+
+    def group_versions(self) -> set[str]:
+        """Every group version the cluster serves ("v1", "apps/v1", ...)."""
+        if self._served is None:
+            core = self._get("/api", missing_ok=True) or {}
+            groups = self._get("/apis", missing_ok=True) or {}
+            served = {v for v in core.get("versions") or [] if isinstance(v, str)}
+            for group in groups.get("groups") or []:
+                for version in (group or {}).get("versions") or []:
+                    if isinstance(version, dict) and isinstance(version.get("groupVersion"), str):
+                        served.add(version["groupVersion"])
+            if not served:
+                raise DRUnverifiable("DR cluster API discovery", "/api and /apis list no group versions")
+            self._served = served
+        return self._served
+
+    def kinds(self, api_version: str) -> dict[str, ServedKind] | None:
+        """The kinds ``api_version`` serves by name (None: the cluster does not serve that group version)."""
+        if api_version not in self._kinds:
+            found = None
+            if api_version in self.group_versions():
+                path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+                document = self._get(path, missing_ok=True)
+                if document is not None:
+                    found = {}
+                    for entry in document.get("resources") or []:
+                        name = (entry or {}).get("name")
+                        if not isinstance(name, str) or "/" in name or not entry.get("kind"):
+                            continue  # subresources (pods/log, deployments/scale)
+                        found.setdefault(entry["kind"], ServedKind(
+                            api_version, entry["kind"], name, bool(entry.get("namespaced")),
+                            tuple(v for v in entry.get("verbs") or [] if isinstance(v, str))))
+            self._kinds[api_version] = found
+        return self._kinds[api_version]
+
+    def kind(self, api_version: str, kind: str) -> ServedKind | None:
+        """``kind`` of ``api_version`` as the cluster serves it; None when it does not."""
+        return (self.kinds(api_version) or {}).get(kind)
+
+
+# -- kubectl, as the plan's procedure runs it -------------------------------------------------------
+
+KUBECTL_TIMEOUT_S = 60
+
+
+class KubectlJob:
+    """A kubectl command started now and read later, so independent kubectl runs overlap. It runs in
+    its own session (no terminal to prompt on, its process group killed as a whole past the timeout)."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        self.cmd = cmd
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                        text=True, env=env, start_new_session=True)
+        self._done: subprocess.CompletedProcess | None = None
+
+    def result(self, timeout: float = KUBECTL_TIMEOUT_S) -> subprocess.CompletedProcess:
+        """The finished command; raises subprocess.TimeoutExpired (after killing it) past ``timeout``."""
+        if self._done is None:
+            try:
+                out, err = self.process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+            self._done = subprocess.CompletedProcess(self.cmd, self.process.returncode, out, err)
+        return self._done
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+            self.process.communicate()
 
 
 def _short(exc: Exception) -> str:

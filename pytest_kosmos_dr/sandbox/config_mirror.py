@@ -1,5 +1,6 @@
 """The configuration backup copy: the config repository as a Git bundle in the backup bucket,
-as a mirror job would upload it (``git bundle create --all`` + ``aws s3 cp``).
+as a mirror job would upload it (``git bundle create --all`` + ``aws s3 cp``). The repository is the one
+the kube component published for the sandbox layout (its namespace, its overlay's kinds).
 
 Its faults change the repository's production branch or the uploaded copy: a commit the mirror
 missed, a bundle cut short by a failed upload, an incremental bundle that cannot be restored on
@@ -15,11 +16,14 @@ from .component import Fault, SandboxContext
 
 BUNDLE_KEY = "config/kosmos-infrastructure.bundle"
 OVERLAY_KUSTOMIZATION = "overlays/production/kustomization.yaml"
-EMPTY_OVERLAY = """apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-namespace: kosmos
-resources: []
-"""
+
+
+def empty_overlay(namespace: str) -> str:
+    """``overlays/production/kustomization.yaml`` once its resources moved elsewhere (renders 0 objects)."""
+    return ("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"namespace: {namespace}\nresources: []\n")
+
+
 GIT_TIMEOUT_S = 20
 
 
@@ -87,7 +91,7 @@ class ConfigMirrorComponent:
             await asyncio.to_thread(_full_again)
 
         def _empty() -> None:
-            (self.repo / OVERLAY_KUSTOMIZATION).write_text(EMPTY_OVERLAY)
+            (self.repo / OVERLAY_KUSTOMIZATION).write_text(empty_overlay(self.ctx.layout.namespace))
             self._git("commit", "--quiet", "-a", "-m", "overlays/production: move resources to the platform repo")
             self._upload("--all")
 

@@ -22,9 +22,9 @@ class _Done:
         return self.done
 
 
-def _gitops(checkout=CHECKED_OUT, rendered=(), live=None, applied=(), pods=()):
+def _gitops(checkout=CHECKED_OUT, rendered=(), live=None, applied=(), pods=(), unserved=()):
     return configuration.gitops_in_sync(checkout, "overlays/production", list(rendered), None, live or {}, "dr-cluster",
-                                        applied=list(applied), pods=list(pods))
+                                        applied=list(applied), pods=list(pods), unserved=tuple(unserved))
 
 
 def _apply(job, rendered=None, checkout=CHECKED_OUT):
@@ -48,6 +48,10 @@ CASES = {
             rendered=[DEPLOYMENT], live={("Deployment", "kosmos", "kosmos-api"): DEPLOYMENT},
             pods=[{"metadata": {"name": "p", "labels": {"app": "kosmos-api"}}, "spec": {"containers": [{"name": "api"}]}}])),
         ("object without metadata", lambda: _gitops(rendered=[{"kind": "ConfigMap"}], live={})),
+        ("only kinds the cluster does not serve", lambda: _gitops(
+            rendered=[{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p"}}],
+            unserved=[("policy/v1", "PodDisruptionBudget")])),
+        ("a rendered None and a rendered list", lambda: _gitops(rendered=[None, []])),
     ],
     "configuration.apply_dry_run": [
         ("no production branch", lambda: _apply(_Done(0), checkout=NO_BRANCH)),

@@ -165,3 +165,143 @@ def test_mirror_fails_for_an_older_commit_or_another_branch(repo, tmp_path):
     assert "repository head is bbbbbbbbbbbb" in mirror(older, bundle(path, tmp_path, "--all"), tmp_path).summary
     other = ConfigCheckout(checkout.url, "release", checkout.path, checkout.head)
     assert "is not a Git bundle with branch release" in mirror(other, bundle(path, tmp_path, "--all"), tmp_path).summary
+
+
+# --- every rendered kind, through the cluster's API discovery ---------------------------------------------
+
+from pytest_kosmos_dr.clients.kube import Discovery  # noqa: E402
+from pytest_kosmos_dr.errors import DRUnverifiable  # noqa: E402
+
+INGRESS = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+           "metadata": {"name": "kosmos-api", "namespace": "kosmos"},
+           "spec": {"ingressClassName": "alb", "rules": [{"host": "api.kosmos.internal", "http": {"paths": [
+               {"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "kosmos-api", "port": {"name": "http"}}}}]}}]}}
+PDB = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "kosmos-api", "namespace": "kosmos"},
+       "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "kosmos-api"}}}}
+
+
+def _resources(*entries):
+    return {"kind": "APIResourceList", "resources": [
+        {"name": plural, "kind": kind, "namespaced": namespaced, "verbs": ["get", "list", "patch"]}
+        for plural, kind, namespaced in entries] + [{"name": "ingresses/status", "kind": "Ingress", "namespaced": True}]}
+
+
+# what GET /api, /apis and each group version answer (a cluster serving neither policy/v1 nor autoscaling)
+DOCUMENTS = {
+    "/api": {"kind": "APIVersions", "versions": ["v1"]},
+    "/apis": {"kind": "APIGroupList", "groups": [
+        {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}]},
+        {"name": "batch", "versions": [{"groupVersion": "batch/v1", "version": "v1"}]},
+        {"name": "networking.k8s.io", "versions": [{"groupVersion": "networking.k8s.io/v1", "version": "v1"}]}]},
+    "/api/v1": _resources(("configmaps", "ConfigMap", True), ("services", "Service", True),
+                          ("namespaces", "Namespace", False)),
+    "/apis/apps/v1": _resources(("deployments", "Deployment", True), ("statefulsets", "StatefulSet", True)),
+    "/apis/batch/v1": _resources(("cronjobs", "CronJob", True)),
+    "/apis/networking.k8s.io/v1": _resources(("ingresses", "Ingress", True)),
+}
+
+
+class FakeCluster:
+    """A DR cluster's discovery documents and lists, as plain data (``get_json`` as DRCluster's)."""
+
+    def __init__(self, lists, documents=DOCUMENTS, down=False):
+        self.lists, self.documents, self.down, self.requests = lists, documents, down, []
+
+    def get_json(self, path, query=None, *, missing_ok=False):
+        self.requests.append(path)
+        if self.down:
+            raise DRUnverifiable("DR cluster API (context dr-cluster)", "connection refused")
+        if path not in self.documents:
+            if missing_ok:
+                return None
+            raise DRUnverifiable(f"DR cluster API GET {path}", "HTTP 404 Not Found")
+        return copy.deepcopy(self.documents[path])
+
+    def discovery(self):
+        if not hasattr(self, "_discovery"):
+            self._discovery = Discovery(self.get_json)
+        return self._discovery
+
+    def list(self, path):
+        self.requests.append(path)
+        return copy.deepcopy(self.lists.get(path, []))
+
+
+def _listed(obj):
+    """``obj`` as a list item: the API server leaves out apiVersion and kind."""
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+
+
+def gitops_through_discovery(cluster, rendered, pods=(POD,)):
+    rendered = copy.deepcopy(rendered)
+    kinds = configuration.rendered_kinds(cluster.discovery(), rendered)
+    live = configuration.live_objects_for(cluster, rendered, "kosmos", kinds)
+    applied_objs = configuration.applied_objects(cluster, rendered, "kosmos", kinds)
+    checkout = ConfigCheckout("file:///repo", "production", Path("/tmp"), HEAD)
+    return configuration.gitops_in_sync(checkout, "overlays/production", rendered, None, live, "dr-cluster",
+                                        applied=applied_objs, pods=list(pods), unserved=kinds.unserved)
+
+
+LIVE = {
+    "/api/v1/namespaces/kosmos/configmaps": [_listed(applied(CONFIG_MAP))],
+    "/apis/apps/v1/namespaces/kosmos/deployments": [_listed(applied(DEPLOYMENT))],
+    "/apis/networking.k8s.io/v1/namespaces/kosmos/ingresses": [_listed(applied(INGRESS))],
+}
+
+
+def test_discovery_maps_a_rendered_ingress_to_its_collection_and_it_is_compared():
+    cluster = FakeCluster(LIVE)
+    result = gitops_through_discovery(cluster, [CONFIG_MAP, DEPLOYMENT, INGRESS])
+    assert result.passed, result.summary
+    assert "3 objects" in result.summary
+    assert "/apis/networking.k8s.io/v1/namespaces/kosmos/ingresses" in cluster.requests
+    assert cluster.requests.count("/apis") == 1  # discovery is read once per run, not per kind
+
+
+def test_an_ingress_changed_in_the_cluster_fails_naming_it():
+    drifted = copy.deepcopy(INGRESS)
+    drifted["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = "kosmos-maintenance-page"
+    live = {**LIVE, "/apis/networking.k8s.io/v1/namespaces/kosmos/ingresses": [_listed(applied(drifted, INGRESS))]}
+    result = gitops_through_discovery(FakeCluster(live), [CONFIG_MAP, DEPLOYMENT, INGRESS])
+    assert not result.passed
+    assert ("Ingress/kosmos-api (ns kosmos): spec.rules[0].http.paths[0].backend.service.name: Git 'kosmos-api', "
+            "cluster 'kosmos-maintenance-page'") in result.summary
+
+
+def test_a_rendered_kind_the_cluster_does_not_serve_fails():
+    result = gitops_through_discovery(FakeCluster(LIVE), [CONFIG_MAP, DEPLOYMENT, INGRESS, PDB])
+    assert not result.passed
+    assert ("overlays/production renders PodDisruptionBudget (policy/v1) but the DR cluster does not serve it "
+            "(kosmos-api)") in result.summary
+
+
+def test_a_group_version_listed_but_without_the_kind_is_not_served():
+    documents = {**DOCUMENTS, "/apis": {"groups": [*DOCUMENTS["/apis"]["groups"],
+                                                   {"name": "policy", "versions": [{"groupVersion": "policy/v1"}]}]},
+                 "/apis/policy/v1": _resources(("evictions", "Eviction", True))}
+    kinds = configuration.rendered_kinds(FakeCluster({}, documents).discovery(), [PDB, INGRESS])
+    assert kinds.unserved == (("policy/v1", "PodDisruptionBudget"),)
+    assert kinds.served[("networking.k8s.io/v1", "Ingress")].collection_path("kosmos") == \
+        "/apis/networking.k8s.io/v1/namespaces/kosmos/ingresses"
+
+
+def test_discovery_that_cannot_be_read_is_unverifiable_not_failed():
+    with pytest.raises(DRUnverifiable, match="connection refused"):
+        configuration.rendered_kinds(FakeCluster({}, down=True).discovery(), [CONFIG_MAP, INGRESS])
+    with pytest.raises(DRUnverifiable, match="no group versions"):
+        configuration.rendered_kinds(FakeCluster({}, documents={}).discovery(), [CONFIG_MAP])
+
+
+def test_objects_applied_from_git_are_looked_for_in_kinds_the_overlay_no_longer_renders():
+    orphan = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "kosmos-reindex", "namespace": "kosmos"},
+              "spec": {"schedule": "17 * * * *"}}
+    live = {**LIVE, "/apis/batch/v1/namespaces/kosmos/cronjobs": [_listed(applied(orphan))]}
+    result = gitops_through_discovery(FakeCluster(live), [CONFIG_MAP, DEPLOYMENT, INGRESS])
+    assert not result.passed
+    assert "CronJob/kosmos-reindex (ns kosmos): applied from Git once, no longer rendered" in result.summary
+
+
+def test_a_rendered_object_without_a_kind_fails():
+    result = gitops_through_discovery(FakeCluster(LIVE), [CONFIG_MAP, {"metadata": {"name": "x"}}])
+    assert not result.passed and "without apiVersion, kind or name" in result.summary

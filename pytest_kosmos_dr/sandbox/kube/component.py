@@ -33,7 +33,8 @@ class DRClusterComponent:
     """Serves the recovered KOSMOS cluster over HTTPS with bearer-token auth.
 
     ``ctx.state["kubernetes"]``: ``url``, ``token``, ``kubeconfig``, ``context``, ``namespace``,
-    ``config_repo``, ``ca_file``, ``pods_dir``, ``exec_confinement``.
+    ``config_repo``, ``ca_file``, ``pods_dir``, ``exec_confinement``. Names follow ``ctx.layout``: the
+    namespace, the DR region's zones, the overlay's kinds (and so the config repository it publishes).
     """
 
     name = "kubernetes"
@@ -47,9 +48,26 @@ class DRClusterComponent:
         self._runner: web.AppRunner | None = None
         self._heartbeat: asyncio.Task | None = None
         self.silent_kubelets: set[str] = set()  # nodes whose kubelet posts no status (faults)
+        self.layout = None  # the sandbox layout it serves (set by start)
+        self.namespace = NAMESPACE
+
+    def _layout(self):
+        from ..layout import DEFAULT
+
+        return self.layout or DEFAULT
+
+    @property
+    def primary_region(self) -> str:
+        return self._layout().primary_region
+
+    @property
+    def dr_region(self) -> str:
+        return self._layout().secondary_region
 
     async def start(self, ctx: SandboxContext) -> None:
-        seed = build_seed()
+        self.layout = ctx.layout
+        self.namespace = ctx.layout.namespace
+        seed = build_seed(layout=ctx.layout)
         self.store = store = ClusterStore()
         store.loop = asyncio.get_running_loop()
         for rtype, objects in seed.objects.items():
@@ -81,19 +99,19 @@ class DRClusterComponent:
         url = f"{'https' if self.tls else 'http'}://{ctx.host}:{port}"
 
         state_dir = Path(ctx.state_dir)
-        repo = await asyncio.to_thread(create_config_repo, state_dir / "config-repo")
+        repo = await asyncio.to_thread(create_config_repo, state_dir / "config-repo", ctx.layout)
         ca_file = state_dir / "kube-ca.crt"
         if self.tls:
             ca_file.write_bytes(ca_pem)
         kubeconfig = state_dir / "kubeconfig"
-        _write_private(kubeconfig, yaml.safe_dump(_kubeconfig(url, token, ca_pem), sort_keys=False))
+        _write_private(kubeconfig, yaml.safe_dump(_kubeconfig(url, token, ca_pem, self.namespace), sort_keys=False))
         ctx.env["KUBECONFIG"] = str(kubeconfig)
         ctx.state[self.name] = {
             "url": url,
             "token": token,
             "kubeconfig": str(kubeconfig),
             "context": CONTEXT,
-            "namespace": NAMESPACE,
+            "namespace": self.namespace,
             "config_repo": str(repo),
             "ca_file": str(ca_file) if self.tls else None,
             "pods_dir": str(self.pod_roots.base),
@@ -162,10 +180,10 @@ class DRClusterComponent:
 
     # --- fault helpers (callable from any thread) -----------------------------------------
 
-    def pod_root(self, pod: str, namespace: str = NAMESPACE) -> Path:
-        """The folder that is ``/`` for commands exec'd in ``pod``."""
+    def pod_root(self, pod: str, namespace: str | None = None) -> Path:
+        """The folder that is ``/`` for commands exec'd in ``pod`` (of the KOSMOS namespace by default)."""
         assert self.pod_roots is not None
-        return self.pod_roots.root(namespace, pod)
+        return self.pod_roots.root(namespace or self.namespace, pod)
 
     def set_node_ready(self, node: str, ready: bool) -> dict:
         """Flip a node's ``Ready`` condition (``NotReady`` as when the kubelet stops posting)."""
@@ -182,7 +200,7 @@ class DRClusterComponent:
 
         return self._mutate("nodes", None, node, change)
 
-    def crashloop_pod(self, pod: str, namespace: str = NAMESPACE, restarts: int = 5, container: str | None = None) -> dict:
+    def crashloop_pod(self, pod: str, namespace: str | None = None, restarts: int = 5, container: str | None = None) -> dict:
         """Put a pod's container in ``CrashLoopBackOff`` (not ready, restarted ``restarts`` times)."""
 
         def change(obj: dict) -> None:
@@ -201,9 +219,9 @@ class DRClusterComponent:
                     cond.update({"status": "False", "reason": "ContainersNotReady", "lastTransitionTime": now,
                                  "message": "containers with unready status: [agent]"})
 
-        return self._mutate("pods", namespace, pod, change)
+        return self._mutate("pods", namespace or self.namespace, pod, change)
 
-    def set_pod_metrics(self, pod: str, namespace: str = NAMESPACE, cpu: str | None = None, memory: str | None = None) -> dict:
+    def set_pod_metrics(self, pod: str, namespace: str | None = None, cpu: str | None = None, memory: str | None = None) -> dict:
         """Make ``kubectl top`` report this usage (per container) for ``pod``."""
 
         def change(obj: dict) -> None:
@@ -214,18 +232,18 @@ class DRClusterComponent:
                 else:
                     annotations[key] = value
 
-        return self._mutate("pods", namespace, pod, change)
+        return self._mutate("pods", namespace or self.namespace, pod, change)
 
-    def append_log(self, pod: str, line: str, namespace: str = NAMESPACE, container: str = "agent") -> None:
+    def append_log(self, pod: str, line: str, namespace: str | None = None, container: str = "agent") -> None:
         assert self.api is not None
-        self.api.append_log(namespace, pod, container, line)
+        self.api.append_log(namespace or self.namespace, pod, container, line)
 
     def _mutate(self, plural: str, namespace: str | None, name: str, change: Any) -> dict:
         assert self.store is not None
         return self.store.mutate(find_type("", "v1", plural), namespace, name, change)
 
 
-def _kubeconfig(url: str, token: str, ca_pem: bytes) -> dict:
+def _kubeconfig(url: str, token: str, ca_pem: bytes, namespace: str = NAMESPACE) -> dict:
     cluster: dict[str, Any] = {"server": url}
     if ca_pem:
         cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
@@ -234,7 +252,7 @@ def _kubeconfig(url: str, token: str, ca_pem: bytes) -> dict:
         "kind": "Config",
         "clusters": [{"name": CONTEXT, "cluster": cluster}],
         "users": [{"name": CONTEXT, "user": {"token": token}}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": NAMESPACE}}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}],
         "current-context": CONTEXT,
         "preferences": {},
     }

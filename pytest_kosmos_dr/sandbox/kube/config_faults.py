@@ -3,8 +3,10 @@
 Each one leaves the objects the drift check used to compare looking right: an object deleted
 from Git that still runs, a ConfigMap applied from an older revision (a key Git removed is still
 set), pods still running the previous image under a Deployment that matches Git, an object
-recreated by hand (no ``last-applied-configuration``, so ``kubectl apply`` warns). Reverting puts
-back exactly the objects saved (or deletes the one created).
+recreated by hand (no ``last-applied-configuration``, so ``kubectl apply`` warns), an Ingress (a kind
+beyond the workloads) repointed by hand, a DR cluster that does not serve a kind the overlay renders.
+Reverting puts back exactly the objects saved (or deletes the one created). Faults work in the
+component's namespace (the sandbox layout's).
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ import json
 
 from ..component import Fault
 from .resources import find_type
-from .seed import LAST_APPLIED, NAMESPACE
+from .seed import LAST_APPLIED
 
 CORE = ("", "v1")
 ORPHAN = "kosmos-conversation-reindex"  # a CronJob Git deleted in the 3.x configuration
 OLD_API_IMAGE = "registry.kosmos.internal/kosmos/api:3.7.4"
 REMOVED_KEY = ("KOSMOS_DEBUG_ENDPOINTS", "true")  # a key Git removed; the cluster was applied before that
+INGRESS = "kosmos-api"  # the overlay's Ingress (extras/ingress.yaml)
+MAINTENANCE_SERVICE = "kosmos-maintenance-page"  # where the Ingress was pointed by hand during the incident
+INGRESS_API = ("networking.k8s.io", "v1")
 
 
-def _orphan_cronjob() -> dict:
+def _orphan_cronjob(namespace: str) -> dict:
     obj = {
         "apiVersion": "batch/v1", "kind": "CronJob",
-        "metadata": {"name": ORPHAN, "namespace": NAMESPACE,
+        "metadata": {"name": ORPHAN, "namespace": namespace,
                      "labels": {"app.kubernetes.io/name": ORPHAN, "app.kubernetes.io/part-of": "kosmos"}},
         "spec": {"schedule": "17 * * * *", "concurrencyPolicy": "Forbid",
                  "jobTemplate": {"spec": {"template": {"spec": {
@@ -41,6 +46,7 @@ def _orphan_cronjob() -> dict:
 def config_faults(component) -> list[Fault]:
     """Faults of the cluster objects the configuration repository renders (BAK-CONFIG-GITOPS, REC-CONFIG-APPLY); registered by the component's ``faults()``."""
     saved: dict[str, list[tuple]] = {}
+    NAMESPACE = component.namespace  # noqa: N806 - the layout's KOSMOS namespace
 
     def change(fault: str, group_version: tuple[str, str], plural: str, name: str, edit) -> None:
         rtype = find_type(*group_version, plural)
@@ -71,7 +77,7 @@ def config_faults(component) -> list[Fault]:
     cronjobs = find_type("batch", "v1", "cronjobs")
 
     def add_orphan():
-        component.store.create(cronjobs, _orphan_cronjob())
+        component.store.create(cronjobs, _orphan_cronjob(NAMESPACE))
 
     def remove_orphan():
         if component.store.exists(cronjobs, NAMESPACE, ORPHAN):
@@ -106,7 +112,26 @@ def config_faults(component) -> list[Fault]:
             service["metadata"]["annotations"] = annotations
         change("config-object-created-by-hand", CORE, "services", "zeus-orchestrator", edit)
 
+    def ingress_repointed():
+        def edit(ingress):  # kubectl edit: the live object changes, its last-applied-configuration does not
+            for rule in ingress["spec"]["rules"]:
+                for path in rule["http"]["paths"]:
+                    path["backend"]["service"]["name"] = MAINTENANCE_SERVICE
+        change("ingress-drifted", ("networking.k8s.io", "v1"), "ingresses", INGRESS, edit)
+
+    def stop_serving_ingress_api():
+        component.api.unserved.add(INGRESS_API)
+
+    def serve_ingress_api():
+        component.api.unserved.discard(INGRESS_API)
+
     return [
+        fault("ingress-drifted", ("BAK-CONFIG-GITOPS",),
+              f"Ingress {INGRESS} was pointed at Service {MAINTENANCE_SERVICE} by hand during the incident and never "
+              "pointed back: the workloads, Services and ConfigMaps all match Git", ingress_repointed),
+        fault("ingress-api-not-served", ("BAK-CONFIG-GITOPS", "REC-CONFIG-APPLY"),
+              f"the DR cluster runs a Kubernetes that does not serve {'/'.join(INGRESS_API)} (the overlay's Ingress): "
+              "every other object is in place", stop_serving_ingress_api, serve_ingress_api),
         fault("config-deleted-object-still-applied", ("BAK-CONFIG-GITOPS",),
               f"CronJob {ORPHAN}, deleted from Git, still runs in the DR cluster (kubectl apply does not prune)",
               add_orphan, remove_orphan),

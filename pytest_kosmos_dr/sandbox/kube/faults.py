@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..component import Fault
 from . import metrics
 from .resources import find_type
-from .seed import NAMESPACE, ebs_volume_source
+from .seed import ebs_volume_source
 
 if TYPE_CHECKING:
     from .component import DRClusterComponent
@@ -50,7 +50,10 @@ class _Snapshots:
 
 
 def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
+    """The cluster's faults, in the component's layout (its namespace, its primary and DR regions)."""
     snaps = _Snapshots(component)
+    NAMESPACE = component.namespace  # noqa: N806 - the layout's KOSMOS namespace
+    primary, dr = component.primary_region, component.dr_region
 
     applied: set[str] = set()
 
@@ -150,8 +153,8 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
         for node in component.store.list(find_type(*CORE, "nodes")):
             def change(obj):
                 labels = obj["metadata"]["labels"]
-                zone = "us-east-1" + labels["topology.kubernetes.io/zone"][-1]
-                labels.update({"topology.kubernetes.io/region": "us-east-1", "topology.kubernetes.io/zone": zone})
+                zone = primary + labels["topology.kubernetes.io/zone"][-1]
+                labels.update({"topology.kubernetes.io/region": primary, "topology.kubernetes.io/zone": zone})
                 instance = obj["spec"]["providerID"].rsplit("/", 1)[-1]
                 obj["spec"]["providerID"] = f"aws:///{zone}/{instance}"
             snaps.change("dr-context-reaches-primary", CORE, "nodes", None, node["metadata"]["name"], change)
@@ -227,20 +230,20 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
 
         def restored_in_zone(obj):
             obj["spec"].pop("csi", None)
-            obj["spec"].update(ebs_volume_source(volume, "us-west-2a"), storageClassName="gp3")
+            obj["spec"].update(ebs_volume_source(volume, f"{dr}a"), storageClassName="gp3")
             obj["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] = ebs
         snaps.change("agent-state-volume-zonal", CORE, "persistentvolumeclaims", NAMESPACE,
                      "state-zeus-orchestrator-0", rebind)
         snaps.change("agent-state-volume-zonal", CORE, "persistentvolumes", None, volume, restored_in_zone)
 
     def zone_mislabelled():
-        def change(node):  # the instance runs in us-west-2a; its zone label says us-west-2b
-            node["spec"]["providerID"] = "aws:///us-west-2a/" + node["spec"]["providerID"].rsplit("/", 1)[-1]
+        def change(node):  # the instance runs in zone a; its zone label says zone b
+            node["spec"]["providerID"] = f"aws:///{dr}a/" + node["spec"]["providerID"].rsplit("/", 1)[-1]
         snaps.change("node-zone-mislabelled", CORE, "nodes", None, "dr-node-b", change)
 
     def pinned_to_zone():
         def change(obj):  # injected at admission by a zone-pinning policy
-            obj["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "us-west-2c"}
+            obj["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": f"{dr}c"}
         snaps.change("agent-pinned-to-one-zone", CORE, "pods", NAMESPACE, "hermes-courier-0", change)
 
     offline = Fault("kube-api-down", ("REC-DR-NODES", "REC-DR-PODS", "VAL-POD-METRICS", "SCN-MULTI-AZ",
@@ -258,7 +261,7 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
               "dr-node-b stays Ready=True but has DiskPressure and the node.kubernetes.io/disk-pressure taint",
               disk_pressure),
         fault("dr-context-reaches-primary", ("REC-DR-NODES",),
-              "every node the dr-cluster context reaches is Ready, but in the primary region us-east-1", context_reaches_primary),
+              f"every node the dr-cluster context reaches is Ready, but in the primary region {primary}", context_reaches_primary),
         fault("pod-readiness-gate-unmet", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),
               "athena-analyst-0's container is ready, but the pod is not: its readiness gate kosmos.dr/state-restored is False",
               readiness_gate_unmet),
@@ -280,15 +283,15 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
               "zeus-orchestrator-0 is in CrashLoopBackOff with 7 restarts", crashloop),
         fault("container-not-ready", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),
               "athena-analyst-0 runs but its container is not Ready", container_not_ready),
-        fault("single-zone", ("SCN-MULTI-AZ",), "both kosmos-api replicas run in zone us-west-2a", single_zone),
+        fault("single-zone", ("SCN-MULTI-AZ",), f"both kosmos-api replicas run in zone {dr}a", single_zone),
         fault("agent-state-volume-zonal", ("SCN-MULTI-AZ",),
-              "zeus-orchestrator's state volume is restored from an EBS snapshot in us-west-2a (zonal) in place of EFS",
+              f"zeus-orchestrator's state volume is restored from an EBS snapshot in {dr}a (zonal) in place of EFS",
               volume_zonal),
         fault("node-zone-mislabelled", ("SCN-MULTI-AZ",),
-              "dr-node-b is labelled us-west-2b, but its instance runs in us-west-2a: both kosmos-api replicas share a zone",
+              f"dr-node-b is labelled {dr}b, but its instance runs in {dr}a: both kosmos-api replicas share a zone",
               zone_mislabelled),
         fault("agent-pinned-to-one-zone", ("SCN-MULTI-AZ",),
-              "an admission policy pinned hermes-courier-0 to zone us-west-2c (nodeSelector)", pinned_to_zone),
+              f"an admission policy pinned hermes-courier-0 to zone {dr}c (nodeSelector)", pinned_to_zone),
         fault("config-drift", ("BAK-CONFIG-GITOPS",),
               "ConfigMap kosmos-config edited by hand (KOSMOS_LOG_LEVEL differs from Git)", config_drift),
         fault("metrics-over-limit", ("VAL-POD-METRICS",),

@@ -4,6 +4,9 @@
 repository (a test proves it); the workloads are stored exactly as rendered (plus the
 ``last-applied-configuration`` that ``kubectl apply`` leaves), and their pods, ReplicaSet,
 PersistentVolumeClaims with the PersistentVolumes their class provisioned, events and statuses are derived from them here.
+
+Everything follows the sandbox layout (``sandbox/layout.py``): the namespace, the DR region's zones on the
+nodes, and the layout's extra overlay kinds (rendered as kustomize renders them; a test proves that too).
 """
 
 from __future__ import annotations
@@ -18,14 +21,30 @@ from pathlib import Path
 
 import yaml
 
+from typing import TYPE_CHECKING
+
+from ..config_repo import EXTRAS, KUSTOMIZE_SOURCE, extra_file, extra_kinds
 from ..dr_database import Scale, current_scale
 from .resources import ResourceType, type_of_kind
+
+if TYPE_CHECKING:
+    from ..layout import Layout
 
 SEED_DIR = Path(__file__).with_name("seed")
 RENDERED_FILE = SEED_DIR / "production-rendered.yaml"
 AGENT_STATE_DIR = SEED_DIR / "agent-state"
 STATE_PATH = "var/lib/agent/state"
-NAMESPACE = "kosmos"
+NAMESPACE = "kosmos"  # the default layout's namespace (every function takes the layout's)
+SEED_REGION = "us-west-2"  # the DR region nodes.yaml is written for (replaced by the layout's)
+# kustomize's legacy output order (api/resid/gvk.go): these kinds first, in this order; other kinds by
+# group_version_kind; objects of one kind keep their input order
+KUSTOMIZE_FIRST = (
+    "Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount", "PodSecurityPolicy",
+    "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap", "Secret", "Endpoints", "Service",
+    "LimitRange", "PriorityClass", "PersistentVolume", "PersistentVolumeClaim", "Deployment", "StatefulSet",
+    "CronJob", "PodDisruptionBudget",
+)
+KUSTOMIZE_LAST = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # where the scheduler put each workload's replicas (one zone per replica for kosmos-api)
 PLACEMENT = {
@@ -77,9 +96,34 @@ def load_yaml(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def rendered_workloads() -> list[dict]:
-    """The rendering of ``overlays/production`` shipped with the package."""
-    return load_yaml(RENDERED_FILE)
+def _kustomize_order(obj: dict) -> tuple:
+    kind = obj.get("kind", "")
+    if kind in KUSTOMIZE_FIRST:
+        return (0, KUSTOMIZE_FIRST.index(kind), "")
+    if kind in KUSTOMIZE_LAST:
+        return (2, KUSTOMIZE_LAST.index(kind), "")
+    group, _, version = obj.get("apiVersion", "").rpartition("/")
+    return (1, 0, f"{group}_{version}_{kind}")
+
+
+def rendered_workloads(layout: "Layout | None" = None) -> list[dict]:
+    """What ``kubectl kustomize overlays/production`` renders for ``layout``'s config repository: the shipped
+    rendering (default layout) in the layout's namespace, plus the layout's extra kinds from ``extras/``."""
+    objects = load_yaml(RENDERED_FILE)
+    if layout is None:
+        return objects
+    have = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    for kind in extra_kinds(layout):
+        for obj in load_yaml(KUSTOMIZE_SOURCE / EXTRAS / extra_file(kind)):
+            if (obj["kind"], obj["metadata"]["name"]) not in have:
+                objects.append(obj)
+    for obj in objects:  # kustomize's namespace transformer
+        obj["metadata"]["namespace"] = layout.namespace
+        if obj["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+            for subject in obj.get("subjects") or []:
+                if subject.get("kind") == "ServiceAccount" and not subject.get("namespace"):
+                    subject["namespace"] = layout.namespace
+    return sorted(objects, key=_kustomize_order)
 
 
 def _with_meta(obj: dict, created: dt.datetime, *, applied: bool = False) -> dict:
@@ -373,26 +417,80 @@ def _placement(name: str, replicas: int, node_names: list[str]) -> list[str]:
     return [node_names[i % len(node_names)] for i in range(replicas)]
 
 
-def build_seed(now: dt.datetime | None = None, scale: Scale | None = None) -> ClusterSeed:
-    """Everything the DR cluster holds right after the recovery, timed relative to ``now``."""
+def seed_nodes(layout: "Layout | None" = None) -> list[dict]:
+    """The DR cluster's three zone nodes, in the layout's DR region (labels, zones, provider IDs)."""
+    text = (SEED_DIR / "nodes.yaml").read_text()
+    if layout is not None:
+        text = text.replace(SEED_REGION, layout.secondary_region)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def cluster_objects(layout: "Layout | None" = None) -> list[dict]:
+    """``cluster.yaml``'s objects (namespaces, service accounts, secrets, storage classes), the KOSMOS
+    namespace and what lives in it renamed to the layout's namespace."""
+    objects = load_yaml(SEED_DIR / "cluster.yaml")
+    namespace = layout.namespace if layout is not None else NAMESPACE
+    for obj in objects:
+        meta = obj["metadata"]
+        if obj["kind"] == "Namespace" and meta["name"] == NAMESPACE:
+            meta["name"] = namespace
+            meta["labels"]["kubernetes.io/metadata.name"] = namespace
+        elif meta.get("namespace") == NAMESPACE:
+            meta["namespace"] = namespace
+    return objects
+
+
+def _controller_status(obj: dict, replicas: int, restored: dt.datetime, region: str) -> dict | None:
+    """What the Ingress, HorizontalPodAutoscaler and PodDisruptionBudget controllers report."""
+    kind, name, namespace = obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
+    ts = _ts(restored + dt.timedelta(seconds=40))
+    if kind == "Ingress":
+        host = f"k8s-{namespace[:8]}-{name[:8]}-{_safe_hash(namespace + name, 10)}-1802466021.{region}.elb.amazonaws.com"
+        return {"loadBalancer": {"ingress": [{"hostname": host}]}}
+    if kind == "HorizontalPodAutoscaler":
+        return {"currentReplicas": replicas, "desiredReplicas": replicas, "lastScaleTime": ts,
+                "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {
+                    "averageUtilization": 12, "averageValue": "24m"}}}],
+                "conditions": [
+                    {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale", "lastTransitionTime": ts,
+                     "message": "recommended size matches current size"},
+                    {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound", "lastTransitionTime": ts,
+                     "message": "the HPA was able to successfully calculate a replica count from cpu resource "
+                                "utilization (percentage of request)"},
+                    {"type": "ScalingLimited", "status": "True", "reason": "TooFewReplicas", "lastTransitionTime": ts,
+                     "message": "the desired replica count is less than the minimum replica count"}]}
+    if kind == "PodDisruptionBudget":
+        minimum = (obj.get("spec") or {}).get("minAvailable", 0)
+        return {"observedGeneration": 1, "currentHealthy": replicas, "desiredHealthy": minimum,
+                "expectedPods": replicas, "disruptionsAllowed": max(replicas - minimum, 0),
+                "conditions": [{"type": "DisruptionAllowed", "status": "True", "reason": "SufficientPods",
+                                "message": "", "observedGeneration": 1, "lastTransitionTime": ts}]}
+    return None
+
+
+def build_seed(now: dt.datetime | None = None, scale: Scale | None = None,
+               layout: "Layout | None" = None) -> ClusterSeed:
+    """Everything the DR cluster holds right after the recovery, timed relative to ``now``, under ``layout``'s
+    names (default: the default layout)."""
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     scale = scale or current_scale()
+    region = layout.secondary_region if layout is not None else SEED_REGION
     cluster_created, restored = now - dt.timedelta(days=21), now - dt.timedelta(hours=2, minutes=14)
     seed = ClusterSeed()
     nodes = {n["metadata"]["name"]: _with_meta(n, cluster_created)
-             for n in _scaled_nodes(load_yaml(SEED_DIR / "nodes.yaml"), scale.nodes)}
+             for n in _scaled_nodes(seed_nodes(layout), scale.nodes)}
     for node in nodes.values():
         for cond in node["status"]["conditions"]:
             cond["lastHeartbeatTime"] = _ts(now - dt.timedelta(seconds=25))
             cond["lastTransitionTime"] = _ts(cluster_created + dt.timedelta(minutes=1))
         seed.add(node)
-    for obj in load_yaml(SEED_DIR / "cluster.yaml"):
+    for obj in cluster_objects(layout):
         seed.add(_with_meta(obj, cluster_created if obj["kind"] != "Secret" else restored))
     classes = {sc["metadata"]["name"]: sc for sc in seed.of_kind("StorageClass")}
     default_class = next(name for name, sc in classes.items()
                          if sc["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true")
     service_index = 0
-    workloads = [(obj, True) for obj in rendered_workloads()]
+    workloads = [(obj, True) for obj in rendered_workloads(layout)]
     base_pods = sum(o["spec"].get("replicas", 1) for o, _ in workloads if o["kind"] in ("Deployment", "StatefulSet"))
     if scale.pods > base_pods:
         workloads.append((_fleet([o for o, _ in workloads], scale.pods - base_pods), False))
@@ -474,6 +572,11 @@ def build_seed(now: dt.datetime | None = None, scale: Scale | None = None) -> Cl
                 "updatedReplicas": replicas, "availableReplicas": replicas, "currentRevision": revision,
                 "updateRevision": revision, "collisionCount": 0,
             }
+        elif kind in ("Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+            target = {o["metadata"]["name"]: o for o, _ in workloads if o["kind"] == "Deployment"}.get(name)
+            status = _controller_status(obj, (target or {}).get("spec", {}).get("replicas", 1), restored, region)
+            if status is not None:
+                obj["status"] = status
         seed.add(obj)
     for pod in seed.of_kind("Pod"):
         created = dt.datetime.strptime(pod["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
@@ -493,4 +596,5 @@ def install_agent_state(root: Path, agent: str) -> None:
             (target / path.name).write_bytes(path.read_bytes())
 
 
-__all__ = ["ClusterSeed", "build_seed", "ebs_volume_source", "install_agent_state", "rendered_workloads"]
+__all__ = ["ClusterSeed", "build_seed", "cluster_objects", "ebs_volume_source", "install_agent_state",
+           "rendered_workloads", "seed_nodes"]

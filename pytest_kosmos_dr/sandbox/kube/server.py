@@ -64,6 +64,9 @@ class DRClusterAPI:
         self.stopping = asyncio.Event()
         # A fault: a policy that forbids reading single objects of, and writing (dry runs included), these kinds.
         self.denied_kinds: set[str] = set()
+        # A fault: group versions this cluster does not serve (an older or differently configured Kubernetes):
+        # absent from discovery and OpenAPI, and their paths answer 404.
+        self.unserved: set[tuple[str, str]] = set()
 
     # --- application ------------------------------------------------------------------
 
@@ -99,10 +102,13 @@ class DRClusterAPI:
         if parts == ["api"]:
             return _json(resources.api_versions(self.server_address))
         if parts == ["apis"]:
-            return _json(resources.api_group_list())
+            listing = resources.api_group_list()
+            listing["groups"] = [g for g in listing["groups"]
+                                 if (g["name"], g["preferredVersion"]["version"]) not in self.unserved]
+            return _json(listing)
         if parts[:1] == ["apis"] and len(parts) == 2:
             group = resources.api_group(parts[1])
-            if group is None:
+            if group is None or (group["name"], group["preferredVersion"]["version"]) in self.unserved:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return _json(group)
         if parts[:1] == ["api"] and len(parts) >= 2:
@@ -110,6 +116,8 @@ class DRClusterAPI:
         elif parts[:1] == ["apis"] and len(parts) >= 3:
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if (group, version) in self.unserved:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if not rest:
             listing = resources.resource_list(group, version)
@@ -135,8 +143,11 @@ class DRClusterAPI:
 
     def _openapi(self, rest: list[str]) -> web.Response:
         if rest == ["v3"]:
-            return _json(openapi.index())
-        if rest[:1] == ["v3"] and len(rest) >= 3:
+            index = openapi.index()
+            hidden = {f"apis/{g}/{v}" for g, v in self.unserved}
+            index["paths"] = {k: v for k, v in index["paths"].items() if k not in hidden}
+            return _json(index)
+        if rest[:1] == ["v3"] and len(rest) >= 3 and not (len(rest) >= 4 and (rest[2], rest[3]) in self.unserved):
             if rest[1] == "api":
                 doc = openapi.group_version_document("", rest[2])
             else:
