@@ -1,7 +1,8 @@
 """Objectives: the availability objective over the reporting window (OBJ-AVAILABILITY).
 
-Read from the monitoring system through Grafana: the availability series (Prometheus data
-source) and the maintenance windows declared as annotations. See checks/availability.py.
+Read from the monitoring system through Grafana: the availability series of the target's
+``monitoring`` settings (its Prometheus data source) and the maintenance windows declared as
+annotations. See checks/availability.py.
 """
 
 import pytest
@@ -10,5 +11,6 @@ from pytest_kosmos_dr.checks import availability
 
 
 @pytest.mark.dr_criterion("OBJ-AVAILABILITY")
-def test_availability_over_the_window_meets_the_objective(grafana, dr_objectives, dr_check):
-    dr_check(availability.availability(grafana, dr_objectives.availability, dr_objectives.availability_window))
+def test_availability_over_the_window_meets_the_objective(grafana, dr_target, dr_objectives, dr_check):
+    dr_check(availability.availability(grafana, dr_objectives.availability, dr_objectives.availability_window,
+                                       dr_target.monitoring))

@@ -13,8 +13,8 @@ TESTS_IN = {VALIDATION: 5, AVAILABILITY: 1, CONFIGURATION: 3}  # each passes on 
 
 HEALTH = "test_api_health_reports_every_component_healthy"
 MONITORING = "test_grafana_health_reports_database_ok"
-SMOKE = "test_api_read_endpoints_answer_well_formed_data"
-ROUTING = "test_probe_for_zeus_orchestrator_is_answered_by_it"
+SMOKE = "test_plan_smoke_tests_pass_against_the_dr_api"
+ROUTING = "test_plan_agent_routing_script_passes_for_every_agent"
 AVAILABLE = "test_availability_over_the_window_meets_the_objective"
 GITOPS = "test_dr_cluster_runs_what_the_production_branch_renders"
 APPLY = "test_production_overlay_applies_as_a_server_side_dry_run"
@@ -29,19 +29,20 @@ CASES = [
      "*VAL-API-HEALTH: /health: answered by region 'us-east-1', not the DR region 'us-west-2'*"),
     # VAL-SMOKE
     ("api-reads-stale-copy", VALIDATION, SMOKE,
-     "*VAL-SMOKE: API read endpoints: /v1/conversations?limit=5: newest conversation created *, before * "
-     "(incident start minus the RPO): the API serves a stale copy of the data*"),
+     "*VAL-SMOKE: smoke tests * test_recent_conversations_are_served: AssertionError: newest conversation created *, "
+     "before * (incident start minus the RPO): the API serves a stale copy of the data*"),
     ("api-reads-other-environment", VALIDATION, SMOKE,
-     "*VAL-SMOKE: API read endpoints: /v1/agents does not list zeus-orchestrator, athena-analyst, hermes-courier "
-     "(lists staging-echo, staging-sentinel)*"),
+     "*VAL-SMOKE: smoke tests * test_agents_are_listed: AssertionError: GET /v1/agents does not list zeus-orchestrator, "
+     "athena-analyst, hermes-courier (lists staging-echo, staging-sentinel)*"),
     ("api-messages-cross-wired", VALIDATION, SMOKE,
-     "*VAL-SMOKE: API read endpoints: /v1/conversations/*/messages answered messages of conversation(s) 1, not *"),
+     "*VAL-SMOKE: smoke tests * test_messages_belong_to_their_conversation: AssertionError: "
+     "GET /v1/conversations/*/messages answered messages of conversation(s) 1, not *"),
     # VAL-AGENT-ROUTING
     ("agent-probe-from-primary", VALIDATION, ROUTING,
-     "*VAL-AGENT-ROUTING: probe to zeus-orchestrator answered by an agent named zeus-orchestrator, but: region "
-     "'us-east-1', expected 'us-west-2'*"),
+     "*VAL-AGENT-ROUTING: routing script * failed for zeus-orchestrator: zeus-orchestrator: exit 1; output ends: "
+     "FAIL: request for zeus-orchestrator: region 'us-east-1', expected 'us-west-2'*"),
     ("agent-probe-wrong-namespace", VALIDATION, ROUTING,
-     "*VAL-AGENT-ROUTING: *but: namespace 'kosmos-staging', expected 'kosmos'*"),
+     "*VAL-AGENT-ROUTING: *FAIL: request for zeus-orchestrator: namespace 'kosmos-staging', expected 'kosmos'*"),
     ("agent-probe-cached", VALIDATION, ROUTING, "*VAL-AGENT-ROUTING: *nonce '*' is not ours (*): a cached or replayed answer*"),
     # VAL-MONITORING
     ("monitoring-blind", VALIDATION, MONITORING,
@@ -69,6 +70,9 @@ CASES = [
     ("config-pods-run-old-image", CONFIGURATION, GITOPS,
      "*BAK-CONFIG-GITOPS: *Deployment/kosmos-api (ns kosmos): pod kosmos-api-* runs registry.kosmos.internal/kosmos/"
      "api:3.7.4, Git renders registry.kosmos.internal/kosmos/api:3.8.2*"),
+    ("ingress-drifted", CONFIGURATION, GITOPS,
+     "*BAK-CONFIG-GITOPS: DR cluster drifted from production@*: Ingress/kosmos-api (ns kosmos): "
+     "spec.rules[[]0].http.paths[[]0].backend.service.name: Git 'kosmos-api', cluster 'kosmos-maintenance-page'*"),
     # REC-CONFIG-APPLY
     ("config-object-created-by-hand", CONFIGURATION, APPLY,
      "*REC-CONFIG-APPLY: overlays/production@* server-side dry run exit 0, but the apply warns: resource "
@@ -100,6 +104,18 @@ def test_an_overlay_emptied_on_production_fails_gitops_and_the_dry_run(sandbox, 
     ])
     result.stdout.fnmatch_lines(["DR check failed: REC-CONFIG-APPLY: overlays/production does not apply to the DR "
                                  "cluster: error: no objects passed to apply*"])
+
+
+def test_a_dr_cluster_that_does_not_serve_a_rendered_kind_fails_gitops_and_the_dry_run(sandbox, fault, pytester):
+    """Found through API discovery: the overlay's Ingress (networking.k8s.io/v1) cannot run where it is not served."""
+    fault("ingress-api-not-served")
+    result = run_suite(pytester, CONFIGURATION, "-rf")
+    assert result.parseoutcomes() == {"passed": 1, "failed": 2}, result.stdout.str()
+    result.stdout.fnmatch_lines(["DR check failed: BAK-CONFIG-GITOPS: DR cluster drifted from production@*: "
+                                 "overlays/production renders Ingress (networking.k8s.io/v1) but the DR cluster does "
+                                 "not serve it (kosmos-api)*"])
+    result.stdout.fnmatch_lines(["DR check failed: REC-CONFIG-APPLY: overlays/production does not apply to the DR "
+                                 "cluster: *"])
 
 
 def test_a_grafana_without_its_data_source_leaves_availability_unverified_not_passed(sandbox, fault, pytester):

@@ -49,6 +49,10 @@ sslmode = "disable"
 api = "{api}"
 grafana = "{grafana}"
 api_token_env = "ELSEWHERE_API_TOKEN"
+[targets.elsewhere.smoke]
+checkout = "@sandbox"
+smoke_command = "{{python}} -m pytest -q -p no:cacheprovider tests/integration/smoke_tests.py"
+routing_command = "{{python}} scripts/test_agent_routing.py --agent {{agent}}"
 [targets.elsewhere.timeouts]
 connect = "2s"
 read = "3s"
@@ -90,7 +94,10 @@ def test_wrong_api_token_is_broken_with_a_hint(sandbox, pytester, monkeypatch):
     monkeypatch.setenv("ELSEWHERE_DB_PASSWORD", sandbox.state["database"]["password"])
     monkeypatch.setenv("ELSEWHERE_API_TOKEN", "wrong-token-123456")
     args = _elsewhere_target(pytester, sandbox)
-    result = run_suite(pytester, "test_recovery_validation.py::test_probe_for_zeus_orchestrator_is_answered_by_it", *args)
-    result.stdout.fnmatch_lines(["BROKEN *VAL-AGENT-ROUTING: could not verify: agent probe zeus-orchestrator: "
-                                 "HTTP 401: credentials rejected (check the token environment variable)"])
+    result = run_suite(pytester, "test_recovery_validation.py::test_plan_agent_routing_script_passes_for_every_agent",
+                       *args)
+    # the plan's routing script exits 77 ("cannot test") on rejected credentials: not verified, not failed
+    result.stdout.fnmatch_lines(["BROKEN *VAL-AGENT-ROUTING: could not verify: *exited 77, which says it could not "
+                                 "look: CANNOT VERIFY: request for zeus-orchestrator: HTTP 401: the API rejected the "
+                                 "credentials (check the token environment variable)*"])
     assert "wrong-token-123456" not in result.stdout.str()

@@ -229,7 +229,7 @@ def test_html_report_is_offline_has_trend_and_shows_the_run(sandbox, pytester, t
         if "test_api_health_reports_every_component_healthy" in dom:
             break
     for name in ("test_api_health_reports_every_component_healthy", "test_dr_database_answers_select_1",
-                 "test_probe_for_zeus_orchestrator_is_answered_by_it"):
+                 "test_plan_agent_routing_script_passes_for_every_agent"):
         assert name in dom
     (tmp_path / "dom.html").write_text(dom)
 

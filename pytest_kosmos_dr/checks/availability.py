@@ -3,13 +3,13 @@
 Where the numbers come from: the monitoring system's availability series, read through Grafana
 (the DR region's Grafana, reached with the target's Grafana token):
 
-* the series: Grafana's data-source proxy to Prometheus,
-  ``GET /api/datasources/proxy/uid/<DATASOURCE_UID>/api/v1/query_range?query=<range_query(step)>&start&end&step``
-  with ``avg(avg_over_time(probe_success{job="kosmos-api"}[<step>]))``: at each step, the share of
+* the series: Grafana's data-source proxy to Prometheus (the data source ``monitoring.datasource``),
+  ``GET /api/datasources/proxy/uid/<datasource>/api/v1/query_range?query=<range_query(series, step)>&start&end&step``
+  with ``avg(avg_over_time(<monitoring.availability_series>[<step>]))``: at each step, the share of
   probes that succeeded during the step before it (not one sample per step: an outage between two
   sample points is counted too);
-* declared maintenance: Grafana annotations tagged ``maintenance``,
-  ``GET /api/annotations?tags=maintenance&type=annotation&from=<ms>&to=<ms>`` (``time``/``timeEnd``/``created`` in ms).
+* declared maintenance: Grafana annotations tagged ``monitoring.maintenance_tag``,
+  ``GET /api/annotations?tags=<tag>&type=annotation&from=<ms>&to=<ms>`` (``time``/``timeEnd``/``created`` in ms).
 
 How it is computed: the window ends at the last whole step before now and reaches back
 ``window``. The point at ``t`` stands for the step ``[t - step, t)``; its value (0..1) is the share
@@ -33,25 +33,23 @@ import httpx
 from ..clients import http as http_client
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
+from ..target import Monitoring
 from ..timeparse import format_duration
 
-# Which series and which annotations. Module constants until the target grows settings for them.
-DATASOURCE_UID = "prometheus"
-SERIES = 'probe_success{job="kosmos-api"}'
-LIVE_QUERY = f"avg({SERIES})"  # the current share of successful probes (VAL-MONITORING)
-MAINTENANCE_TAG = "maintenance"
 STEP = timedelta(minutes=5)  # 30 d at 5 min = 8640 points (Prometheus answers at most 11,000)
 PLANNED_GRACE = timedelta(minutes=1)  # an annotation written this long after its start still counts as planned
 ANNOTATION_LIMIT = 1000  # Grafana's default is 100
 MAX_LISTED = 10  # down periods named in the result
 
 
-def range_query(step: timedelta) -> str:
+def range_query(series: str, step: timedelta) -> str:
     """The share of successful probes during each step: ``avg(avg_over_time(<series>[<step>]))``."""
-    return f"avg(avg_over_time({SERIES}[{step.total_seconds():.0f}s]))"
+    return f"avg(avg_over_time({series}[{step.total_seconds():.0f}s]))"
 
 
-QUERY = range_query(STEP)
+def live_query(series: str) -> str:
+    """The current share of successful probes (VAL-MONITORING): ``avg(<series>)``."""
+    return f"avg({series})"
 
 
 def _iso(ts: float) -> str:
@@ -63,7 +61,7 @@ def _curl(grafana: httpx.Client, path: str) -> str:
             f"'{grafana.base_url}{path}')")
 
 
-def _get_json(grafana: httpx.Client, path: str, what: str, evidence: list[Evidence], title: str):
+def _get_json(grafana: httpx.Client, path: str, what: str, evidence: list[Evidence], title: str, datasource: str = ""):
     """GET a JSON answer; anything but HTTP 200 with JSON means we could not read the monitoring data."""
     answer = http_client.get(grafana, path, what)
     if isinstance(answer, str):
@@ -78,8 +76,8 @@ def _get_json(grafana: httpx.Client, path: str, what: str, evidence: list[Eviden
         if isinstance(body, dict):
             detail = body.get("error") or body.get("message") or ""
         hint = ""
-        if answer.status_code == 404 and "datasources" in path:
-            hint = f"no Grafana data source with uid {DATASOURCE_UID!r} (availability.DATASOURCE_UID)"
+        if answer.status_code == 404 and datasource:
+            hint = f"no Grafana data source with uid {datasource!r} (monitoring.datasource of the target)"
         raise DRUnverifiable(what, f"HTTP {answer.status_code}" + (f": {detail}" if detail else ""), hint)
     return answer, body
 
@@ -125,12 +123,14 @@ def _down_periods(down: list[tuple[float, float]], step: float) -> list[tuple[fl
     return periods
 
 
-def availability(grafana: httpx.Client, objective: float, window: timedelta, *, now: datetime | None = None,
-                 datasource_uid: str = DATASOURCE_UID, query: str | None = None, step: timedelta = STEP,
-                 maintenance_tag: str = MAINTENANCE_TAG) -> CheckResult:
-    """OBJ-AVAILABILITY: availability over ``window`` (planned maintenance left out) is at least ``objective`` %."""
+def availability(grafana: httpx.Client, objective: float, window: timedelta, monitoring: Monitoring | None = None, *,
+                 now: datetime | None = None, step: timedelta = STEP) -> CheckResult:
+    """OBJ-AVAILABILITY: availability over ``window`` (planned maintenance left out) is at least ``objective`` %,
+    read from ``monitoring.availability_series`` of data source ``monitoring.datasource``."""
     cid = "OBJ-AVAILABILITY"
-    query = query or range_query(step)
+    monitoring = monitoring or Monitoring()
+    datasource_uid, maintenance_tag = monitoring.datasource, monitoring.maintenance_tag
+    query = range_query(monitoring.availability_series, step)
     step_s = step.total_seconds()
     now_s = (now or datetime.now(timezone.utc)).timestamp()
     end = (now_s // step_s) * step_s
@@ -160,14 +160,14 @@ def availability(grafana: httpx.Client, objective: float, window: timedelta, *, 
     params = urlencode({"query": query, "start": f"{start + step_s:.0f}", "end": f"{end:.0f}", "step": f"{step_s:.0f}"})
     path = f"/api/datasources/proxy/uid/{datasource_uid}/api/v1/query_range?{params}"
     answer, body = _get_json(grafana, path, f"Prometheus query_range via Grafana ({datasource_uid})", evidence,
-                             "availability series")
+                             "availability series", datasource_uid)
     data = body.get("data") if isinstance(body, dict) else None
     result = data.get("result") if isinstance(data, dict) else None
     if not isinstance(body, dict) or body.get("status") != "success" or not isinstance(result, list):
         raise DRUnverifiable("Prometheus query_range", f"unexpected answer: {trim(answer.text, 200)}")
     if not result:
         raise DRUnverifiable("Prometheus query_range", f"{query} matched no series",
-                             "check availability.SERIES and the data source")
+                             "check monitoring.availability_series and monitoring.datasource of the target")
     if len(result) > 1:
         raise DRUnverifiable("Prometheus query_range", f"{query} answered {len(result)} series, expected one",
                              "aggregate the query, e.g. avg(...)")
@@ -182,7 +182,8 @@ def availability(grafana: httpx.Client, objective: float, window: timedelta, *, 
     outside = sorted(v for v in points.values() if not (0.0 <= v <= 1.0))
     if outside:
         raise DRUnverifiable("availability series", f"{len(outside)} value(s) outside 0..1 (e.g. {outside[0]:g}): "
-                             f"not a share of successful probes", "the query must average probe_success")
+                             f"not a share of successful probes",
+                             "monitoring.availability_series must be 1 while a probe succeeds, 0 while it fails")
     first = min(points) - step_s if points else None
 
     # 3. count: each step (its start s) outside planned maintenance loses (1 - value) x step

@@ -1,47 +1,41 @@
 """Recovery Validation (VAL-*): the plan's health checks and smoke tests.
 
-The KOSMOS API's contract as these checks read it:
+What the checks read, all from the target (``docs/configuration.md``):
 
-* ``GET /health`` -> ``{"status", "region", "checked_at", "components": {name: {"status", ...}}}``;
-  the overall status and every component must be healthy, the components must include the ones
-  the API cannot serve without (the database), the answer must come from the DR region, and it
-  must be fresh (``checked_at`` after the incident and within ``HEALTH_MAX_AGE``; an HTTP ``Age``
-  header from a cache no older than that either).
-* ``GET /v1/agents``, ``GET /v1/conversations?limit=5``, ``GET /v1/conversations/{id}/messages``
-  -> ``{"items": [...]}``.
-* ``GET /v1/agents/{agent}/probe?nonce=<n>`` -> ``{"agent", "pod", "namespace", "region", "nonce"}``:
-  the probe is answered by the agent itself, which echoes the caller's nonce (a cached answer
-  cannot).
-
-Grafana's contract is its documented HTTP API: ``GET /api/health`` -> ``{"database": "ok",
-"version": ...}``; ``GET /api/datasources/uid/<uid>/health`` -> ``{"status": "OK", "message"}``;
-the data-source proxy answers Prometheus's HTTP API (``/api/v1/query``).
+* VAL-API-HEALTH: ``GET <health.path>`` answers 200 with a JSON body whose ``health.status_field``
+  (a dotted path) is one of ``health.ok_values``; every component under ``health.components_field``
+  is healthy (its own status field, named like the last part of ``status_field``, one of the OK
+  values) and ``health.required_components`` are among them; the answer names the DR region under
+  ``health.region_field`` (when set) and is fresh: ``health.checked_at_field`` (when set) after the
+  incident and within ``HEALTH_MAX_AGE``, and an HTTP ``Age`` header from a cache no older than that.
+* VAL-SMOKE and VAL-AGENT-ROUTING: the plan's own commands (``smoke.smoke_command``,
+  ``smoke.routing_command``) run in the KOSMOS checkout (``smoke.checkout``); see ``plan_commands``.
+  Exit 0 with tests that ran passes; anything else fails with what the output says.
+* VAL-MONITORING: Grafana's documented HTTP API: ``GET /api/health`` -> ``{"database": "ok",
+  "version": ...}``; ``GET /api/datasources/uid/<monitoring.datasource>/health`` -> ``{"status": "OK"}``;
+  the data-source proxy answers Prometheus's HTTP API (``/api/v1/query``) with a current sample of
+  ``avg(<monitoring.availability_series>)``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 
+from .. import plan_commands
 from ..clients import http as http_client
+from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
+from ..target import Health, Monitoring, SmokeTests
 from ..timeparse import format_duration, isoformat
 
-HEALTHY = {"ok", "healthy", "up", "pass", "green"}
-REQUIRED_COMPONENTS = ("database",)  # the API cannot serve anything without its database
 HEALTH_MAX_AGE = timedelta(minutes=5)  # a health answer older than this is a cached one
-# The KOSMOS API's documented read endpoints (GET, no side effects): path -> required item fields.
-READ_ENDPOINTS = {
-    "/v1/agents": ("id",),
-    "/v1/conversations?limit=5": ("id", "agent_id", "created_at"),
-}
-MESSAGES_ENDPOINT = "/v1/conversations/{id}/messages"
-PROBE_ENDPOINT = "/v1/agents/{agent}/probe"
+_ABSENT = object()
 
 
 def _curl(client: httpx.Client, path: str, auth: bool = False) -> str:
@@ -67,21 +61,32 @@ def _instant(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _healthy(status: object) -> bool:
-    return isinstance(status, str) and status.lower() in HEALTHY
+def field_value(body: object, dotted: str) -> object:
+    """The value at the dotted path ``dotted`` (``details.region``) of a JSON body, or ``_ABSENT``."""
+    value = body
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
+def _healthy(status: object, ok_values: tuple[str, ...]) -> bool:
+    return isinstance(status, str) and status.strip().lower() in {v.lower() for v in ok_values}
 
 
 def _components(raw: object) -> dict | None:
     """``{name: detail}`` from a mapping or a list of ``{"name": ..}`` entries; None when neither."""
     if isinstance(raw, dict):
         return raw
-    if isinstance(raw, list) and all(isinstance(c, dict) and c.get("name") for c in raw):
+    if isinstance(raw, list) and raw and all(isinstance(c, dict) and c.get("name") for c in raw):
         return {c["name"]: c for c in raw}
     return None
 
 
-def _freshness(answer: httpx.Response, body: dict, incident_start: datetime | None, now: datetime) -> list[str]:
-    """Why the answer is not a fresh one (a cache's Age header, an old or pre-incident checked_at)."""
+def _freshness(answer: httpx.Response, body: dict, health: Health, incident_start: datetime | None,
+               now: datetime) -> list[str]:
+    """Why the answer is not a fresh one (a cache's Age header, an old, pre-incident or missing time)."""
     problems = []
     age = answer.headers.get("age")
     if age is not None:
@@ -91,32 +96,49 @@ def _freshness(answer: httpx.Response, body: dict, incident_start: datetime | No
             seconds = None
         if seconds is not None and seconds > HEALTH_MAX_AGE.total_seconds():
             problems.append(f"served from a cache (Age: {format_duration(seconds)} > {format_duration(HEALTH_MAX_AGE)})")
-    if "checked_at" in body:
-        checked = _instant(body.get("checked_at"))
-        if checked is None:
-            problems.append(f"checked_at {body.get('checked_at')!r} is not an ISO-8601 time")
-        else:
-            if incident_start is not None and checked < incident_start:
-                problems.append(f"checked_at {isoformat(checked)} is before the incident start "
-                                f"{isoformat(incident_start)} (a cached answer from before the disaster)")
-            elif now - checked > HEALTH_MAX_AGE:
-                problems.append(f"checked_at {isoformat(checked)} is {format_duration(now - checked)} old "
-                                f"(a cached answer; limit {format_duration(HEALTH_MAX_AGE)})")
+    name = health.checked_at_field
+    if not name:
+        return problems
+    raw = field_value(body, name)
+    if raw is _ABSENT:
+        problems.append(f"no {name} in the answer (health.checked_at_field): cannot tell a fresh answer from a "
+                        f"cached one")
+        return problems
+    checked = _instant(raw)
+    if checked is None:
+        problems.append(f"{name} {raw!r} is not an ISO-8601 time")
+    elif incident_start is not None and checked < incident_start:
+        problems.append(f"{name} {isoformat(checked)} is before the incident start {isoformat(incident_start)} "
+                        f"(a cached answer from before the disaster)")
+    elif now - checked > HEALTH_MAX_AGE:
+        problems.append(f"{name} {isoformat(checked)} is {format_duration(now - checked)} old "
+                        f"(a cached answer; limit {format_duration(HEALTH_MAX_AGE)})")
     return problems
 
 
-def api_health(api: httpx.Client, *, region: str | None = None, required: tuple[str, ...] = REQUIRED_COMPONENTS,
+def api_health(api: httpx.Client, health: Health | None = None, *, region: str | None = None,
                incident_start: datetime | None = None, now: datetime | None = None) -> CheckResult:
-    """VAL-API-HEALTH: ``GET /health`` is 200, status ok, every component ok (the database among them),
-    answered fresh by the DR ``region``."""
+    """VAL-API-HEALTH: ``GET <health.path>`` is 200, its status one of the OK values, every component
+    healthy (the required ones among them), answered fresh by the DR ``region`` (when the body names one)."""
     cid = "VAL-API-HEALTH"
-    limit = "HTTP 200, status ok, every component ok" + (f", region {region}" if region else "")
+    health = health or Health()
+    if health.required_components and not health.components_field:
+        raise DRUnverifiable("health contract", f"health.required_components {list(health.required_components)} "
+                             "are set but health.components_field is empty", "name the body's components field, "
+                             "or set required_components = []")
+    path, ok_values = health.path, tuple(health.ok_values)
+    component_status = health.status_field.rsplit(".", 1)[-1]
+    expect_region = region if health.region_field else None
+    limit = (f"HTTP 200, {health.status_field} in {list(ok_values)}"
+             + (f", every component ok ({', '.join(health.required_components)} among them)"
+                if health.components_field else "")
+             + (f", {health.region_field} {expect_region}" if expect_region else ""))
     started = time.monotonic()
-    answer = http_client.get(api, "/health", "KOSMOS API /health")
+    answer = http_client.get(api, path, f"KOSMOS API {path}")
     elapsed = time.monotonic() - started
-    asked = _curl(api, "/health")
+    asked = _curl(api, path)
     if isinstance(answer, str):
-        return CheckResult(cid, False, f"{api.base_url}/health did not answer: {answer}",
+        return CheckResult(cid, False, f"{api.base_url}{path} did not answer: {answer}",
                            measured=answer, limit=limit, evidence=[Evidence("health request", asked, answer)])
     body = _json(answer)
     age = f" (Age: {answer.headers['age']})" if "age" in answer.headers else ""
@@ -131,52 +153,60 @@ def api_health(api: httpx.Client, *, region: str | None = None, required: tuple[
         body = {}
     elif not body:
         problems.append("empty answer {}")
-    status = body.get("status")
-    if body and not _healthy(status):
-        problems.append(f"overall status {status!r}" if status is not None else "no overall status")
-    components = _components(body.get("components"))
-    if body and not components:
-        problems.append("no components reported")
-    components = components or {}
-    unhealthy = []
-    for name, detail in components.items():
-        state = detail.get("status") if isinstance(detail, dict) else detail
-        if not _healthy(state):
-            extra = detail.get("error") if isinstance(detail, dict) else None
-            unhealthy.append(f"{name}={state}" + (f" ({extra})" if extra else ""))
-    if unhealthy:
-        problems.append("unhealthy components: " + ", ".join(unhealthy))
-        offenders += unhealthy
-    missing = [name for name in required if components and name not in components]
-    if missing:
-        problems.append(f"component(s) {', '.join(missing)} not reported (a health answer that does not check "
-                        f"them says nothing about them)")
-        offenders += [f"{name}: not reported" for name in missing]
-    if region and body:
-        answered = body.get("region")
-        if answered != region:
-            problems.append(f"answered by region {answered!r}, not the DR region {region!r}" if answered
-                            else f"the answer does not say which region answered (expected {region!r})")
+    status = field_value(body, health.status_field)
+    if body and not _healthy(status, ok_values):
+        problems.append(f"overall {health.status_field} {status!r}" if status is not _ABSENT
+                        else f"no overall {health.status_field} in the answer")
+    components: dict = {}
+    if health.components_field:
+        found = _components(field_value(body, health.components_field))
+        if body and not found:
+            problems.append(f"no components reported under {health.components_field}")
+        components = found or {}
+        unhealthy = []
+        for name, detail in components.items():
+            state = detail.get(component_status) if isinstance(detail, dict) else detail
+            if not _healthy(state, ok_values):
+                extra = detail.get("error") if isinstance(detail, dict) else None
+                unhealthy.append(f"{name}={state}" + (f" ({extra})" if extra else ""))
+        if unhealthy:
+            problems.append("unhealthy components: " + ", ".join(unhealthy))
+            offenders += unhealthy
+        missing = [name for name in health.required_components if components and name not in components]
+        if missing:
+            problems.append(f"component(s) {', '.join(missing)} not reported (a health answer that does not check "
+                            f"them says nothing about them)")
+            offenders += [f"{name}: not reported" for name in missing]
+    answered = field_value(body, health.region_field) if health.region_field else _ABSENT
+    if expect_region and body and answered != expect_region:
+        problems.append(f"answered by region {answered!r}, not the DR region {expect_region!r}"
+                        if answered not in (_ABSENT, None, "")
+                        else f"the answer does not say which region answered (no {health.region_field}; "
+                             f"expected {expect_region!r})")
     if body:
-        problems += _freshness(answer, body, incident_start, now or datetime.now(timezone.utc))
+        problems += _freshness(answer, body, health, incident_start, now or datetime.now(timezone.utc))
+    shown_status = None if status is _ABSENT else status
     if problems:
-        return CheckResult(cid, False, f"/health: {'; '.join(problems)} (expected {limit})",
-                           measured=f"HTTP {answer.status_code}, status {status!r}, {len(components)} components",
+        return CheckResult(cid, False, f"{path}: {'; '.join(problems)} (expected {limit})",
+                           measured=f"HTTP {answer.status_code}, status {shown_status!r}, {len(components)} components",
                            limit=limit, offenders=offenders, evidence=evidence)
-    where = f" from {body.get('region')}" if body.get("region") else ""
-    return CheckResult(cid, True, f"/health: HTTP 200 in {elapsed * 1000:.0f} ms{where}, status {status}, "
-                       f"{len(components)} components ok ({', '.join(components)})",
-                       measured=f"HTTP 200, {len(components)} components ok", limit=limit, evidence=evidence)
+    where = f" from {answered}" if answered not in (_ABSENT, None, "") else ""
+    parts = f", {len(components)} components ok ({', '.join(components)})" if health.components_field else \
+        " (the body lists no components: health.components_field is empty)"
+    return CheckResult(cid, True, f"{path}: HTTP 200 in {elapsed * 1000:.0f} ms{where}, {health.status_field} "
+                       f"{shown_status}{parts}", measured=f"HTTP 200, {len(components)} components ok", limit=limit,
+                       evidence=evidence)
 
 
-def grafana_health(grafana: httpx.Client, *, datasource_uid: str | None = None, query: str | None = None) -> CheckResult:
+def grafana_health(grafana: httpx.Client, monitoring: Monitoring | None = None) -> CheckResult:
     """VAL-MONITORING: Grafana's ``/api/health`` is 200 with its database ok, its availability data source
     answers (``/api/datasources/uid/<uid>/health``), and that data source has a current sample of the
     availability series (monitoring that is up but sees nothing is not monitoring)."""
-    from .availability import DATASOURCE_UID, LIVE_QUERY
+    from .availability import live_query
 
     cid = "VAL-MONITORING"
-    uid, query = datasource_uid or DATASOURCE_UID, query or LIVE_QUERY
+    monitoring = monitoring or Monitoring()
+    uid, query = monitoring.datasource, live_query(monitoring.availability_series)
     limit = f"HTTP 200 database ok; data source {uid} OK; a current sample of {query}"
     answer = http_client.get(grafana, "/api/health", "Grafana /api/health")
     asked = f"GET {grafana.base_url}/api/health\n(shell: curl -sS {grafana.base_url}/api/health)"
@@ -232,111 +262,56 @@ def grafana_health(grafana: httpx.Client, *, datasource_uid: str | None = None, 
                        f"sample of the availability series", measured="ok", limit=limit, evidence=evidence)
 
 
-def api_smoke(api: httpx.Client, *, agents: tuple[str, ...] = (), newest_not_before: datetime | None = None) -> CheckResult:
-    """VAL-SMOKE: the documented read endpoints answer 200 with well-formed items: the target's
-    ``agents`` are listed, the newest conversation is not older than ``newest_not_before`` (incident
-    start minus the RPO: else the API serves a stale copy), and messages belong to the conversation asked."""
+def _command_evidence(title: str, run: plan_commands.CommandRun) -> Evidence:
+    status = "killed on timeout" if run.timed_out else f"exit {run.exit_code}"
+    junit = ""
+    if run.junit is not None:
+        junit = f"\nJUnit {run.junit_path}: {run.junit.describe()}" + "".join(f"\n  {f}" for f in run.junit.failed[:10])
+    elif run.pytest_like:
+        junit = f"\nJUnit {run.junit_path}: not written"
+    asked = f"{run.shown}\n(in {run.cwd}; shell: cd {run.cwd} && {run.shown})"
+    return Evidence(title, asked, f"{status} in {format_duration(run.seconds)}{junit}\noutput ({run.output_path}):\n"
+                    + trim(run.tail(60), 6000))
+
+
+def smoke_tests(smoke: SmokeTests, env: dict[str, str], run_folder: Path) -> CheckResult:
+    """VAL-SMOKE: the plan's smoke tests (``smoke.smoke_command``, ``pytest tests/integration/smoke_tests.py``)
+    run in the KOSMOS checkout against the DR API, and pass with at least one test run."""
     cid = "VAL-SMOKE"
-    problems: list[str] = []
-    evidence: list[Evidence] = []
-    conversation_id = None
-    for path, required in READ_ENDPOINTS.items():
-        problem, items = _read_items(api, path, required, evidence)
-        if problem:
-            problems.append(problem)
-            continue
-        if path == "/v1/agents":
-            listed = {str(item["id"]) for item in items}
-            absent = [a for a in agents if a not in listed]
-            if absent:
-                problems.append(f"{path} does not list {', '.join(absent)} (lists {', '.join(sorted(listed))}): "
-                                f"the API reads another environment's data")
-        if path.startswith("/v1/conversations"):
-            conversation_id = items[0]["id"]
-            times = [_instant(str(item["created_at"])) for item in items]
-            if any(t is None for t in times):
-                bad = next(item["created_at"] for item, t in zip(items, times) if t is None)
-                problems.append(f"{path}: created_at {bad!r} is not an ISO-8601 time")
-            elif newest_not_before is not None and max(times) < newest_not_before:
-                problems.append(f"{path}: newest conversation created {isoformat(max(times))}, before "
-                                f"{isoformat(newest_not_before)} (incident start minus the RPO): the API serves a "
-                                f"stale copy of the data")
-    if conversation_id is not None:
-        path = MESSAGES_ENDPOINT.format(id=conversation_id)
-        problem, items = _read_items(api, path, ("id", "role", "body"), evidence)
-        if problem:
-            problems.append(problem)
-        else:
-            foreign = sorted({str(m["conversation_id"]) for m in items
-                              if "conversation_id" in m and str(m["conversation_id"]) != str(conversation_id)})
-            if foreign:
-                problems.append(f"{path} answered messages of conversation(s) {', '.join(foreign)}, not "
-                                f"{conversation_id}")
-    checked = len(evidence)
-    if problems:
-        return CheckResult(cid, False, "API read endpoints: " + "; ".join(problems),
-                           measured=f"{len(problems)} problem(s) over {checked} endpoints", limit="all ok",
-                           offenders=problems, evidence=evidence)
-    fresh = f", newest conversation after {isoformat(newest_not_before)}" if newest_not_before else ""
-    return CheckResult(cid, True, f"API read endpoints: {checked}/{checked} answered well-formed data{fresh}",
-                       measured=f"{checked}/{checked}", limit="all ok", evidence=evidence)
+    checkout = plan_commands.resolve_checkout(smoke.checkout)
+    run = plan_commands.run_command(smoke.smoke_command, checkout=checkout, env=env, timeout=smoke.timeout,
+                                    run_folder=run_folder, name="smoke-tests")
+    passed, reason = plan_commands.verdict(run, smoke.cannot_verify_exit_codes)
+    evidence = [_command_evidence("plan smoke tests", run)]
+    measured = run.junit.describe() if run.junit else f"exit {run.exit_code}"
+    limit = "exit 0 with at least one test run and none failed"
+    offenders = list(run.junit.failed) if run.junit and not passed else ([] if passed else [run.last_line()[:300]])
+    return CheckResult(cid, passed, f"smoke tests {run.shown!r} in {run.cwd}: {reason}", measured=measured,
+                       limit=limit, offenders=offenders, evidence=evidence)
 
 
-def _read_items(api: httpx.Client, path: str, required: tuple[str, ...], evidence: list[Evidence]):
-    answer = http_client.get(api, path, f"KOSMOS API {path}")
-    if isinstance(answer, str):
-        evidence.append(Evidence(path, _curl(api, path, auth=True), answer))
-        return f"{path} did not answer: {answer}", None
-    evidence.append(Evidence(path, _curl(api, path, auth=True), f"HTTP {answer.status_code}\n{trim(answer.text, 1500)}"))
-    if answer.status_code != 200:
-        return f"{path} answered HTTP {answer.status_code}", None
-    body = _json(answer)
-    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-        return f"{path} did not answer a JSON object with an 'items' list", None
-    items = body["items"]
-    if not items:
-        return f"{path} answered no items", None
-    for item in items:
-        missing = [f for f in required if not isinstance(item, dict) or item.get(f) in (None, "")]
-        if missing:
-            return f"{path}: an item lacks {', '.join(missing)}", None
-    return None, items
-
-
-def agent_routing(api: httpx.Client, agent: str, *, pod: str | None = None, namespace: str | None = None,
-                  region: str | None = None) -> CheckResult:
-    """VAL-AGENT-ROUTING: a probe routed to ``agent`` is answered, fresh (it echoes our nonce), by that
-    agent's ``pod`` in ``namespace`` of the DR ``region``."""
+def agent_routing(smoke: SmokeTests, agents: tuple[str, ...], env: dict[str, str], run_folder: Path) -> CheckResult:
+    """VAL-AGENT-ROUTING: the plan's routing script (``smoke.routing_command``, ``python
+    scripts/test_agent_routing.py --agent {agent}``) passes for every agent of the target."""
     cid = "VAL-AGENT-ROUTING"
-    nonce = uuid.uuid4().hex
-    path = f"{PROBE_ENDPOINT.format(agent=agent)}?{urlencode({'nonce': nonce})}"
-    expected = {"agent": agent, "pod": pod, "namespace": namespace, "region": region}
-    limit = ", ".join(f"{k} {v}" for k, v in expected.items() if v) + ", our nonce echoed"
-    answer = http_client.get(api, path, f"agent probe {agent}")
-    asked = _curl(api, path, auth=True)
-    if isinstance(answer, str):
-        return CheckResult(cid, False, f"probe to {agent} did not answer: {answer}", measured=answer, limit=limit,
-                           evidence=[Evidence("probe", asked, answer)])
-    body = _json(answer)
-    body = body if isinstance(body, dict) else {}
-    evidence = [Evidence("probe", asked, f"HTTP {answer.status_code}\n{trim(answer.text)}")]
-    answered_by = body.get("agent")
-    if answer.status_code != 200 or answered_by != agent:
-        return CheckResult(cid, False, f"probe to {agent}: HTTP {answer.status_code}, answered by {answered_by!r} "
-                           f"(expected {agent!r})", measured=answered_by, limit=limit,
-                           offenders=[str(answered_by)], evidence=evidence)
-    problems = []
-    for field in ("pod", "namespace", "region"):
-        want, have = expected[field], body.get(field)
-        if want and have != want:
-            problems.append(f"{field} {have!r}, expected {want!r}" if have is not None
-                            else f"the answer does not name its {field} (expected {want!r})")
-    if body.get("nonce") != nonce:
-        problems.append(f"nonce {body.get('nonce')!r} is not ours ({nonce}): a cached or replayed answer")
-    if problems:
-        return CheckResult(cid, False, f"probe to {agent} answered by an agent named {agent}, but: " + "; ".join(problems),
-                           measured={k: body.get(k) for k in ("agent", "pod", "namespace", "region", "nonce")},
-                           limit=limit, offenders=problems, evidence=evidence)
-    where = "/".join(str(body.get(k)) for k in ("region", "namespace", "pod") if body.get(k))
-    return CheckResult(cid, True, f"probe to {agent} answered by {answered_by} ({where or 'pod ?'}), nonce echoed",
-                       measured=answered_by, limit=limit, evidence=evidence)
+    if not agents:
+        raise DRUnverifiable("agent routing", "the target lists no agents to route to",
+                             "list the plan's agents under [targets.NAME.agents]")
+    checkout = plan_commands.resolve_checkout(smoke.checkout)
+    evidence, failed, passed_agents = [], [], []
+    for agent in agents:
+        run = plan_commands.run_command(smoke.routing_command, checkout=checkout, env=env, timeout=smoke.timeout,
+                                        run_folder=run_folder, name="agent-routing", agent=agent)
+        ok, reason = plan_commands.verdict(run, smoke.cannot_verify_exit_codes)
+        evidence.append(_command_evidence(f"routing {agent}", run))
+        (passed_agents if ok else failed).append(f"{agent}: {reason}")
+    script = f"{smoke.routing_command!r} in {checkout}"
+    limit = f"exit 0 for every agent ({', '.join(agents)})"
+    if failed:
+        names = ", ".join(line.split(":", 1)[0] for line in failed)
+        return CheckResult(cid, False, f"routing script {script} failed for {names}: " + "; ".join(failed),
+                           measured=f"{len(failed)} of {len(agents)} agents failed", limit=limit, offenders=failed,
+                           evidence=evidence)
+    return CheckResult(cid, True, f"routing script {script} passed for {len(agents)} agent(s): "
+                       + "; ".join(passed_agents), measured=f"{len(agents)}/{len(agents)} agents", limit=limit,
+                       evidence=evidence)

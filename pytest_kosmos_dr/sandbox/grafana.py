@@ -5,13 +5,14 @@
 * ``GET /api/annotations?tags=maintenance&from=<ms>&to=<ms>`` (bearer token): annotations from the
   ``annotation`` table of ``grafana.db``, filtered like Grafana does (``time <= to`` and
   ``timeEnd >= from``, every given tag must match, ``limit`` default 100).
-* ``GET /api/datasources/uid/prometheus/health`` (bearer token): ``{"status": "OK", "message"}``,
-  or HTTP 400 ``{"status": "ERROR"}`` when Prometheus cannot be reached, 404 when there is no such
-  data source - like Grafana.
-* ``GET /api/datasources/proxy/uid/prometheus/api/v1/query_range`` and ``.../api/v1/query``
-  (bearer token): Prometheus's HTTP API for the queries the sandbox knows over the stored series
-  ``probe_success{job="kosmos-api"}``: ``avg(avg_over_time(probe_success{job="kosmos-api"}[<d>]))``
-  (mean of the samples in ``(t - d, t]``) and ``avg(probe_success{job="kosmos-api"})`` (latest
+* ``GET /api/datasources/uid/<uid>/health`` (bearer token), ``<uid>`` the layout's
+  ``grafana_datasource`` (``prometheus``; ``kosmos-metrics`` in the alternate layout):
+  ``{"status": "OK", "message"}``, or HTTP 400 ``{"status": "ERROR"}`` when Prometheus cannot be
+  reached, 404 when there is no such data source - like Grafana.
+* ``GET /api/datasources/proxy/uid/<uid>/api/v1/query_range`` and ``.../api/v1/query``
+  (bearer token): Prometheus's HTTP API for the queries the sandbox knows over the stored series,
+  the layout's ``availability_series`` (``S``, e.g. ``probe_success{job="kosmos-api"}``):
+  ``avg(avg_over_time(S[<d>]))`` (mean of the samples in ``(t - d, t]``) and ``avg(S)`` (latest
   sample at or before ``t``, 5 min lookback), at most 11,000 points, in ``prometheus.db`` (SQLite;
   Prometheus's own store, so breaking Grafana's database does not touch it). A stored value is the
   average over the probers (0, 1, or in between when some of them failed).
@@ -37,18 +38,14 @@ from datetime import datetime
 from aiohttp import web
 
 from .component import Fault, SandboxContext, bearer_auth, serve_app
+from .layout import DEFAULT
 
 GRAFANA_VERSION = "11.3.0"
-DATASOURCE_UID = "prometheus"
-SERIES = 'probe_success{job="kosmos-api"}'
-INSTANT_QUERY = f"avg({SERIES})"
-RANGE_QUERY = re.compile(r'avg\(avg_over_time\(probe_success\{job="kosmos-api"\}\[(\d+(?:ms|s|m|h|d))\]\)\)')
 PLANNED_AHEAD_S = 2 * 86400  # the maintenance annotation was written two days before the window
 FLAP_HOURS = 72  # availability-flapping: a 3 min outage every hour for the last 3 days
 HALF_AGO_S = 6 * 86400
 HALF_S = 4 * 3600
 BLIND_S = 15 * 60  # monitoring-blind: no probe samples for the last 15 min
-PRIMARY_PROMETHEUS = "http://prometheus.us-east-1.kosmos.internal:9090"
 SCRAPE_S = 60  # the blackbox exporter probes the API once a minute
 HISTORY_S = 31 * 86400
 LOOKBACK_S = 300  # Prometheus's default lookback delta
@@ -92,6 +89,7 @@ class GrafanaComponent:
 
     def __init__(self) -> None:
         self.runner = None
+        self.layout = DEFAULT
         self.datasource_error: str | None = None  # fault: the data source's Prometheus cannot be reached
         self.fresh_install = False  # fault: an empty Grafana (no data source, no annotations)
         self.blind = False  # fault: the probes stopped (no new samples)
@@ -99,6 +97,7 @@ class GrafanaComponent:
 
     async def start(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
+        self.layout = ctx.layout
         self.token = ctx.secret()
         self.db_path = ctx.state_dir / "grafana.db"
         self.tsdb_path = ctx.state_dir / "prometheus.db"
@@ -115,7 +114,7 @@ class GrafanaComponent:
         app.router.add_get("/api/datasources/proxy/uid/{uid}/api/v1/query", self.query)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
-        ctx.state[self.name] = {"url": url, "token": self.token, "datasource_uid": DATASOURCE_UID}
+        ctx.state[self.name] = {"url": url, "token": self.token, "datasource_uid": self.layout.grafana_datasource}
         ctx.env.update(KOSMOS_GRAFANA_URL=url, GRAFANA_TOKEN=self.token)
 
     async def stop(self) -> None:
@@ -249,15 +248,26 @@ class GrafanaComponent:
             return web.json_response({"message": "Failed to get annotations"}, status=500)
         return web.json_response(items)
 
+    # -- the queries this Prometheus knows: over the layout's availability series ----------------
+    @property
+    def instant_query(self) -> str:
+        return f"avg({self.layout.availability_series})"
+
+    def range_window(self, text: str) -> str | None:
+        """The ``<d>`` of ``avg(avg_over_time(<series>[<d>]))``, or None for any other query."""
+        series = re.escape(self.layout.availability_series)
+        match = re.fullmatch(r"avg\(avg_over_time\(" + series + r"\[(\d+(?:ms|s|m|h|d))\]\)\)", text)
+        return match.group(1) if match else None
+
     def _datasource_problem(self, uid: str) -> web.Response | None:
-        if uid != DATASOURCE_UID or self.fresh_install:
+        if uid != self.layout.grafana_datasource or self.fresh_install:
             return web.json_response({"message": "Data source not found"}, status=404)
         if self.datasource_error:
             return web.Response(status=502, text="Bad Gateway")
         return None
 
     async def datasource_health(self, request: web.Request) -> web.Response:
-        if request.match_info["uid"] != DATASOURCE_UID or self.fresh_install:
+        if request.match_info["uid"] != self.layout.grafana_datasource or self.fresh_install:
             return web.json_response({"message": "Data source not found"}, status=404)
         if self.datasource_error:
             return web.json_response({"status": "ERROR", "message": self.datasource_error}, status=400)
@@ -271,8 +281,8 @@ class GrafanaComponent:
             at = _parse_time(request.query.get("time", str(time.time())))
         except ValueError as exc:
             return _bad_data(str(exc))
-        if " ".join(request.query.get("query", "").split()) != INSTANT_QUERY:
-            return _bad_data(f"the sandbox's Prometheus only knows the instant query {INSTANT_QUERY}")
+        if " ".join(request.query.get("query", "").split()) != self.instant_query:
+            return _bad_data(f"the sandbox's Prometheus only knows the instant query {self.instant_query}")
         values = await asyncio.to_thread(self._evaluate, at, at, 1.0)
         result = [{"metric": {}, "value": values[0]}] if values else []
         return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
@@ -298,11 +308,11 @@ class GrafanaComponent:
             return _bad_data("exceeded maximum resolution of 11,000 points per timeseries. "
                              "Try decreasing the query resolution (?step=XX)")
         text = " ".join(query.get("query", "").split())
-        ranged = RANGE_QUERY.fullmatch(text)
-        if text != INSTANT_QUERY and not ranged:
-            return _bad_data(f"the sandbox's Prometheus only knows {INSTANT_QUERY} and "
-                             f"avg(avg_over_time({SERIES}[<duration>]))")
-        window = _parse_step(ranged.group(1)) if ranged else None
+        ranged = self.range_window(text)
+        if text != self.instant_query and not ranged:
+            return _bad_data(f"the sandbox's Prometheus only knows {self.instant_query} and "
+                             f"avg(avg_over_time({self.layout.availability_series}[<duration>]))")
+        window = _parse_step(ranged) if ranged else None
         values = await asyncio.to_thread(self._evaluate, start, end, step, window)
         result = [{"metric": {}, "values": values}] if values else []
         return web.json_response({"status": "success", "data": {"resultType": "matrix", "result": result}})
@@ -425,8 +435,8 @@ class GrafanaComponent:
             await asyncio.to_thread(_blind, False)
 
         async def primary_datasource():
-            self.datasource_error = (f'Post "{PRIMARY_PROMETHEUS}/api/v1/query": dial tcp: lookup '
-                                     'prometheus.us-east-1.kosmos.internal: no such host')
+            host = f"prometheus.{self.layout.primary_region}.kosmos.internal"
+            self.datasource_error = f'Post "http://{host}:9090/api/v1/query": dial tcp: lookup {host}: no such host'
 
         async def dr_datasource():
             self.datasource_error = None

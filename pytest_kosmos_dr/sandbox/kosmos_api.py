@@ -1,20 +1,28 @@
 """Stand-in for the KOSMOS HTTP API of the DR region: health, read endpoints, agent routing, kill switch.
 
-Health and read endpoints answer from the real DR database, so a database outage shows in
-``/health`` for real. Faults switch individual behaviours off (see ``faults()``).
+Names and contracts follow the sandbox layout (``ctx.layout``, sandbox/layout.py): the health path
+and body shape, the kill switch's path, method and refusal code, the regions and the namespace.
+Health and read endpoints answer from the real DR database, so a database outage shows in the
+health answer for real. Faults switch individual behaviours off (see ``faults()``).
 
-Kill switch (SCN-SECURITY-BREACH): ``GET /v1/admin/kill-switch`` answers
-``{"engaged", "since", "reason", "changed_at"}``; ``PUT /v1/admin/kill-switch`` with
+Health (VAL-API-HEALTH), at ``layout.health_path`` in the layout's ``HealthShape``: the default
+layout answers ``{"status": "ok"|"degraded", "region", "checked_at", "components": {"database":
+{"status": "ok"}, ...}, "kill_switch"}``; the alternate one Spring Boot actuator's shape
+``{"status": "UP"|"DOWN", "components": {"db": {"status": "UP"}, ...}, "details": {"region", "time"}}``.
+The switch is reported as a top-level ``kill_switch`` field, not as a component: an engaged switch
+is deliberate, and must not make load balancers or DNS health checks fail the region over.
+
+Kill switch (SCN-SECURITY-BREACH): ``GET <layout.kill_switch_path>`` answers ``{"engaged", "since",
+"reason", "changed_at"}``; ``<layout.kill_switch_method> <layout.kill_switch_path>`` with
 ``{"engaged": true|false, "reason": "..."}`` (a reason is required to engage) sets it. Both need
-the API's bearer token (a real deployment should demand a separate admin credential). While
-engaged, every per-agent endpoint (``/v1/agents/{agent}/...``: the probe, and any task endpoint)
-answers 503 ``{"error": "kill switch engaged", ...}``; read-only endpoints and ``/health`` keep
-answering. ``/health`` reports the switch as a top-level ``kill_switch`` field, not as a
-component: an engaged switch is deliberate, and must not make load balancers or DNS health
-checks fail the region over.
+the API's bearer token. While engaged, every per-agent endpoint (``/v1/agents/{agent}/...``: the
+probe, and any task endpoint) answers ``layout.kill_switch_codes[0]`` ``{"error": "kill switch
+engaged", ...}``; read-only endpoints and the health endpoint keep answering.
 
-Contract the checks read (VAL-*): ``/health`` answers ``{"status", "region", "checked_at",
-"components", "kill_switch"}``; messages name their ``conversation_id``; the agent probe
+Read endpoints and routing (what the sandbox's KOSMOS checkout, ``kosmos_checkout/``, exercises for
+VAL-SMOKE and VAL-AGENT-ROUTING; the DR checks themselves do not know these paths):
+``GET /v1/agents``, ``/v1/conversations?limit=N``, ``/v1/conversations/{id}/messages`` ->
+``{"items": [...]}`` (messages name their ``conversation_id``); the agent probe
 ``/v1/agents/{agent}/probe?nonce=<n>`` answers ``{"agent", "pod", "namespace", "region", "nonce",
 "answered_at"}``, echoing the caller's nonce.
 """
@@ -29,11 +37,12 @@ from aiohttp import web
 
 from ..timeparse import isoformat, parse_instant, utcnow
 from .component import Fault, SandboxContext, bearer_auth, serve_app
+from .layout import DEFAULT, HealthShape
 
 DB_TIMEOUT_S = 2
 AGENT_WORK = re.compile(r"^/v1/agents/[^/]+/.+")  # per-agent endpoints: the work the kill switch stops
-PRIMARY_REGION = "us-east-1"
-NAMESPACE = "kosmos"
+FAULTED_AGENT = "zeus-orchestrator"  # the agent the routing faults break (the plan's routing example)
+STAGING_NAMESPACE = "kosmos-staging"  # agent-probe-wrong-namespace: a same-named agent of another namespace
 STAGING_AGENTS = ("staging-echo", "staging-sentinel")
 STALE_COPY_AGE = timedelta(hours=6)  # api-reads-stale-copy: the API reads a copy this much older than the incident
 
@@ -43,10 +52,11 @@ class KosmosApiComponent:
 
     def __init__(self) -> None:
         self.runner = None
+        self.layout = DEFAULT
         self.routes: dict[str, str] = {}  # agent asked for -> agent that answers
         self.components_down: set[str] = set()
         self.broken_read_endpoints = False
-        self.region = "us-west-2"
+        self.region = DEFAULT.secondary_region
         self.health_fault: str | None = None  # "cached", "no-database", "primary-region"
         self.read_fault: str | None = None  # "stale-copy", "other-environment", "cross-wired"
         self.probe_fault: str | None = None  # "primary-region", "wrong-namespace", "cached"
@@ -58,19 +68,20 @@ class KosmosApiComponent:
 
     async def start(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
+        self.layout = layout = ctx.layout
         self.token = ctx.secret()
         self.routes = {agent: agent for agent in ctx.state["agents"]}
-        self.region = ctx.state.get("aws", {}).get("secondary_region", self.region)
+        self.region = layout.secondary_region
         incident = ctx.state.get("incident", {}).get("start")
         self.incident_start = parse_instant(incident) if incident else utcnow()
-        app = web.Application(middlewares=[bearer_auth(self.token, ("/health",)), self._kill_switch])
-        app.router.add_get("/health", self.health)
+        app = web.Application(middlewares=[bearer_auth(self.token, (layout.health_path,)), self._kill_switch])
+        app.router.add_get(layout.health_path, self.health)
         app.router.add_get("/v1/agents", self.list_agents)
         app.router.add_get("/v1/agents/{agent}/probe", self.probe_agent)
         app.router.add_get("/v1/conversations", self.list_conversations)
         app.router.add_get("/v1/conversations/{id}/messages", self.list_messages)
-        app.router.add_get("/v1/admin/kill-switch", self.get_kill_switch)
-        app.router.add_put("/v1/admin/kill-switch", self.put_kill_switch)
+        app.router.add_get(layout.kill_switch_path, self.get_kill_switch)
+        app.router.add_route(layout.kill_switch_method, layout.kill_switch_path, self.set_kill_switch)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url, "token": self.token}
@@ -103,33 +114,51 @@ class KosmosApiComponent:
     async def _kill_switch(self, request, handler):
         if self.refusing_agent_work and AGENT_WORK.match(request.path):
             return web.json_response({"error": "kill switch engaged", "since": self.kill_switch["since"],
-                                      "reason": self.kill_switch["reason"]}, status=503)
+                                      "reason": self.kill_switch["reason"]}, status=self.layout.kill_switch_codes[0])
         return await handler(request)
 
     # -- endpoints --------------------------------------------------------------------------
+    def _health_body(self, healthy: bool, region: str, checked_at: str, components: dict[str, dict]) -> dict:
+        """The health answer in the layout's shape; ``components``: name -> {"ok": bool, ...extra}."""
+        shape: HealthShape = self.layout.health
+        up, down = shape.ok_value, ("DOWN" if shape.ok_value.isupper() else "down")
+        body: dict = {}
+        _put(body, shape.status_field, up if healthy else shape.degraded_value)
+        if shape.region_field:
+            _put(body, shape.region_field, region)
+        if shape.checked_at_field:
+            _put(body, shape.checked_at_field, checked_at)
+        if shape.components_field:
+            _put(body, shape.components_field, {
+                name: {"status": up if detail["ok"] else down, **{k: v for k, v in detail.items() if k != "ok"}}
+                for name, detail in components.items()})
+        body["kill_switch"] = "engaged" if self.kill_switch["engaged"] else "released"
+        return body
+
     async def health(self, request):
-        if self.health_fault == "cached":  # a cache in front of /health keeps the answer from before the disaster
+        database = self.layout.health.database_component
+        if self.health_fault == "cached":  # a cache in front of the health endpoint keeps the answer from before
             before = self.incident_start - timedelta(minutes=12)
-            body = {"status": "ok", "region": self.region, "checked_at": isoformat(before),
-                    "components": {"database": {"status": "ok"}, "agents": {"status": "ok", "count": len(self.routes)},
-                                   "queue": {"status": "ok"}}, "kill_switch": "released"}
+            components = {database: {"ok": True}, "agents": {"ok": True, "count": len(self.routes)},
+                          "queue": {"ok": True}}
+            body = self._health_body(True, self.region, isoformat(before), components)
+            body["kill_switch"] = "released"
             age = int((utcnow() - before).total_seconds())
             return web.json_response(body, headers={"Age": str(age), "Cache-Control": "public, max-age=86400"})
         components = {}
         if self.health_fault != "no-database":
             try:
                 await self._query("SELECT 1 AS ok")
-                components["database"] = {"status": "ok"}
+                components[database] = {"ok": True}
             except Exception as exc:  # the stand-in reports, like the real API, instead of crashing
-                components["database"] = {"status": "down", "error": type(exc).__name__}
-        components["agents"] = {"status": "ok", "count": len(self.routes)}
-        components["queue"] = {"status": "ok"}
+                components[database] = {"ok": False, "error": type(exc).__name__}
+        components["agents"] = {"ok": True, "count": len(self.routes)}
+        components["queue"] = {"ok": True}
         for name in self.components_down:
-            components[name] = {"status": "down", "error": "injected fault"}
-        healthy = all(c["status"] == "ok" for c in components.values())
-        region = PRIMARY_REGION if self.health_fault == "primary-region" else self.region
-        body = {"status": "ok" if healthy else "degraded", "region": region, "checked_at": isoformat(utcnow()),
-                "components": components, "kill_switch": "engaged" if self.kill_switch["engaged"] else "released"}
+            components[name] = {"ok": False, "error": "injected fault"}
+        healthy = all(c["ok"] for c in components.values())
+        region = self.layout.primary_region if self.health_fault == "primary-region" else self.region
+        body = self._health_body(healthy, region, isoformat(utcnow()), components)
         return web.json_response(body, status=200 if healthy else 503)
 
     async def list_agents(self, request):
@@ -175,16 +204,17 @@ class KosmosApiComponent:
         if asked not in self.routes:
             return web.json_response({"error": f"unknown agent {asked}"}, status=404)
         answering = self.routes[asked]
-        if self.probe_fault == "cached":  # the gateway answers probes from a cache filled before the disaster
+        fault = self.probe_fault if asked == FAULTED_AGENT else None
+        if fault == "cached":  # the gateway answers probes from a cache filled before the disaster
             return web.json_response({
-                "agent": answering, "pod": f"{answering}-0", "namespace": NAMESPACE, "region": self.region,
+                "agent": answering, "pod": f"{answering}-0", "namespace": self.layout.namespace, "region": self.region,
                 "nonce": "4f1c2a9e0b7d4e55a1c3f0e2d9b8a7c6", "request_id": "c0ffee00-0000-4000-8000-000000000001",
                 "answered_at": isoformat(self.incident_start - timedelta(minutes=40)), "status": "ok",
             })
         return web.json_response({
             "agent": answering, "pod": f"{answering}-0",
-            "namespace": "kosmos-staging" if self.probe_fault == "wrong-namespace" else NAMESPACE,
-            "region": PRIMARY_REGION if self.probe_fault == "primary-region" else self.region,
+            "namespace": STAGING_NAMESPACE if fault == "wrong-namespace" else self.layout.namespace,
+            "region": self.layout.primary_region if fault == "primary-region" else self.region,
             "nonce": request.query.get("nonce"), "request_id": str(uuid.uuid4()),
             "answered_at": isoformat(utcnow()), "status": "ok",
         })
@@ -192,7 +222,7 @@ class KosmosApiComponent:
     async def get_kill_switch(self, request):
         return web.json_response(self.kill_switch)
 
-    async def put_kill_switch(self, request):
+    async def set_kill_switch(self, request):
         try:
             body = await request.json()
         except ValueError:
@@ -215,6 +245,8 @@ class KosmosApiComponent:
 
     # -- faults -----------------------------------------------------------------------------
     def faults(self) -> list[Fault]:
+        primary = self.layout.primary_region
+
         async def health_down():
             self.components_down.add("queue")
 
@@ -222,10 +254,10 @@ class KosmosApiComponent:
             self.components_down.discard("queue")
 
         async def misroute():
-            self.routes["zeus-orchestrator"] = next(a for a in self.routes if a != "zeus-orchestrator")
+            self.routes[FAULTED_AGENT] = next(a for a in self.routes if a != FAULTED_AGENT)
 
         async def route_back():
-            self.routes["zeus-orchestrator"] = "zeus-orchestrator"
+            self.routes[FAULTED_AGENT] = FAULTED_AGENT
 
         def switch(attribute: str, value: str):
             async def apply():
@@ -264,20 +296,21 @@ class KosmosApiComponent:
             Fault("kill-switch-stuck", ("SCN-SECURITY-BREACH",),
                   "the kill switch acknowledges being released, but agent work stays refused",
                   stick_switch, unstick_switch),
-            Fault("api-health-503", ("VAL-API-HEALTH", "OBJ-RTO"), "the API's queue component is down: /health answers 503",
+            Fault("api-health-503", ("VAL-API-HEALTH", "OBJ-RTO"),
+                  "the API's queue component is down: the health endpoint answers 503",
                   health_down, health_up),
             Fault("agent-misrouted", ("VAL-AGENT-ROUTING",),
                   "requests for zeus-orchestrator are answered by another agent", misroute, route_back),
             Fault("api-read-malformed", ("VAL-SMOKE",), "GET /v1/conversations answers truncated JSON",
                   break_reads, mend_reads),
             Fault("api-health-cached", ("VAL-API-HEALTH",),
-                  "a cache in front of /health serves the all-ok answer from before the incident (Age header, "
-                  "old checked_at)", *switch("health_fault", "cached")),
+                  "a cache in front of the health endpoint serves the all-ok answer from before the incident (Age "
+                  "header, old checked-at time)", *switch("health_fault", "cached")),
             Fault("api-health-no-database", ("VAL-API-HEALTH",),
-                  "/health answers ok but no longer checks the database (its components lack 'database')",
+                  "the health endpoint answers ok but no longer checks the database (no database component)",
                   *switch("health_fault", "no-database")),
             Fault("api-health-primary-region", ("VAL-API-HEALTH",),
-                  f"/health is answered ok by the primary region's API ({PRIMARY_REGION}), not the DR region's",
+                  f"the health endpoint is answered ok by the primary region's API ({primary}), not the DR region's",
                   *switch("health_fault", "primary-region")),
             Fault("api-reads-stale-copy", ("VAL-SMOKE",),
                   "the API reads an old restored copy of the database: its newest conversation is 6 h older than "
@@ -289,12 +322,20 @@ class KosmosApiComponent:
                   "GET /v1/conversations/{id}/messages answers another conversation's messages (a cache keyed "
                   "without the id)", *switch("read_fault", "cross-wired")),
             Fault("agent-probe-from-primary", ("VAL-AGENT-ROUTING",),
-                  f"probes for zeus-orchestrator are answered by its pod in the primary region ({PRIMARY_REGION})",
+                  f"probes for zeus-orchestrator are answered by its pod in the primary region ({primary})",
                   *switch("probe_fault", "primary-region")),
             Fault("agent-probe-wrong-namespace", ("VAL-AGENT-ROUTING",),
-                  "probes for zeus-orchestrator are answered by the zeus-orchestrator of namespace kosmos-staging",
+                  f"probes for zeus-orchestrator are answered by the zeus-orchestrator of namespace {STAGING_NAMESPACE}",
                   *switch("probe_fault", "wrong-namespace")),
             Fault("agent-probe-cached", ("VAL-AGENT-ROUTING",),
                   "the agent gateway answers probes from a cache filled before the incident (not our nonce)",
                   *switch("probe_fault", "cached")),
         ]
+
+
+def _put(body: dict, dotted: str, value) -> None:
+    """Set ``body[a][b] = value`` for ``dotted`` = ``a.b`` (the health shape's dotted field names)."""
+    *parents, last = dotted.split(".")
+    for part in parents:
+        body = body.setdefault(part, {})
+    body[last] = value

@@ -1,10 +1,18 @@
-"""Degenerate inputs for the VAL-* HTTP checks: empty bodies, missing fields, None values."""
+"""Degenerate inputs for the VAL-* checks: empty bodies, missing fields, None values; for the plan's
+commands no checkout, empty or all-skipped suites, missing scripts, silent failures."""
 
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 
+from pytest_kosmos_dr import plan_commands
 from pytest_kosmos_dr.checks import validation
+from pytest_kosmos_dr.target import Health, SmokeTests
+
+SMOKE_COMMAND = "{python} -m pytest -q -p no:cacheprovider tests/integration/smoke_tests.py"
+ROUTING_COMMAND = "{python} scripts/test_agent_routing.py --agent {agent}"
 
 INCIDENT = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
 
@@ -21,21 +29,43 @@ def _client(routes: dict) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(handler), base_url="http://api.test")
 
 
-def _health(body, status=200):
-    return validation.api_health(_client({"/health": (status, body)}), region="us-west-2", incident_start=INCIDENT)
+SPRING = Health(path="/health", status_field="status", ok_values=("UP",), region_field="details.region",
+                components_field="components", required_components=("db",), checked_at_field="details.time")
+
+
+def _health(body, status=200, health=None):
+    return validation.api_health(_client({"/health": (status, body)}), health, region="us-west-2",
+                                 incident_start=INCIDENT)
 
 
 def _grafana(routes):
     return validation.grafana_health(_client(routes))
 
 
-def _smoke(routes, **kwargs):
-    return validation.api_smoke(_client(routes), **kwargs)
+def _checkout(files: dict[str, str]) -> str:
+    """A throw-away KOSMOS checkout holding ``files`` (relative path -> text)."""
+    root = Path(tempfile.mkdtemp(prefix="kosmos-degenerate-"))
+    (root / "pytest.ini").write_text("[pytest]\n")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return str(root)
 
 
-def _probe(body, status=200):
-    return validation.agent_routing(_client({"/v1/agents/zeus-orchestrator/probe": (status, body)}), "zeus-orchestrator",
-                                    pod="zeus-orchestrator-0", namespace="kosmos", region="us-west-2")
+def _env():
+    return plan_commands.command_environment(api_url="http://api.test", api_token=None, token_env="KOSMOS_API_TOKEN")
+
+
+def _smoke(files: dict[str, str] | None, command: str = SMOKE_COMMAND):
+    checkout = _checkout(files) if files is not None else ""
+    return validation.smoke_tests(SmokeTests(checkout=checkout, smoke_command=command), _env(),
+                                  Path(tempfile.mkdtemp(prefix="kosmos-degenerate-run-")))
+
+
+def _routing(files: dict[str, str] | None, agents=("zeus-orchestrator",), command=ROUTING_COMMAND):
+    checkout = _checkout(files) if files is not None else ""
+    return validation.agent_routing(SmokeTests(checkout=checkout, routing_command=command), agents, _env(),
+                                    Path(tempfile.mkdtemp(prefix="kosmos-degenerate-run-")))
 
 
 CASES = {
@@ -49,6 +79,12 @@ CASES = {
         ("no status", lambda: _health({"region": "us-west-2", "components": {"database": {"status": "ok"}}})),
         ("null body", lambda: _health(None)),
         ("not JSON", lambda: _health("<html>ok</html>")),
+        ("Spring shape, empty object", lambda: _health({}, health=SPRING)),
+        ("Spring shape, details None", lambda: _health({"status": "UP", "components": {"db": {"status": "UP"}},
+                                                        "details": None}, health=SPRING)),
+        ("Spring shape, components a list of nothing", lambda: _health({"status": "UP", "components": [],
+                                                                        "details": {"region": "us-west-2"}},
+                                                                       health=SPRING)),
     ],
     "validation.grafana_health": [
         ("empty object", lambda: _grafana({"/api/health": (200, {})})),
@@ -63,26 +99,20 @@ CASES = {
             "/api/datasources/proxy/uid/prometheus/api/v1/query": (200, {"status": "success",
                                                                          "data": {"result": []}})})),
     ],
-    "validation.api_smoke": [
-        ("empty item lists", lambda: _smoke({"/v1/agents": (200, {"items": []}),
-                                             "/v1/conversations": (200, {"items": []})})),
-        ("items missing", lambda: _smoke({"/v1/agents": (200, {}), "/v1/conversations": (200, {})})),
-        ("None fields", lambda: _smoke({"/v1/agents": (200, {"items": [{"id": None}]}),
-                                        "/v1/conversations": (200, {"items": [{"id": None, "agent_id": None,
-                                                                               "created_at": None}]})})),
-        ("no messages", lambda: _smoke({
-            "/v1/agents": (200, {"items": [{"id": "zeus-orchestrator"}]}),
-            "/v1/conversations": (200, {"items": [{"id": 1, "agent_id": "zeus-orchestrator",
-                                                   "created_at": "2026-01-10T08:59:00Z"}]}),
-            "/v1/conversations/1/messages": (200, {"items": []})}, agents=("zeus-orchestrator",))),
-        ("null bodies", lambda: _smoke({"/v1/agents": (200, None), "/v1/conversations": (200, None)})),
+    "validation.smoke_tests": [
+        ("no checkout configured", lambda: _smoke(None)),
+        ("empty smoke test file", lambda: _smoke({"tests/integration/smoke_tests.py": ""})),
+        ("only skipped tests", lambda: _smoke({"tests/integration/smoke_tests.py":
+                                               "import pytest\n\ndef test_x():\n    pytest.skip('none')\n"})),
+        ("smoke test file missing", lambda: _smoke({})),
+        ("command prints nothing, exits 1", lambda: _smoke({"run.py": "raise SystemExit(1)\n"}, "{python} run.py")),
     ],
     "validation.agent_routing": [
-        ("empty object", lambda: _probe({})),
-        ("agent None", lambda: _probe({"agent": None})),
-        ("only the agent's name", lambda: _probe({"agent": "zeus-orchestrator"})),
-        ("fields None", lambda: _probe({"agent": "zeus-orchestrator", "pod": None, "namespace": None, "region": None,
-                                        "nonce": None})),
-        ("null body", lambda: _probe(None)),
+        ("no checkout configured", lambda: _routing(None)),
+        ("no agents", lambda: _routing({"scripts/test_agent_routing.py": ""}, agents=())),
+        ("routing script missing", lambda: _routing({})),
+        ("script exits 1 silently", lambda: _routing({"scripts/test_agent_routing.py": "raise SystemExit(1)\n"})),
+        ("agent name empty, script refuses", lambda: _routing(
+            {"scripts/test_agent_routing.py": "import sys\nraise SystemExit(0 if sys.argv[2] else 2)\n"}, agents=("",))),
     ],
 }

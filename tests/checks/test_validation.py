@@ -1,4 +1,6 @@
-"""VAL-* HTTP checks on plain data (httpx.MockTransport): what passes, what fails and why."""
+"""VAL-* HTTP checks on plain data (httpx.MockTransport): what passes, what fails and why, for the
+health contracts a target can describe (the default body and Spring Boot actuator's) and for the
+monitoring data source a target names. VAL-SMOKE and VAL-AGENT-ROUTING: tests/test_plan_commands.py."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -6,6 +8,9 @@ import httpx
 import pytest
 
 from pytest_kosmos_dr.checks import validation
+from pytest_kosmos_dr.errors import DRUnverifiable
+from pytest_kosmos_dr.sandbox.layout import ALTERNATE
+from pytest_kosmos_dr.target import Health, Monitoring
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
 INCIDENT = NOW - timedelta(hours=2)
@@ -40,14 +45,16 @@ def test_health_passes_when_fresh_from_the_dr_region_with_every_component_ok():
 @pytest.mark.parametrize(("body", "reason"), [
     ({}, "empty answer {}"),
     ({"status": "degraded"}, "overall status 'degraded'"),
+    ({**HEALTHY, "status": "fine"}, "overall status 'fine'"),
     ({**HEALTHY, "status": "degraded"}, "overall status 'degraded'"),
     ({k: v for k, v in HEALTHY.items() if k != "status"}, "no overall status"),
-    ({**HEALTHY, "components": {}}, "no components reported"),
+    ({**HEALTHY, "components": {}}, "no components reported under components"),
+    ({k: v for k, v in HEALTHY.items() if k != "checked_at"}, "no checked_at in the answer"),
     ({**HEALTHY, "components": {"queue": {"status": "ok"}}}, "component(s) database not reported"),
     ({**HEALTHY, "components": {"database": {"status": "down", "error": "timeout"}}},
      "unhealthy components: database=down (timeout)"),
     ({**HEALTHY, "region": "us-east-1"}, "answered by region 'us-east-1', not the DR region 'us-west-2'"),
-    ({k: v for k, v in HEALTHY.items() if k != "region"}, "does not say which region answered"),
+    ({k: v for k, v in HEALTHY.items() if k != "region"}, "does not say which region answered (no region"),
     ({**HEALTHY, "checked_at": "2026-01-10T09:40:00Z"}, "before the incident start"),
     ({**HEALTHY, "checked_at": "2026-01-10T11:30:00Z"}, "is 30 min old (a cached answer"),
     ({**HEALTHY, "checked_at": "yesterday"}, "is not an ISO-8601 time"),
@@ -99,65 +106,108 @@ def test_grafana_fails_and_says_why(change, reason):
     assert reason in result.summary, result.summary
 
 
-# -- VAL-SMOKE --------------------------------------------------------------------------------
+# -- the health contract from the target: other shapes, fields and OK values ------------------
 
-def smoke_routes(agents=("zeus-orchestrator",), created="2026-01-10T09:58:30Z", message_of=7):
-    return {
-        "/v1/agents": (200, {"items": [{"id": a} for a in agents]}),
-        "/v1/conversations": (200, {"items": [{"id": 7, "agent_id": "zeus-orchestrator", "created_at": created}]}),
-        "/v1/conversations/7/messages": (200, {"items": [{"id": 1, "conversation_id": message_of, "role": "user",
-                                                          "body": "hi"}]}),
-    }
+SPRING = Health(path="/actuator/health", status_field="status", ok_values=("UP",), region_field="details.region",
+                components_field="components", required_components=("db",), checked_at_field="details.time")
+SPRING_HEALTHY = {"status": "UP", "components": {"db": {"status": "UP", "details": {"database": "PostgreSQL"}},
+                                                  "diskSpace": {"status": "UP"}},
+                  "details": {"region": "eu-central-1", "time": "2026-01-10T11:59:58Z"}}
 
 
-def smoke(routes):
-    return validation.api_smoke(client(routes), agents=("zeus-orchestrator",),
-                                newest_not_before=INCIDENT - timedelta(minutes=15))
+def spring(body, status=200, contract=SPRING):
+    return validation.api_health(client({"/actuator/health": (status, body)}), contract, region="eu-central-1",
+                                 incident_start=INCIDENT, now=NOW)
 
 
-def test_smoke_passes_on_current_data_of_the_right_environment():
-    result = smoke(smoke_routes())
+def test_spring_actuator_shape_passes_with_its_own_ok_value_and_dotted_fields():
+    result = spring(SPRING_HEALTHY)
     assert result.passed, result.summary
+    assert result.summary.startswith("/actuator/health: HTTP 200") and "from eu-central-1" in result.summary
+    assert "2 components ok (db, diskSpace)" in result.summary
 
 
-@pytest.mark.parametrize(("routes", "reason"), [
-    (smoke_routes(agents=("staging-echo",)), "/v1/agents does not list zeus-orchestrator"),
-    (smoke_routes(created="2026-01-09T20:00:00Z"), "the API serves a stale copy of the data"),
-    (smoke_routes(created="not a time"), "is not an ISO-8601 time"),
-    (smoke_routes(message_of=1), "answered messages of conversation(s) 1, not 7"),
-    ({**smoke_routes(), "/v1/agents": (200, {"items": []})}, "/v1/agents answered no items"),
+def test_the_layouts_health_shape_is_the_contract_of_its_target():
+    shape = ALTERNATE.health
+    contract = Health(path=ALTERNATE.health_path, status_field=shape.status_field, ok_values=(shape.ok_value,),
+                      region_field=shape.region_field, components_field=shape.components_field,
+                      required_components=(shape.database_component,), checked_at_field=shape.checked_at_field)
+    assert spring(SPRING_HEALTHY, contract=contract).passed
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({**SPRING_HEALTHY, "status": "DOWN"}, "overall status 'DOWN'"),
+    ({**SPRING_HEALTHY, "components": {"db": {"status": "DOWN"}, "diskSpace": {"status": "UP"}}},
+     "unhealthy components: db=DOWN"),
+    ({**SPRING_HEALTHY, "components": {"diskSpace": {"status": "UP"}}}, "component(s) db not reported"),
+    ({**SPRING_HEALTHY, "details": {"time": "2026-01-10T11:59:58Z"}}, "no details.region; expected 'eu-central-1'"),
+    ({**SPRING_HEALTHY, "details": {"region": "eu-west-1", "time": "2026-01-10T11:59:58Z"}},
+     "answered by region 'eu-west-1', not the DR region 'eu-central-1'"),
+    ({**SPRING_HEALTHY, "details": {"region": "eu-central-1"}}, "no details.time in the answer"),
+    ({**SPRING_HEALTHY, "details": {"region": "eu-central-1", "time": "2026-01-10T09:00:00Z"}},
+     "details.time 2026-01-10T09:00:00Z is before the incident start"),
+    ({**SPRING_HEALTHY, "details": "eu-central-1"}, "no details.region"),
 ])
-def test_smoke_fails_and_says_why(routes, reason):
-    result = smoke(routes)
+def test_spring_shape_fails_and_says_why(body, reason):
+    result = spring(body)
     assert not result.passed
     assert reason in result.summary, result.summary
 
 
-# -- VAL-AGENT-ROUTING ------------------------------------------------------------------------
+def test_the_default_shapes_ok_is_not_healthy_where_the_target_says_up():
+    result = spring({**SPRING_HEALTHY, "status": "ok", "components": {"db": {"status": "ok"}}})
+    assert not result.passed
+    assert "overall status 'ok'" in result.summary and "unhealthy components: db=ok" in result.summary
 
-def probe(change=None, echo=True):
+
+def test_ok_values_are_compared_without_case():
+    assert spring({**SPRING_HEALTHY, "status": "up"}).passed
+
+
+def test_a_nested_status_field_is_read_by_its_dotted_path():
+    contract = Health(status_field="health.state", ok_values=("green",), region_field="", components_field="health.checks",
+                      required_components=("database",), checked_at_field="")
+    body = {"health": {"state": "green", "checks": [{"name": "database", "state": "green"}]}}
+    result = validation.api_health(client({"/health": (200, body)}), contract, region="us-west-2", now=NOW)
+    assert result.passed, result.summary
+    failing = {"health": {"state": "green", "checks": [{"name": "database", "state": "red"}]}}
+    result = validation.api_health(client({"/health": (200, failing)}), contract, region="us-west-2", now=NOW)
+    assert not result.passed and "unhealthy components: database=red" in result.summary
+
+
+def test_without_a_region_field_the_region_is_not_required():
+    contract = Health(region_field="")
+    body = {k: v for k, v in HEALTHY.items() if k != "region"}
+    result = validation.api_health(client({"/health": (200, body)}), contract, region="us-west-2",
+                                   incident_start=INCIDENT, now=NOW)
+    assert result.passed, result.summary
+
+
+def test_without_a_components_field_only_the_status_is_judged_and_said_so():
+    contract = Health(components_field="", required_components=(), checked_at_field="", region_field="")
+    result = validation.api_health(client({"/health": (200, {"status": "ok"})}), contract, now=NOW)
+    assert result.passed and "health.components_field is empty" in result.summary
+
+
+def test_required_components_without_a_components_field_cannot_be_verified():
+    with pytest.raises(DRUnverifiable, match="health.required_components"):
+        validation.api_health(client({"/health": (200, HEALTHY)}), Health(components_field=""), now=NOW)
+
+
+# -- the monitoring data source and series from the target ---------------------------------------
+
+def test_grafana_asks_the_targets_data_source_for_the_targets_series():
+    monitoring = Monitoring(datasource="kosmos-metrics", availability_series='probe_success{job="blackbox-kosmos-api"}')
+    asked = []
+
     def answer(request):
-        body = {"agent": "zeus-orchestrator", "pod": "zeus-orchestrator-0", "namespace": "kosmos", "region": "us-west-2",
-                "nonce": request.url.params.get("nonce") if echo else "0ld"}
-        return 200, {**body, **(change or {})}
+        asked.append(request.url.params.get("query"))
+        return 200, {"status": "success", "data": {"result": [{"metric": {}, "value": [1, "1"]}]}}
 
-    return validation.agent_routing(client({"/v1/agents/zeus-orchestrator/probe": answer}), "zeus-orchestrator",
-                                    pod="zeus-orchestrator-0", namespace="kosmos", region="us-west-2")
-
-
-def test_routing_passes_when_the_agent_itself_answers_our_probe():
-    result = probe()
+    routes = {"/api/health": GRAFANA_OK["/api/health"],
+              "/api/datasources/uid/kosmos-metrics/health": (200, {"status": "OK"}),
+              "/api/datasources/proxy/uid/kosmos-metrics/api/v1/query": answer}
+    result = validation.grafana_health(client(routes), monitoring)
     assert result.passed, result.summary
-
-
-@pytest.mark.parametrize(("change", "echo", "reason"), [
-    ({"agent": "athena-analyst"}, True, "answered by 'athena-analyst'"),
-    ({"region": "us-east-1"}, True, "region 'us-east-1', expected 'us-west-2'"),
-    ({"namespace": "kosmos-staging"}, True, "namespace 'kosmos-staging', expected 'kosmos'"),
-    ({"pod": None}, True, "does not name its pod"),
-    (None, False, "a cached or replayed answer"),
-])
-def test_routing_fails_and_says_why(change, echo, reason):
-    result = probe(change, echo)
-    assert not result.passed
-    assert reason in result.summary, result.summary
+    assert asked == ['avg(probe_success{job="blackbox-kosmos-api"})']
+    assert not validation.grafana_health(client(routes)).passed  # the default data source is not there
