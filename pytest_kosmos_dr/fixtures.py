@@ -195,16 +195,33 @@ class RestoredDatabase:
         return f"<RestoredDatabase {self.identifier} {self.method} @ {self.outcome.restore_point}>"
 
 
-def _restored(dr_run, dr_aws, dr_target, dr_environment, method: str):
-    from .clients.database import connect_or_unverifiable
+@pytest.fixture(scope="session")
+def drill_lease(request: pytest.FixtureRequest, dr_run, dr_target):
+    """The target's drill lease (a Kubernetes Lease in its namespace), held while this run's drills run.
+
+    Every drill fixture needs it: taken before the first drill changes anything, renewed by a
+    heartbeat, deleted at the end of the session (also on failure and Ctrl-C). Held by another run:
+    the drills are refused (could not verify), so two runs never interleave on one target."""
     from .criteria_marks import drill_refusal
-    from .drills import database_restore as restore
-    from .drills.resources import drill_tags
-    from .environment import DatabaseEndpoint
+    from .drills.lease import DrillLease
 
     refusal = drill_refusal(dr_run)
     if refusal:
         pytest.skip(refusal)
+    cluster = request.getfixturevalue("dr_cluster")
+    lease = DrillLease(cluster, dr_target.kubernetes.namespace, dr_run).acquire()
+    try:
+        yield lease
+    finally:
+        lease.release()
+
+
+def _restored(dr_run, dr_aws, dr_target, dr_environment, method: str):
+    from .clients.database import connect_or_unverifiable
+    from .drills import database_restore as restore
+    from .drills.resources import drill_tags
+    from .environment import DatabaseEndpoint
+
     primary = dr_target.aws.primary_region
     # the regional outage's path restores in the DR region and never asks the primary one
     region = dr_target.aws.secondary_region if method == "cross-region-snapshot" else primary
@@ -214,15 +231,17 @@ def _restored(dr_run, dr_aws, dr_target, dr_environment, method: str):
     tags = drill_tags(dr_run.run_id, dr_run.owner_pid, f"{method} restore drill")
     timeout = dr_target.database.restore_timeout
     rds = dr_aws.client("rds", region)
+    extra = restore.networking(dr_target.database)  # subnet group, security groups, instance class
 
     def perform():
         if method == "point-in-time":
             return restore.restore_point_in_time(rds, region, source, identifier, dr_run.options.restore_time, tags,
-                                                 dr_run.run_dir, dr_run.run_id, timeout)
+                                                 dr_run.run_dir, dr_run.run_id, timeout, run=dr_run, extra=extra)
         if method == "cross-region-snapshot":
             return restore.restore_cross_region_copy(rds, region, source, primary, identifier, tags, dr_run.run_dir,
-                                                     dr_run.run_id, timeout)
-        return restore.restore_snapshot(rds, region, source, identifier, tags, dr_run.run_dir, dr_run.run_id, timeout)
+                                                     dr_run.run_id, timeout, run=dr_run, extra=extra)
+        return restore.restore_snapshot(rds, region, source, identifier, tags, dr_run.run_dir, dr_run.run_id, timeout,
+                                        run=dr_run, extra=extra)
 
     outcome = restore.restore_once(dr_run.run_dir, method, perform)
     db = dr_environment.database
@@ -232,7 +251,7 @@ def _restored(dr_run, dr_aws, dr_target, dr_environment, method: str):
 
 
 @pytest.fixture(scope="session")
-def restored_database(dr_run, dr_aws, dr_target, dr_environment):
+def restored_database(dr_run, drill_lease, dr_aws, dr_target, dr_environment):
     """Production restored to --dr-restore-time (or the latest restorable time) in a new instance.
 
     Needs --dr-allow-restore. Once per run (also under xdist); deleted when the run ends.
@@ -243,7 +262,7 @@ def restored_database(dr_run, dr_aws, dr_target, dr_environment):
 
 
 @pytest.fixture(scope="session")
-def regional_restored_database(dr_run, dr_aws, dr_target, dr_environment):
+def regional_restored_database(dr_run, drill_lease, dr_aws, dr_target, dr_environment):
     """The newest cross-region copy of production's snapshots restored in the DR region (the recovery
     path of a regional outage: it works with the primary region down). Needs --dr-allow-restore;
     once per run; deleted when the run ends."""
@@ -253,7 +272,7 @@ def regional_restored_database(dr_run, dr_aws, dr_target, dr_environment):
 
 
 @pytest.fixture(scope="session")
-def snapshot_restored_database(dr_run, dr_aws, dr_target, dr_environment):
+def snapshot_restored_database(dr_run, drill_lease, dr_aws, dr_target, dr_environment):
     """Production's newest snapshot restored into a new instance (needs --dr-allow-restore)."""
     restored = _restored(dr_run, dr_aws, dr_target, dr_environment, "snapshot")
     yield restored

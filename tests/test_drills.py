@@ -5,9 +5,11 @@ never touches an instance it did not tag)."""
 import json
 import os
 import signal
+import tempfile
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -16,6 +18,16 @@ import pytest
 from conftest import REPO, run_suite
 
 KOSMOS_DR = str(Path(sys.executable).parent / "kosmos-dr")
+
+
+def drill_run(tmp_path, allow=True, production=False, run_id="x"):
+    """A run as the drills see it: its permission (options, target), id and folder."""
+    from types import SimpleNamespace
+
+    from pytest_kosmos_dr.target import Target
+
+    return SimpleNamespace(options=SimpleNamespace(allow_restore=allow, confirmed_targets=set()),
+                           target=Target("t", production=production), run_id=run_id, run_dir=tmp_path, owner_pid=0)
 
 HOLD_RESTORE = """
 import os, time
@@ -98,9 +110,15 @@ def test_restore_time_outside_the_window_is_one_clear_line_and_quick(sandbox, py
 
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
-def test_interrupted_drill_leaves_nothing_after_teardown_or_cleanup(sandbox, pytester, tmp_path, monkeypatch, how):
+def test_interrupted_drill_leaves_nothing_after_teardown_or_cleanup(sandbox, pytester, tmp_path, monkeypatch, how,
+                                                                     capsys):
+    from pytest_kosmos_dr.drills.cleanup import cleanup_command
+
     mark = tmp_path / "identifier"
     monkeypatch.setenv("RESTORE_MARK", str(mark))
+    runs = Path(tempfile.mkdtemp(prefix="kdr-", dir="/tmp"))  # this test's run folders only (cleanup scans them)
+    monkeypatch.setenv("TMPDIR", str(runs))
+    monkeypatch.setattr(tempfile, "tempdir", str(runs))
     pytester.makepyfile(test_hold=HOLD_RESTORE)
     # Somebody else's instance, not tagged by us: cleanup must not touch it.
     other = f"someone-elses-{how.lower()}"
@@ -118,20 +136,26 @@ def test_interrupted_drill_leaves_nothing_after_teardown_or_cleanup(sandbox, pyt
             assert "KeyboardInterrupt" in output and drill_instances(sandbox) == []
         else:  # nothing ran after SIGKILL: cleanup finds it by tag
             assert drill_instances(sandbox) == [identifier]
-            env = {**os.environ, "KOSMOS_DR_SANDBOX_DIR": str(sandbox.state_dir)}
-            dry = subprocess.run([KOSMOS_DR, "cleanup", "--dry-run"], capture_output=True, text=True, env=env,
-                                 cwd=REPO, timeout=60)
-            assert f"would delete us-east-1/{identifier}" in dry.stdout and other not in dry.stdout
-            done = subprocess.run([KOSMOS_DR, "cleanup"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
-            assert f"us-east-1/{identifier}: deleted" in done.stdout, done.stdout + done.stderr
+            monkeypatch.chdir(REPO)
+            capsys.readouterr()
+            assert cleanup_command(None, None, dry_run=True) == 0
+            dry = capsys.readouterr().out
+            assert f"would delete us-east-1/{identifier}" in dry and other not in dry
+            assert cleanup_command(None, None, dry_run=False) == 0
+            done = capsys.readouterr()
+            assert f"us-east-1/{identifier}: deleted" in done.out, done.out + done.err
             assert drill_instances(sandbox) == []
-            assert "removed run folder" in done.stdout  # the killed run's own folder too
+            assert "removed run folder" in done.out  # the killed run's own folder too
+            assert list(runs.glob("kosmos-dr-run-*")) == []
         remaining = [i["DBInstanceIdentifier"] for i in rds(sandbox).describe_db_instances()["DBInstances"]]
         assert other in remaining
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         rds(sandbox).delete_db_instance(DBInstanceIdentifier=other, SkipFinalSnapshot=True)
+        import shutil
+
+        shutil.rmtree(runs, ignore_errors=True)
 
 
 HOLD_AND_TELL_PID = """
@@ -172,7 +196,7 @@ def test_a_restore_refuses_an_identifier_that_already_exists(sandbox, tmp_path):
     client = rds(sandbox)
     with pytest.raises(DRUnverifiable, match=r"already exists \(refusing to touch what this run did not create\)"):
         restore_point_in_time(client, "us-east-1", "kosmos-prod", "kosmos-prod", None, [], tmp_path, "x",
-                              timedelta(seconds=30))
+                              timedelta(seconds=30), run=drill_run(tmp_path))
     assert not (tmp_path / "created.jsonl").exists()
 
 
@@ -223,7 +247,7 @@ def test_latest_restore_point_is_fixed_when_the_restore_is_requested(tmp_path):
     latest = datetime(2025, 12, 13, 9, 11, 42, 517000, tzinfo=timezone.utc)
     rds_client = _MovingRds(latest)
     outcome = restore_point_in_time(rds_client, "us-east-1", "kosmos-prod", "kosmos-dr-pitr-x", None, [], tmp_path,
-                                    "x", timedelta(seconds=5))
+                                    "x", timedelta(seconds=5), run=drill_run(tmp_path))
     point = latest.replace(microsecond=0)
     assert rds_client.requested["RestoreTime"] == point and "UseLatestRestorableTime" not in rds_client.requested
     assert outcome.restore_time == point  # not the LatestRestorableTime read after the restore (5 min later)
@@ -237,5 +261,91 @@ def test_restore_point_is_recorded_to_the_microsecond(tmp_path):
     asked = datetime(2025, 12, 13, 9, 0, 0, 250000, tzinfo=timezone.utc)
     rds_client = _MovingRds(datetime(2025, 12, 13, 9, 11, tzinfo=timezone.utc))
     outcome = restore_point_in_time(rds_client, "us-east-1", "kosmos-prod", "kosmos-dr-pitr-x", asked, [], tmp_path,
-                                    "x", timedelta(seconds=5))
+                                    "x", timedelta(seconds=5), run=drill_run(tmp_path))
     assert outcome.restore_time == asked and rds_client.requested["RestoreTime"] == asked
+
+
+# -- the guard inside the code that restores; restore networking (issue 14) ---------------------------
+
+@pytest.mark.parametrize("permission", [dict(allow=False), dict(production=True)], ids=["no-allow", "production"])
+def test_a_restore_without_permission_sends_nothing(tmp_path, permission):
+    from datetime import datetime, timezone
+
+    from pytest_kosmos_dr.drills.database_restore import restore_point_in_time
+    from pytest_kosmos_dr.drills.guard import DrillRefused
+
+    rds_client = _MovingRds(datetime(2025, 12, 13, 9, 11, tzinfo=timezone.utc))
+    with pytest.raises(DrillRefused, match=r"could not verify: drill refused: point-in-time restore into kosmos-dr-"):
+        restore_point_in_time(rds_client, "us-east-1", "kosmos-prod", "kosmos-dr-pitr-x", None, [], tmp_path, "x",
+                              timedelta(seconds=5), run=drill_run(tmp_path, **permission))
+    assert rds_client.requested is None and not (tmp_path / "created.jsonl").exists()
+
+
+def _stubbed_rds():
+    import boto3
+
+    return boto3.client("rds", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+
+
+def _available(identifier):
+    return {"DBInstances": [{"DBInstanceIdentifier": identifier, "DBInstanceStatus": "available",
+                             "Endpoint": {"Address": "restored.example", "Port": 5432}}]}
+
+
+NETWORKED = dict(restore_subnet_group="kosmos-dr-private", restore_security_groups=("sg-0a1b", "sg-2c3d"),
+                 restore_instance_class="db.r6g.large")
+
+
+def test_point_in_time_restore_passes_the_targets_networking(tmp_path):
+    from datetime import datetime, timezone
+
+    from botocore.stub import ANY, Stubber
+
+    from pytest_kosmos_dr.drills.database_restore import networking, restore_point_in_time
+    from pytest_kosmos_dr.target import DatabaseSettings
+
+    client = _stubbed_rds()
+    latest = datetime(2025, 12, 13, 9, 11, 42, tzinfo=timezone.utc)
+    extra = networking(DatabaseSettings(**NETWORKED))
+    with Stubber(client) as stub:
+        stub.add_response("describe_db_instances", {"DBInstances": [
+            {"DBInstanceIdentifier": "kosmos-prod", "LatestRestorableTime": latest}]}, {"DBInstanceIdentifier": "kosmos-prod"})
+        stub.add_client_error("describe_db_instances", "DBInstanceNotFound", "none",
+                              expected_params={"DBInstanceIdentifier": "kosmos-dr-pitr-x"})
+        stub.add_response("restore_db_instance_to_point_in_time", {}, {
+            "SourceDBInstanceIdentifier": "kosmos-prod", "TargetDBInstanceIdentifier": "kosmos-dr-pitr-x",
+            "Tags": [], "MultiAZ": False, "PubliclyAccessible": False, "DeletionProtection": False,
+            "RestoreTime": ANY, "DBSubnetGroupName": "kosmos-dr-private",
+            "VpcSecurityGroupIds": ["sg-0a1b", "sg-2c3d"], "DBInstanceClass": "db.r6g.large"})
+        stub.add_response("describe_db_instances", _available("kosmos-dr-pitr-x"))
+        stub.add_response("describe_db_instances", _available("kosmos-dr-pitr-x"))
+        restore_point_in_time(client, "us-east-1", "kosmos-prod", "kosmos-dr-pitr-x", None, [], tmp_path, "x",
+                              timedelta(seconds=5), run=drill_run(tmp_path), extra=extra)
+        stub.assert_no_pending_responses()
+
+
+def test_snapshot_restore_passes_the_targets_networking_and_nothing_when_unset(tmp_path):
+    from datetime import datetime, timezone
+
+    from botocore.stub import Stubber
+
+    from pytest_kosmos_dr.drills.database_restore import networking, restore_snapshot
+    from pytest_kosmos_dr.target import DatabaseSettings
+
+    assert networking(DatabaseSettings()) == {}  # unset: RDS picks (nothing passed)
+    for settings, expected in ((DatabaseSettings(), {}),
+                               (DatabaseSettings(restore_security_groups=("sg-1",)), {"VpcSecurityGroupIds": ["sg-1"]})):
+        client = _stubbed_rds()
+        with Stubber(client) as stub:
+            stub.add_response("describe_db_snapshots", {"DBSnapshots": [
+                {"DBSnapshotIdentifier": "snap-1", "Status": "available",
+                 "SnapshotCreateTime": datetime(2025, 12, 13, 9, tzinfo=timezone.utc)}]})
+            stub.add_client_error("describe_db_instances", "DBInstanceNotFound", "none")
+            stub.add_response("restore_db_instance_from_db_snapshot", {}, {
+                "DBInstanceIdentifier": "kosmos-dr-snap-x", "DBSnapshotIdentifier": "snap-1", "Tags": [],
+                "MultiAZ": False, "PubliclyAccessible": False, "DeletionProtection": False, **expected})
+            stub.add_response("describe_db_instances", _available("kosmos-dr-snap-x"))
+            stub.add_response("describe_db_instances", _available("kosmos-dr-snap-x"))
+            restore_snapshot(client, "us-east-1", "kosmos-prod", "kosmos-dr-snap-x", [], tmp_path, "x",
+                             timedelta(seconds=5), run=drill_run(tmp_path), extra=networking(settings))
+            stub.assert_no_pending_responses()

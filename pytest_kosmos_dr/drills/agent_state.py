@@ -1,5 +1,9 @@
-"""The agent-state recovery drill: the newest archive (from the run's agent-state listing), extracted, copied into the agent's
-pod the way ``kubectl cp`` does (exec + tar), read back by checksum, and the pod put back as found."""
+"""The agent-state recovery drill: the newest archive (from the run's agent-state listing), extracted, copied into the
+agent's pod the way ``kubectl cp`` does (exec + tar) and read back by checksum.
+
+The live state folder is never written: the copy goes into a scratch folder of this run in the pod
+(``/tmp/kosmos-dr-<run id>-<agent>/``), recorded in the run folder *before* it is made, and removed
+after the comparison (by ``kosmos-dr cleanup`` when the run was killed)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from ..errors import DRUnverifiable
 from ..redaction import redact
+from . import changes, guard
 
 EXEC_TIMEOUT_S = 120
 
@@ -85,17 +90,108 @@ class PodFiles:
         self._exec(["mkdir", "-p", path])
         self._exec(["tar", "xf", "-", "-C", path], stdin=tar_bytes)
 
-    def clear(self, path: str) -> None:
-        self._exec(["find", path, "-mindepth", "1", "-delete"])
+    def make_folder(self, path: str) -> None:
+        """``mkdir path`` (not -p: a folder already there is not ours and is refused)."""
+        self._exec(["mkdir", path])
+
+    def remove_scratch(self, path: str) -> None:
+        """``rm -rf path``, only ever for a scratch folder of this tool."""
+        if not is_scratch(path):
+            raise ValueError(f"{path} is not a kosmos-dr scratch folder; refusing to remove it")
+        self._exec(["rm", "-rf", "--", path.rstrip("/")])
+
+    def exists(self, path: str) -> bool:
+        try:
+            self._exec(["test", "-d", path])
+        except PodCommandFailed as exc:
+            if "exit code 1" in str(exc):  # test said no; anything else (no pod, no answer) is raised
+                return False
+            raise
+        return True
 
     def checksums(self, path: str) -> dict[str, str]:
-        out = self._exec(["sh", "-c", f"cd {path} && find . -type f -exec sha256sum {{}} +"]).decode()
+        """name (relative to ``path``) -> sha256 of every file under ``path``."""
+        root = path.rstrip("/")
+        out = self._exec(["find", root, "-type", "f", "-exec", "sha256sum", "{}", "+"]).decode()
         sums = {}
         for line in out.splitlines():
             digest, name = line.split(maxsplit=1)
-            sums[name.strip().removeprefix("./")] = digest
+            name = name.strip()
+            # the pod's own path (or, under the sandbox's unconfined exec, the same path under the pod's root)
+            sums[name.split(root + "/", 1)[-1] if root + "/" in name else name] = digest
         return sums
 
 
 class PodCommandFailed(Exception):
     """A command in the pod exited non-zero (the drill fails; the DR environment is wrong)."""
+
+
+SCRATCH_PREFIX = "/tmp/kosmos-dr-"
+
+
+def scratch_path(run_id: str, agent: str) -> str:
+    """The run's scratch folder for ``agent`` in its pod (never the live state folder)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{run_id}-{agent}")
+    return f"{SCRATCH_PREFIX}{safe}/"
+
+
+def is_scratch(path: str) -> bool:
+    name = path.rstrip("/")
+    return name.startswith(SCRATCH_PREFIX) and "/" not in name[len(SCRATCH_PREFIX):] and ".." not in name
+
+
+class Scratch:
+    """A scratch folder of this run in an agent's pod: made, filled, compared, removed."""
+
+    def __init__(self, files: PodFiles, run, agent: str, live_path: str) -> None:
+        self.files = files
+        self.run = run
+        self.agent = agent
+        self.live_path = live_path
+        self.path = scratch_path(run.run_id, agent)
+        self._record: dict | None = None
+
+    def create(self) -> "Scratch":
+        """Guard, record (before the folder exists), then ``mkdir`` in the pod."""
+        guard.check(self.run, f"make a scratch folder {self.path} in {self.files.pod}")
+        self._record = changes.record(
+            self.run.run_dir, changes.SCRATCH, target=self.run.target.name, run_id=self.run.run_id,
+            namespace=self.files.namespace, pod=self.files.pod, context=self.files.context, path=self.path,
+            note=f"scratch folder {self.path} in {self.files.pod} made by run {self.run.run_id} "
+                 f"(the live {self.live_path} is not written)")
+        self.files.make_folder(self.path.rstrip("/"))
+        return self
+
+    def put(self, tar_bytes: bytes) -> None:
+        """The plan's ``kubectl cp`` into the scratch folder."""
+        guard.check(self.run, f"copy agent state into {self.files.pod}:{self.path}")
+        self.files.put(self.path, tar_bytes)
+        guard.pause_point("agent-state-copy")
+
+    def checksums(self) -> dict[str, str]:
+        return self.files.checksums(self.path)
+
+    def discard(self) -> None:
+        """Remove the scratch folder (this run's, by its recorded name) and close the record."""
+        if self._record is None:
+            return
+        self.files.remove_scratch(self.path)
+        changes.mark_undone(self.run.run_dir, self._record)
+        self._record = None
+
+
+def remove_recorded(files: PodFiles, entry: dict, dry_run: bool = False) -> tuple[bool, str]:
+    """``kosmos-dr cleanup``: remove the scratch folder a killed run recorded. (done, one line)."""
+    path = str(entry.get("path") or "")
+    where = f"{files.pod}:{path}"
+    if not is_scratch(path):
+        return False, f"scratch folder {where!r} of run {entry.get('run_id')}: not a kosmos-dr scratch path, left alone"
+    try:
+        if not files.exists(path):
+            return True, f"scratch folder {where} of run {entry.get('run_id')}: already gone"
+        if dry_run:
+            return False, f"would remove scratch folder {where} of run {entry.get('run_id')}"
+        files.remove_scratch(path)
+    except PodCommandFailed as exc:
+        return False, f"scratch folder {where} of run {entry.get('run_id')}: NOT removed: {exc}"
+    return True, f"scratch folder {where} of run {entry.get('run_id')}: removed (the live state was never written)"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import DRUnverifiable, RegionDown
 from ..timeparse import isoformat, parse_instant
+from . import guard
 from .resources import CreatedInstance, record
 
 POLL_S = 2.0
@@ -69,6 +70,27 @@ def wait_available(rds, identifier: str, timeout: timedelta) -> float:
         time.sleep(POLL_S)
 
 
+def networking(database) -> dict:
+    """Where a restored instance goes (the target's ``database.restore_*``), as RDS restore arguments;
+    a setting left empty is not passed (RDS then picks: the default subnet group and security group,
+    the source's instance class)."""
+    extra: dict = {}
+    if database.restore_subnet_group:
+        extra["DBSubnetGroupName"] = database.restore_subnet_group
+    if database.restore_security_groups:
+        extra["VpcSecurityGroupIds"] = list(database.restore_security_groups)
+    if database.restore_instance_class:
+        extra["DBInstanceClass"] = database.restore_instance_class
+    return extra
+
+
+def _requested(run, rds, identifier: str, region: str, run_dir: Path, run_id: str, action: str) -> None:
+    """Before a restore is requested: the run may drill, the identifier is free, the instance is recorded."""
+    guard.check(run, f"{action} into {identifier}")
+    _refuse_existing(rds, identifier)
+    record(run_dir, CreatedInstance(region, identifier, run_id))
+
+
 def _refuse_existing(rds, identifier: str) -> None:
     from botocore.exceptions import ClientError
 
@@ -83,7 +105,8 @@ def _refuse_existing(rds, identifier: str) -> None:
 
 
 def restore_point_in_time(rds, region: str, source_id: str, identifier: str, restore_time: datetime | None,
-                          tags: list[dict], run_dir: Path, run_id: str, timeout: timedelta) -> RestoreOutcome:
+                          tags: list[dict], run_dir: Path, run_id: str, timeout: timedelta, *, run,
+                          extra: dict | None = None) -> RestoreOutcome:
     """``restore-db-instance-to-point-in-time`` into ``identifier`` and wait until available.
 
     The point is fixed when the restore is requested: "latest" (``restore_time`` None) is the source's
@@ -104,11 +127,11 @@ def restore_point_in_time(rds, region: str, source_id: str, identifier: str, res
             f"--dr-restore-time {isoformat(restore_time)} is outside the restorable window "
             f"{isoformat(earliest)} .. {isoformat(latest)} (InvalidRestoreFault)",
         )
-    _refuse_existing(rds, identifier)
-    record(run_dir, CreatedInstance(region, identifier, run_id))
+    _requested(run, rds, identifier, region, run_dir, run_id, "point-in-time restore")
     rds.restore_db_instance_to_point_in_time(
         SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=identifier, Tags=tags, MultiAZ=False,
-        PubliclyAccessible=False, DeletionProtection=False, RestoreTime=restore_time)
+        PubliclyAccessible=False, DeletionProtection=False, RestoreTime=restore_time, **(extra or {}))
+    guard.pause_point("restore")
     waited = wait_available(rds, identifier, timeout)
     return _outcome(rds, "point-in-time", identifier, region, restore_time, source_id, waited)
 
@@ -123,14 +146,14 @@ def newest_snapshot(rds, source_id: str) -> dict:
 
 
 def restore_snapshot(rds, region: str, source_id: str, identifier: str, tags: list[dict], run_dir: Path,
-                     run_id: str, timeout: timedelta) -> RestoreOutcome:
+                     run_id: str, timeout: timedelta, *, run, extra: dict | None = None) -> RestoreOutcome:
     """``restore-db-instance-from-db-snapshot`` of the newest snapshot and wait until available."""
     snapshot = newest_snapshot(rds, source_id)
-    _refuse_existing(rds, identifier)
-    record(run_dir, CreatedInstance(region, identifier, run_id))
+    _requested(run, rds, identifier, region, run_dir, run_id, "snapshot restore")
     rds.restore_db_instance_from_db_snapshot(
         DBInstanceIdentifier=identifier, DBSnapshotIdentifier=snapshot["DBSnapshotIdentifier"], Tags=tags,
-        MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False)
+        MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False, **(extra or {}))
+    guard.pause_point("restore")
     waited = wait_available(rds, identifier, timeout)
     return _outcome(rds, "snapshot", identifier, region, snapshot["SnapshotCreateTime"],
                     snapshot["DBSnapshotIdentifier"], waited)
@@ -156,16 +179,17 @@ def _data_time(snapshot: dict) -> datetime:
 
 
 def restore_cross_region_copy(rds, region: str, source_id: str, source_region: str, identifier: str,
-                              tags: list[dict], run_dir: Path, run_id: str, timeout: timedelta) -> RestoreOutcome:
+                              tags: list[dict], run_dir: Path, run_id: str, timeout: timedelta, *, run,
+                              extra: dict | None = None) -> RestoreOutcome:
     """``restore-db-instance-from-db-snapshot`` of the newest copy of production's snapshots in the DR
     region ``region`` (``rds`` is that region's client: nothing here asks ``source_region``, which
     may be down); the restore point is the copy's original snapshot time."""
     copy = newest_cross_region_copy(rds, region, source_id, source_region)
-    _refuse_existing(rds, identifier)
-    record(run_dir, CreatedInstance(region, identifier, run_id))
+    _requested(run, rds, identifier, region, run_dir, run_id, "cross-region snapshot restore")
     rds.restore_db_instance_from_db_snapshot(
         DBInstanceIdentifier=identifier, DBSnapshotIdentifier=copy["DBSnapshotIdentifier"], Tags=tags,
-        MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False)
+        MultiAZ=False, PubliclyAccessible=False, DeletionProtection=False, **(extra or {}))
+    guard.pause_point("restore")
     waited = wait_available(rds, identifier, timeout)
     return _outcome(rds, "cross-region-snapshot", identifier, region, _data_time(copy), copy["DBSnapshotIdentifier"],
                     waited)

@@ -102,3 +102,22 @@ def leftovers(rds) -> list[tuple[str, dict[str, str]]]:
             if tags.get(TAG_CREATED_BY) == CREATOR and not owner_alive(tags):
                 found.append((instance["DBInstanceIdentifier"], tags))
     return found
+
+
+def tagged_instances(rds) -> list[tuple[str, dict[str, str]]]:
+    """Every instance this tool created (by tag), live run or not: (identifier, tags)."""
+    found = []
+    for page in rds.get_paginator("describe_db_instances").paginate():
+        for instance in page["DBInstances"]:
+            tags = tags_of(instance.get("TagList") or [])
+            if tags.get(TAG_CREATED_BY) == CREATOR:
+                found.append((instance["DBInstanceIdentifier"], tags))
+    return found
+
+
+def local_owner_state(tags: dict[str, str]) -> bool | None:
+    """What this host knows of the run that created an instance: True (its process runs here), False (it
+    was created here and its process is gone), None (created on another host: ask the drill lease)."""
+    if tags.get(TAG_HOST) != socket.gethostname():
+        return None
+    return owner_alive(tags)
