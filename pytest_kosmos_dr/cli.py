@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import DRConfigError, SandboxError
 from .ledger_commands import add_commands as add_ledger_commands
 from .reporting.commands import add_commands as add_report_commands
+from .target import SANDBOX_LAYOUTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -26,8 +27,8 @@ def _targets(args: argparse.Namespace) -> int:
     # credentials written into a URL of the targets file (user:password@, TOKEN@) are masked
     described = {name: redact_deep(describe_target(t)) for name, t in cfg.targets.items()}
     if args.json:
-        print(redact(json.dumps({"source": cfg.source, "default": cfg.default_target, "targets": described},
-                                indent=2)))
+        print(redact(json.dumps({"source": cfg.source, "default": cfg.default_target, "targets": described,
+                                 "running_sandbox": _running_sandbox_layout(cfg)}, indent=2)))
         return EXIT_OK
     print(f"targets from {cfg.source} (default: {cfg.default_target})")
     for name, body in described.items():
@@ -41,7 +42,24 @@ def _targets(args: argparse.Namespace) -> int:
             elif isinstance(values, list):
                 print(f"  {section}: {', '.join(a['name'] for a in values)}")
     print("\nsecrets are read from the environment variables named *_env and are never shown")
+    running = _running_sandbox_layout(cfg)
+    if running:
+        matching = ", ".join(running["targets"])
+        print(f"\nrunning sandbox ({running['state_dir']}): layout {running['layout']!r}; "
+              + (f"its target: {matching}" if matching else
+                 f"no target here describes it: kosmos-dr sandbox target --layout {running['layout']}"))
     return EXIT_OK
+
+
+def _running_sandbox_layout(cfg) -> dict | None:
+    """The running sandbox's folder and layout, and the targets of ``cfg`` that describe it (or None)."""
+    from .sandbox import manager
+
+    running = manager.find_running(manager.default_state_dir())
+    if running is None:
+        return None
+    names = [name for name, t in cfg.targets.items() if t.is_sandbox and t.sandbox.layout == running.layout]
+    return {"state_dir": str(running.state_dir), "layout": running.layout, "targets": names}
 
 
 def _criteria(args: argparse.Namespace) -> int:
@@ -66,14 +84,18 @@ def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox import manager
 
     state_dir = Path(args.state_dir).resolve() if args.state_dir else manager.default_state_dir()
+    if args.action == "target":
+        return _sandbox_target(args, state_dir)
     if args.action == "up":
         if (args.outage_mode or args.outage_hold is not None) and not args.outage:
             print("kosmos-dr: --outage-mode/--outage-hold need --outage primary-region", file=sys.stderr)
             return EXIT_USAGE
         running, started = manager.start(state_dir, scale=args.scale, outage=args.outage,
-                                         outage_mode=args.outage_mode, outage_hold_s=args.outage_hold)
+                                         outage_mode=args.outage_mode, outage_hold_s=args.outage_hold,
+                                         layout=args.layout)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
+        _print_matching_target(running.layout, getattr(args, "config", None))
         return EXIT_OK
     if args.action == "down":
         stopped = manager.stop(state_dir)
@@ -84,7 +106,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         print(f"no sandbox running in {state_dir} (start one with: kosmos-dr sandbox up)", file=sys.stderr)
         return EXIT_FAILED
     if args.action == "status":
-        print(f"sandbox running (pid {running.pid}), started {running.state.get('started_at')}")
+        print(f"sandbox running (pid {running.pid}), layout {running.layout!r}, started {running.state.get('started_at')}")
         _print_endpoints(running)
         applied = [f["name"] for f in running.faults() if f["applied"]]
         print(f"  faults applied: {', '.join(applied) if applied else 'none'}")
@@ -103,6 +125,38 @@ def _sandbox(args: argparse.Namespace) -> int:
         expect = f": expect {', '.join(answer['criteria'])} to fail" if answer["criteria"] else ""
         print(f"fault {args.name} applied{expect} (revert: kosmos-dr sandbox fault {args.name} --revert)")
     return EXIT_OK
+
+
+def _sandbox_target(args: argparse.Namespace, state_dir: Path) -> int:
+    """The targets-file entry of a sandbox layout: --layout, else the running sandbox's, else default."""
+    from .sandbox import manager
+    from .sandbox.layout import layout_named, target_toml
+
+    name = args.layout
+    if name is None:
+        running = manager.find_running(state_dir)
+        name = running.layout if running else "default"
+    print(target_toml(layout_named(name)), end="")
+    return EXIT_OK
+
+
+def _print_matching_target(layout: str, config: str | None = None) -> None:
+    """The target describing ``layout`` in the targets file here, or how to get one."""
+    from .config import load_config
+    from .sandbox import layout_target_name
+
+    try:
+        cfg = load_config(Path.cwd(), config)
+        names = [n for n, t in cfg.targets.items() if t.is_sandbox and t.sandbox.layout == layout]
+        source = cfg.source
+    except DRConfigError:
+        names, source = [], "the targets file here (it does not load)"
+    if names:
+        print(f"  target:       {', '.join(names)} ({source}): pytest suites/ --dr-target {names[0]}")
+        return
+    name = layout_target_name(layout)
+    print(f"  target:       none in {source} describes layout {layout!r}: kosmos-dr sandbox target --layout {layout} "
+          f"> {name}.toml; pytest suites/ --dr-config {name}.toml --dr-target {name}")
 
 
 def _cleanup(args: argparse.Namespace) -> int:
@@ -163,6 +217,7 @@ def _print_endpoints(running) -> None:
     state = running.state
     db = state["database"]
     print(f"  state folder: {running.state_dir}")
+    print(f"  layout:       {running.layout}")
     print(f"  env file:     {running.env_file}   (source it: psql, curl, aws and kubectl then reach the sandbox)")
     print(f"  database:     postgresql://{db['user']}@{db['host']}:{db['port']}/{db['dbname']}  (password in env file)")
     print(f"  KOSMOS API:   {state['api']['url']}  (token in env file as KOSMOS_API_TOKEN)")
@@ -205,15 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="size of the seeded DR environment: large = 200 nodes, 2,000 pods, 1,000,000 "
                          "conversations, 20,000 agent-state archives; xlarge = the same with 10,000,000 "
                          "conversations (default: $KOSMOS_DR_SANDBOX_SCALE or default)")
+    up.add_argument("--layout", choices=SANDBOX_LAYOUTS, default=None,
+                    help="the names and contracts it serves: default (the plan's names) or alternate (other "
+                         "regions, namespace, bucket, instances, archive keys, health body, data source); "
+                         "its target: kosmos-dr sandbox target --layout NAME (default: default; a running "
+                         "sandbox is reused only if it serves the layout asked for)")
+    up.add_argument("--config", help="targets file in which to look for the layout's target")
     up.add_argument("--outage", choices=("primary-region",), default=None,
-                    help="start with the primary region (us-east-1) lost: its AWS API, the primary database and "
-                         "its API endpoint unreachable (the fault primary-region-outage, applied at start)")
+                    help="start with the layout's primary region lost (default layout: us-east-1): its AWS API, "
+                         "the primary database and its API endpoint unreachable (the fault primary-region-outage, "
+                         "applied at start)")
     up.add_argument("--outage-mode", choices=("503", "reset", "timeout"), default=None,
                     help="how the lost region's AWS API looks to a client: 503 ServiceUnavailable (default), "
                          "reset (connection reset, no answer) or timeout (held, then reset)")
     up.add_argument("--outage-hold", type=float, default=None, metavar="SECONDS",
                     help="timeout mode: how long a request is held before the connection is reset (default 60)")
     actions.add_parser("down", help="stop it and remove its servers and data")
+    target = actions.add_parser("target", help="print the targets-file entry of a sandbox layout (TOML)")
+    target.add_argument("--layout", choices=SANDBOX_LAYOUTS, default=None,
+                        help="the layout (default: the running sandbox's, else default)")
     actions.add_parser("status", help="show endpoints and applied faults")
     fault = actions.add_parser("fault", help="apply a named fault (for demos and training)")
     fault.add_argument("name", nargs="?")

@@ -143,15 +143,19 @@ class TargetRun:
 
     # -- sandbox -----------------------------------------------------------------------------
     def sandbox(self):
-        """The running sandbox this target uses: a user's running one, else one started for the run."""
+        """The running sandbox this target uses: a user's running one (of the target's layout), else one
+        started for the run with the target's ``sandbox.layout``."""
         if self._sandbox is None:
             from .sandbox import manager
 
+            layout = self.target.sandbox.layout
             shared = manager.find_running(manager.default_state_dir()) if self._may_reuse else None
             if shared is not None:
+                if shared.layout != layout:  # started since the run was configured
+                    raise manager.LayoutMismatch(shared.state_dir, shared.layout, layout)
                 self._sandbox = shared
             else:
-                self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid)
+                self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid, layout=layout)
         return self._sandbox
 
     @cached_property
@@ -263,6 +267,30 @@ def _refuse_unconfirmed_drills(options: RunOptions, targets: list[Target]) -> No
                                 f"--dr-confirm-target {target.name}; nothing was run")
 
 
+def _shared_sandbox_target(targets: list[Target]) -> str | None:
+    """The sandbox target a user's running sandbox (``$KOSMOS_DR_SANDBOX_DIR`` or the default folder)
+    serves in this run: a single sandbox target (which must describe the running sandbox's layout),
+    else the first describing its layout, else the one named "sandbox"; the others start their own."""
+    sandboxes = [t for t in targets if t.is_sandbox]
+    if not sandboxes:
+        return None
+    from .sandbox import manager
+
+    running = manager.find_running(manager.default_state_dir())
+    if running is None:
+        return sandboxes[0].name if len(targets) == 1 else ("sandbox" if any(t.name == "sandbox" for t in sandboxes)
+                                                              else None)
+    if len(targets) == 1:
+        target = sandboxes[0]
+        if target.sandbox.layout != running.layout:
+            raise DRConfigError(
+                f"the running sandbox serves layout {running.layout!r} but target {target.name!r} describes "
+                f"{target.sandbox.layout!r}: stop it (kosmos-dr sandbox down) or point KOSMOS_DR_SANDBOX_DIR at a "
+                f"sandbox of that layout (kosmos-dr sandbox --state-dir DIR up --layout {target.sandbox.layout})")
+        return target.name
+    return next((t.name for t in sandboxes if t.sandbox.layout == running.layout), None)
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:20] or "target"
 
@@ -293,10 +321,10 @@ class DRRun:
             self.is_controller = True
         self.run_id = self.run_dir.name.rsplit("-", 1)[-1]  # lowercase hex: valid in RDS identifiers and tags
         single = len(targets) == 1
-        # A user's running sandbox serves a single sandbox target, or the one named "sandbox".
+        serves = _shared_sandbox_target(targets)
+        # each target its own folder (and a sandbox started for it there): sandboxes of two layouts never share one
         self.target_runs: dict[str, TargetRun] = {
-            t.name: TargetRun(self, t, self.run_dir if single else self.run_dir / t.name,
-                              single or t.name == "sandbox")
+            t.name: TargetRun(self, t, self.run_dir if single else self.run_dir / t.name, t.name == serves)
             for t in targets
         }
 

@@ -50,3 +50,15 @@ def test_fault_on_a_missing_sandbox_says_how_to_start_one(tmp_path):
     result = run("sandbox", "--state-dir", str(tmp_path), "fault", "--list")
     assert result.returncode == 1
     assert "no sandbox running" in result.stderr and "kosmos-dr sandbox up" in result.stderr
+
+
+def test_sandbox_target_prints_each_layouts_targets_file_entry(tmp_path):
+    from pytest_kosmos_dr.config import load_config
+
+    for layout, name in (("alternate", "sandbox-alternate"), ("default", "sandbox")):
+        result = run("sandbox", "--state-dir", str(tmp_path / "none"), "target", "--layout", layout)
+        assert result.returncode == 0, result.stderr
+        (tmp_path / f"{layout}.toml").write_text(result.stdout)
+        assert load_config(tmp_path, str(tmp_path / f"{layout}.toml")).target(name).sandbox.layout == layout
+    unknown = run("sandbox", "target", "--layout", "sideways")
+    assert unknown.returncode == 2 and "invalid choice: 'sideways'" in unknown.stderr

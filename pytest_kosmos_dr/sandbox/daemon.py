@@ -1,7 +1,8 @@
 """The sandbox process: starts every component, publishes their endpoints, stops them all.
 
 Run as ``python -m pytest_kosmos_dr.sandbox.daemon --state-dir DIR [--owner-pid PID]
-[--outage primary-region [--outage-mode 503|reset|timeout] [--outage-hold S]]``. It stops
+[--layout default|alternate] [--outage primary-region [--outage-mode 503|reset|timeout] [--outage-hold S]]``.
+The layout (sandbox/layout.py) gives every name the sandbox serves; ``sandbox.json`` records it. It stops
 on SIGTERM/SIGINT, on ``POST /_sandbox/shutdown``, or when its owner process is gone, and always
 removes the servers and data folders it created. A watchdog process (``--watchdog``, its own session)
 outlives a SIGKILLed daemon (the out-of-memory killer) and then stops its PostgreSQL servers and
@@ -27,8 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..target import SANDBOX_LAYOUTS
 from ..timeparse import isoformat, utcnow
-from . import AGENTS
+from . import AGENTS, layout_target_name
 from .component import SandboxContext
 from .dr_database import SCALE_ENV, SCALES, current_scale
 
@@ -169,7 +171,10 @@ def _owner_alive(pid: int | None) -> bool:
 
 
 async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", outage: str | None = None,
-              outage_mode: str | None = None, outage_hold_s: float | None = None) -> int:
+              outage_mode: str | None = None, outage_hold_s: float | None = None, layout: str = "default") -> int:
+    from .layout import layout_named
+
+    served = layout_named(layout)
     if not state_dir.exists():
         state_dir.mkdir(parents=True, mode=0o700)  # ours: private; an existing folder keeps its mode
     (state_dir / ERROR_FILE).unlink(missing_ok=True)
@@ -184,10 +189,11 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         return 1
     data_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-sandbox-"))
     watchdog_fd = _start_watchdog(state_dir, data_dir, sockets, created)
-    ctx = SandboxContext(state_dir=state_dir, data_dir=data_dir)
+    ctx = SandboxContext(state_dir=state_dir, data_dir=data_dir, layout=served)
     ctx.state.update(
         pid=os.getpid(), state_dir=str(state_dir), data_dir=str(data_dir), socket_dir=str(sockets),
         started_at=isoformat(utcnow()), agents=list(AGENTS), incident={"start": isoformat(utcnow())}, scale=scale,
+        layout=served.name,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -202,7 +208,8 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
             await component.start(ctx)
         from .evidence_files import post_update_if_due, write_evidence
 
-        ctx.state["evidence"] = write_evidence(state_dir, ctx.state["incident"]["start"])
+        ctx.state["evidence"] = write_evidence(state_dir, ctx.state["incident"]["start"],
+                                               target=layout_target_name(served.name), layout=served)
         faults = {f.name: f for c in ctx.components.values() if hasattr(c, "faults") for f in c.faults()}
         from .control import ControlServer
 
@@ -221,7 +228,8 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
         log.info("sandbox ready")
         while not stop.is_set():
-            post_update_if_due(ctx.state["evidence"]["incident_record"])  # the incident commander's 20-min updates
+            # the incident commander's 20-min updates
+            post_update_if_due(ctx.state["evidence"]["incident_record"], layout=served)
             if not _owner_alive(owner_pid):
                 log.info("owner process %s is gone; stopping", owner_pid)
                 break
@@ -240,10 +248,12 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         if control is not None:
             await control.stop()
         for component in reversed(list(ctx.components.values())):  # a half-started one too
+            began = loop.time()
             try:
                 await component.stop()
             except Exception as exc:  # keep stopping the others
                 log.error("stopping %s failed: %s", component.name, exc)
+            log.info("stopped %s in %.1f s", component.name, loop.time() - began)
         shutil.rmtree(data_dir, ignore_errors=True)
         remove_socket_root()
         _remove_created(state_dir, created)
@@ -265,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--owner-pid", type=int, default=None)
     parser.add_argument("--scale", choices=sorted(SCALES), default=None,
                         help=f"size of the seeded environment (default: ${SCALE_ENV} or 'default')")
+    parser.add_argument("--layout", choices=list(SANDBOX_LAYOUTS), default="default",
+                        help="the names and contracts the sandbox serves (sandbox/layout.py)")
     parser.add_argument("--outage", choices=sorted(OUTAGES), default=None,
-                        help="start with this region lost (primary-region: us-east-1)")
+                        help="start with this region lost (primary-region: the layout's primary region)")
     parser.add_argument("--outage-mode", choices=("503", "reset", "timeout"), default=None,
                         help="how a client of the lost region's AWS API sees it (default 503)")
     parser.add_argument("--outage-hold", type=float, default=None,
@@ -280,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[SCALE_ENV] = args.scale
     scale = current_scale().name
     return asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale, args.outage, args.outage_mode,
-                           args.outage_hold))
+                           args.outage_hold, args.layout))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The DR database: the KOSMOS schema and seeded history, and how the sandbox publishes it.
 
-Production (``kosmos-prod``, us-east-1) is created with this schema and history; its streaming
-replica in us-west-2 is promoted during the sandbox's incident and from then on *is* the DR
-database (see ``aws/component.py``). ``publish_database`` keeps the contract other components
+Production (the layout's production instance, in its primary region) is created with this schema
+and history; its streaming replica in the secondary region is promoted during the sandbox's incident
+and from then on *is* the DR database (see ``aws/component.py``). ``publish_database`` keeps the contract other components
 and the checks rely on: ``ctx.state["database"]`` and the ``PG*`` variables.
 """
 

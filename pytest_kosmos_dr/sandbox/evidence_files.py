@@ -61,9 +61,18 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def resolved_drill_record(started: datetime) -> dict:
+def _regions(layout) -> tuple[str, str]:
+    """(primary, secondary) region of the sandbox layout (the default layout's when none is given)."""
+    if layout is None:
+        from .layout import DEFAULT as layout
+    return layout.primary_region, layout.secondary_region
+
+
+def resolved_drill_record(started: datetime, layout=None) -> dict:
     """The record of the quarterly failover drill seeded in the ledger (40 days ago): a complete,
     resolved incident, for the COM-* criteria that an ongoing incident cannot show yet."""
+    _, secondary = _regions(layout)
+
     def at(minutes: float) -> str:
         return isoformat(started + timedelta(minutes=minutes))
 
@@ -75,7 +84,7 @@ def resolved_drill_record(started: datetime) -> dict:
                      "paging": {"system": "PagerDuty", "incident_id": "PDRILL", "at": at(4)}},
         "updates": [{"at": at(m), "channel": "#incidents", "text": text} for m, text in (
             (6, "Investigating: primary region unreachable; failover runbook started."),
-            (31, "DNS switched to us-west-2; validating the DR cluster."),
+            (31, f"DNS switched to {secondary}; validating the DR cluster."),
             (58, "Gate checks green; monitoring recovery metrics."),
             (85, "Backlog drained; preparing resolution."))],
         "customer_email": {"sent_at": at(11), "audience": "all customers"},
@@ -85,8 +94,9 @@ def resolved_drill_record(started: datetime) -> dict:
     }
 
 
-def incident_record(incident_start: datetime, now: datetime) -> dict:
+def incident_record(incident_start: datetime, now: datetime, layout=None) -> dict:
     """The sandbox's incident as communicated up to ``now``: declared, paged, told, not resolved."""
+    primary, secondary = _regions(layout)
     start = isoformat(incident_start)
     at = isoformat(max(now, incident_start))
     return {
@@ -96,7 +106,7 @@ def incident_record(incident_start: datetime, now: datetime) -> dict:
         "declared": {"at": at, "channel": "#incidents",
                      "paging": {"system": "PagerDuty", "incident_id": "PSANDBOX", "at": at}},
         "updates": [{"at": at, "channel": "#incidents",
-                     "text": "Investigating: API unavailable in us-east-1; failing over to us-west-2."}],
+                     "text": f"Investigating: API unavailable in {primary}; failing over to {secondary}."}],
         "customer_email": {"sent_at": at, "audience": "all customers"},
         "resolution": None,
         "postmortem": None,
@@ -105,8 +115,10 @@ def incident_record(incident_start: datetime, now: datetime) -> dict:
 
 
 def write_evidence(state_dir: str | Path, incident_start: datetime | str, target: str = "sandbox",
-                   now: datetime | None = None) -> dict:
+                   now: datetime | None = None, layout=None) -> dict:
     """Write ``incident-record.json`` and a fresh ``drill-ledger.jsonl`` into ``state_dir``.
+
+    ``layout`` (sandbox/layout.py) names the regions; ``target`` is the target that describes it.
 
     Returns ``{"incident_record": path, "ledger": path}`` (strings, for ``sandbox.json``).
     """
@@ -114,7 +126,7 @@ def write_evidence(state_dir: str | Path, incident_start: datetime | str, target
     now = now or utcnow()
     start = parse_instant(incident_start) if isinstance(incident_start, str) else incident_start
     record_path = state_dir / RECORD_FILE
-    _write_atomic(record_path, json.dumps(incident_record(start, now), indent=2) + "\n")
+    _write_atomic(record_path, json.dumps(incident_record(start, now, layout), indent=2) + "\n")
     ledger_path = state_dir / LEDGER_FILE
     ledger_path.unlink(missing_ok=True)  # a new sandbox, a new history (its drills were of the old one)
     for kind, ago, criteria in SEEDED_DRILLS:
@@ -125,12 +137,13 @@ def write_evidence(state_dir: str | Path, incident_start: datetime | str, target
             "source": "sandbox-seed", "note": SEEDED_NOTE, "recorded_by": "kosmos-dr sandbox",
         }, now)
     previous_path = state_dir / PREVIOUS_RECORD_FILE
-    _write_atomic(previous_path, json.dumps(resolved_drill_record(now - timedelta(days=40)), indent=2) + "\n")
+    _write_atomic(previous_path, json.dumps(resolved_drill_record(now - timedelta(days=40), layout), indent=2) + "\n")
     return {"incident_record": str(record_path), "previous_incident_record": str(previous_path),
             "ledger": str(ledger_path)}
 
 
-def post_update_if_due(record_path: str | Path, now: datetime | None = None, every: timedelta = UPDATE_EVERY) -> bool:
+def post_update_if_due(record_path: str | Path, now: datetime | None = None, every: timedelta = UPDATE_EVERY,
+                       layout=None) -> bool:
     """Add a status update to the sandbox's (ongoing) incident when the last one is ``every`` old.
 
     Cheap enough to call every second from the daemon's loop; returns True when it posted one.
@@ -148,9 +161,10 @@ def post_update_if_due(record_path: str | Path, now: datetime | None = None, eve
         times.append(parse_instant(record["declared"]["at"]))
     if times and now - max(times) < every:
         return False
+    _, secondary = _regions(layout)
     record.setdefault("updates", []).append({
         "at": isoformat(now), "channel": "#incidents",
-        "text": "Update: serving from us-west-2 while recovery is validated; next update within 30 min.",
+        "text": f"Update: serving from {secondary} while recovery is validated; next update within 30 min.",
     })
     _write_atomic(path, json.dumps(record, indent=2) + "\n")
     return True

@@ -1,7 +1,8 @@
 """Start, find, stop and talk to a sandbox from the outside (CLI, plugin, tests).
 
-A sandbox lives in a *state folder*: ``sandbox.json`` (endpoints and credentials, mode 0600),
-``sandbox.env`` (the same as shell exports) and ``sandbox.log``. The default folder is
+A sandbox lives in a *state folder*: ``sandbox.json`` (endpoints and credentials, mode 0600; its
+``layout`` names the sandbox layout served), ``sandbox.env`` (the same as shell exports) and
+``sandbox.log``. The default folder is
 ``$KOSMOS_DR_SANDBOX_DIR``, else ``$XDG_STATE_HOME/kosmos-dr/sandbox`` (``~/.local/state/...``).
 """
 
@@ -24,7 +25,7 @@ from .daemon import ENV_FILE, ERROR_FILE, STATE_FILE
 
 START_TIMEOUT_S = 90
 SCALED_START_TIMEOUT_S = 1200  # seeding millions of rows takes minutes, not seconds
-STOP_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 120  # removing a drilled sandbox's data (600 MB) takes tens of seconds on a busy disk
 CONTROL_TIMEOUT_S = 10
 LOG_FILE = "sandbox.log"
 DAEMON_MODULE = "pytest_kosmos_dr.sandbox.daemon"
@@ -52,6 +53,11 @@ class RunningSandbox:
     @property
     def env_file(self) -> Path:
         return self.state_dir / ENV_FILE
+
+    @property
+    def layout(self) -> str:
+        """The sandbox layout it serves (sandbox/layout.py); sandboxes older than layouts served the default."""
+        return str(self.state.get("layout") or "default")
 
     def secrets(self) -> list[str]:
         """Every credential the sandbox handed out (for redaction)."""
@@ -146,15 +152,33 @@ OUTAGES = ("primary-region",)
 OUTAGE_MODES = ("503", "reset", "timeout")
 
 
+class LayoutMismatch(SandboxError):
+    """The running sandbox serves another layout than the one asked for."""
+
+    def __init__(self, state_dir: Path, running: str, wanted: str) -> None:
+        self.state_dir, self.running, self.wanted = state_dir, running, wanted
+        super().__init__(f"the sandbox running in {state_dir} serves layout {running!r}, not {wanted!r}: stop it "
+                         f"(kosmos-dr sandbox down) or use another --state-dir")
+
+
 def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
           timeout: float | None = None, scale: str | None = None, outage: str | None = None,
-          outage_mode: str | None = None, outage_hold_s: float | None = None) -> tuple[RunningSandbox, bool]:
+          outage_mode: str | None = None, outage_hold_s: float | None = None,
+          layout: str | None = None) -> tuple[RunningSandbox, bool]:
     """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us).
 
+    ``layout`` (``default``, ``alternate``: sandbox/layout.py) names what a new sandbox serves; a
+    running one is reused only if it serves that layout (else ``LayoutMismatch``); None takes any
+    running one and starts the default.
     ``scale`` (``default``, ``large``, ``xlarge``; else ``$KOSMOS_DR_SANDBOX_SCALE``) sizes what a new
     sandbox seeds; a running one is reused whatever its scale (``state["scale"]`` says which).
-    ``outage="primary-region"`` starts it with us-east-1 lost (``outage_mode`` 503|reset|timeout,
-    ``outage_hold_s`` for timeout); a running sandbox is reused only if it plays that outage too."""
+    ``outage="primary-region"`` starts it with the layout's primary region lost (``outage_mode``
+    503|reset|timeout, ``outage_hold_s`` for timeout); a running sandbox is reused only if it plays
+    that outage too."""
+    from ..target import SANDBOX_LAYOUTS
+
+    if layout is not None and layout not in SANDBOX_LAYOUTS:
+        raise SandboxError(f"unknown sandbox layout {layout!r}; known: {', '.join(SANDBOX_LAYOUTS)}")
     if outage is not None and outage not in OUTAGES:
         raise SandboxError(f"unknown outage {outage!r}; known: {', '.join(OUTAGES)}")
     if outage_mode is not None and outage_mode not in OUTAGE_MODES:
@@ -166,6 +190,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
     with _locked(state_dir):
         running = find_running(state_dir)
         if running:
+            if layout is not None and running.layout != layout:
+                raise LayoutMismatch(state_dir, running.layout, layout)
             if outage and not running.state.get("outage"):
                 raise SandboxError(f"a sandbox without the {outage} outage is running in {state_dir}: apply it with "
                                    f"`kosmos-dr sandbox fault {outage}-outage`, or `kosmos-dr sandbox down` first")
@@ -176,6 +202,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
             cmd += ["--owner-pid", str(owner_pid)]
         if scale:
             cmd += ["--scale", scale]
+        if layout:
+            cmd += ["--layout", layout]
         if outage:
             cmd += ["--outage", outage]
             if outage_mode:

@@ -58,14 +58,15 @@ class StatusPageComponent:
                      "shortlink": "https://stspg.io/kosmos-old",
                      "incident_updates": [{"status": "monitoring", "body": "A fix is deployed; monitoring.",
                                            "created_at": then}]}]
-        updates = [{"status": "investigating", "body": "API unavailable in us-east-1; failing over to us-west-2.",
+        primary, secondary = self.ctx.layout.primary_region, self.ctx.layout.secondary_region
+        updates = [{"status": "investigating", "body": f"API unavailable in {primary}; failing over to {secondary}.",
                     "created_at": start}]
         if incident.get("dns_switched_at"):
-            updates.insert(0, {"status": "monitoring", "body": "Traffic served from us-west-2; validating recovery.",
+            updates.insert(0, {"status": "monitoring", "body": f"Traffic served from {secondary}; validating recovery.",
                                "created_at": incident["dns_switched_at"]})
         impact = "none" if self.world == "status-page-all-operational" else "major"
         return [{
-            "id": "sandbox-regional-outage", "name": "Regional outage in us-east-1",
+            "id": "sandbox-regional-outage", "name": f"Regional outage in {primary}",
             "status": updates[0]["status"], "impact": impact, "created_at": start, "started_at": start,
             "updated_at": updates[0]["created_at"], "shortlink": "https://stspg.io/kosmos-dr",
             "incident_updates": updates,

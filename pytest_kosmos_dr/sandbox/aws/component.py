@@ -4,8 +4,11 @@ history, the agent-state bucket, Route53 + a DNS server, and the incident played
 Start order (things that do not depend on each other run concurrently):
 moto + DNS server -> [production instance (real server) | bucket + archives | zone + health checks]
 -> seed production -> real snapshot + represented hourly history + copies | DR replica (standby)
--> live workload until the incident -> incident: writes stop, us-east-1 fails, replica promoted,
-DNS fails over -> the promoted replica is published as THE DR database.
+-> live workload until the incident -> incident: writes stop, the primary region fails, replica
+promoted, DNS fails over -> the promoted replica is published as THE DR database.
+
+Every name comes from the sandbox's layout (``ctx.layout``, sandbox/layout.py): the regions, the
+production and replica instance identifiers, the agent-state bucket and prefix.
 """
 
 from __future__ import annotations
@@ -22,15 +25,19 @@ from ..dr_database import DB_NAME, DB_USER, create_kosmos_database, publish_data
 from ..postgres import find_bindir, prepare_data_root
 from . import agent_state, history, route53
 from .dns_server import DnsServer
-from .moto_server import PRIMARY_REGION, SECONDARY_REGION, MotoServer
+from .moto_server import MotoServer
 from .rds_backend import ACCOUNT_ID, RealRds, now_utc
 
 log = logging.getLogger("kosmos_dr.sandbox.aws")
-PROD_ID = "kosmos-prod"
-DR_ID = "kosmos-prod-replica"
 WORKLOAD_S = 2.0
 ENGINE_VERSION = "15.4"
-REGION_ADDRESSES = {PRIMARY_REGION: "127.0.0.2", SECONDARY_REGION: "127.0.0.1"}  # where each API answers
+PRIMARY_ADDRESS = "127.0.0.2"  # the primary region's API endpoint: nothing listens there (the region is lost)
+SECONDARY_ADDRESS = "127.0.0.1"  # the DR region's: where the KOSMOS API stand-in listens
+
+
+def region_addresses(primary: str, secondary: str) -> dict[str, str]:
+    """Where each region's API endpoint (api.<region>.<zone>) answers."""
+    return {primary: PRIMARY_ADDRESS, secondary: SECONDARY_ADDRESS}
 
 
 class AwsComponent:
@@ -41,8 +48,6 @@ class AwsComponent:
         self.rds: RealRds | None = None
         self.dns: DnsServer | None = None
         self.health = route53.HealthState()
-        self.primary, self.secondary = PRIMARY_REGION, SECONDARY_REGION
-        self.prod_id, self.dr_id = PROD_ID, DR_ID
         self.incident_start: datetime | None = None
         self.zone: dict = {}
 
@@ -50,6 +55,11 @@ class AwsComponent:
     async def start(self, ctx: SandboxContext) -> None:
         started = time.monotonic()
         self.ctx = ctx
+        layout = ctx.layout
+        self.primary, self.secondary = layout.primary_region, layout.secondary_region
+        self.prod_id, self.dr_id = layout.production_instance, layout.replica_instance
+        self.bucket, self.prefix = layout.bucket, layout.agent_state_prefix
+        self.region_addresses = region_addresses(self.primary, self.secondary)
         find_bindir()  # fail with what to install before moto would turn it into an HTTP 500
         prepare_data_root(ctx.data_dir)
         self.access_key = "AKIA" + ctx.secret(12).upper().replace("-", "X").replace("_", "Y")[:16]
@@ -78,12 +88,13 @@ class AwsComponent:
         self.master_password = password
         prod, newest, self.zone = await asyncio.gather(
             asyncio.to_thread(self._create_production, password),
-            asyncio.to_thread(agent_state.create_bucket, self.s3, self.secondary, ctx.state["agents"],
-                              now_utc() + timedelta(seconds=WORKLOAD_S + 4)),
-            asyncio.to_thread(route53.create_zone, self.route53, REGION_ADDRESSES, self.primary, self.secondary),
+            asyncio.to_thread(_create_bucket, self.s3, self.secondary, ctx.state["agents"],
+                              now_utc() + timedelta(seconds=WORKLOAD_S + 4), layout),
+            asyncio.to_thread(route53.create_zone, self.route53, self.region_addresses, self.primary, self.secondary,
+                              layout.health_path),
         )
         snapshots, _ = await asyncio.gather(
-            asyncio.to_thread(history.create_snapshot_history, self.rds, PROD_ID, self.primary, self.secondary),
+            asyncio.to_thread(history.create_snapshot_history, self.rds, self.prod_id, self.primary, self.secondary),
             asyncio.to_thread(self._create_replica),
         )
         end = now_utc() + timedelta(seconds=WORKLOAD_S)
@@ -91,14 +102,15 @@ class AwsComponent:
         last_write = await asyncio.to_thread(history.run_workload, prod, ctx.state["agents"], self.incident_start)
         incident = await asyncio.to_thread(self._play_incident, last_write)
         ctx.state["incident"] = incident
-        dr = self.rds.instance(self.secondary, DR_ID).server
+        dr = self.rds.instance(self.secondary, self.dr_id).server
         publish_database(ctx, dr)
         ctx.state[self.name].update(
-            rds={"production": {"region": self.primary, "id": PROD_ID}, "dr": {"region": self.secondary, "id": DR_ID},
+            rds={"production": {"region": self.primary, "id": self.prod_id},
+                 "dr": {"region": self.secondary, "id": self.dr_id},
                  "restorable_snapshots": [snapshots["real"]], "represented_snapshots": len(snapshots["represented"])},
-            s3={"agent_state_bucket": agent_state.BUCKET, "prefix": agent_state.PREFIX, "newest": newest},
+            s3={"agent_state_bucket": self.bucket, "prefix": self.prefix, "newest": newest},
             route53={**self.zone, "zone": route53.ZONE, "api_name": route53.API_NAME,
-                     "endpoints": {r: route53.regional_name(r) for r in REGION_ADDRESSES}},
+                     "endpoints": {r: route53.regional_name(r) for r in self.region_addresses}},
         )
         log.info("aws side ready in %.1f s", time.monotonic() - started)
 
@@ -123,35 +135,36 @@ class AwsComponent:
     # -- steps (blocking; run in threads) --------------------------------------------------------
     def _clients(self) -> None:
         make = lambda service, region: self.moto.client(service, region, self.access_key, self.secret_key)  # noqa: E731
-        self.rds_east = make("rds", self.primary)
-        self.rds_west = make("rds", self.secondary)
+        self.rds_primary = self.rds_east = make("rds", self.primary)  # rds_east/rds_west: the older names
+        self.rds_secondary = self.rds_west = make("rds", self.secondary)
         self.s3 = make("s3", self.secondary)
-        self.route53 = make("route53", self.primary)
+        self.route53 = make("route53", route53.CONTROL_PLANE_REGION)
 
     def _create_production(self, password: str):
-        self.rds_east.create_db_instance(
-            DBInstanceIdentifier=PROD_ID, Engine="postgres", EngineVersion=ENGINE_VERSION,
+        self.rds_primary.create_db_instance(
+            DBInstanceIdentifier=self.prod_id, Engine="postgres", EngineVersion=ENGINE_VERSION,
             DBInstanceClass="db.r6g.large", AllocatedStorage=100, DBName=DB_NAME, MasterUsername=DB_USER,
             MasterUserPassword=password, MultiAZ=True, BackupRetentionPeriod=30, StorageEncrypted=True,
         )
-        server = self.rds.instance(self.primary, PROD_ID).server
+        server = self.rds.instance(self.primary, self.prod_id).server
         create_kosmos_database(server, self.ctx.state["agents"], isoformat(now_utc()))
         return server
 
     def _create_replica(self) -> None:
-        source = f"arn:aws:rds:{self.primary}:{ACCOUNT_ID}:db:{PROD_ID}"
-        self.rds_west.create_db_instance_read_replica(
-            DBInstanceIdentifier=DR_ID, SourceDBInstanceIdentifier=source, SourceRegion=self.primary,
+        source = f"arn:aws:rds:{self.primary}:{ACCOUNT_ID}:db:{self.prod_id}"
+        self.rds_secondary.create_db_instance_read_replica(
+            DBInstanceIdentifier=self.dr_id, SourceDBInstanceIdentifier=source, SourceRegion=self.primary,
             DBInstanceClass="db.r6g.large", MultiAZ=True,
         )
 
     def _play_incident(self, last_write: datetime) -> dict:
-        """Writes have stopped; at the incident second us-east-1 fails, the replica is promoted, DNS fails over."""
+        """Writes have stopped; at the incident second the primary region fails, the replica is promoted,
+        DNS fails over."""
         delay = (self.incident_start - now_utc()).total_seconds()
         if delay > 0:
             time.sleep(delay)
-        prod = self.rds.instance(self.primary, PROD_ID).server
-        dr = self.rds.instance(self.secondary, DR_ID).server
+        prod = self.rds.instance(self.primary, self.prod_id).server
+        dr = self.rds.instance(self.secondary, self.dr_id).server
         target_lsn = prod.query("SELECT pg_current_wal_lsn()")[0][0]
         deadline = time.monotonic() + 10
         while not dr.query("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target_lsn,))[0][0]:
@@ -159,9 +172,9 @@ class AwsComponent:
                 raise RuntimeError("the replica did not catch up with production within 10 s")
             time.sleep(0.02)
         replayed = dr.query("SELECT pg_last_xact_replay_timestamp()")[0][0]
-        self.rds.fail(self.primary, PROD_ID)
+        self.rds.fail(self.primary, self.prod_id)
         self.health.set_down(route53.regional_name(self.primary))
-        self.rds_west.promote_read_replica(DBInstanceIdentifier=DR_ID, BackupRetentionPeriod=30)
+        self.rds_secondary.promote_read_replica(DBInstanceIdentifier=self.dr_id, BackupRetentionPeriod=30)
         failover_at = now_utc()
         # Route53 (here: the sandbox DNS) answers from the health state: the secondary from now on
         dns_switched_at = now_utc()
@@ -177,7 +190,7 @@ class AwsComponent:
         """Take the writes after ``cutoff`` out of the DR database (kept in memory for the revert)."""
         import psycopg
 
-        dr = self.rds.instance(self.secondary, DR_ID).server
+        dr = self.rds.instance(self.secondary, self.dr_id).server
         with psycopg.connect(dr.conninfo(), autocommit=False) as conn:
             convs = conn.execute("SELECT * FROM conversations WHERE created_at > %s ORDER BY id", (cutoff,)).fetchall()
             msgs = conn.execute(
@@ -193,7 +206,7 @@ class AwsComponent:
         if not withheld:
             return
         convs, msgs = withheld
-        dr = self.rds.instance(self.secondary, DR_ID).server
+        dr = self.rds.instance(self.secondary, self.dr_id).server
         with psycopg.connect(dr.conninfo(), autocommit=False) as conn, conn.cursor() as cur:
             if convs:
                 cur.executemany(
@@ -204,3 +217,8 @@ class AwsComponent:
 
 def _iso_ms(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _create_bucket(s3, region: str, agents: list[str], incident: datetime, layout) -> dict:
+    """The agent-state bucket and its archives, named and keyed as the layout says (agent_state.py)."""
+    return agent_state.create_bucket(s3, region, agents, incident, layout=layout)

@@ -78,9 +78,7 @@ def dns_faults(component) -> list[Fault]:
             aws.route53.delete_hosted_zone(Id=zone)
 
     def aws_addresses() -> dict[str, str]:
-        from .component import REGION_ADDRESSES
-
-        return REGION_ADDRESSES
+        return aws.region_addresses
 
     def run(func, *args):
         async def runner():

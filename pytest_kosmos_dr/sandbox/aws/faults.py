@@ -1,14 +1,38 @@
 """Faults of the AWS side: each breaks one criterion through what the AWS API (or DNS) reports,
-and its revert puts back exactly what was there."""
+and its revert puts back exactly what was there. Names (regions, instances, bucket, archive keys)
+are the sandbox layout's."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import os
+import tarfile
 from datetime import timedelta
 
 from ..component import Fault
 from . import agent_state, route53
 from .rds_backend import ACCOUNT_ID, aware_utc
+
+FAULTED_AGENT = "zeus-orchestrator"  # the agent whose archives the agent-state faults break
+
+
+def truncated_archive(agent: str) -> bytes:
+    """A ``.tar.gz`` cut off after 200 bytes: what an interrupted upload leaves."""
+    body = os.urandom(4096)  # incompressible: the cut lands inside the member
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo(f"{agent}-state/memory.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()[:200]
+
+
+def _stored_keys(bucket: str):
+    """moto's version store of ``bucket`` (key -> list of versions, the newest last)."""
+    from moto.s3.models import s3_backends
+
+    return s3_backends[ACCOUNT_ID]["aws"].get_bucket(bucket).keys
 
 
 # Foreign-key triggers are bypassed as a faulty replication or restore tool would.
@@ -36,8 +60,8 @@ def aws_faults(aws) -> list[Fault]:
     """``aws`` is the running AwsComponent."""
     from moto.rds.models import rds_backends
 
-    east = lambda: rds_backends[ACCOUNT_ID][aws.primary]  # noqa: E731
-    west = lambda: rds_backends[ACCOUNT_ID][aws.secondary]  # noqa: E731
+    primary_rds = lambda: rds_backends[ACCOUNT_ID][aws.primary]  # noqa: E731
+    secondary_rds = lambda: rds_backends[ACCOUNT_ID][aws.secondary]  # noqa: E731
     stash: dict[str, object] = {}
 
     def pop_snapshots(name, backend, pick):
@@ -53,73 +77,98 @@ def aws_faults(aws) -> list[Fault]:
 
     # -- database backups ---------------------------------------------------------------------
     async def gap_apply():
-        newest = max(s.created for s in east().database_snapshots.values() if s.db_instance_identifier == aws.prod_id)
+        newest = max(s.created for s in primary_rds().database_snapshots.values()
+                     if s.db_instance_identifier == aws.prod_id)
         hole = {newest.replace(minute=0, second=0, microsecond=0) - timedelta(hours=h) for h in (5, 6)}
         pick = lambda sid, s: s.created in hole  # noqa: E731
-        pop_snapshots("gap-east", east, lambda sid, s: s.db_instance_identifier == aws.prod_id and pick(sid, s))
-        copies = _copies_of(stash["gap-east"][1])
-        pop_snapshots("gap-west", west, lambda sid, s: sid in copies)
+        pop_snapshots("gap-primary", primary_rds, lambda sid, s: s.db_instance_identifier == aws.prod_id and pick(sid, s))
+        copies = _copies_of(stash["gap-primary"][1])
+        pop_snapshots("gap-secondary", secondary_rds, lambda sid, s: sid in copies)
 
     async def gap_revert():
-        put_back("gap-east")
-        put_back("gap-west")
+        put_back("gap-primary")
+        put_back("gap-secondary")
 
     async def retention(days):
-        for client, ident in ((aws.rds_east, aws.prod_id), (aws.rds_west, aws.dr_id)):
+        for client, ident in ((aws.rds_primary, aws.prod_id), (aws.rds_secondary, aws.dr_id)):
             await asyncio.to_thread(client.modify_db_instance, DBInstanceIdentifier=ident,
                                     BackupRetentionPeriod=days, ApplyImmediately=True)
 
     async def copies_apply():
-        pop_snapshots("copies", west, lambda sid, s: getattr(s, "source_region", None) == aws.primary)
+        pop_snapshots("copies", secondary_rds, lambda sid, s: getattr(s, "source_region", None) == aws.primary)
 
     async def copies_revert():
         put_back("copies")
 
-    # -- agent state ---------------------------------------------------------------------------
+    # -- agent state (the layout's bucket, prefix and archive keys) ------------------------------
+    layout = aws.ctx.layout
+    bucket = layout.bucket
+
     async def versioning(status):
-        await asyncio.to_thread(aws.s3.put_bucket_versioning, Bucket=agent_state.BUCKET,
+        await asyncio.to_thread(aws.s3.put_bucket_versioning, Bucket=bucket,
                                 VersioningConfiguration={"Status": status})
 
-    async def lifecycle_apply():
-        rules = {"Rules": [{"ID": "agent-state-retention", "Filter": {"Prefix": agent_state.PREFIX},
+    def lifecycle_3d():
+        kept = aws.s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+        stash["lifecycle"] = {"Rules": kept["Rules"]}
+        rules = {"Rules": [{"ID": "agent-state-retention", "Filter": {"Prefix": layout.agent_state_prefix},
                             "Status": "Enabled", "Expiration": {"Days": 3},
                             "NoncurrentVersionExpiration": {"NoncurrentDays": 3}}]}
-        await asyncio.to_thread(aws.s3.put_bucket_lifecycle_configuration, Bucket=agent_state.BUCKET,
-                                LifecycleConfiguration=rules)
+        aws.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules)
+
+    def lifecycle_back():
+        kept = stash.pop("lifecycle", None)
+        if kept is not None:
+            aws.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=kept)
+
+    async def lifecycle_apply():
+        await asyncio.to_thread(lifecycle_3d)
 
     async def lifecycle_revert():
-        await asyncio.to_thread(aws.s3.put_bucket_lifecycle_configuration, Bucket=agent_state.BUCKET,
-                                LifecycleConfiguration=agent_state.LIFECYCLE)
+        await asyncio.to_thread(lifecycle_back)
 
-    def zeus_versions():
-        prefix = f"{agent_state.PREFIX}zeus-orchestrator/"
-        return aws.s3.list_object_versions(Bucket=agent_state.BUCKET, Prefix=prefix).get("Versions", [])
+    def agent_versions():
+        return agent_state.agent_versions(aws.s3, FAULTED_AGENT, layout)
+
+    def stale():
+        """Take the archives of the last 40 min before the incident out of the store (kept for the revert:
+        the same versions, ids and times come back)."""
+        cutoff = aws.incident_start - timedelta(minutes=40)
+        store = _stored_keys(bucket)
+        taken = {}
+        for key in sorted({v["Key"] for v in agent_versions() if aware_utc(v["LastModified"]) > cutoff}):
+            versions = list(store.getlist(key) or [])
+            kept = [v for v in versions if aware_utc(v.last_modified) <= cutoff]
+            taken[key] = versions
+            if kept:
+                dict.__setitem__(store, key, kept)  # not setlist: it would dispose of the taken versions' bodies
+            else:
+                dict.__delitem__(store, key)
+        stash["stale"] = taken
+
+    def stale_back():
+        store = _stored_keys(bucket)
+        for key, versions in stash.pop("stale", {}).items():
+            dict.__setitem__(store, key, versions)
 
     async def stale_apply():
-        cutoff = aws.incident_start - timedelta(minutes=40)
-        removed = []
-        for version in await asyncio.to_thread(zeus_versions):
-            if aware_utc(version["LastModified"]) > cutoff:
-                body = aws.s3.get_object(Bucket=agent_state.BUCKET, Key=version["Key"],
-                                         VersionId=version["VersionId"])["Body"].read()
-                removed.append((version["Key"], body, version["LastModified"]))
-                aws.s3.delete_object(Bucket=agent_state.BUCKET, Key=version["Key"], VersionId=version["VersionId"])
-        stash["stale"] = sorted(removed, key=lambda item: item[2])
+        await asyncio.to_thread(stale)
 
     async def stale_revert():
-        for key, body, at in stash.pop("stale", []):
-            agent_state.put_backdated(key, body, at)
+        await asyncio.to_thread(stale_back)
+
+    def corrupt():
+        newest = max(agent_versions(), key=lambda v: v["LastModified"])
+        put = aws.s3.put_object(Bucket=bucket, Key=newest["Key"], Body=truncated_archive(FAULTED_AGENT))
+        stash["corrupt"] = (newest["Key"], put["VersionId"])
 
     async def corrupt_apply():
-        newest = max(await asyncio.to_thread(zeus_versions), key=lambda v: v["LastModified"])
-        body = agent_state.build_archive("zeus-orchestrator", aws.incident_start)[:200]  # truncated gzip
-        put = aws.s3.put_object(Bucket=agent_state.BUCKET, Key=newest["Key"], Body=body)
-        stash["corrupt"] = (newest["Key"], put["VersionId"])
+        await asyncio.to_thread(corrupt)
 
     async def corrupt_revert():
         key, version_id = stash.pop("corrupt", (None, None))
         if key:
-            await asyncio.to_thread(aws.s3.delete_object, Bucket=agent_state.BUCKET, Key=key, VersionId=version_id)
+            await asyncio.to_thread(aws.s3.delete_object, Bucket=bucket, Key=key, VersionId=version_id)
 
     # -- DNS and failover --------------------------------------------------------------------
     async def primary_record(health_check_id):
@@ -175,7 +224,7 @@ def aws_faults(aws) -> list[Fault]:
         await asyncio.to_thread(_without_foreign_keys, dr_server(),
                                 "DELETE FROM messages WHERE body = 'sandbox fault: orphaned message'")
 
-    wrong_worlds = _wrong_database_worlds(aws, east, west, dr_server, stash)
+    wrong_worlds = _wrong_database_worlds(aws, primary_rds, secondary_rds, dr_server, stash)
     return wrong_worlds + [
         Fault("backup-corrupted", ("REC-DB-PITR", "REC-DB-SNAPSHOT", "SCN-DATA-CORRUPTION"),
               "restores yield a corrupted database: the 10 newest conversations missing, an orphaned message",
@@ -192,16 +241,16 @@ def aws_faults(aws) -> list[Fault]:
         Fault("no-cross-region-copies", ("BAK-DB-CROSS-REGION",),
               f"no snapshot copies in {aws.secondary}", copies_apply, copies_revert),
         Fault("agent-versioning-suspended", ("BAK-AGENT-VERSIONING",),
-              f"versioning of s3://{agent_state.BUCKET} is Suspended",
+              f"versioning of s3://{bucket} is Suspended",
               lambda: versioning("Suspended"), lambda: versioning("Enabled")),
         Fault("agent-lifecycle-3d", ("BAK-AGENT-RETENTION",),
               "the agent-state lifecycle rule expires current and noncurrent versions after 3 days",
               lifecycle_apply, lifecycle_revert),
         Fault("agent-backup-stale-40m", ("BAK-AGENT-REALTIME", "OBJ-RPO"),
-              "zeus-orchestrator's archives of the last 40 min before the incident are gone",
+              f"{FAULTED_AGENT}'s archives of the last 40 min before the incident are gone",
               stale_apply, stale_revert),
         Fault("agent-archive-corrupt", ("BAK-AGENT-ARCHIVE", "REC-AGENT-STATE"),
-              "zeus-orchestrator's newest archive has a new current version that is a truncated gzip",
+              f"{FAULTED_AGENT}'s newest archive has a new current version that is a truncated gzip",
               corrupt_apply, corrupt_revert),
         # Without a health check nothing watches the primary, so failover can never trigger either.
         Fault("dns-failover-on-primary", ("REC-DNS", "REC-FAILOVER-TRIGGER", "SCN-REGIONAL-OUTAGE"),
@@ -264,16 +313,16 @@ def _sql(server, *statements: str, fetch: str | None = None):
         return conn.execute(fetch).fetchall() if fetch else None
 
 
-def _wrong_database_worlds(aws, east, west, dr_server, stash) -> list[Fault]:
+def _wrong_database_worlds(aws, primary_rds, secondary_rds, dr_server, stash) -> list[Fault]:
     """Fault twins of docs/wrong-worlds/database.md: AWS and the DR database look healthy, are not."""
     from moto.core.utils import utcnow
 
     def prod_snapshots():
-        return sorted((s for s in east().database_snapshots.values() if s.db_instance_identifier == aws.prod_id),
-                      key=lambda s: s.original_snapshot_create_time)
+        return sorted((s for s in primary_rds().database_snapshots.values()
+                       if s.db_instance_identifier == aws.prod_id), key=lambda s: s.original_snapshot_create_time)
 
     def prod_copies():
-        return sorted((s for s in west().database_snapshots.values()
+        return sorted((s for s in secondary_rds().database_snapshots.values()
                        if getattr(s, "source_region", None) == aws.primary),
                       key=lambda s: s.original_snapshot_create_time)
 
@@ -282,10 +331,10 @@ def _wrong_database_worlds(aws, east, west, dr_server, stash) -> list[Fault]:
         return [s for s in snapshots if s.original_snapshot_create_time > top - timedelta(hours=hours)]
 
     def dr_instance():
-        return west().databases[aws.dr_id]
+        return secondary_rds().databases[aws.dr_id]
 
     def prod_instance():
-        return east().databases[aws.prod_id]
+        return primary_rds().databases[aws.prod_id]
 
     def moto_fault(name, objects, **values):
         async def apply():
@@ -387,7 +436,7 @@ def _wrong_database_worlds(aws, east, west, dr_server, stash) -> list[Fault]:
 
     # -- RDS as AWS reports it ------------------------------------------------------------------------
     async def dr_retention(days):
-        await asyncio.to_thread(aws.rds_west.modify_db_instance, DBInstanceIdentifier=aws.dr_id,
+        await asyncio.to_thread(aws.rds_secondary.modify_db_instance, DBInstanceIdentifier=aws.dr_id,
                                 BackupRetentionPeriod=days, ApplyImmediately=True)
 
     faults = [

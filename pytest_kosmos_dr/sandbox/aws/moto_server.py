@@ -24,9 +24,6 @@ from urllib.parse import parse_qs
 from ..component import LOOPBACK, free_port
 from .outage import INTERNAL_HEADER, RegionOutage, error_document, mark_internal, outage_gate, outage_handler
 
-PRIMARY_REGION = "us-east-1"
-SECONDARY_REGION = "us-west-2"
-
 
 class AccessKeys:
     """The access keys the sandbox's AWS endpoint accepts (the env file's; none until one is allowed)."""

@@ -1,18 +1,21 @@
-"""The primary region's outage: everything of us-east-1 unreachable, the way a client sees a real one.
+"""The primary region's outage: everything of the layout's primary region unreachable, the way a
+client sees a real one.
 
 While it is on (``kosmos-dr sandbox up --outage primary-region`` or the fault ``primary-region-outage``):
 
 - the AWS API of the lost region, every service: a request whose SigV4 credential scope names the
-  region (``Authorization: AWS4-HMAC-SHA256 Credential=AKIA.../20250101/us-east-1/rds/aws4_request``,
+  region (``Authorization: AWS4-HMAC-SHA256 Credential=AKIA.../20250101/<region>/rds/aws4_request``,
   or ``X-Amz-Credential`` of a presigned URL) gets, by mode,
   ``503``: HTTP 503 with AWS's error document, code ``ServiceUnavailable`` (XML for query and REST-XML
   services, JSON for JSON protocols, CBOR for rpc-v2-cbor), as AWS answers when a region's endpoint
   is down; ``reset``: the connection is reset without an answer; ``timeout``: the request is held
-  (up to ``hold_s``), then the connection is reset. Route53's API (and IAM's, CloudFront's) lives in
-  us-east-1: it goes too, whatever region a client signs for; Route53's data plane (the sandbox DNS
-  server) keeps answering.
-- the primary database (kosmos-prod): its server stays stopped (connection refused);
-- the primary API endpoint (api.us-east-1.kosmos.internal -> 127.0.0.2): nothing listens there
+  (up to ``hold_s``), then the connection is reset.
+- global services (Route53, IAM, CloudFront) have their control plane in us-east-1, whatever region a
+  client signs for: they go when us-east-1 is lost (the default layout) and keep answering when
+  another region is (the alternate layout's eu-west-1). Route53's data plane (the sandbox DNS
+  server) keeps answering in any case.
+- the primary database (the layout's production instance): its server stays stopped (connection refused);
+- the primary API endpoint (api.<primary region>.kosmos.internal -> 127.0.0.2): nothing listens there
   (connection refused); applying the outage verifies it.
 
 The sandbox's own clients (faults, seeding) carry a per-process token header and pass.
@@ -38,8 +41,10 @@ DEFAULT_MODE = "503"
 DEFAULT_HOLD_S = 60.0
 INTERNAL_HEADER = "X-Kosmos-Sandbox-Internal"
 STANDBY_SIGNAL = "standby.signal"
-# global services whose control plane lives in us-east-1: lost with it whatever region a client signs for
-# (with a custom endpoint URL, boto3 and the aws CLI sign Route53 for the client's region)
+# global services whose control plane lives in us-east-1: lost with it whatever region a client signs for,
+# and still up when another region is lost (with a custom endpoint URL, boto3 and the aws CLI sign
+# Route53 for the client's region)
+GLOBAL_CONTROL_PLANE_REGION = "us-east-1"
 CONTROL_PLANE_IN_US_EAST_1 = frozenset({"route53", "iam", "cloudfront", "organizations", "route53domains"})
 _SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 _QUERY_SCOPE = re.compile(r"(?:^|&)X-Amz-Credential=[^&/]+(?:/|%2F)\d{8}(?:/|%2F)([a-z0-9-]+)(?:/|%2F)([a-z0-9-]+)",
@@ -87,8 +92,8 @@ class RegionOutage:
         if not match:
             return None
         region, service = match.group(1), match.group(2)
-        if service in CONTROL_PLANE_IN_US_EAST_1 and "us-east-1" in self.regions:
-            return "us-east-1"
+        if service in CONTROL_PLANE_IN_US_EAST_1:  # served from us-east-1, whatever the signed region
+            region = GLOBAL_CONTROL_PLANE_REGION
         return region if region in self.regions else None
 
     def hold(self) -> None:
@@ -104,7 +109,9 @@ def aws_api_view(mode: str, hold_s: float, region: str) -> str:
     """How a client of the lost region's AWS API sees the outage (for status and sandbox.json)."""
     seen = {"503": "HTTP 503 ServiceUnavailable (AWS error document)", "reset": "connection reset, no answer",
             "timeout": f"no answer for up to {hold_s:g} s, then connection reset"}[mode]
-    return f"{seen} for every request signed for {region} (Route53's API included)"
+    if region == GLOBAL_CONTROL_PLANE_REGION:
+        return f"{seen} for every request signed for {region} (Route53's API included)"
+    return f"{seen} for every request signed for {region} (Route53's API, in {GLOBAL_CONTROL_PLANE_REGION}, still answers)"
 
 
 def reset_connection(sock) -> None:
@@ -229,6 +236,7 @@ def _refuses(host: str, port: int, timeout: float = 1.0) -> bool:
 def outage_faults(aws) -> list[Fault]:
     """``aws`` is the running AwsComponent."""
     from .rds_backend import ACCOUNT_ID
+    from .route53 import regional_name
 
     ctx = aws.ctx
     region = aws.primary
@@ -239,9 +247,7 @@ def outage_faults(aws) -> list[Fault]:
         return real.server if real is not None else None
 
     def primary_endpoint() -> tuple[str, int]:
-        from .component import REGION_ADDRESSES
-
-        return REGION_ADDRESSES[region], int(ctx.state.get("api", {}).get("url", "http://x:443").rsplit(":", 1)[1])
+        return aws.region_addresses[region], int(ctx.state.get("api", {}).get("url", "http://x:443").rsplit(":", 1)[1])
 
     def go_down():
         aws.moto.outage.begin(region)
@@ -257,15 +263,18 @@ def outage_faults(aws) -> list[Fault]:
             raise RuntimeError(f"something answers at the primary API endpoint {host}:{port}; "
                                "the outage cannot make it refuse")
         described = aws.moto.outage.describe()
+        working = [f"AWS API of {aws.secondary}", "sandbox DNS (Route53 answers)", "DR cluster",
+                   "DR database", "KOSMOS API / Grafana / status page stand-ins"]
+        if region != GLOBAL_CONTROL_PLANE_REGION:
+            working.insert(1, f"Route53's API (its control plane is in {GLOBAL_CONTROL_PLANE_REGION})")
         ctx.state["outage"] = {
             "scenario": "primary-region", "region": region, "since": described["regions"][region],
             "mode": described["mode"], "hold_s": described["hold_s"],
             "aws_api": aws_api_view(described["mode"], described["hold_s"], region),
             "database": f"{aws.prod_id} stopped: connection refused"
                         + (f" at {server.host}:{server.port}" if server is not None else ""),
-            "api_endpoint": f"api.{region}.kosmos.internal -> {host}: connection refused on port {port}",
-            "working": [f"AWS API of {aws.secondary}", "sandbox DNS (Route53 answers)", "DR cluster",
-                        "DR database", "KOSMOS API / Grafana / status page stand-ins"],
+            "api_endpoint": f"{regional_name(region).rstrip('.')} -> {host}: connection refused on port {port}",
+            "working": working,
         }
 
     def come_back():
@@ -330,9 +339,12 @@ def outage_faults(aws) -> list[Fault]:
 
     return [
         Fault(OUTAGE_FAULT, (),
-              f"{region} is lost: its AWS API (every service, Route53's control plane too) answers 503 "
-              "ServiceUnavailable (or resets/times out, see outage mode), the primary database and the primary "
-              f"API endpoint refuse connections; {aws.secondary}, DNS answers and the DR side keep working",
+              f"{region} is lost: its AWS API (every service"
+              + (", Route53's control plane too" if region == GLOBAL_CONTROL_PLANE_REGION else "")
+              + ") answers 503 ServiceUnavailable (or resets/times out, see outage mode), the primary database "
+              f"and the primary API endpoint refuse connections; {aws.secondary}, DNS answers"
+              + ("" if region == GLOBAL_CONTROL_PLANE_REGION else f", Route53's API ({GLOBAL_CONTROL_PLANE_REGION})")
+              + " and the DR side keep working",
               outage_apply, outage_revert),
         Fault(NOT_PROMOTED_FAULT, ("VAL-DB-CONNECT",),
               f"{aws.dr_id} was never promoted: it still names {aws.prod_id} as its replication source and its "

@@ -404,9 +404,7 @@ class RealRds:
             for key in ("multi_az", "publicly_accessible", "deletion_protection"):
                 if key in overrides and str(overrides[key]).lower() == "false":  # moto applies only truthy ones
                     setattr(instance, key, False)
-            if not str(instance.availability_zone or "").startswith(backend.region_name):
-                # moto carries over the source instance's zone; a restore lives in the copy's region
-                instance.availability_zone = f"{backend.region_name}a"
+            _in_own_region(instance, backend.region_name)  # a restore lives in the copy's region
             return instance
 
     def _create_db_instance_read_replica(self, backend, original, db_kwargs: dict[str, Any]):
@@ -441,6 +439,7 @@ class RealRds:
             replica.port = real.server.port
             replica.created = replica.instance_create_time = utcnow()
             replica.replicas = []
+            _in_own_region(replica, backend.region_name)
             self._adopt(replica)
             return replica
 
@@ -473,6 +472,13 @@ class RealRds:
             if real is not None:
                 self._destroy(real)
         return instance
+
+
+def _in_own_region(instance, region: str) -> None:
+    """moto carries the source instance's zone over to a cross-region replica or restore; AWS puts it in
+    a zone of its own region."""
+    if not str(instance.availability_zone or "").startswith(region):
+        instance.availability_zone = f"{region}a"
 
 
 _REAL_CLASS = None

@@ -5,6 +5,10 @@ moto stores zones, records and health checks but never evaluates health or failo
 sandbox keeps the health truth here (which targets are down since when), reports it through
 ``GetHealthCheckStatus`` (moto's answer is patched to report it) and the DNS server answers
 from it (see dns_server.py).
+
+The zone and the API name are the same in every layout; the regional endpoints are
+``api.<region>.<zone>`` for the layout's two regions. Route53's API (its control plane) is served
+from us-east-1 whatever the layout's regions: losing another primary region leaves it answering.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from datetime import datetime
 
 from .rds_backend import ACCOUNT_ID, now_utc
 
+CONTROL_PLANE_REGION = "us-east-1"  # where Route53's API lives (its DNS answers are global)
 ZONE = "kosmos.internal."
 API_NAME = f"api.{ZONE}"
 TTL = 60
-CHECKER_REGIONS = ["us-east-1", "us-west-1", "eu-west-1"]
+CHECKER_REGIONS = ["us-east-1", "us-west-1", "eu-west-1"]  # Route53 health checkers (AWS's regions, any layout)
 INTERVAL_S = 30
 THRESHOLD = 3
 
@@ -63,14 +68,16 @@ def route53_backend():
     return route53_backends[ACCOUNT_ID]["aws"]
 
 
-def create_zone(route53, endpoints: dict[str, str], primary: str, secondary: str) -> dict:
-    """Zone, regional A records, health checks, failover CNAMEs. Returns ids for state and faults."""
+def create_zone(route53, endpoints: dict[str, str], primary: str, secondary: str,
+                health_path: str = "/health") -> dict:
+    """Zone, regional A records, health checks (of ``health_path``), failover CNAMEs. Returns ids for
+    state and faults."""
     zone_id = route53.create_hosted_zone(Name=ZONE, CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]
     checks = {}
     for region in (primary, secondary):
         checks[region] = route53.create_health_check(CallerReference=str(uuid.uuid4()), HealthCheckConfig={
             "Type": "HTTPS", "FullyQualifiedDomainName": regional_name(region).rstrip("."), "Port": 443,
-            "ResourcePath": "/health", "RequestInterval": INTERVAL_S, "FailureThreshold": THRESHOLD,
+            "ResourcePath": health_path, "RequestInterval": INTERVAL_S, "FailureThreshold": THRESHOLD,
             "Regions": CHECKER_REGIONS,
         })["HealthCheck"]["Id"]
     changes = [
