@@ -160,57 +160,16 @@ def _print_matching_target(layout: str, config: str | None = None) -> None:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    """Delete restored instances left by earlier runs: found by this tool's tags only."""
-    from .clients.aws import AwsClients, describe_error
-    from .config import load_config
-    from .drills import resources
-    from .environment import resolve
+    """Undo what killed runs left: recorded changes, tagged instances of dead runs, orphaned servers."""
+    from .drills.cleanup import cleanup_command
 
-    target = load_config(Path.cwd(), args.config).target(args.target or "sandbox")
-    state = None
-    if target.is_sandbox:
-        from .sandbox import manager
-
-        running = manager.find_running(manager.default_state_dir())
-        if running is None:
-            print("no sandbox running: nothing to clean (its servers went with it)")
-            _remove_stale_run_dirs(args.dry_run)
-            return EXIT_OK
-        state = running.state
-    env = resolve(target, state)
-    aws = AwsClients(target.aws.profile, target.aws.secondary_region, target.timeouts, env.aws_endpoint_url,
-                     env.aws_credentials)
-    found = 0
-    for region in dict.fromkeys((target.aws.primary_region, target.aws.secondary_region)):
-        rds = aws.client("rds", region)
-        try:
-            for identifier, tags in resources.leftovers(rds):
-                found += 1
-                if args.dry_run:
-                    print(f"would delete {region}/{identifier} (run {tags.get(resources.TAG_RUN)})")
-                    continue
-                print(f"{region}/{identifier}: {resources.delete_if_ours(rds, identifier)}")
-        except Exception as exc:  # botocore: one line per region, go on with the next
-            print(f"kosmos-dr: {region}: {describe_error(exc)[1]}", file=sys.stderr)
-            return EXIT_FAILED
-    if not found:
-        print(f"nothing to clean up for target {target.name}: no instance tagged by pytest-kosmos-dr")
-    _remove_stale_run_dirs(args.dry_run)
-    return EXIT_OK
+    return cleanup_command(args.target, args.config, args.dry_run)
 
 
-def _remove_stale_run_dirs(dry_run: bool) -> None:
-    """Run folders of killed runs (their sandboxes stopped by themselves when the owner died)."""
-    import shutil
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor_command
 
-    from .run import stale_run_dirs
-
-    for path in stale_run_dirs():
-        if dry_run:
-            print(f"would remove run folder {path}")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-            print(f"removed run folder {path} (its run is gone)")
+    return doctor_command()
 
 
 def _print_endpoints(running) -> None:
@@ -285,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--list", action="store_true", help="list the faults")
     fault.add_argument("--revert", action="store_true", help="undo the fault")
     sandbox.set_defaults(func=_sandbox)
-    cleanup = sub.add_parser("cleanup", help="delete restored instances left by earlier runs (by tag only)")
+    doctor = sub.add_parser("doctor", help="check this machine's prerequisites; print the command that fixes each")
+    doctor.set_defaults(func=_doctor)
+    cleanup = sub.add_parser("cleanup", help="undo what killed runs left: kill switch, scratch folders, lease, "
+                                             "restored instances (by record and tag only)")
     cleanup.add_argument("--target", help="DR target (default: sandbox)")
     cleanup.add_argument("--config", help="targets file")
     cleanup.add_argument("--dry-run", action="store_true", help="only list what would be deleted")

@@ -185,10 +185,14 @@ class TargetRun:
 
     def close(self) -> None:
         """Controller only: remove what the drills created, stop the sandbox started for the run."""
+        from .drills.cleanup import undo_run
         from .sandbox import manager
 
         try:
-            self.remove_drill_resources()
+            try:
+                undo_run(self)  # a dead worker's pending changes (kill switch, scratch folder, lease)
+            finally:
+                self.remove_drill_resources()
         finally:
             manager.stop(self.run_dir / "sandbox")
 

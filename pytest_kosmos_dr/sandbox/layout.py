@@ -132,7 +132,9 @@ def layout_named(name: str) -> Layout:
 
 def target_toml(layout: Layout, name: str | None = None) -> str:
     """The targets-file text for ``layout`` (``[targets.NAME...]`` tables), ready to paste."""
-    name = name or ("sandbox" if layout.name == "default" else f"sandbox-{layout.name}")
+    from . import layout_target_name
+
+    name = name or layout_target_name(layout.name)
     lines = [f"# kosmos-dr sandbox, layout {layout.name!r}: `pytest suites/ --dr-target {name}`"]
 
     def value(v: Any) -> str:
