@@ -166,13 +166,21 @@ def _kind(value: Any) -> str:
         type(value).__name__
 
 
+MAX_RECORD_BYTES = 16 * 1024 * 1024  # a record is a few KB; a huge one is a mistake (or an attack)
+
+
 def load(path: str | Path, now: datetime | None = None) -> IncidentRecord:
     """Read and validate the incident record at ``path``; raises InvalidRecord (a DRConfigError, one line)."""
     path = Path(path)
     reader = _Reader(path, now or utcnow())
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise InvalidRecord(path, "", f"larger than {MAX_RECORD_BYTES // (1024 * 1024)} MiB: not an incident record")
         raw = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise InvalidRecord(path, "", "nested too deeply to be an incident record") from None
     except OSError as exc:
         raise InvalidRecord(path, "", f"cannot be read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:

@@ -108,11 +108,25 @@ def signing_key(key: Any = _FROM_ENV) -> bytes | None:
 
 # -- writing -------------------------------------------------------------------------------------
 
+_CONTROL = ("\u2028", "\u2029", "\x85", "\x7f")  # Unicode line separators and DEL
+MAX_TEXT = 2000  # a name, a reference or a note: a few words, not a document
+
+
+def _plain_text(field: str, value: str) -> str:
+    """Text that prints as itself: no line breaks, terminal escapes or other control characters
+    (a note could otherwise forge lines in `ledger show` or the report)."""
+    if any(ord(ch) < 32 or ch in _CONTROL for ch in value):
+        raise DRConfigError(f"ledger entry: {field}: contains a line break or control character")
+    if len(value) > MAX_TEXT:
+        raise DRConfigError(f"ledger entry: {field}: longer than {MAX_TEXT} characters")
+    return value
+
+
 def _text(entry: dict, field: str) -> str:
     value = entry.get(field)
     if not isinstance(value, str) or not value.strip():
         raise DRConfigError(f"ledger entry: {field}: expected a non-empty text")
-    return value.strip()
+    return _plain_text(field, value.strip())
 
 
 def _validated(entry: dict, now: datetime) -> dict:
@@ -140,12 +154,14 @@ def _validated(entry: dict, now: datetime) -> dict:
     target = entry.get("target")
     if not isinstance(target, str) or not target.strip():
         raise DRConfigError("ledger entry: target: expected a target name")
+    _plain_text("target", target)
     criteria = entry.get("criteria", [])
     if not isinstance(criteria, (list, tuple, set, frozenset)) or not all(isinstance(c, str) for c in criteria):
         raise DRConfigError("ledger entry: criteria: expected a list of criterion IDs")
     note = entry.get("note", "")
     if not isinstance(note, str):
         raise DRConfigError("ledger entry: note: expected text")
+    _plain_text("note", note)
     clean = {"kind": kind, "at": isoformat(at), "target": target.strip(), "result": result, "source": source,
              "criteria": sorted(set(criteria)), "note": note}
     if source == "run":
