@@ -111,7 +111,8 @@ def load_config(rootdir: Path | str = ".", explicit: str | None = None) -> DRCon
     for name, body in raw_targets.items():
         if not isinstance(body, dict):
             raise DRConfigError(f"{where}: targets.{name}: expected a table")
-        merged[name] = _deep_merge(merged.get(name, {}), body)
+        base = merged.get(name) or _sandbox_layout_base(where, name, body)
+        merged[name] = _deep_merge(base, body)
     targets = {name: _build_target(where, name, body) for name, body in merged.items()}
     default = data.get("default_target", DEFAULT_TARGET)
     if default not in targets:
@@ -139,6 +140,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise DRConfigError(f"{path}: nested too deeply to be a targets file") from None
     except OSError as exc:
         raise DRConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+
+
+def _sandbox_layout_base(where: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A new target of kind ``sandbox`` describes a sandbox layout: what it leaves out is the layout's."""
+    if body.get("kind") != "sandbox":
+        return {}
+    sandbox = body.get("sandbox")
+    layout_name = sandbox.get("layout", "default") if isinstance(sandbox, dict) else "default"
+    if layout_name not in SANDBOX_LAYOUTS:
+        raise DRConfigError(f"{where}: targets.{name}.sandbox.layout: expected one of {', '.join(SANDBOX_LAYOUTS)}, "
+                            f"got {layout_name!r}")
+    from .sandbox.layout import layout_named
+
+    base = layout_named(layout_name).target_table()
+    base.pop("description", None)
+    if "agents" in body:  # the agents listed are the file's; the cluster's others are found by agent_selector
+        base.pop("agents")
+    return base
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

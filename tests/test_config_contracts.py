@@ -129,3 +129,16 @@ def test_the_alternate_layout_renames_everything_a_target_names():
     same = [f.name for f in dataclasses.fields(DEFAULT)
             if f.name not in ("name",) and getattr(DEFAULT, f.name) == getattr(ALTERNATE, f.name)]
     assert same == [], f"the alternate layout keeps the default's {same}"
+
+
+def test_a_new_sandbox_target_describes_its_layout_where_it_is_silent(tmp_path):
+    body = ('[targets.east]\nkind = "sandbox"\n[targets.east.objectives]\nrpo = "10m"\n'
+            '[targets.alt]\nkind = "sandbox"\n[targets.alt.sandbox]\nlayout = "alternate"\n'
+            '[targets.alt.agents.zeus-orchestrator]\narchive_name = "zeus"\n')
+    config = load_config(tmp_path, str(_write(tmp_path, body)))
+    east, alt = config.target("east"), config.target("alt")
+    assert east.backups.agent_state_key == DEFAULT.agent_state_key and east.objectives.rpo.total_seconds() == 600
+    assert alt.backups.bucket == ALTERNATE.bucket and alt.kubernetes.namespace == ALTERNATE.namespace
+    assert [a.name for a in alt.agents] == ["zeus-orchestrator"]  # the file's agents, not merged with the layout's
+    aws = load_config(tmp_path, str(_write(tmp_path, '[targets.real]\nkind = "aws"\n'))).target("real")
+    assert aws.backups.agent_state_key == "{agent}-state-{date}.tar.gz"  # a real estate: the plan's defaults

@@ -248,7 +248,7 @@ def _one(objects: list[dict], kind: str, name: str = "kosmos-dr-checks") -> dict
 def test_overlay_renders_the_expected_objects(rendered):
     kinds = sorted(o["kind"] for o in rendered)
     assert kinds == sorted(["Namespace", "ServiceAccount", "ConfigMap", "CronJob", "Role", "RoleBinding",
-                            "ClusterRole", "ClusterRoleBinding"])
+                            "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"])  # + the drill lease's Role
     assert _one(rendered, "Namespace")["metadata"]["name"] == "kosmos-dr"
     sa = _one(rendered, "ServiceAccount")
     assert (sa["metadata"]["name"], sa["metadata"]["namespace"]) == ("kosmos-dr", "kosmos-dr")
