@@ -28,7 +28,7 @@ MODEL = {
     "Role": "V1Role", "RoleBinding": "V1RoleBinding", "ClusterRole": "V1ClusterRole",
     "ClusterRoleBinding": "V1ClusterRoleBinding", "Job": "V1Job", "DaemonSet": "V1DaemonSet", "Lease": "V1Lease",
     "Ingress": "V1Ingress", "HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
-    "PodDisruptionBudget": "V1PodDisruptionBudget",
+    "PodDisruptionBudget": "V1PodDisruptionBudget", "ControllerRevision": "V1ControllerRevision",
 }
 
 

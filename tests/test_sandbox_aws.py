@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import time
@@ -321,3 +322,91 @@ def test_fault_changes_what_aws_reports_and_revert_restores_it(sandbox, name):
     if name == "agent-backup-stale-40m":
         start = parse_instant(sandbox.state["incident"]["start"])
         assert start - during >= timedelta(minutes=40)
+
+
+# -- what the sandbox does not implement: AWS's error documents, never an HTML page ------------------
+@pytest.fixture(scope="module")
+def bare_moto():
+    """The sandbox's AWS endpoint alone (no sandbox around it): for protocol-level answers."""
+    from pytest_kosmos_dr.sandbox.aws.moto_server import MotoServer
+
+    server = MotoServer(access_key="AKIAFIDELITYTEST0001")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _bare_client(server, service, region="us-west-2"):
+    return boto3.client(service, region_name=region, endpoint_url=server.url,
+                        aws_access_key_id="AKIAFIDELITYTEST0001", aws_secret_access_key="unused",
+                        config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 1}))
+
+
+def test_pending_maintenance_actions_answer_as_an_account_with_none(bare_moto):
+    rds = _bare_client(bare_moto, "rds")
+    assert rds.describe_pending_maintenance_actions()["PendingMaintenanceActions"] == []
+    with pytest.raises(ClientError) as err:
+        rds.describe_pending_maintenance_actions(ResourceIdentifier="arn:aws:rds:us-west-2:123456789012:db:nope")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundFault"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAFIDELITYTEST0001", "AWS_SECRET_ACCESS_KEY": "unused",
+           "AWS_ENDPOINT_URL": bare_moto.url, "AWS_DEFAULT_REGION": "us-west-2", "AWS_PAGER": ""}
+    if shutil.which("aws"):
+        out = subprocess.run(["aws", "rds", "describe-pending-maintenance-actions"], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"PendingMaintenanceActions": []}
+
+
+@pytest.mark.parametrize("service, operation, kwargs, status", [
+    ("rds", "describe_db_proxy_endpoints", {}, 501),  # RDS (query protocol) operation moto lacks
+    ("logs", "describe_account_policies", {"policyType": "DATA_PROTECTION_POLICY"}, 501),  # JSON protocol
+    ("route53", "get_traffic_policy", {"Id": "x", "Version": 1}, 501),  # REST-XML: no route in moto
+])
+def test_an_unimplemented_operation_is_an_aws_error_botocore_parses(bare_moto, service, operation, kwargs, status):
+    with pytest.raises(ClientError) as err:
+        getattr(_bare_client(bare_moto, service), operation)(**kwargs)
+    response = err.value.response
+    assert response["Error"]["Code"] == "NotImplemented"
+    assert "kosmos-dr sandbox does not implement" in response["Error"]["Message"]
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == status
+
+
+def test_an_unknown_action_is_invalid_action_as_aws_answers(bare_moto):
+    import httpx
+
+    sign = "AWS4-HMAC-SHA256 Credential=AKIAFIDELITYTEST0001/20250101/us-west-2/{}/aws4_request, SignedHeaders=host, Signature=x"
+    query = httpx.post(bare_moto.url + "/", data={"Action": "NoSuchAction", "Version": "2014-10-31"},
+                       headers={"Authorization": sign.format("rds")}, timeout=10)
+    assert query.status_code == 400 and query.headers["content-type"].startswith("text/xml")
+    assert query.text.startswith("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
+                                 "<Message>The action NoSuchAction is not valid for this web service.</Message>")
+    rpc = httpx.post(bare_moto.url + "/", content=b"{}", timeout=10, headers={
+        "Authorization": sign.format("dynamodb"), "X-Amz-Target": "DynamoDB_20120810.NoSuchAction",
+        "Content-Type": "application/x-amz-json-1.0"})
+    assert rpc.status_code == 400 and rpc.json()["__type"] == "UnknownOperationException"
+    if shutil.which("curl"):  # a real client signing the request itself
+        out = subprocess.run(["curl", "-sS", "-w", " %{http_code}", "--aws-sigv4", "aws:amz:us-west-2:rds", "--user",
+                              "AKIAFIDELITYTEST0001:unused", "-X", "POST", bare_moto.url + "/",
+                              "-d", "Action=NoSuchAction&Version=2014-10-31"], capture_output=True, text=True, timeout=30)
+        assert "<Code>InvalidAction</Code>" in out.stdout and out.stdout.endswith(" 400"), out.stdout
+
+
+def test_dns_answers_over_tcp_as_over_udp(sandbox):
+    dns = sandbox.state["dns"]
+    assert query(dns["host"], dns["port"], "api.kosmos.internal.", tcp=True) == \
+        query(dns["host"], dns["port"], "api.kosmos.internal.")
+    assert query(dns["host"], dns["port"], "no-such-name.kosmos.internal.", tcp=True)[0] == "NXDOMAIN"
+    assert query(dns["host"], dns["port"], "example.com.", tcp=True)[0] == "REFUSED"
+    if shutil.which("dig"):
+        out = subprocess.run(["dig", "+tcp", f"@{dns['host']}", "-p", str(dns["port"]), "api.kosmos.internal", "+short"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "api.us-west-2.kosmos.internal." in out.stdout, out.stdout + out.stderr
+
+
+def test_the_env_file_exports_the_plans_names(sandbox):
+    env = _sandbox_env(sandbox)
+    assert env["DB_HOST"] == env["PGHOST"] and env["DB_USER"] == env["PGUSER"] == "admin"
+    assert env["DB_PORT"] == env["PGPORT"] and env["GRAFANA_URL"] == env["KOSMOS_GRAFANA_URL"]

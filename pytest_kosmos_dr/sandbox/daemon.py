@@ -65,9 +65,14 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# the names the plan's commands use (``psql -h $DB_HOST -U $DB_USER``), beside libpq's own
+PLAN_NAMES = {"DB_HOST": "PGHOST", "DB_PORT": "PGPORT", "DB_USER": "PGUSER", "DB_NAME": "PGDATABASE"}
+
+
 def _env_file(env: dict[str, str]) -> str:
     import shlex
 
+    env = {**{plan: env[libpq] for plan, libpq in PLAN_NAMES.items() if libpq in env}, **env}
     lines = ["# kosmos-dr sandbox: `source` this file to point psql, curl, aws and kubectl at it"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
     return "\n".join(lines) + "\n"

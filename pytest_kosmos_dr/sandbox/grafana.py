@@ -9,13 +9,23 @@
   ``grafana_datasource`` (``prometheus``; ``kosmos-metrics`` in the alternate layout):
   ``{"status": "OK", "message"}``, or HTTP 400 ``{"status": "ERROR"}`` when Prometheus cannot be
   reached, 404 when there is no such data source - like Grafana.
-* ``GET /api/datasources/proxy/uid/<uid>/api/v1/query_range`` and ``.../api/v1/query``
-  (bearer token): Prometheus's HTTP API for the queries the sandbox knows over the stored series,
-  the layout's ``availability_series`` (``S``, e.g. ``probe_success{job="kosmos-api"}``):
-  ``avg(avg_over_time(S[<d>]))`` (mean of the samples in ``(t - d, t]``) and ``avg(S)`` (latest
-  sample at or before ``t``, 5 min lookback), at most 11,000 points, in ``prometheus.db`` (SQLite;
-  Prometheus's own store, so breaking Grafana's database does not touch it). A stored value is the
-  average over the probers (0, 1, or in between when some of them failed).
+* ``GET /api/datasources`` and ``GET /api/datasources/uid/<uid>`` (bearer token): the provisioned
+  Prometheus data source in Grafana's shape (``id``, ``uid``, ``name``, ``type``, ``url``, ``access``,
+  ``isDefault``, ``jsonData``, ...); its ``url`` is the DR region's Prometheus (the primary region's
+  under the ``grafana-datasource-primary-region`` fault); ``[]`` / 404 on a fresh install.
+* ``GET /api/datasources/proxy/uid/<uid>/api/v1/query_range`` and ``.../api/v1/query`` (GET or a
+  form POST; bearer token): Prometheus's HTTP API over the stored series, the layout's
+  ``availability_series`` (``S``, e.g. ``probe_success{job="kosmos-api"}``, labels ``job`` and
+  ``instance``) and the exporter's ``up`` (1 while it is scraped). Instant queries evaluate a PromQL
+  subset (``_parse_promql``): number literals, ``vector(n)``, ``time()``, selectors with ``=``, ``!=``,
+  ``=~``, ``!~`` matchers (latest sample at or before ``t``, 5 min lookback), range selectors
+  ``S[<d>]`` (a matrix), ``<avg|min|max|sum|count>_over_time(S[<d>])`` and ``sum``/``avg``/``min``/
+  ``max``/``count`` over them; a selector naming no stored series is an empty vector, a malformed query
+  ``bad_data`` (400), a well-formed query outside the subset ``bad_data`` naming what is supported.
+  Range queries know ``avg(avg_over_time(S[<d>]))`` (mean of the samples in ``(t - d, t]``) and ``avg(S)``,
+  at most 11,000 points. The samples live in ``prometheus.db`` (SQLite; Prometheus's own store, so breaking
+  Grafana's database does not touch it). A stored value is the average over the probers (0, 1, or in
+  between when some of them failed).
 
 The stored series: one blackbox probe of the KOSMOS API every 60 s for the 31 days before the
 sandbox started, extended with "up" samples whenever it is queried. Up all the time except:
@@ -84,6 +94,158 @@ def _bad_data(message: str) -> web.Response:
     return web.json_response({"status": "error", "errorType": "bad_data", "error": message}, status=400)
 
 
+# -- the PromQL subset the sandbox's Prometheus evaluates (instant queries) --------------------------------
+class PromQLError(ValueError):
+    """A query Prometheus answers with ``bad_data`` (malformed, or outside the subset the sandbox evaluates)."""
+
+
+_DURATION = r"\d+(?:ms|s|m|h|d|w|y)"
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+_AGGREGATIONS = ("sum", "avg", "min", "max", "count")
+_OVER_TIME = {"avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time"}
+
+
+def _duration_s(text: str) -> float:
+    unit = re.fullmatch(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    if unit is None:
+        raise PromQLError(f'bad duration "{text}"')
+    return int(unit.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
+                                 "y": 31536000}[unit.group(2)]
+
+
+def _parse_selector(text: str) -> dict:
+    """``name{label="v", ...}`` -> {"name", "matchers": [(label, op, value)]}; PromQLError when malformed."""
+    match = re.fullmatch(rf"\s*({_NAME})?\s*(?:\{{(.*)\}})?\s*", text, re.S)
+    if match is None or not (match.group(1) or match.group(2) is not None):
+        raise PromQLError(f'1:1: parse error: unexpected "{text.strip()[:20]}"')
+    matchers, body = [], (match.group(2) or "").strip()
+    while body:
+        item = _MATCHER.match(body)
+        if item is None:
+            raise PromQLError(f'parse error: unexpected character inside braces: "{body[:20]}"')
+        label, op, value = item.groups()
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise PromQLError(f"parse error: invalid regular expression {value!r}: {exc}") from None
+        matchers.append((label, op, value.replace('\\"', '"')))
+        body = body[item.end():].strip()
+    if match.group(1):
+        matchers.append(("__name__", "=", match.group(1)))
+    if not any(op in ("=", "=~") and not (op == "=~" and re.fullmatch(v, "")) and v for _, op, v in matchers):
+        raise PromQLError("parse error: vector selector must contain at least one non-empty matcher")
+    return {"matchers": matchers}
+
+
+def _selector_labels(text: str) -> dict[str, str]:
+    """The labels a plain selector names (``probe_success{job="kosmos-api"}`` -> __name__ and job)."""
+    return {label: value for label, op, value in _parse_selector(text)["matchers"] if op == "="}
+
+
+def _parse_promql(text: str) -> tuple:
+    """A query of the subset as a small tree: ("number", v) | ("time",) | ("vector", v) |
+    ("select", sel) | ("range", sel, seconds) | ("over_time", fn, sel, seconds) | ("aggregate", op, tree)."""
+    text = " ".join(text.split())
+    if not text:
+        raise PromQLError("invalid parameter \"query\": 1:1: parse error: no expression found in input")
+    if text.count("(") != text.count(")") or text.count("{") != text.count("}") or text.count("[") != text.count("]"):
+        raise PromQLError(f"1:{len(text)}: parse error: unclosed bracket in {text!r}")
+    try:
+        return ("number", float(text))
+    except ValueError:
+        pass
+    if text == "time()":
+        return ("time",)
+    call = re.fullmatch(rf"({_NAME})\s*\((.*)\)", text)
+    if call:
+        function, inner = call.groups()
+        if function in _AGGREGATIONS:
+            return ("aggregate", function, _parse_promql(inner))
+        if function == "vector":
+            number = _parse_promql(inner)
+            if number[0] != "number":
+                raise PromQLError("expected type scalar in call to function \"vector\"")
+            return ("vector", number[1])
+        if function in _OVER_TIME:
+            ranged = _parse_promql(inner)
+            if ranged[0] != "range":
+                raise PromQLError(f'expected type range vector in call to function "{function}"')
+            return ("over_time", function, ranged[1], ranged[2])
+        raise PromQLError(f"the sandbox's Prometheus does not evaluate {function}(); it evaluates numbers, "
+                          "vector(), time(), selectors, S[<d>], *_over_time(S[<d>]) and sum/avg/min/max/count")
+    if re.search(r"[}\]\w]\s+(?:offset|@)\s|\s@\s*\d", text):
+        raise PromQLError(f"the sandbox's Prometheus does not evaluate offset or @ modifiers ({text!r})")
+    ranged = re.fullmatch(rf"(.*)\[({_DURATION})\]", text)
+    if ranged:
+        return ("range", _parse_selector(ranged.group(1)), _duration_s(ranged.group(2)))
+    if re.search(r"[-+*/%^<>()]|\b(?:by|without|and|or|unless|offset)\b", text.split("{")[0] if "{" in text else text):
+        raise PromQLError(f"the sandbox's Prometheus does not evaluate operators or modifiers ({text!r}); it "
+                          "evaluates numbers, vector(), time(), selectors, S[<d>], *_over_time(S[<d>]) and "
+                          "sum/avg/min/max/count")
+    return ("select", _parse_selector(text))
+
+
+def _matches(labels: dict, matchers: list) -> bool:
+    for label, op, value in matchers:
+        have = labels.get(label, "")
+        if op == "=" and have != value or op == "!=" and have == value:
+            return False
+        if op == "=~" and not re.fullmatch(value, have) or op == "!~" and re.fullmatch(value, have):
+            return False
+    return True
+
+
+def _number(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("+Inf" if value == math.inf else "-Inf" if value == -math.inf
+                                              else f"{value:.15g}")
+
+
+def _evaluate_promql(tree: tuple, at: float, series: list, samples, lookback: float) -> tuple[str, list]:
+    """(resultType, result) of ``tree`` at ``at`` in Prometheus's JSON shape; ``series`` is
+    [(labels, column)], ``samples(column, start, end)`` the stored [(ts, value)]."""
+    stamp = round(at, 3)
+    kind = tree[0]
+    if kind == "number":
+        return "scalar", [stamp, _number(tree[1])]
+    if kind == "time":
+        return "scalar", [stamp, _number(at)]
+    if kind == "vector":
+        return "vector", [{"metric": {}, "value": [stamp, _number(tree[1])]}]
+    if kind in ("select", "range", "over_time"):
+        selector = tree[1] if kind != "over_time" else tree[2]
+        reach = lookback if kind == "select" else (tree[2] if kind == "range" else tree[3])
+        result = []
+        for labels, column in series:
+            if not _matches(labels, selector["matchers"]):
+                continue
+            points = [p for p in samples(column, at - reach, at) if p[0] > at - reach or kind == "select"]
+            if not points:
+                continue
+            if kind == "select":
+                result.append({"metric": labels, "value": [stamp, _number(points[-1][1])]})
+            elif kind == "range":
+                result.append({"metric": labels, "values": [[round(t, 3), _number(v)] for t, v in points]})
+            else:
+                values = [v for _, v in points]
+                reduce = {"avg_over_time": lambda x: sum(x) / len(x), "min_over_time": min, "max_over_time": max,
+                          "sum_over_time": sum, "count_over_time": len}[tree[1]]
+                plain = {k: v for k, v in labels.items() if k != "__name__"}
+                result.append({"metric": plain, "value": [stamp, _number(float(reduce(values)))]})
+        return ("matrix" if kind == "range" else "vector"), result
+    if kind == "aggregate":
+        inner_kind, inner = _evaluate_promql(tree[2], at, series, samples, lookback)
+        if inner_kind != "vector":
+            raise PromQLError(f'expected type instant vector in aggregation expression, got {inner_kind}')
+        if not inner:
+            return "vector", []
+        values = [float(item["value"][1]) for item in inner]
+        reduce = {"sum": sum, "avg": lambda x: sum(x) / len(x), "min": min, "max": max, "count": len}[tree[1]]
+        return "vector", [{"metric": {}, "value": [stamp, _number(float(reduce(values)))]}]
+    raise PromQLError(f"cannot evaluate {kind}")
+
+
 class GrafanaComponent:
     name = "grafana"
 
@@ -109,13 +271,16 @@ class GrafanaComponent:
         app = web.Application(middlewares=[bearer_auth(self.token, ("/api/health",), {"message": "Unauthorized"})])
         app.router.add_get("/api/health", self.health)
         app.router.add_get("/api/annotations", self.annotations)
+        app.router.add_get("/api/datasources", self.datasources)
+        app.router.add_get("/api/datasources/uid/{uid}", self.datasource)
         app.router.add_get("/api/datasources/uid/{uid}/health", self.datasource_health)
         app.router.add_get("/api/datasources/proxy/uid/{uid}/api/v1/query_range", self.query_range)
         app.router.add_get("/api/datasources/proxy/uid/{uid}/api/v1/query", self.query)
+        app.router.add_post("/api/datasources/proxy/uid/{uid}/api/v1/query", self.query)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url, "token": self.token, "datasource_uid": self.layout.grafana_datasource}
-        ctx.env.update(KOSMOS_GRAFANA_URL=url, GRAFANA_TOKEN=self.token)
+        ctx.env.update(KOSMOS_GRAFANA_URL=url, GRAFANA_URL=url, GRAFANA_TOKEN=self.token)
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -273,19 +438,64 @@ class GrafanaComponent:
             return web.json_response({"status": "ERROR", "message": self.datasource_error}, status=400)
         return web.json_response({"status": "OK", "message": "Successfully queried the Prometheus API."})
 
+    def _datasource_json(self) -> dict:
+        """The provisioned data source as Grafana's API shows it; its URL is where Grafana reaches Prometheus."""
+        region = self.layout.primary_region if self.datasource_error else self.layout.secondary_region
+        return {"id": 1, "uid": self.layout.grafana_datasource, "orgId": 1, "name": "Prometheus",
+                "type": "prometheus", "typeName": "Prometheus",
+                "typeLogoUrl": "public/app/plugins/datasource/prometheus/img/prometheus_logo.svg",
+                "access": "proxy", "url": f"http://prometheus.{region}.kosmos.internal:9090", "user": "",
+                "database": "", "basicAuth": False, "basicAuthUser": "", "withCredentials": False,
+                "isDefault": True, "jsonData": {"httpMethod": "POST", "timeInterval": f"{SCRAPE_S}s"},
+                "secureJsonFields": {}, "version": 1, "readOnly": True}
+
+    async def datasources(self, request: web.Request) -> web.Response:
+        if self.fresh_install:
+            return web.json_response([])
+        listed = {key: value for key, value in self._datasource_json().items()
+                  if key not in ("basicAuthUser", "withCredentials", "secureJsonFields", "version")}
+        return web.json_response([listed])
+
+    async def datasource(self, request: web.Request) -> web.Response:
+        if request.match_info["uid"] != self.layout.grafana_datasource or self.fresh_install:
+            return web.json_response({"message": "Data source not found"}, status=404)
+        return web.json_response(self._datasource_json())
+
+    def _series(self) -> list[tuple[dict, str]]:
+        """The stored series: (labels, column) - the availability probe and its exporter's ``up``."""
+        probe = {**_selector_labels(self.layout.availability_series),
+                 "instance": f"https://api.kosmos.internal{self.layout.health_path}"}
+        up = {**probe, "__name__": "up"}
+        return [(probe, "value"), (up, "1.0")]
+
+    def _samples_between(self, column: str, start: float, end: float) -> list[tuple[float, float]]:
+        self._extend_to(time.time())
+        with sqlite3.connect(self.tsdb_path) as db:
+            return db.execute(f"SELECT ts, {column} FROM probe_success WHERE ts >= ? AND ts <= ? ORDER BY ts",
+                              (start, end)).fetchall()
+
     async def query(self, request: web.Request) -> web.Response:
         problem = self._datasource_problem(request.match_info["uid"])
         if problem is not None:
             return problem
+        params = dict(request.query)
+        if request.method == "POST":
+            params.update(await request.post())
         try:
-            at = _parse_time(request.query.get("time", str(time.time())))
+            at = _parse_time(params.get("time", str(time.time())))
         except ValueError as exc:
+            return _bad_data(f'invalid parameter "time": {exc}')
+        text = str(params.get("query", ""))
+        try:
+            expression = _parse_promql(text)
+        except PromQLError as exc:
             return _bad_data(str(exc))
-        if " ".join(request.query.get("query", "").split()) != self.instant_query:
-            return _bad_data(f"the sandbox's Prometheus only knows the instant query {self.instant_query}")
-        values = await asyncio.to_thread(self._evaluate, at, at, 1.0)
-        result = [{"metric": {}, "value": values[0]}] if values else []
-        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
+        try:
+            kind, result = await asyncio.to_thread(_evaluate_promql, expression, at, self._series(),
+                                                   self._samples_between, LOOKBACK_S)
+        except PromQLError as exc:
+            return _bad_data(str(exc))
+        return web.json_response({"status": "success", "data": {"resultType": kind, "result": result}})
 
     async def query_range(self, request: web.Request) -> web.Response:
         problem = self._datasource_problem(request.match_info["uid"])

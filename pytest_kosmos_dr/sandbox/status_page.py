@@ -1,6 +1,12 @@
 """Stand-in for the public status page (Atlassian Statuspage API v2 shape), automated from the
 sandbox's incident: it shows the regional outage as an incident with its updates.
 
+Served as Statuspage serves them: ``/api/v2/status.json``, ``summary.json``, ``components.json``,
+``incidents.json`` (the most recent incidents, resolved or not), ``incidents/unresolved.json`` and
+``scheduled-maintenances.json`` (none), each with the ``page`` object; components and incidents carry
+Statuspage's fields (ids, ``page_id``, ``position``, ``created_at``/``updated_at``, ``resolved_at``,
+``components`` affected, ``incident_updates`` with ids and ``display_at``).
+
 Faults (COM-STATUS-PAGE's wrong worlds, docs/wrong-worlds/communication.md): the page never
 updated (all green), the incident posted with no impact ("All Systems Operational" above it), only
 an old unresolved incident from another date, and a CDN copy made before the incident.
@@ -33,6 +39,9 @@ class StatusPageComponent:
         app.router.add_get("/api/v2/status.json", self.status)
         app.router.add_get("/api/v2/summary.json", self.summary)
         app.router.add_get("/api/v2/incidents/unresolved.json", self.unresolved)
+        app.router.add_get("/api/v2/components.json", self.components)
+        app.router.add_get("/api/v2/incidents.json", self.incidents)
+        app.router.add_get("/api/v2/scheduled-maintenances.json", self.maintenances)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
         ctx.state[self.name] = {"url": url}
@@ -47,6 +56,20 @@ class StatusPageComponent:
         return parse_instant(start) if start else None
 
     def _incidents(self) -> list[dict]:
+        return [self._full_incident(i) for i in self._raw_incidents()]
+
+    def _full_incident(self, incident: dict) -> dict:
+        """An incident with Statuspage's fields around the ones the sandbox decides."""
+        updates = [{"id": f"{incident['id']}-update-{n}", "incident_id": incident["id"], "display_at": u["created_at"],
+                    "updated_at": u["created_at"], "affected_components": None, **u}
+                   for n, u in enumerate(reversed(incident["incident_updates"]), 1)][::-1]
+        monitoring = [u["created_at"] for u in updates if u["status"] == "monitoring"]
+        affected = [c for c in self._components() if c["status"] != "operational"]
+        return {**incident, "page_id": PAGE["id"], "resolved_at": None,
+                "monitoring_at": monitoring[-1] if monitoring else None, "components": affected,
+                "incident_updates": updates}
+
+    def _raw_incidents(self) -> list[dict]:
         incident = self.ctx.state.get("incident", {})
         start = incident.get("start")
         if not start or self.world in ("status-page-stale", "status-page-cached"):
@@ -76,7 +99,7 @@ class StatusPageComponent:
         if self.world == "status-page-cached":  # the copy from before: a minor, unrelated degradation
             return {"indicator": "minor", "description": "Minor Service Outage"}
         worst = {"major": 3, "minor": 2, "none": 0}
-        impact = max((i.get("impact", "none") for i in self._incidents()), key=lambda x: worst.get(x, 0),
+        impact = max((i.get("impact", "none") for i in self._raw_incidents()), key=lambda x: worst.get(x, 0),
                      default="none")
         if impact == "major":
             return {"indicator": "major", "description": "Partial System Outage"}
@@ -90,14 +113,23 @@ class StatusPageComponent:
             return {**PAGE, "updated_at": isoformat(utcnow())}
         if self.world == "status-page-cached":
             return {**PAGE, "updated_at": isoformat(start - CACHED_BEFORE)}
-        times = [start] + [parse_instant(i["updated_at"]) for i in self._incidents()]
+        times = [start] + [parse_instant(i["updated_at"]) for i in self._raw_incidents()]
         return {**PAGE, "updated_at": isoformat(max(times))}
 
     def _components(self) -> list[dict]:
         if self.world == "status-page-cached":
-            return [{"name": "API", "status": "operational"}, {"name": "Grafana", "status": "degraded_performance"}]
-        down = self._status()["indicator"] == "major"
-        return [{"name": "API", "status": "partial_outage" if down else "operational"}]
+            states = [("API", "operational"), ("Grafana", "degraded_performance")]
+        else:
+            down = self._status()["indicator"] == "major"
+            states = [("API", "partial_outage" if down else "operational")]
+        start = self._start()
+        since = isoformat(start - OLD_INCIDENT_AGE * 10) if start else isoformat(utcnow())
+        changed = self._page()["updated_at"]
+        return [{"id": f"kosmos-{name.lower()}", "name": name, "status": status, "created_at": since,
+                 "updated_at": changed if status != "operational" else since, "position": n, "description": None,
+                 "showcase": True, "start_date": since[:10], "group_id": None, "page_id": PAGE["id"],
+                 "group": False, "only_show_if_degraded": False}
+                for n, (name, status) in enumerate(states, 1)]
 
     def _headers(self) -> dict:
         start = self._start()
@@ -114,6 +146,15 @@ class StatusPageComponent:
         return web.json_response({"page": self._page(), "status": self._status(), "incidents": self._incidents(),
                                   "components": self._components(), "scheduled_maintenances": []},
                                  headers=self._headers())
+
+    async def components(self, request):
+        return web.json_response({"page": self._page(), "components": self._components()}, headers=self._headers())
+
+    async def incidents(self, request):
+        return web.json_response({"page": self._page(), "incidents": self._incidents()}, headers=self._headers())
+
+    async def maintenances(self, request):
+        return web.json_response({"page": self._page(), "scheduled_maintenances": []}, headers=self._headers())
 
     async def unresolved(self, request):
         return web.json_response({"page": self._page(), "incidents": self._incidents()}, headers=self._headers())

@@ -1,21 +1,26 @@
-"""A small authoritative DNS server (UDP, loopback) for the zones moto's Route53 holds.
+"""A small authoritative DNS server (UDP and TCP on one loopback port) for the zones moto's Route53 holds.
 
 It answers A and CNAME queries from the records in moto and evaluates failover records the way
 Route53 does: the PRIMARY record answers while its health check is healthy (a record without a
 health check counts as healthy), else the SECONDARY. Health comes from the sandbox's health state.
 It stands for the DR VPC's resolver, so a private zone wins over a public zone of the same name.
-Other names get REFUSED, unknown names in the zone NXDOMAIN. ``dig @127.0.0.1 -p PORT name``.
+Other names get REFUSED, unknown names in the zone NXDOMAIN. ``dig @127.0.0.1 -p PORT name`` (UDP) and
+``dig +tcp ...`` (TCP: each message with its two-byte length, several per connection, RFC 7766), as a
+real server answers both; a malformed query gets FORMERR, an opcode other than QUERY NOTIMP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from .route53 import HealthState, route53_backend
 
 log = logging.getLogger("kosmos_dr.sandbox.dns")
 MAX_CHASE = 8
+TCP_IDLE_S = 10  # a TCP client that sends nothing for this long is disconnected (RFC 7766 suggests seconds)
+PORT_TRIES = 20  # attempts to find a port free for both UDP and TCP
 
 
 def _norm(name: str) -> str:
@@ -54,6 +59,16 @@ class ZoneResolver:
             return secondary[:1]
         return (primary or secondary)[:1]  # all unhealthy: Route53 answers the primary
 
+    def soa(self, name: str) -> tuple[str, int, str] | None:
+        """(zone name, ttl, value) of the SOA record of the zone holding ``name`` (for negative answers)."""
+        zone = self._zone_for(_norm(name))
+        if zone is None:
+            return None
+        for record in zone.rrsets:
+            if record.type == "SOA" and _values(record):
+                return _norm(zone.name), int(record.ttl or 900), _values(record)[0]
+        return None
+
     def resolve(self, name: str, qtype: str) -> tuple[str, list[tuple[str, str, int, str]]]:
         """(rcode, [(name, type, ttl, value)]) following CNAMEs inside the zones."""
         answers = []
@@ -77,6 +92,68 @@ class ZoneResolver:
         return "SERVFAIL", answers
 
 
+def answer(resolver: ZoneResolver, data: bytes) -> bytes:
+    """The reply to one DNS message (the same for UDP and TCP)."""
+    from dnslib import QTYPE, RCODE, RR, DNSError, DNSRecord
+
+    try:
+        request = DNSRecord.parse(data)
+    except (DNSError, ValueError, IndexError) as exc:
+        if len(data) < 2:
+            raise ValueError(f"not a DNS message: {exc}") from exc
+        reply = DNSRecord()  # FORMERR, with the query's id
+        reply.header.id = int.from_bytes(data[:2], "big")
+        reply.header.qr = 1
+        reply.header.rcode = RCODE.FORMERR
+        return reply.pack()
+    reply = request.reply()
+    reply.header.aa = 1
+    reply.header.ra = 0
+    reply.header.ad = 0  # no DNSSEC: nothing is authenticated
+    if request.header.opcode != 0 or not request.questions:
+        reply.header.aa = 0
+        reply.header.rcode = RCODE.NOTIMP if request.header.opcode != 0 else RCODE.FORMERR
+        return reply.pack()
+    qname, qtype = str(request.q.qname), QTYPE.get(request.q.qtype, str(request.q.qtype))
+    rcode, answers = resolver.resolve(qname, qtype)
+    reply.header.rcode = getattr(RCODE, rcode)
+    if rcode == "REFUSED":
+        reply.header.aa = 0
+    for name, rtype, ttl, value in answers:
+        rdata = _rdata(rtype, value)
+        if rdata is not None:
+            reply.add_answer(RR(name, getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))
+    if rcode in ("NXDOMAIN", "NOERROR") and not any(rtype == qtype for _, rtype, _, _ in answers):
+        soa = resolver.soa(answers[-1][3] if answers else qname)  # negative answer: the zone's SOA (RFC 2308)
+        if soa is not None and (rdata := _rdata("SOA", soa[2])) is not None:
+            reply.add_auth(RR(soa[0], QTYPE.SOA, rdata=rdata, ttl=soa[1]))
+    return reply.pack()
+
+
+def _rdata(rtype: str, value: str):
+    """dnslib's record data for a Route53 value of ``rtype`` (A, AAAA, CNAME, NS, SOA, TXT, MX), or None."""
+    from dnslib import AAAA, CNAME, MX, NS, SOA, TXT, A
+
+    try:
+        if rtype == "A":
+            return A(value)
+        if rtype == "AAAA":
+            return AAAA(value)
+        if rtype in ("CNAME", "NS"):
+            return (CNAME if rtype == "CNAME" else NS)(value)
+        if rtype == "TXT":
+            return TXT(value.strip('"'))
+        if rtype == "MX":
+            preference, _, host = value.partition(" ")
+            return MX(host, int(preference))
+        if rtype == "SOA":
+            mname, rname, *times = value.split()
+            return SOA(mname, rname, tuple(int(t) for t in times))
+    except (ValueError, TypeError) as exc:
+        log.warning("cannot serve %s record %r: %s", rtype, value, exc)
+    return None
+
+
 class DnsProtocol(asyncio.DatagramProtocol):
     def __init__(self, resolver: ZoneResolver) -> None:
         self.resolver = resolver
@@ -92,20 +169,27 @@ class DnsProtocol(asyncio.DatagramProtocol):
             log.warning("DNS query from %s failed: %s", addr, exc)
 
     def answer(self, data: bytes) -> bytes:
-        from dnslib import CNAME, QTYPE, RCODE, RR, A, DNSRecord
+        return answer(self.resolver, data)
 
-        request = DNSRecord.parse(data)
-        reply = request.reply()
-        reply.header.aa = 1
-        reply.header.ra = 0
-        qname, qtype = str(request.q.qname), QTYPE[request.q.qtype]
-        rcode, answers = self.resolver.resolve(qname, qtype)
-        reply.header.rcode = getattr(RCODE, rcode)
-        for name, rtype, ttl, value in answers:
-            rdata = CNAME(value) if rtype == "CNAME" else A(value) if rtype == "A" else None
-            if rdata is not None:
-                reply.add_answer(RR(name, getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))
-        return reply.pack()
+
+async def _serve_tcp(resolver: ZoneResolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One TCP connection: length-prefixed messages, answered in order, until the client closes or idles."""
+    try:
+        while True:
+            try:
+                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_S), "big")
+                data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE_S)
+            except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                return
+            try:
+                reply = answer(resolver, data)
+            except Exception as exc:  # noqa: BLE001 - a malformed message closes only its connection
+                log.warning("DNS query over TCP failed: %s", exc)
+                return
+            writer.write(len(reply).to_bytes(2, "big") + reply)
+            await writer.drain()
+    finally:
+        writer.close()
 
 
 class DnsServer:
@@ -114,24 +198,43 @@ class DnsServer:
         self.host = host
         self.port = 0
         self.transport = None
+        self.tcp = None
 
     async def start(self) -> None:
+        """Listen on one port for UDP and TCP (a free UDP port whose TCP twin is free too)."""
         loop = asyncio.get_running_loop()
-        self.transport, _ = await loop.create_datagram_endpoint(
-            lambda: DnsProtocol(self.resolver), local_addr=(self.host, 0))
-        self.port = self.transport.get_extra_info("sockname")[1]
+        for attempt in range(PORT_TRIES):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: DnsProtocol(self.resolver), local_addr=(self.host, 0))
+            port = transport.get_extra_info("sockname")[1]
+            try:
+                self.tcp = await asyncio.start_server(
+                    lambda r, w: _serve_tcp(self.resolver, r, w), self.host, port, family=socket.AF_INET,
+                    reuse_address=True)
+            except OSError:
+                transport.close()
+                if attempt == PORT_TRIES - 1:
+                    raise
+                continue
+            self.transport, self.port = transport, port
+            return
 
     async def stop(self) -> None:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self.tcp is not None:
+            self.tcp.close()
+            await self.tcp.wait_closed()
+            self.tcp = None
 
 
-def query(host: str, port: int, name: str, qtype: str = "A", timeout: float = 2.0) -> tuple[str, list[tuple[str, str, str]]]:
-    """Resolve through a DNS server (for checks and tests): (rcode, [(name, type, value)])."""
+def query(host: str, port: int, name: str, qtype: str = "A", timeout: float = 2.0,
+          tcp: bool = False) -> tuple[str, list[tuple[str, str, str]]]:
+    """Resolve through a DNS server (for checks and tests; ``tcp`` for DNS over TCP): (rcode, [(name, type, value)])."""
     from dnslib import QTYPE, RCODE, DNSRecord
 
-    reply = DNSRecord.parse(DNSRecord.question(name, qtype).send(host, port, timeout=timeout))
+    reply = DNSRecord.parse(DNSRecord.question(name, qtype).send(host, port, tcp=tcp, timeout=timeout))
     return RCODE[reply.header.rcode], [
         (str(rr.rname), QTYPE[rr.rtype], str(rr.rdata)) for rr in reply.rr
     ]

@@ -12,6 +12,15 @@ gets HTTP 403 with AWS's error document, as AWS answers: ``AccessDenied``/``Inva
 ``MissingAuthenticationToken``/``InvalidClientTokenId`` (query, Route53),
 ``MissingAuthenticationTokenException``/``UnrecognizedClientException`` (JSON protocols). moto's own
 ``/moto-api`` (reset, dashboard) is behind the same gate. The access key is compared, not the signature.
+
+What moto does not implement never answers with werkzeug's 500 HTML page (``aws_errors``): an action
+AWS does not know gets AWS's ``InvalidAction`` (query protocol, HTTP 400) or
+``UnknownOperationException`` (JSON and REST protocols); an AWS operation the sandbox does not
+implement gets HTTP 501 ``NotImplemented`` in the request's protocol, naming the operation; any other
+failure inside moto is AWS's HTTP 500 ``InternalFailure`` (``InternalError`` for S3) error document.
+botocore parses each into a ``ClientError`` with that code. RDS ``DescribePendingMaintenanceActions`` and
+``DescribeReservedDBInstances``, which moto lacks, are served (``MISSING_OPERATIONS``): the sandbox
+schedules no maintenance and buys no reservations, so they answer as such an account does (empty lists).
 """
 
 from __future__ import annotations
@@ -76,9 +85,10 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in sandbox.log
         if not self.port:
             self.port = free_port(self.host)
+        serve_missing_operations()
         self._app = self._app if getattr(self, "_app", None) else _recorded(
-            auth_gate(outage_gate(DomainDispatcherApplication(create_backend_app), self.outage),
-                      self.access_keys, self.outage))
+            auth_gate(outage_gate(internal_failure(DomainDispatcherApplication(aws_errors(create_backend_app))),
+                                  self.outage), self.access_keys, self.outage))
         self._server = make_server(self.host, self.port, self._app, threaded=True,
                                    request_handler=outage_handler(MotoRequestHandler, self.outage))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -207,3 +217,162 @@ def _recorded(app):
         return app(environ, start_response)
 
     return recording_app
+
+
+# -- what moto does not implement: AWS's error documents, never an HTML page ----------------------------
+_NOT_IMPLEMENTED = re.compile(r"^The (\w+) action has not been implemented$")
+
+
+def _operation_names(service: str) -> dict[str, str]:
+    """{python_name: OperationName} of the AWS service's API (botocore's model), or {} if unknown."""
+    import botocore.session
+    from botocore import xform_name
+
+    try:
+        model = botocore.session.get_session().get_service_model(service)
+    except Exception:  # noqa: BLE001 - a moto service botocore names otherwise: no model, no names
+        return {}
+    return {xform_name(name): name for name in model.operation_names}
+
+
+def _requested_operation(environ: dict, values) -> str:
+    """The operation a request names itself (query ``Action``, JSON ``X-Amz-Target``), or ''."""
+    action = (values.get("Action") if values is not None else None) or \
+        (parse_qs(environ.get("QUERY_STRING", "")).get("Action") or [""])[0]
+    return action or environ.get("HTTP_X_AMZ_TARGET", "").rsplit(".", 1)[-1]
+
+
+def _routed_operation(service: str, request) -> str:
+    """The AWS operation a REST request's method and path name (botocore's model), or ''."""
+    try:
+        from moto.core.routing import get_service_router
+
+        return get_service_router(service).match(request)[0].name
+    except Exception:  # noqa: BLE001 - no model, no route: no operation
+        return ""
+
+
+def _error_response(environ: dict, status: int, code: str, message: str, fault: str):
+    """A Flask response carrying AWS's error document for ``code`` in the request's protocol."""
+    from flask import Response
+
+    content_type, headers, body = error_document(environ, "", code=code, message=message, fault=fault)
+    return Response(body, status=status, headers=headers, content_type=content_type)
+
+
+def unimplemented_answer(environ: dict, service: str, operation: str, values=None) -> tuple[int, str, str, str]:
+    """(status, code, message, fault) for a request moto has no handler for, as AWS would word it:
+    an operation the service's API lacks is ``InvalidAction`` (query) / ``UnknownOperationException``
+    (JSON, REST) with HTTP 400; an AWS operation the sandbox does not implement is 501 ``NotImplemented``."""
+    names = _operation_names(service)
+    requested = _requested_operation(environ, values)
+    name = requested or names.get(operation, operation)
+    known = name in names.values()
+    query = not environ.get("HTTP_X_AMZ_TARGET") and (
+        "Action=" in environ.get("QUERY_STRING", "") or "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""))
+    if not known:
+        if query:
+            return 400, "InvalidAction", f"The action {name} is not valid for this web service.", "Sender"
+        return 400, "UnknownOperationException", f"Unknown operation {name}", "Sender"
+    return 501, "NotImplemented", (f"The kosmos-dr sandbox does not implement {service} {name} "
+                                   "(moto has no handler for it; see docs/sandbox-aws.md)"), "Receiver"
+
+
+def aws_errors(create_app):
+    """Wrap moto's per-service Flask app factory: an unimplemented operation, an unknown route or a
+    failure inside moto answers with AWS's error document (``unimplemented_answer``), not an HTML page."""
+    from werkzeug.exceptions import HTTPException
+
+    def create(service):
+        app = create_app(service)
+
+        def failed(exc: Exception):
+            from botocore.model import OperationNotFoundError
+            from flask import request
+
+            environ = request.environ
+            if isinstance(exc, HTTPException):
+                if exc.code not in (404, 405):
+                    return exc
+                operation = _routed_operation(service, request)
+                status, code, message, fault = unimplemented_answer(environ, service, operation, request.values)
+                if not operation and not _requested_operation(environ, request.values):
+                    status, message = 404, f"No {service} operation at {request.method} {request.path}"
+                return _error_response(environ, status, code, message, fault)
+            if isinstance(exc, OperationNotFoundError):  # an action the service's API does not have
+                return _error_response(environ, *unimplemented_answer(environ, service, str(exc), request.values))
+            if isinstance(exc, NotImplementedError):
+                match = _NOT_IMPLEMENTED.match(str(exc))
+                status, code, message, fault = unimplemented_answer(
+                    environ, service, match.group(1) if match else "", request.values)
+                if not match and code == "NotImplemented":  # a feature of an implemented operation
+                    message = f"The kosmos-dr sandbox does not implement this: {exc}"
+                return _error_response(environ, status, code, message, fault)
+            code = "InternalError" if service == "s3" else "InternalFailure"
+            return _error_response(environ, 500, code, f"The kosmos-dr sandbox's {service} failed: "
+                                   f"{type(exc).__name__}: {exc}".splitlines()[0], "Receiver")
+
+        app.register_error_handler(Exception, failed)
+        return app
+
+    return create
+
+
+def internal_failure(app):
+    """WSGI middleware: a failure before any service handles the request (dispatch) is AWS's HTTP 500
+    ``InternalFailure`` document, not werkzeug's HTML page."""
+
+    def guarded(environ, start_response):
+        try:
+            return app(environ, start_response)
+        except Exception as exc:  # noqa: BLE001 - the client gets AWS's answer; the log the details
+            import logging
+
+            logging.getLogger("kosmos_dr.sandbox.aws").exception("AWS request failed before a service took it")
+            content_type, headers, body = error_document(
+                environ, "", code="InternalFailure", fault="Receiver",
+                message=f"The kosmos-dr sandbox's AWS endpoint failed: {type(exc).__name__}")
+            start_response("500 Internal Server Error", [("Content-Type", content_type),
+                                                         ("Content-Length", str(len(body))), *headers])
+            return [body]
+
+    return guarded
+
+
+# -- operations moto lacks that the sandbox serves -----------------------------------------------------
+def describe_pending_maintenance_actions(self):
+    """RDS DescribePendingMaintenanceActions: the sandbox schedules no maintenance, so every instance and
+    cluster has none pending (an account with nothing pending answers an empty list); a
+    ``ResourceIdentifier`` that is no instance or cluster ARN of the region is ResourceNotFoundFault."""
+    from moto.core.responses import ActionResult
+    from moto.rds.exceptions import RDSClientError
+
+    resource = self.params.get("ResourceIdentifier")
+    if resource:
+        arns = {db.arn for db in self.backend.databases.values()} | {c.arn for c in self.backend.clusters.values()}
+        if resource not in arns:
+            raise RDSClientError("ResourceNotFoundFault", f"The specified resource ID {resource} was not found.")
+    return ActionResult({"PendingMaintenanceActions": []})
+
+
+def describe_reserved_db_instances(self):
+    """RDS DescribeReservedDBInstances: the sandbox's account bought no reserved instances (an empty list)."""
+    from moto.core.responses import ActionResult
+
+    return ActionResult({"ReservedDBInstances": []})
+
+
+MISSING_OPERATIONS = {"moto.rds.responses.RDSResponse": (describe_pending_maintenance_actions,
+                                                         describe_reserved_db_instances)}
+
+
+def serve_missing_operations() -> None:
+    """Give moto's response classes the operations above (the sandbox runs moto in its own process)."""
+    import importlib
+
+    for dotted, functions in MISSING_OPERATIONS.items():
+        module, _, name = dotted.rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        for function in functions:
+            if function.__name__ not in vars(cls):
+                setattr(cls, function.__name__, function)

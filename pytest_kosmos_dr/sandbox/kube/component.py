@@ -15,6 +15,7 @@ from aiohttp import web
 from ..component import SandboxContext, free_port
 from ..config_repo import create_config_repo
 from . import metrics
+from .controllers import ControllerManager
 from .podexec import EXEC_TIMEOUT_S, PodRoots
 from .resources import find_type
 from .seed import NAMESPACE, build_seed, install_agent_state
@@ -47,6 +48,7 @@ class DRClusterComponent:
         self.pod_roots: PodRoots | None = None
         self._runner: web.AppRunner | None = None
         self._heartbeat: asyncio.Task | None = None
+        self.controllers: ControllerManager | None = None
         self.silent_kubelets: set[str] = set()  # nodes whose kubelet posts no status (faults)
         self.layout = None  # the sandbox layout it serves (set by start)
         self.namespace = NAMESPACE
@@ -96,6 +98,8 @@ class DRClusterComponent:
         self._site_args = (ctx.host, port, ssl_context)
         self._site = web.TCPSite(self._runner, ctx.host, port, ssl_context=ssl_context)
         await self._site.start()
+        self.controllers = ControllerManager(self)
+        self.controllers.start()
         url = f"{'https' if self.tls else 'http'}://{ctx.host}:{port}"
 
         state_dir = Path(ctx.state_dir)
@@ -119,6 +123,9 @@ class DRClusterComponent:
         }
 
     async def stop(self) -> None:
+        if self.controllers is not None:
+            await self.controllers.stop()
+            self.controllers = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None

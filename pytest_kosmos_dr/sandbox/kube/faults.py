@@ -175,9 +175,22 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
         snaps.change("pod-readiness-gate-unmet", CORE, "pods", NAMESPACE, "athena-analyst-0", change)
 
     def old_revision():
+        # the StatefulSet controller is stuck on zeus-orchestrator (it neither replaces the pod nor refreshes
+        # the status): held, or the sandbox's controller would roll the pod and tell the truth
+        component.controllers.hold("StatefulSet", NAMESPACE, "zeus-orchestrator")
+
         def change(obj):  # the previous template differed in a pod annotation (a rolled config checksum)
             obj["metadata"]["labels"]["controller-revision-hash"] = "zeus-orchestrator-5d8b7c9f4x"
         snaps.change("pod-old-revision", CORE, "pods", NAMESPACE, "zeus-orchestrator-0", change)
+
+    def old_revision_done():
+        component.controllers.release("StatefulSet", NAMESPACE, "zeus-orchestrator")
+
+    def controllers_down():
+        component.controllers.pause()
+
+    def controllers_up():
+        component.controllers.resume()
 
     gone: dict[str, dict] = {}
 
@@ -252,6 +265,10 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
                     component.go_offline, component.come_back)
     return [
         offline,
+        fault("controllers-paused", (),
+              "the DR cluster's controller manager is down: nothing reconciles (a deleted pod stays gone, a scale "
+              "creates no pod, workload statuses go stale: observedGeneration falls behind); reverting restarts it "
+              "and the cluster converges", controllers_down, controllers_up),
         fault("node-not-ready", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
               "node dr-node-b stops posting status (Ready=Unknown)", node_not_ready, kubelet_back("dr-node-b")),
         fault("node-heartbeat-stale", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
@@ -268,7 +285,7 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
         fault("pod-old-revision", ("REC-DR-PODS",),
               "zeus-orchestrator-0 is Running+Ready, but from the StatefulSet's previous revision: the rolling update "
               "never replaced it, and the StatefulSet's status still says all replicas are updated",
-              old_revision),
+              old_revision, old_revision_done),
         fault("pod-on-deleted-node", ("REC-DR-PODS",),
               "node dr-node-c is deleted (its instance terminated), but hermes-courier-0 still shows Running+Ready on it",
               node_deleted, node_back),

@@ -2,8 +2,9 @@
 
 kubectl's typed clients (``kubectl create configmap|secret|namespace``) POST objects as
 ``application/vnd.kubernetes.protobuf``. This decodes the ``k8s\\0`` envelope and the fields of
-ConfigMap, Secret and Namespace (and the parts of ObjectMeta a client sets) into JSON-shaped
-dicts; other kinds are answered with 415 so the limitation is explicit.
+ConfigMap, Secret and Namespace (and the parts of ObjectMeta a client sets), and the DeleteOptions
+and Eviction that ``kubectl drain`` sends, into JSON-shaped dicts; other kinds are answered with 415
+so the limitation is explicit.
 """
 
 from __future__ import annotations
@@ -116,7 +117,37 @@ def _namespace(data: bytes) -> dict:
     return obj
 
 
-DECODERS = {("v1", "ConfigMap"): _config_map, ("v1", "Secret"): _secret, ("v1", "Namespace"): _namespace}
+def _delete_options(data: bytes) -> dict:
+    """``DeleteOptions`` (what ``kubectl drain`` and the typed clients send with a DELETE)."""
+    obj: dict = {}
+    for number, raw in _fields(data):
+        if number == 1:
+            obj["gracePeriodSeconds"] = raw
+        elif number == 2:
+            pre = {"uid" if n == 1 else "resourceVersion": r.decode() for n, r in _fields(raw) if n in (1, 2)}
+            obj["preconditions"] = pre
+        elif number == 3:
+            obj["orphanDependents"] = bool(raw)
+        elif number == 4:
+            obj["propagationPolicy"] = raw.decode()
+        elif number == 5:
+            obj.setdefault("dryRun", []).append(raw.decode())
+    return obj
+
+
+def _eviction(data: bytes) -> dict:
+    obj: dict = {}
+    for number, raw in _fields(data):
+        if number == 1:
+            obj["metadata"] = _object_meta(raw)
+        elif number == 2:
+            obj["deleteOptions"] = _delete_options(raw)
+    return obj
+
+
+DECODERS = {("v1", "ConfigMap"): _config_map, ("v1", "Secret"): _secret, ("v1", "Namespace"): _namespace,
+            ("v1", "DeleteOptions"): _delete_options, ("meta.k8s.io/v1", "DeleteOptions"): _delete_options,
+            ("policy/v1", "Eviction"): _eviction, ("policy/v1beta1", "Eviction"): _eviction}
 
 
 def decode(body: bytes) -> dict:

@@ -55,6 +55,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("apps", "v1", "Deployment", "deployments", "deployment", True, ("deploy",), ("all",), True),
     ResourceType("apps", "v1", "StatefulSet", "statefulsets", "statefulset", True, ("sts",), ("all",), True),
     ResourceType("apps", "v1", "ReplicaSet", "replicasets", "replicaset", True, ("rs",), ("all",), True),
+    ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", True),
     ResourceType("batch", "v1", "CronJob", "cronjobs", "cronjob", True, ("cj",), ("all",), True),
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False, ("sc",)),
     ResourceType(RBAC_GROUP, "v1", "Role", "roles", "role", True),
@@ -117,6 +118,8 @@ def _resource_entries(rtype: ResourceType) -> list[dict]:
     if rtype.kind == "Pod":
         entries.append({**sub, "name": "pods/log", "verbs": ["get"]})
         entries.append({**sub, "name": "pods/exec", "kind": "PodExecOptions", "verbs": ["create", "get"]})
+        entries.append({**sub, "name": "pods/eviction", "kind": "Eviction", "group": "policy", "version": "v1",
+                        "verbs": ["create"]})
     if rtype.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
         entries.append({
             **sub, "name": f"{rtype.plural}/scale", "kind": "Scale", "group": "autoscaling",

@@ -150,7 +150,7 @@ def obj_without_server_fields(obj: dict) -> dict:
     return clean
 
 
-def _container_status(container: dict, started: dt.datetime, pod: str) -> dict:
+def container_status(container: dict, started: dt.datetime, pod: str) -> dict:
     image = container["image"]
     return {
         "name": container["name"],
@@ -165,19 +165,16 @@ def _container_status(container: dict, started: dt.datetime, pod: str) -> dict:
     }
 
 
-def _pod(workload: dict, name: str, node: dict, index: int, created: dt.datetime, extra_labels: dict, owner: dict) -> dict:
-    template = workload["spec"]["template"]
+def pod_spec(workload: dict, name: str, template: dict | None = None) -> dict:
+    """The spec of pod ``name`` of ``workload`` (from ``template``, default the workload's): the template's spec
+    with the defaults the API server adds, and a StatefulSet's hostname, subdomain and claim volumes; no node yet."""
+    template = template or workload["spec"]["template"]
     spec = copy.deepcopy(template["spec"])
-    node_name = node["metadata"]["name"]
-    node_index = int(node["spec"]["podCIDR"].split(".")[2])
-    pod_ip = f"10.42.{node_index}.{20 + index + 10 * len(workload['metadata']['name']) % 200}"
-    host_ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
     for container in spec["containers"]:
         container.setdefault("imagePullPolicy", "IfNotPresent")
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
     spec.update({
-        "nodeName": node_name,
         "restartPolicy": spec.get("restartPolicy", "Always"),
         "dnsPolicy": "ClusterFirst",
         "schedulerName": "default-scheduler",
@@ -200,6 +197,20 @@ def _pod(workload: dict, name: str, node: dict, index: int, created: dt.datetime
             {"name": t["metadata"]["name"], "persistentVolumeClaim": {"claimName": f"{t['metadata']['name']}-{name}"}}
             for t in workload["spec"].get("volumeClaimTemplates") or []
         ] + spec.get("volumes", [])
+    return spec
+
+
+def node_ips(node: dict) -> tuple[int, str]:
+    """A node's pod network (the third octet of its podCIDR) and InternalIP."""
+    return (int(node["spec"]["podCIDR"].split(".")[2]),
+            next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"))
+
+
+def _pod(workload: dict, name: str, node: dict, index: int, created: dt.datetime, extra_labels: dict, owner: dict) -> dict:
+    template = workload["spec"]["template"]
+    spec = {"nodeName": node["metadata"]["name"], **pod_spec(workload, name)}
+    node_index, host_ip = node_ips(node)
+    pod_ip = f"10.42.{node_index}.{20 + index + 10 * len(workload['metadata']['name']) % 200}"
     scheduled, started = created, created + dt.timedelta(seconds=9)
     conditions = [
         ("PodReadyToStartContainers", started), ("Initialized", scheduled), ("Ready", started + dt.timedelta(seconds=4)),
@@ -229,8 +240,35 @@ def _pod(workload: dict, name: str, node: dict, index: int, created: dt.datetime
             "podIPs": [{"ip": pod_ip}],
             "startTime": _ts(scheduled),
             "qosClass": "Burstable",
-            "containerStatuses": [_container_status(c, started, name) for c in spec["containers"]],
+            "containerStatuses": [container_status(c, started, name) for c in spec["containers"]],
         },
+    }
+
+
+def template_hash(template: dict) -> str:
+    """The hash a controller names a pod template by (ReplicaSet ``pod-template-hash``, StatefulSet revision)."""
+    return _safe_hash(json.dumps(template, sort_keys=True), 10)
+
+
+def statefulset_revision(sts: dict) -> str:
+    """The name of the ControllerRevision that holds ``sts``'s current pod template."""
+    return f"{sts['metadata']['name']}-{template_hash(sts['spec']['template'])}"
+
+
+def controller_revision(sts: dict, number: int, created: dt.datetime, uid: str | None = None) -> dict:
+    """The ControllerRevision the StatefulSet controller keeps of ``sts``'s current template (``kubectl rollout history``)."""
+    name = statefulset_revision(sts)
+    template = copy.deepcopy(sts["spec"]["template"])
+    return {
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": name, "namespace": sts["metadata"]["namespace"],
+                     "uid": uid or _uid("ControllerRevision", sts["metadata"]["namespace"], name),
+                     "creationTimestamp": _ts(created),
+                     "labels": {**(template.get("metadata") or {}).get("labels", {}),
+                                "controller.kubernetes.io/hash": name.rsplit("-", 1)[1]},
+                     "ownerReferences": [_owner(sts, "StatefulSet", "apps/v1")]},
+        "data": {"spec": {"template": {"$patch": "replace", **template}}},
+        "revision": number,
     }
 
 
@@ -503,7 +541,7 @@ def build_seed(now: dt.datetime | None = None, scale: Scale | None = None,
             obj = _service(obj, service_index)
             service_index += 1
         elif kind == "Deployment":
-            revision = _safe_hash(json.dumps(obj["spec"]["template"], sort_keys=True), 10)
+            revision = template_hash(obj["spec"]["template"])
             obj["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = "1"
             replicas = obj["spec"].get("replicas", 1)
             rs = {
@@ -548,7 +586,8 @@ def build_seed(now: dt.datetime | None = None, scale: Scale | None = None,
                 ],
             }
         elif kind == "StatefulSet":
-            revision = f"{name}-{_safe_hash(json.dumps(obj['spec']['template'], sort_keys=True), 10)}"
+            revision = statefulset_revision(obj)
+            seed.add(controller_revision(obj, 1, restored))
             replicas = obj["spec"].get("replicas", 1)
             for i in range(replicas):
                 pod_name = f"{name}-{i}"
@@ -596,5 +635,5 @@ def install_agent_state(root: Path, agent: str) -> None:
             (target / path.name).write_bytes(path.read_bytes())
 
 
-__all__ = ["ClusterSeed", "build_seed", "cluster_objects", "ebs_volume_source", "install_agent_state",
-           "rendered_workloads", "seed_nodes"]
+__all__ = ["ClusterSeed", "build_seed", "cluster_objects", "controller_revision", "ebs_volume_source",
+           "install_agent_state", "rendered_workloads", "seed_nodes", "statefulset_revision", "template_hash"]

@@ -94,3 +94,25 @@ def parse_field_selector(expr: str | None) -> Predicate:
         else:
             tests.append(lambda o, p=path, v=value: field_value(o, p) == v)
     return lambda obj: all(test(obj) for test in tests)
+
+
+def selector_matches(selector: dict | None, labels: dict) -> bool:
+    """Whether a ``LabelSelector`` object (``matchLabels``, ``matchExpressions``) selects ``labels``.
+
+    An empty selector selects everything, a missing one nothing (as for PodDisruptionBudgets in policy/v1)."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), set(expr.get("values") or [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True

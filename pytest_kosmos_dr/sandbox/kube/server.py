@@ -13,10 +13,10 @@ from typing import Callable
 import yaml
 from aiohttp import web
 
-from . import metrics, openapi, podexec, protobuf, resources, tables
+from . import defaults, metrics, openapi, podexec, protobuf, resources, tables
 from .patches import PatchError, json_patch, merge_patch, strategic_merge
 from .resources import ResourceType
-from .selection import SelectorError, parse_field_selector, parse_label_selector
+from .selection import SelectorError, parse_field_selector, parse_label_selector, selector_matches
 from .status import ApiError, failure, not_found, success
 from .store import ClusterStore, now_rfc3339
 from .validation import validate
@@ -50,6 +50,20 @@ def _error(exc: ApiError) -> web.Response:
 
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true")
+
+
+def _dry_run(request: web.Request, options: dict | None = None) -> bool:
+    """``dryRun=All`` in the query (POST, PUT, PATCH) or in the ``DeleteOptions`` body (DELETE, eviction)."""
+    values = list(request.query.getall("dryRun", [])) + list((options or {}).get("dryRun") or [])
+    for value in values:
+        if value != "All":
+            raise ApiError(400, "BadRequest", f'dryRun: Unsupported value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+NOT_FOUND = "the server could not find the requested resource"
+# kinds whose DELETE answers with the object (the API server's ReturnDeletedObject); others answer a Status
+RETURNS_DELETED_OBJECT = {"Pod", "Service", "Namespace", "PersistentVolume", "PersistentVolumeClaim"}
 
 
 class DRClusterAPI:
@@ -90,6 +104,14 @@ class DRClusterAPI:
             return _error(exc)
         except (PatchError, SelectorError) as exc:
             return _json(failure(400, "BadRequest", str(exc)), 400)
+        except web.HTTPException as exc:  # aiohttp's own (body too large...): a Status, never an HTML page
+            if exc.status < 400:
+                raise
+            return _json(failure(exc.status, exc.reason.replace(" ", ""), exc.text or exc.reason), exc.status)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the API server answers InternalError as a Status
+            return _json(failure(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}"), 500)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
@@ -109,20 +131,20 @@ class DRClusterAPI:
         if parts[:1] == ["apis"] and len(parts) == 2:
             group = resources.api_group(parts[1])
             if group is None or (group["name"], group["preferredVersion"]["version"]) in self.unserved:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise ApiError(404, "NotFound", NOT_FOUND)
             return _json(group)
         if parts[:1] == ["api"] and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
         elif parts[:1] == ["apis"] and len(parts) >= 3:
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise ApiError(404, "NotFound", NOT_FOUND)
         if (group, version) in self.unserved:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise ApiError(404, "NotFound", NOT_FOUND)
         if not rest:
             listing = resources.resource_list(group, version)
             if listing is None:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise ApiError(404, "NotFound", NOT_FOUND)
             return _json(listing)
         if group == resources.METRICS_GROUP:
             return self._metrics(request, rest)
@@ -134,11 +156,11 @@ class DRClusterAPI:
             namespace, rest = rest[1], rest[2:]
         rtype = resources.find_type(group, version, rest[0])
         if rtype is None or len(rest) > 3 or (namespace is not None and not rtype.namespaced):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise ApiError(404, "NotFound", NOT_FOUND)
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if rtype.namespaced and name is not None and namespace is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise ApiError(404, "NotFound", NOT_FOUND)
         return Target(rtype, namespace, name, sub)
 
     def _openapi(self, rest: list[str]) -> web.Response:
@@ -154,7 +176,7 @@ class DRClusterAPI:
                 doc = openapi.group_version_document(rest[2], rest[3]) if len(rest) >= 4 else None
             if doc is not None:
                 return _json(doc)
-        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        raise ApiError(404, "NotFound", NOT_FOUND)
 
     # --- resources --------------------------------------------------------------------
 
@@ -173,8 +195,10 @@ class DRClusterAPI:
             if method == "POST":
                 return await self._create(request, target)
             if method == "DELETE":
-                return self._delete_collection(request, target)
-        elif target.subresource is None or target.subresource == "status" and rtype.has_status:
+                return await self._delete_collection(request, target)
+        elif not self._serves_subresource(rtype, target.subresource):
+            raise ApiError(404, "NotFound", NOT_FOUND)
+        elif target.subresource is None or target.subresource == "status":
             if method == "GET":
                 return self._render(request, rtype, [self.store.get(rtype, target.namespace, target.name)], single=True)
             if method == "PUT":
@@ -182,9 +206,12 @@ class DRClusterAPI:
             if method == "PATCH":
                 return await self._patch(request, target)
             if method == "DELETE" and target.subresource is None:
-                return self._delete(request, target)
-        elif target.subresource == "scale" and rtype.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-            return await self._scale(request, target)
+                return await self._delete(request, target)
+        elif target.subresource == "scale":
+            if method in ("GET", "PUT", "PATCH"):
+                return await self._scale(request, target)
+        elif target.subresource == "eviction" and method == "POST":
+            return await self._evict(request, target)
         elif target.subresource == "log" and rtype.kind == "Pod" and method == "GET":
             return self._log(request, target)
         elif target.subresource == "exec" and rtype.kind == "Pod" and method in ("GET", "POST"):
@@ -278,7 +305,9 @@ class DRClusterAPI:
             obj.setdefault("status", {"phase": "Active"})
         validate(target.rtype, obj, target.namespace)
         self._check_namespace(target)
-        created = self.store.create(target.rtype, obj, dry_run=request.query.get("dryRun") == "All")
+        dry_run = _dry_run(request)
+        defaults.on_create(target.rtype, obj)
+        created = self.store.create(target.rtype, obj, dry_run=dry_run)
         return _json(created, 201)
 
     async def _replace(self, request: web.Request, target: Target) -> web.Response:
@@ -294,13 +323,13 @@ class DRClusterAPI:
         validate(target.rtype, obj, target.namespace)
         return _json(self.store.update(
             target.rtype, target.namespace, target.name, obj,
-            subresource=target.subresource, dry_run=request.query.get("dryRun") == "All",
+            subresource=target.subresource, dry_run=_dry_run(request),
         ))
 
     async def _patch(self, request: web.Request, target: Target) -> web.Response:
         ctype = request.content_type or ""
         body = await self._body(request)
-        dry_run = request.query.get("dryRun") == "All"
+        dry_run = _dry_run(request)
         rtype = target.rtype
         if ctype == "application/apply-patch+yaml":
             if not isinstance(body, dict):
@@ -311,6 +340,7 @@ class DRClusterAPI:
                     body["metadata"].setdefault("namespace", target.namespace)
                 validate(rtype, body, target.namespace)
                 self._check_namespace(target)
+                defaults.on_create(rtype, body)
                 return _json(self.store.create(rtype, body, dry_run=dry_run), 201)
         current = self.store.get(rtype, target.namespace, target.name)
         if ctype == "application/json-patch+json":
@@ -332,18 +362,106 @@ class DRClusterAPI:
             rtype, target.namespace, target.name, patched, subresource=target.subresource, dry_run=dry_run,
         ))
 
-    def _delete(self, request: web.Request, target: Target) -> web.Response:
-        deleted = self.store.delete(
-            target.rtype, target.namespace, target.name, dry_run=request.query.get("dryRun") == "All"
-        )
-        return _json(deleted)
+    async def _delete_options(self, request: web.Request) -> dict:
+        """The ``DeleteOptions`` of a DELETE: a JSON or protobuf body, plus the same fields as query parameters."""
+        options: dict = {}
+        if (await request.read()).strip():
+            body = await self._body(request)
+            if body is not None and not isinstance(body, dict):
+                raise ApiError(400, "BadRequest", "the request body must be a DeleteOptions object")
+            options = dict(body or {})
+        if "gracePeriodSeconds" in request.query:
+            options["gracePeriodSeconds"] = int(request.query["gracePeriodSeconds"])
+        if "propagationPolicy" in request.query:
+            options["propagationPolicy"] = request.query["propagationPolicy"]
+        return options
 
-    def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
-        dry_run = request.query.get("dryRun") == "All"
+    @staticmethod
+    def _check_preconditions(rtype: ResourceType, obj: dict, options: dict) -> None:
+        wanted = options.get("preconditions") or {}
+        meta = obj["metadata"]
+        for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            if wanted.get(field) and wanted[field] != meta.get(field):
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rtype.plural} "{meta["name"]}": '
+                                                f"Precondition failed: {label} in precondition: {wanted[field]}, "
+                                                f"{label} in object meta: {meta.get(field)}",
+                               {"name": meta["name"], "group": rtype.group, "kind": rtype.plural})
+
+    @staticmethod
+    def _deleted(rtype: ResourceType, obj: dict, options: dict) -> dict:
+        """What a DELETE answers: the object (pods: with their deletion timestamp and grace period) or a Status."""
+        if rtype.kind not in RETURNS_DELETED_OBJECT:
+            return success({"name": obj["metadata"]["name"], "group": rtype.group, "kind": rtype.plural,
+                            "uid": obj["metadata"].get("uid")})
+        obj.setdefault("apiVersion", rtype.api_version)
+        obj.setdefault("kind", rtype.kind)
+        grace = options.get("gracePeriodSeconds")
+        if rtype.kind == "Pod":
+            grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30) if grace is None else int(grace)
+        if rtype.kind == "Namespace" or grace:
+            obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+            if grace:
+                obj["metadata"]["deletionGracePeriodSeconds"] = grace
+            if rtype.kind == "Namespace":
+                obj.setdefault("status", {})["phase"] = "Terminating"
+        return obj
+
+    async def _delete(self, request: web.Request, target: Target) -> web.Response:
+        options = await self._delete_options(request)
+        dry_run = _dry_run(request, options)
+        current = self.store.get(target.rtype, target.namespace, target.name)
+        self._check_preconditions(target.rtype, current, options)
+        deleted = self.store.delete(target.rtype, target.namespace, target.name, dry_run=dry_run)
+        return _json(self._deleted(target.rtype, deleted, options))
+
+    async def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
+        options = await self._delete_options(request)
+        dry_run = _dry_run(request, options)
+        deleted = []
         for obj in self.store.list(target.rtype, target.namespace, self._predicate(request)):
             meta = obj["metadata"]
-            self.store.delete(target.rtype, meta.get("namespace"), meta["name"], dry_run=dry_run)
-        return _json(success())
+            gone = self.store.delete(target.rtype, meta.get("namespace"), meta["name"], dry_run=dry_run)
+            gone.setdefault("apiVersion", target.rtype.api_version)
+            gone.setdefault("kind", target.rtype.kind)
+            deleted.append(gone)
+        return _json({"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
+                      "metadata": {"resourceVersion": self.store.resource_version}, "items": deleted})
+
+    def _serves_subresource(self, rtype: ResourceType, sub: str | None) -> bool:
+        if sub is None:
+            return True
+        if sub == "status":
+            return rtype.has_status
+        if sub == "scale":
+            return rtype.kind in ("Deployment", "StatefulSet", "ReplicaSet")
+        return rtype.kind == "Pod" and sub in ("log", "exec", "eviction")
+
+    async def _evict(self, request: web.Request, target: Target) -> web.Response:
+        """``pods/eviction`` (``kubectl drain``): a delete that respects PodDisruptionBudgets."""
+        body = await self._body(request)
+        if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
+            raise ApiError(400, "BadRequest", "the request body must be a policy/v1 Eviction")
+        options = body.get("deleteOptions") or {}
+        dry_run = _dry_run(request, options)
+        pod = self.store.get(target.rtype, target.namespace, target.name)
+        self._check_preconditions(target.rtype, pod, options)
+        pdb_type = resources.find_type("policy", "v1", "poddisruptionbudgets")
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (pod.get("status") or {}).get("conditions") or [])
+        budgets = [b for b in self.store.list(pdb_type, target.namespace) if _selects(b, pod)]
+        if len(budgets) > 1:
+            raise ApiError(500, "InternalError", "This pod has more than one PodDisruptionBudget, which the eviction "
+                                                 "subresource does not support.")
+        for budget in budgets:
+            status = budget.get("status") or {}
+            if ready and status.get("disruptionsAllowed", 0) < 1:
+                raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                               {"causes": [{"reason": "DisruptionBudget",
+                                            "message": f"The disruption budget {budget['metadata']['name']} needs "
+                                                       f"{status.get('desiredHealthy', 0)} healthy pods and has "
+                                                       f"{status.get('currentHealthy', 0)} currently"}]})
+        self.store.delete(target.rtype, target.namespace, target.name, dry_run=dry_run)
+        return _json({**success(), "code": 201}, 201)
 
     async def _scale(self, request: web.Request, target: Target) -> web.Response:
         obj = self.store.get(target.rtype, target.namespace, target.name)
@@ -373,7 +491,7 @@ class DRClusterAPI:
             raise ApiError(422, "Invalid", "spec.replicas: Invalid value: must be greater than or equal to 0")
         obj["spec"]["replicas"] = replicas
         updated = self.store.update(target.rtype, target.namespace, target.name, obj,
-                                    dry_run=request.query.get("dryRun") == "All", check_version=False)
+                                    dry_run=_dry_run(request), check_version=False)
         return _json(scale_of(updated))
 
     # --- pods ----------------------------------------------------------------------------
@@ -471,4 +589,9 @@ class DRClusterAPI:
                     raise not_found("nodes", rest[1], resources.METRICS_GROUP)
                 return _json(metrics.node_metrics(found[0], all_pods))
             return _json(metrics.metrics_list("NodeMetrics", [metrics.node_metrics(n, all_pods) for n in nodes]))
-        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        raise ApiError(404, "NotFound", NOT_FOUND)
+
+
+def _selects(budget: dict, pod: dict) -> bool:
+    """Whether a PodDisruptionBudget's selector (matchLabels, matchExpressions) selects ``pod``."""
+    return selector_matches((budget.get("spec") or {}).get("selector"), (pod.get("metadata") or {}).get("labels") or {})

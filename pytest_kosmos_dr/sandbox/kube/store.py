@@ -51,6 +51,9 @@ class ClusterStore:
         self._watches: set[Watch] = set()
         self._lock = threading.RLock()
         self.loop: asyncio.AbstractEventLoop | None = None
+        # called (under the lock, from any thread) with (rtype, event type, object) after every change:
+        # how the sandbox's controllers notice what happened
+        self.listeners: list[Callable[[ResourceType, str, dict], None]] = []
 
     # --- reading ----------------------------------------------------------------------
 
@@ -68,6 +71,11 @@ class ClusterStore:
                 if (namespace is None or ns == namespace) and (predicate is None or predicate(obj))
             ]
         return items
+
+    def peek(self, rtype: ResourceType, namespace: str | None = None) -> list[dict]:
+        """The stored objects themselves (no copies, for readers that do not change them: the controllers)."""
+        with self._lock:
+            return [obj for (ns, _), obj in sorted(self._objects[rtype].items()) if namespace is None or ns == namespace]
 
     def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict:
         with self._lock:
@@ -240,6 +248,8 @@ class ClusterStore:
     def _emit(self, rtype: ResourceType, etype: str, obj: dict, previous: dict | None = None) -> None:
         snapshot = copy.deepcopy(obj)
         self._history.append((int(snapshot["metadata"]["resourceVersion"]), etype, rtype, snapshot, previous))
+        for listener in list(self.listeners):
+            listener(rtype, etype, snapshot)
         for watch in list(self._watches):
             if watch.wants(rtype, snapshot):
                 event = self._filtered(watch, etype, snapshot, previous)

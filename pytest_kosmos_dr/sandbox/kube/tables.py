@@ -243,6 +243,37 @@ def _binding_row(obj: dict) -> list:
     ]
 
 
+def _revision_row(obj: dict) -> list:
+    owner = next((r for r in _meta(obj).get("ownerReferences") or [] if r.get("controller")), None)
+    controller = f"{owner['kind'].lower()}.{owner['apiVersion'].split('/')[0]}/{owner['name']}" if owner else "<none>"
+    return [_meta(obj).get("name"), controller, obj.get("revision", 0), _age(obj)]
+
+
+def _job_row(obj: dict) -> list:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    if conditions.get("Complete") == "True":
+        state = "Complete"
+    elif conditions.get("Failed") == "True":
+        state = "Failed"
+    elif spec.get("suspend"):
+        state = "Suspended"
+    else:
+        state = "Running"
+    completions = spec.get("completions")
+    done = f"{status.get('succeeded', 0)}/{completions}" if completions is not None else \
+        f"{status.get('succeeded', 0)}/1 of {spec.get('parallelism', 1)}"
+    duration = ""
+    start = parse_time(status.get("startTime"))
+    if start is not None:
+        end = parse_time(status.get("completionTime")) or dt.datetime.now(dt.timezone.utc)
+        duration = human_duration((end - start).total_seconds())
+    containers = (((spec.get("template") or {}).get("spec") or {}).get("containers")) or []
+    selector = ",".join(f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items())
+    return [_meta(obj).get("name"), state, done, duration, _age(obj), ",".join(c.get("name", "") for c in containers),
+            ",".join(c.get("image", "") for c in containers), selector]
+
+
 S, I = "string", "integer"
 PRINTERS: dict[str, tuple[list[Column], Callable[[dict], list]]] = {
     "Pod": ([("Name", S, 0), ("Ready", S, 0), ("Status", S, 0), ("Restarts", S, 0), ("Age", S, 0), ("IP", S, 1),
@@ -276,6 +307,9 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[dict], list]]] = {
                  ("Last Schedule", S, 0), ("Age", S, 0)], _cronjob_row),
     "StorageClass": ([("Name", S, 0), ("Provisioner", S, 0), ("ReclaimPolicy", S, 0), ("VolumeBindingMode", S, 0),
                       ("AllowVolumeExpansion", S, 0), ("Age", S, 0)], _storageclass_row),
+    "ControllerRevision": ([("Name", S, 0), ("Controller", S, 0), ("Revision", I, 0), ("Age", S, 0)], _revision_row),
+    "Job": ([("Name", S, 0), ("Status", S, 0), ("Completions", S, 0), ("Duration", S, 0), ("Age", S, 0),
+             ("Containers", S, 1), ("Images", S, 1), ("Selector", S, 1)], _job_row),
     # RBAC: kubectl's columns (roles show when they were created, bindings the role they grant)
     "Role": ([("Name", S, 0), ("Created At", "date", 0)], lambda o: [_meta(o).get("name"), _created_at(o)]),
     "ClusterRole": ([("Name", S, 0), ("Created At", "date", 0)], lambda o: [_meta(o).get("name"), _created_at(o)]),
