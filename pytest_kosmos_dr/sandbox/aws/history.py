@@ -74,7 +74,9 @@ def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary
     represented = []
     for hours in range(SNAPSHOT_HOURS, 0, -1):
         at = top - timedelta(hours=hours - 1)
-        if at >= taken:
+        # identifiers have minute resolution: a sandbox started in the hour's first minute would give
+        # the top-of-hour slot the real snapshot's own identifier (and copy it twice)
+        if at >= taken or snapshot_id(instance, at) == real.db_snapshot_identifier:
             continue
         snap = _backdated(east, instance, snapshot_id(instance, at), at)
         represented.append(snap.db_snapshot_identifier)
