@@ -24,7 +24,8 @@ from conftest import REPO, SUITES, run_suite
 from pytest_kosmos_dr.config import load_config
 from pytest_kosmos_dr.drills import lease as drill_lease
 from pytest_kosmos_dr.drills.agent_state import PodFiles, SCRATCH_PREFIX
-from pytest_kosmos_dr.drills.cleanup import _alive, cleanup_command
+from pytest_kosmos_dr.drills.cleanup import cleanup_command
+from pytest_kosmos_dr.drills.resources import process_alive as _alive
 from pytest_kosmos_dr.environment import resolve
 
 AGENT = "zeus-orchestrator"

@@ -276,7 +276,7 @@ class Cleanup:
             from ..sandbox.postgres import stop_servers_under
 
             stop_servers_under(data_dir)
-            still = [pid for _, pid in servers if _alive(pid)]
+            still = [pid for _, pid in servers if resources.process_alive(pid)]
             if still:
                 self.say(f"no sandbox running, but its PostgreSQL servers still run under {data_dir}: could not stop "
                          f"pid {', '.join(map(str, still))}", problem=True)
@@ -306,7 +306,7 @@ def orphaned_servers(state_dir: Path) -> dict[Path, list[tuple[Path, int]]]:
                 pid = int(pid_file.read_text().splitlines()[0])
             except (OSError, ValueError, IndexError):
                 continue
-            if _alive(pid) and _is_postgres(pid):
+            if resources.process_alive(pid) and _is_postgres(pid):
                 found.setdefault(data_dir, []).append((pid_file.parent, pid))
     return found
 
@@ -344,18 +344,6 @@ def _is_postgres(pid: int) -> bool:
         return True  # no /proc: trust postmaster.pid
 
 
-def _alive(pid: int) -> bool:
-    """The process runs (a zombie, exited but not yet reaped, does not)."""
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _plain(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import DRUnverifiable
 from . import changes, guard
+from .resources import process_alive
 
 LEASE_NAME = "kosmos-dr-drills"
 DURATION_S = 60  # leaseDurationSeconds: how long a run that stopped renewing still holds it
@@ -61,7 +62,7 @@ class LeaseState:
 
     def holder_gone_here(self) -> bool:
         """The holding run ran on this host and its process is gone (killed): no need to wait for expiry."""
-        return self.host == socket.gethostname() and self.pid > 0 and not _alive(str(self.pid))
+        return self.host == socket.gethostname() and self.pid > 0 and not process_alive(self.pid)
 
     def held(self) -> bool:
         """Held by a live run: fresh, and not known dead on this host."""
@@ -320,7 +321,7 @@ class DrillLease:
         with self._users_lock():
             users = self.run_dir / USERS
             (users / str(os.getpid())).unlink(missing_ok=True)
-            others = [p for p in users.glob("*") if _alive(p.name)] if users.is_dir() else []
+            others = [p for p in users.glob("*") if process_alive(p.name)] if users.is_dir() else []
             if others:
                 return f"kept for {len(others)} other process(es) of run {self.run_id}"
             outcome = delete_if_held_by(self.cluster, self.namespace, self.run_id, self.name)
@@ -345,16 +346,6 @@ class _Flock:
     def __exit__(self, *exc) -> None:
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
-
-
-def _alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_is_alive(cluster, namespace: str, run_id: str, name: str = LEASE_NAME) -> tuple[bool, str]:

@@ -80,17 +80,26 @@ def delete_if_ours(rds, identifier: str, run_id: str | None = None) -> str:
     return "deleted"
 
 
-def owner_alive(tags: dict[str, str]) -> bool:
-    """True when the run that created it still runs on this host (cleanup must leave it alone)."""
-    if tags.get(TAG_HOST) != socket.gethostname():
-        return False
+def process_alive(pid) -> bool:
+    """The process ``pid`` (int or text) runs on this host; a zombie (exited, not yet reaped) does not."""
     try:
-        os.kill(int(tags.get(TAG_PID, "0")), 0)
+        number = int(pid)
+        if number <= 0:
+            return False
+        os.kill(number, 0)
     except (ValueError, ProcessLookupError):
         return False
     except PermissionError:
         return True
-    return int(tags.get(TAG_PID, "0")) > 0
+    try:
+        return Path(f"/proc/{number}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def owner_alive(tags: dict[str, str]) -> bool:
+    """True when the run that created it still runs on this host (cleanup must leave it alone)."""
+    return tags.get(TAG_HOST) == socket.gethostname() and process_alive(tags.get(TAG_PID, "0"))
 
 
 def leftovers(rds) -> list[tuple[str, dict[str, str]]]:
