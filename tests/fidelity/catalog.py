@@ -41,9 +41,15 @@ class Command:
         return "gap" if self.known_gap else "differs" if self.differs else "same"
 
 
-def load(path: Path = COMMANDS_FILE) -> list[Command]:
+def command_files() -> list[Path]:
+    """commands.toml first, then one ``commands_<area>.toml`` per area, in name order (each read-only
+    for the others: the list runs in this order against one sandbox)."""
+    return [COMMANDS_FILE, *sorted(COMMANDS_FILE.parent.glob("commands_*.toml"))]
+
+
+def load(paths: list[Path] | None = None) -> list[Command]:
     """The entries, checked: unique ids, known clients and fields, compilable patterns, not both verdicts."""
-    entries = tomllib.loads(path.read_text())["command"]
+    entries = [raw for path in (paths or command_files()) for raw in tomllib.loads(path.read_text())["command"]]
     commands, seen = [], set()
     for raw in entries:
         unknown = set(raw) - FIELDS
