@@ -63,27 +63,23 @@ def test_the_request_log_does_see_mutations(sandbox, pytester):
 )
 def test_component_lost_mid_run_breaks_only_what_needs_it(sandbox, pytester, fault_name, broken_line, still_passing):
     pytester.makepyfile(test_000_outage=OUTAGE_MID_RUN.format(fault=fault_name))
-    started = time.monotonic()
     try:
         result = pytester.runpytest_subprocess("test_000_outage.py", str(SUITES), "-m", "not drill", "-v",
                                                "-p", "no:cacheprovider", "--rootdir", str(REPO), "--dr-deadline", "3m")
     finally:
         sandbox.revert_fault(fault_name)
-    elapsed = time.monotonic() - started
     result.stdout.fnmatch_lines([still_passing])
     result.stdout.fnmatch_lines([broken_line])
     outcomes = result.parseoutcomes()
     assert outcomes.get("broken", 0) >= 1 and outcomes.get("passed", 0) >= 5
-    assert elapsed < 180
 
 
 def test_the_deadline_bounds_a_hanging_check(pytester):
     pytester.makepyfile(test_hang="import time, pytest\n"
-                                  "@pytest.mark.dr_criterion('VAL-DB-CONNECT')\ndef test_hangs():\n    time.sleep(60)\n\n"
+                                  "@pytest.mark.dr_criterion('VAL-DB-CONNECT')\ndef test_hangs():\n    time.sleep(3600)\n\n"
                                   "@pytest.mark.dr_criterion('VAL-SMOKE')\ndef test_after():\n    pass\n")
-    started = time.monotonic()
-    result = pytester.runpytest_subprocess("--dr-deadline", "2s", "-p", "no:cacheprovider")
-    assert time.monotonic() - started < 30
+    # a hang guard, not a duration: without the deadline the run would sleep an hour
+    result = pytester.runpytest_subprocess("--dr-deadline", "2s", "-p", "no:cacheprovider", timeout=600)
     result.stdout.fnmatch_lines(["BROKEN *test_hangs - VAL-DB-CONNECT: could not verify: run deadline: passed at *",
                                  "BROKEN *test_after - VAL-SMOKE: could not verify: run deadline: passed at *"])
 
