@@ -5,7 +5,9 @@
 # but never changes the exit code: the job's verdict is the DR verdict.
 #
 # Environment:
-#   DR_TARGET          target name in the targets file (required, e.g. dr-cluster)
+#   DR_TARGET          target name in the targets file (e.g. dr-cluster); required unless:
+#   DR_TARGETS         comma-separated targets of an Indexed Job: the pod runs the one at its
+#                      JOB_COMPLETION_INDEX (set by Kubernetes), one pod per target
 #   DR_CONFIG          targets file (default /etc/kosmos-dr/kosmos-dr.toml, the ConfigMap)
 #   DR_DEADLINE        bound on the whole run (default 3h30m: inside the Job's 4 h deadline, so the
 #                      drills' cleanup and the upload still run)
@@ -16,7 +18,17 @@
 #   PYTEST_ADDOPTS     extra pytest options (standard pytest variable)
 set -uo pipefail
 
-: "${DR_TARGET:?set DR_TARGET to the target name (e.g. dr-cluster)}"
+if [ -z "${DR_TARGET:-}" ] && [ -n "${DR_TARGETS:-}" ]; then   # an Indexed Job: one target per pod
+  IFS=, read -r -a _targets <<<"$DR_TARGETS"
+  _index="${JOB_COMPLETION_INDEX:-}"
+  if ! [[ "$_index" =~ ^[0-9]+$ ]] || [ "$_index" -ge "${#_targets[@]}" ]; then
+    printf '[run-drills] JOB_COMPLETION_INDEX=%s does not pick one of the %s targets in DR_TARGETS (completions must equal their count)\n' \
+      "${_index:-unset}" "${#_targets[@]}" >&2
+    exit 4
+  fi
+  DR_TARGET="$(echo "${_targets[$_index]}" | tr -d '[:space:]')"
+fi
+: "${DR_TARGET:?set DR_TARGET to the target name (e.g. dr-cluster), or DR_TARGETS in an Indexed Job}"
 DR_CONFIG="${DR_CONFIG:-/etc/kosmos-dr/kosmos-dr.toml}"
 DR_DEADLINE="${DR_DEADLINE:-3h30m}"
 DR_KUBE_CONTEXT="${DR_KUBE_CONTEXT:-dr-cluster}"
@@ -105,6 +117,7 @@ log "pytest exit code ${status}"
 
 if [ -n "$RESULTS_BUCKET" ]; then
   dest_prefix="${RESULTS_PREFIX}$(date -u +%Y/%m/%d)/"
+  [ -z "${DR_TARGETS:-}" ] || dest_prefix="${dest_prefix}${DR_TARGET}/"   # one folder per target: kosmos-dr merge
   log "uploading ${REPORTS_DIR} to s3://${RESULTS_BUCKET}/${dest_prefix}"
   if ! python - "$REPORTS_DIR" "$RESULTS_BUCKET" "$dest_prefix" <<'PY'
 import pathlib
