@@ -28,6 +28,7 @@ CONTEXT = "dr-cluster"
 # changed, at least every 5 min); conditions' lastHeartbeatTime then stays under a minute old
 HEARTBEAT_INTERVAL_S = 30.0
 HEARTBEAT_REFRESH_AFTER_S = 60.0
+EVENT_TTL_S = 3600.0  # kube-apiserver --event-ttl (default 1 h)
 
 
 class DRClusterComponent:
@@ -48,6 +49,8 @@ class DRClusterComponent:
         self.pod_roots: PodRoots | None = None
         self._runner: web.AppRunner | None = None
         self._heartbeat: asyncio.Task | None = None
+        self._event_expiry: asyncio.Task | None = None
+        self.event_ttl_s = EVENT_TTL_S
         self.controllers: ControllerManager | None = None
         self.silent_kubelets: set[str] = set()  # nodes whose kubelet posts no status (faults)
         self.layout = None  # the sandbox layout it serves (set by start)
@@ -75,6 +78,7 @@ class DRClusterComponent:
         for rtype, objects in seed.objects.items():
             store.seed(rtype, objects)
         self._heartbeat = asyncio.create_task(self._post_node_status_forever())
+        self._event_expiry = asyncio.create_task(self._expire_events_forever())
         self.pod_roots = PodRoots(Path(ctx.data_dir) / "pods", self.exec_timeout)
         pods = seed.of_kind("Pod")
         for pod in pods:
@@ -126,9 +130,10 @@ class DRClusterComponent:
         if self.controllers is not None:
             await self.controllers.stop()
             self.controllers = None
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            self._heartbeat = None
+        for task in (self._heartbeat, self._event_expiry):
+            if task is not None:
+                task.cancel()
+        self._heartbeat = self._event_expiry = None
         if self.api is not None:
             self.api.stopping.set()
         if self._runner is not None:
@@ -156,6 +161,15 @@ class DRClusterComponent:
         from .faults import cluster_faults
 
         return cluster_faults(self) + config_faults(self)
+
+    # --- etcd ------------------------------------------------------------------------------
+
+    async def _expire_events_forever(self) -> None:
+        """Events go when their lease (``event_ttl_s`` from their last write) runs out."""
+        while True:
+            await asyncio.sleep(max(min(self.event_ttl_s / 4, 30.0), 0.05))
+            if self.store is not None:
+                self.store.expire_events(self.event_ttl_s)
 
     # --- kubelets ----------------------------------------------------------------------------
 

@@ -69,6 +69,14 @@ STATEFULSET = find_type("apps", "v1", "statefulsets")
 REVISION = find_type("apps", "v1", "controllerrevisions")
 JOB = find_type("batch", "v1", "jobs")
 CRONJOB = find_type("batch", "v1", "cronjobs")
+LEASE = find_type("coordination.k8s.io", "v1", "leases")
+NAMESPACE_TYPE = find_type("", "v1", "namespaces")
+# leader election of kube-controller-manager and kube-scheduler (their defaults: a 15 s lease, renewed
+# every 2 s); EKS runs them on control-plane hosts the cluster's node list never shows
+LEADER_LEASES = ("kube-controller-manager", "kube-scheduler")
+LEASE_DURATION_S = 15
+LEASE_RETRY_S = 2.0
+CONTROL_PLANE_HOST = "ip-10-20-0-15.ec2.internal"
 # what the garbage collector checks: a kind, and the kind of its controlling owner
 OWNED = ((POD, ("ReplicaSet", "StatefulSet", "Job")), (REPLICASET, ("Deployment",)),
          (REVISION, ("StatefulSet",)), (JOB, ("CronJob",)))
@@ -82,6 +90,11 @@ def _suffix(length: int = 5) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _micro_now() -> str:
+    """A ``MicroTime`` (what Leases carry)."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def controller_of(obj: dict) -> dict | None:
@@ -161,6 +174,12 @@ class ControllerManager:
         self._unscheduled = False
         self._pods: list[dict] = []
         self.passes = 0
+        self._identity = f"{CONTROL_PLANE_HOST}_{uuid.uuid4()}"
+        self._leader_task: asyncio.Task | None = None
+        self.lease_retry_s = LEASE_RETRY_S
+        # False: the leader-election Leases are left as they are (like ``silent_kubelets``, for a cluster without
+        # background writes: the dry-run tests compare resource versions)
+        self.renews_leases = True
 
     # --- running -------------------------------------------------------------------------
 
@@ -168,6 +187,8 @@ class ControllerManager:
         self._loop = asyncio.get_running_loop()
         self.store.listeners.append(self._on_change)
         self._task = asyncio.create_task(self._run(), name="dr-cluster-controllers")
+        self.renew_leases()
+        self._leader_task = asyncio.create_task(self._lead(), name="dr-cluster-leader-election")
         self.wake()
 
     async def stop(self) -> None:
@@ -176,6 +197,9 @@ class ControllerManager:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        if self._leader_task is not None:
+            self._leader_task.cancel()
+            self._leader_task = None
         if self._task is not None:
             self._task.cancel()
             try:
@@ -189,8 +213,53 @@ class ControllerManager:
         self.paused = True
 
     def resume(self) -> None:
+        """The controller manager is back: a new process (a new leader identity) takes the leases over."""
+        if self.paused:
+            self._identity = f"{CONTROL_PLANE_HOST}_{uuid.uuid4()}"
         self.paused = False
+        self.renew_leases()
         self.wake()
+
+    # --- leader election -------------------------------------------------------------------
+
+    async def _lead(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_retry_s)
+            if not self.paused and self.renews_leases:
+                try:
+                    self.renew_leases()
+                except Exception:  # noqa: BLE001 - a failed renewal is retried, as leader election does
+                    LOG.exception("DR cluster controllers: lease renewal failed")
+
+    def renew_leases(self) -> None:
+        """Acquire or renew the control plane's leader-election Leases in kube-system (as the holder)."""
+        if self.paused or not self.store.exists(NAMESPACE_TYPE, None, "kube-system"):
+            return
+        now = _micro_now()
+        for name in LEADER_LEASES:
+            holder = f"{self._identity}" if name == "kube-controller-manager" else \
+                f"{CONTROL_PLANE_HOST}_{uuid.uuid5(uuid.NAMESPACE_URL, self._identity)}"
+            if not self.store.exists(LEASE, "kube-system", name):
+                try:
+                    self.store.create(LEASE, {
+                        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": name, "namespace": "kube-system"},
+                        "spec": {"holderIdentity": holder, "leaseDurationSeconds": LEASE_DURATION_S,
+                                 "acquireTime": now, "renewTime": now, "leaseTransitions": 0}})
+                except ApiError:
+                    pass
+                continue
+
+            def renew(lease: dict, holder=holder) -> None:
+                spec = lease.setdefault("spec", {})
+                if spec.get("holderIdentity") != holder:
+                    spec.update(holderIdentity=holder, acquireTime=now,
+                                leaseTransitions=int(spec.get("leaseTransitions") or 0) + 1)
+                spec.update(renewTime=now, leaseDurationSeconds=LEASE_DURATION_S)
+            try:
+                self.store.mutate(LEASE, "kube-system", name, renew)
+            except ApiError:
+                pass
 
     def hold(self, kind: str, namespace: str, name: str) -> None:
         """Leave one workload alone (no pods created or deleted, its status not updated)."""

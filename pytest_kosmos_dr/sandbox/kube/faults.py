@@ -56,6 +56,7 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
     primary, dr = component.primary_region, component.dr_region
 
     applied: set[str] = set()
+    logs_saved: dict[str, tuple] = {}
 
     def fault(name, criteria, description, apply, revert=None):
         async def do_apply():
@@ -86,7 +87,22 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
     def crashloop():
         saved = component.store.get(find_type(*CORE, "pods"), NAMESPACE, "zeus-orchestrator-0")
         snaps.saved.setdefault("pod-crashloop", []).append((find_type(*CORE, "pods"), NAMESPACE, "zeus-orchestrator-0", saved))
+        api = component.api
+        key = (NAMESPACE, "zeus-orchestrator-0", "agent")
+        logs_before = (api.logs.get(key), api.previous_logs.get(key))
         component.crashloop_pod("zeus-orchestrator-0", restarts=7)
+        # the crashed instance's log is what `kubectl logs --previous` shows
+        api.restart_container(*key, 'level=fatal msg="state directory unreadable" dir=/var/lib/agent/state '
+                                    'error="input/output error"')
+        logs_saved["pod-crashloop"] = (key, logs_before)
+
+    def crashloop_done():
+        key, (current, previous) = logs_saved.pop("pod-crashloop")
+        for store, value in ((component.api.logs, current), (component.api.previous_logs, previous)):
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
 
     def container_not_ready():
         def change(pod):
@@ -267,8 +283,9 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
         offline,
         fault("controllers-paused", (),
               "the DR cluster's controller manager is down: nothing reconciles (a deleted pod stays gone, a scale "
-              "creates no pod, workload statuses go stale: observedGeneration falls behind); reverting restarts it "
-              "and the cluster converges", controllers_down, controllers_up),
+              "creates no pod, workload statuses go stale: observedGeneration falls behind, and its leader-election "
+              "Lease in kube-system is no longer renewed); reverting restarts it (a new Lease holder) and the "
+              "cluster converges", controllers_down, controllers_up),
         fault("node-not-ready", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
               "node dr-node-b stops posting status (Ready=Unknown)", node_not_ready, kubelet_back("dr-node-b")),
         fault("node-heartbeat-stale", ("REC-DR-NODES", "SCN-REGIONAL-OUTAGE"),
@@ -297,7 +314,7 @@ def cluster_faults(component: "DRClusterComponent") -> list[Fault]:
               "zeus-orchestrator-0 restarted (OOMKilled) 40 s ago; its metrics are the previous container's last sample",
               metrics_of_previous_container),
         fault("pod-crashloop", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),
-              "zeus-orchestrator-0 is in CrashLoopBackOff with 7 restarts", crashloop),
+              "zeus-orchestrator-0 is in CrashLoopBackOff with 7 restarts", crashloop, crashloop_done),
         fault("container-not-ready", ("REC-DR-PODS", "SCN-REGIONAL-OUTAGE"),
               "athena-analyst-0 runs but its container is not Ready", container_not_ready),
         fault("single-zone", ("SCN-MULTI-AZ",), f"both kosmos-api replicas run in zone {dr}a", single_zone),

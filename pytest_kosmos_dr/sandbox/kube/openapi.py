@@ -1,18 +1,136 @@
-"""A minimal ``/openapi/v3``: enough for kubectl to see that PATCH supports ``fieldValidation``.
+"""``/openapi/v3``: per group version, the paths (with PATCH's ``fieldValidation``) and the schemas.
 
 kubectl (``apply``, ``diff``, ``create``) checks the OpenAPI v3 document of an object's group
 version for a PATCH operation with a ``fieldValidation`` parameter; with it, kubectl leaves
-validation to the server instead of downloading schemas. The documents carry no schemas
-(``components``), so kubectl computes strategic merge patches from its built-in types and
-``kubectl explain`` does not work.
+validation to the server. ``kubectl explain`` reads ``components.schemas``: the schema whose
+``x-kubernetes-group-version-kind`` names the kind, and the schemas it references.
+
+The schemas are built from the Kubernetes 1.32 type descriptions in ``apitypes`` (the ``generated.proto``
+files whose comments are the Go doc comments the real documents come from) as the API server's
+OpenAPI generator lays them out: ``io.k8s.api.<group>.<version>.<Type>`` names, references as
+``allOf: [{$ref}]``, inline Go fields flattened, times as ``date-time`` strings, quantities and
+int-or-strings as their ``oneOf``. Descriptions are the doc comments (markers dropped); the real
+documents also carry list-map and patch-strategy extensions and defaults, which these leave out.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
+from . import apitypes
 from .resources import RESOURCE_TYPES, ResourceType
+
+REF = "#/components/schemas/"
+SCALAR_SCHEMAS = {"string": {"type": "string"}, "int32": {"type": "integer", "format": "int32"},
+                  "int64": {"type": "integer", "format": "int64"}, "bool": {"type": "boolean"},
+                  "bytes": {"type": "string", "format": "byte"}, "double": {"type": "number", "format": "double"},
+                  "float": {"type": "number", "format": "float"}}
+SPECIAL_SCHEMAS = {
+    f"{apitypes.META}.Time": {"type": "string", "format": "date-time"},
+    f"{apitypes.META}.MicroTime": {"type": "string", "format": "date-time"},
+    f"{apitypes.META}.Duration": {"type": "string"},
+    f"{apitypes.META}.FieldsV1": {"type": "object"},
+    "k8s.io.apimachinery.pkg.runtime.RawExtension": {"type": "object"},
+    "k8s.io.apimachinery.pkg.util.intstr.IntOrString": {"format": "int-or-string",
+                                                        "oneOf": [{"type": "integer"}, {"type": "string"}]},
+    "k8s.io.apimachinery.pkg.api.resource.Quantity": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+}
+
+
+def schema_name(message: str) -> str:
+    """``k8s.io.api.core.v1.Pod`` -> ``io.k8s.api.core.v1.Pod`` (the real documents' component names)."""
+    return "io.k8s." + message[len("k8s.io."):]
+
+
+def _field_schema(field: dict) -> dict:
+    type_ = field["type"]
+    if type_ in SCALAR_SCHEMAS:
+        single = dict(SCALAR_SCHEMAS[type_])
+    elif field.get("map") or field.get("repeated"):
+        single = {"allOf": [{"$ref": REF + schema_name(type_)}], "default": {}}
+    else:
+        single = {"allOf": [{"$ref": REF + schema_name(type_)}]}
+    if field.get("map"):
+        schema = {"type": "object", "additionalProperties": single}
+    elif field.get("repeated"):
+        schema = {"type": "array", "items": single}
+    else:
+        schema = single
+    if field.get("description"):
+        schema["description"] = field["description"]
+    return schema
+
+
+TYPE_META = {
+    "apiVersion": {"type": "string", "description": (
+        "APIVersion defines the versioned schema of this representation of an object. Servers should convert "
+        "recognized schemas to the latest internal value, and may reject unrecognized values. More info: "
+        "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")},
+    "kind": {"type": "string", "description": (
+        "Kind is a string value representing the REST resource this object represents. Servers may infer this "
+        "from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: "
+        "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds")},
+}
+
+
+def _properties(message: str) -> tuple[dict, list[str]]:
+    spec = apitypes.messages()[message]
+    properties: dict = {}
+    first = spec["fields"][0] if spec["fields"] else {}
+    if first.get("name") == "metadata" and first.get("type") in (f"{apitypes.META}.ObjectMeta",
+                                                                 f"{apitypes.META}.ListMeta"):
+        properties.update(json.loads(json.dumps(TYPE_META)))  # Go's inline TypeMeta (not in the protobuf)
+    required = list(spec.get("required") or [])
+    for field in spec["fields"]:
+        if field.get("inline") and field["type"] not in SCALAR_SCHEMAS:
+            inner, inner_required = _properties(field["type"])
+            properties.update(inner)
+            required += inner_required
+        else:
+            properties[field["name"]] = _field_schema(field)
+    return properties, required
+
+
+@functools.lru_cache(maxsize=None)
+def component(message: str) -> dict:
+    """The OpenAPI v3 schema of one message."""
+    spec = apitypes.messages()[message]
+    if message in SPECIAL_SCHEMAS:
+        schema = dict(SPECIAL_SCHEMAS[message])
+    else:
+        properties, required = _properties(message)
+        schema = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = sorted(set(required), key=required.index)
+    if spec.get("description"):
+        schema["description"] = spec["description"]
+    kinds = [{"group": r.group, "kind": r.kind, "version": r.version} for r in RESOURCE_TYPES
+             if apitypes.message_for(r.api_version, r.kind) == message]
+    if kinds:
+        schema["x-kubernetes-group-version-kind"] = kinds
+    return schema
+
+
+def _references(message: str, seen: set[str]) -> None:
+    if message in seen or message not in apitypes.messages():
+        return
+    seen.add(message)
+    for field in apitypes.messages()[message]["fields"]:
+        if field["type"] not in SCALAR_SCHEMAS:
+            _references(field["type"], seen)
+
+
+def schemas(group: str, version: str) -> dict:
+    """``components.schemas`` of one group version: its kinds and every schema they reference."""
+    seen: set[str] = set()
+    for rtype in RESOURCE_TYPES:
+        if (rtype.group, rtype.version) == (group, version):
+            message = apitypes.message_for(rtype.api_version, rtype.kind)
+            if message:
+                _references(message, seen)
+    return {schema_name(m): component(m) for m in sorted(seen)}
 
 
 def _gv_path(group: str, version: str) -> str:
@@ -26,8 +144,19 @@ def _item_path(rtype: ResourceType) -> str:
     return f"{prefix}/{rtype.plural}/{{name}}"
 
 
+@functools.lru_cache(maxsize=None)
+def _document_json(group: str, version: str) -> bytes | None:
+    doc = group_version_document(group, version)
+    return None if doc is None else json.dumps(doc).encode()
+
+
+def document_bytes(group: str, version: str) -> bytes | None:
+    """The serialized document (built once per process)."""
+    return _document_json(group, version)
+
+
 def group_version_document(group: str, version: str) -> dict | None:
-    """The OpenAPI v3 document of one group version (paths only)."""
+    """The OpenAPI v3 document of one group version: paths and schemas."""
     paths = {}
     for rtype in RESOURCE_TYPES:
         if (rtype.group, rtype.version) != (group, version):
@@ -43,6 +172,10 @@ def group_version_document(group: str, version: str) -> dict | None:
             "parameters": parameters,
             "responses": {"200": {"description": "OK"}},
         }
+        if rtype.creates_only:
+            paths["/" + _gv_path(rtype.group, rtype.version) + f"/{rtype.plural}"] = {
+                "post": {**operation, "x-kubernetes-action": "post", "operationId": f"create{rtype.kind}"}}
+            continue
         paths[_item_path(rtype)] = {
             "get": {**operation, "x-kubernetes-action": "get", "operationId": f"read{rtype.kind}"},
             "put": {**operation, "x-kubernetes-action": "put", "operationId": f"replace{rtype.kind}"},
@@ -51,14 +184,15 @@ def group_version_document(group: str, version: str) -> dict | None:
         }
     if not paths:
         return None
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.4"}, "paths": paths}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.4"}, "paths": paths,
+            "components": {"schemas": schemas(group, version)}}
 
 
 def index() -> dict:
     """``GET /openapi/v3``: where each group version's document is."""
     entries = {}
     for group, version in dict.fromkeys((r.group, r.version) for r in RESOURCE_TYPES):
-        doc = json.dumps(group_version_document(group, version), sort_keys=True).encode()
+        doc = document_bytes(group, version) or b""
         digest = hashlib.sha256(doc).hexdigest()[:32].upper()
         entries[_gv_path(group, version)] = {"serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"}
     return {"paths": entries}

@@ -1,17 +1,22 @@
-"""Decoding the few protobuf request bodies kubectl sends.
+"""Decoding the protobuf request bodies kubectl sends.
 
-kubectl's typed clients (``kubectl create configmap|secret|namespace``) POST objects as
-``application/vnd.kubernetes.protobuf``. This decodes the ``k8s\\0`` envelope and the fields of
-ConfigMap, Secret and Namespace (and the parts of ObjectMeta a client sets), and the DeleteOptions
-and Eviction that ``kubectl drain`` sends, into JSON-shaped dicts; other kinds are answered with 415
-so the limitation is explicit.
+kubectl's typed clients (``kubectl create configmap|secret|namespace|job|deployment|cronjob|service...``,
+``kubectl drain``'s DeleteOptions and Eviction) POST objects as ``application/vnd.kubernetes.protobuf``.
+This decodes the ``k8s\\0`` envelope (``runtime.Unknown``) and the object by the Kubernetes 1.32 field
+numbers of ``apitypes`` into the JSON object the API server would hold: inline fields flattened, times as
+RFC 3339, int-or-strings and quantities as their JSON values, scalars Go omits when zero left out. A kind
+the cluster does not know is answered 415 (kubectl does not retry as JSON).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import json
+import struct
 from typing import Iterator
 
+from . import apitypes
 from .status import ApiError
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -48,106 +53,133 @@ def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
         yield number, value
 
 
-def _map_entry(data: bytes) -> tuple[str, bytes]:
-    key, value = "", b""
+SCALARS = {"string", "int32", "int64", "bool", "bytes", "double", "float"}
+
+
+def _signed(value: int, bits: int) -> int:
+    """A varint as a signed ``bits``-wide integer (negative numbers travel as 64-bit two's complement)."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >= 1 << (bits - 1) else value
+
+
+def _scalar(type_: str, wire: int, raw: int | bytes):
+    if type_ == "string":
+        return raw.decode()
+    if type_ == "bytes":
+        return base64.b64encode(raw).decode()
+    if type_ == "bool":
+        return bool(raw)
+    if type_ in ("int32", "int64"):
+        return _signed(raw, 32 if type_ == "int32" else 64)
+    if type_ == "double":
+        return struct.unpack("<d", raw)[0]
+    if type_ == "float":
+        return struct.unpack("<f", raw)[0]
+    raise ApiError(400, "BadRequest", f"unsupported protobuf type {type_}")
+
+
+def _time(data: bytes, micro: bool) -> str | None:
+    seconds = nanos = 0
     for number, raw in _fields(data):
         if number == 1:
-            key = raw.decode()
+            seconds = _signed(raw, 64)
         elif number == 2:
-            value = raw
-    return key, value
+            nanos = _signed(raw, 32)
+    if not seconds and not nanos:
+        return None  # Go's zero time: JSON null, left out here
+    stamp = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    if micro:
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _object_meta(data: bytes) -> dict:
-    meta: dict = {}
-    names = {1: "name", 2: "generateName", 3: "namespace"}
-    for number, raw in _fields(data):
-        if number in names:
-            meta[names[number]] = raw.decode()
-        elif number in (11, 12):
-            key, value = _map_entry(raw)
-            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = value.decode()
-        elif number == 14:
-            meta.setdefault("finalizers", []).append(raw.decode())
-    return meta
+def _special(type_: str, data: bytes):
+    """Messages whose JSON form is not an object (times, quantities, int-or-strings, raw JSON)."""
+    short = type_.rsplit(".", 1)[-1]
+    if type_.startswith(apitypes.META) and short in ("Time", "MicroTime"):
+        return True, _time(data, short == "MicroTime")
+    if short == "Quantity" and ".resource." in type_:
+        return True, next((raw.decode() for n, raw in _fields(data) if n == 1), "")
+    if short == "IntOrString":
+        kind, int_val, str_val = 0, 0, ""
+        for number, raw in _fields(data):
+            if number == 1:
+                kind = raw
+            elif number == 2:
+                int_val = _signed(raw, 32)
+            elif number == 3:
+                str_val = raw.decode()
+        return True, (str_val if kind == 1 else int_val)
+    if short in ("RawExtension", "FieldsV1"):
+        raw = next((r for n, r in _fields(data) if n == 1), b"")
+        try:
+            return True, json.loads(raw) if raw else None
+        except ValueError:
+            return True, None
+    if type_ == f"{apitypes.META}.Duration":
+        nanos = next((_signed(r, 64) for n, r in _fields(data) if n == 1), 0)
+        return True, f"{nanos / 1e9:g}s"
+    return False, None
 
 
-def _config_map(data: bytes) -> dict:
+def _value(type_: str, wire: int, raw: int | bytes):
+    if type_ in SCALARS:
+        return _scalar(type_, wire, raw)
+    special, value = _special(type_, raw)
+    return value if special else _message(type_, raw)
+
+
+def _packed(type_: str, raw: bytes) -> list:
+    values, pos = [], 0
+    while pos < len(raw):
+        if type_ in ("double",):
+            values.append(struct.unpack("<d", raw[pos:pos + 8])[0])
+            pos += 8
+        elif type_ == "float":
+            values.append(struct.unpack("<f", raw[pos:pos + 4])[0])
+            pos += 4
+        else:
+            value, pos = _varint(raw, pos)
+            values.append(_scalar(type_, 0, value))
+    return values
+
+
+def _message(name: str, data: bytes) -> dict:
+    """A protobuf message as the JSON object the API server would hold (zero scalars Go omits left out)."""
+    spec = apitypes.messages()[name]
+    by_number = {f["number"]: f for f in spec["fields"]}
     obj: dict = {}
     for number, raw in _fields(data):
-        if number == 1:
-            obj["metadata"] = _object_meta(raw)
-        elif number in (2, 3):
-            key, value = _map_entry(raw)
-            if number == 2:
-                obj.setdefault("data", {})[key] = value.decode()
+        field = by_number.get(number)
+        if field is None:
+            continue  # a field newer than 1.32: ignored, as an older server would
+        type_ = field["type"]
+        if field.get("map"):
+            key, value = "", None
+            for n, r in _fields(raw):
+                if n == 1:
+                    key = r.decode()
+                elif n == 2:
+                    value = _value(type_, 2, r)
+            if value is None and type_ == "string":
+                value = ""
+            obj.setdefault(field["name"], {})[key] = value
+        elif field.get("repeated"):
+            items = obj.setdefault(field["name"], [])
+            if isinstance(raw, bytes) and type_ in SCALARS - {"string", "bytes"}:
+                items.extend(_packed(type_, raw))
             else:
-                obj.setdefault("binaryData", {})[key] = base64.b64encode(value).decode()
-        elif number == 4:
-            obj["immutable"] = bool(raw)
+                items.append(_value(type_, 2, raw))
+        else:
+            value = _value(type_, 2, raw)
+            if field.get("inline") and isinstance(value, dict):
+                obj.update(value)
+            elif value is not None:
+                obj[field["name"]] = value
+    for field in spec["fields"]:
+        if field.get("omitempty") and field["type"] in SCALARS and obj.get(field["name"], 1) in ("", 0, False):
+            obj.pop(field["name"], None)
     return obj
-
-
-def _secret(data: bytes) -> dict:
-    obj: dict = {}
-    for number, raw in _fields(data):
-        if number == 1:
-            obj["metadata"] = _object_meta(raw)
-        elif number == 2:
-            key, value = _map_entry(raw)
-            obj.setdefault("data", {})[key] = base64.b64encode(value).decode()
-        elif number == 3:
-            obj["type"] = raw.decode()
-        elif number == 4:
-            key, value = _map_entry(raw)
-            obj.setdefault("stringData", {})[key] = value.decode()
-        elif number == 5:
-            obj["immutable"] = bool(raw)
-    return obj
-
-
-def _namespace(data: bytes) -> dict:
-    obj: dict = {}
-    for number, raw in _fields(data):
-        if number == 1:
-            obj["metadata"] = _object_meta(raw)
-        elif number == 2:
-            finalizers = [r.decode() for n, r in _fields(raw) if n == 1]
-            obj["spec"] = {"finalizers": finalizers} if finalizers else {}
-    return obj
-
-
-def _delete_options(data: bytes) -> dict:
-    """``DeleteOptions`` (what ``kubectl drain`` and the typed clients send with a DELETE)."""
-    obj: dict = {}
-    for number, raw in _fields(data):
-        if number == 1:
-            obj["gracePeriodSeconds"] = raw
-        elif number == 2:
-            pre = {"uid" if n == 1 else "resourceVersion": r.decode() for n, r in _fields(raw) if n in (1, 2)}
-            obj["preconditions"] = pre
-        elif number == 3:
-            obj["orphanDependents"] = bool(raw)
-        elif number == 4:
-            obj["propagationPolicy"] = raw.decode()
-        elif number == 5:
-            obj.setdefault("dryRun", []).append(raw.decode())
-    return obj
-
-
-def _eviction(data: bytes) -> dict:
-    obj: dict = {}
-    for number, raw in _fields(data):
-        if number == 1:
-            obj["metadata"] = _object_meta(raw)
-        elif number == 2:
-            obj["deleteOptions"] = _delete_options(raw)
-    return obj
-
-
-DECODERS = {("v1", "ConfigMap"): _config_map, ("v1", "Secret"): _secret, ("v1", "Namespace"): _namespace,
-            ("v1", "DeleteOptions"): _delete_options, ("meta.k8s.io/v1", "DeleteOptions"): _delete_options,
-            ("policy/v1", "Eviction"): _eviction, ("policy/v1beta1", "Eviction"): _eviction}
 
 
 def decode(body: bytes) -> dict:
@@ -165,12 +197,12 @@ def decode(body: bytes) -> dict:
                     kind = v.decode()
         elif number == 2:
             raw = value
-    decoder = DECODERS.get((api_version, kind))
-    if decoder is None:
-        raise ApiError(
-            415, "UnsupportedMediaType",
-            f"the DR cluster decodes protobuf only for {sorted(k for _, k in DECODERS)}; send {kind} as JSON or YAML",
-        )
-    obj = decoder(raw)
-    obj.setdefault("metadata", {})
+    message = apitypes.message_for(api_version, kind) if kind else None
+    if message is None:
+        raise ApiError(415, "UnsupportedMediaType",
+                       f"the body of the request was in an unknown format: {MEDIA_TYPE} ({api_version} {kind} "
+                       "is not a kind the DR cluster serves)")
+    obj = _message(message, raw)
+    if message.startswith("k8s.io.api.") or kind == "Status":
+        obj.setdefault("metadata", {})
     return {"apiVersion": api_version, "kind": kind, **obj}

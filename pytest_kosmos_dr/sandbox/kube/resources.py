@@ -20,6 +20,12 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     has_status: bool = False
+    verbs: tuple[str, ...] = ()  # the REST verbs served (default: all of ALL_VERBS)
+
+    @property
+    def creates_only(self) -> bool:
+        """A review (access reviews, ``SelfSubjectReview``): created and answered, never stored."""
+        return self.verbs == ("create",)
 
     @property
     def api_version(self) -> str:
@@ -70,6 +76,16 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
                  "horizontalpodautoscaler", True, ("hpa",), ("all",), True),
     ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", True,
                  ("pdb",), (), True),
+    ResourceType("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", False,
+                 verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview", False,
+                 verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", False,
+                 verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", "localsubjectaccessreview", True,
+                 verbs=("create",)),
+    ResourceType("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", False,
+                 verbs=("create",)),
 )
 
 METRICS_GROUP = "metrics.k8s.io"
@@ -105,7 +121,7 @@ def _resource_entries(rtype: ResourceType) -> list[dict]:
         "singularName": rtype.singular,
         "namespaced": rtype.namespaced,
         "kind": rtype.kind,
-        "verbs": ALL_VERBS,
+        "verbs": list(rtype.verbs) or ALL_VERBS,
     }
     if rtype.short_names:
         main["shortNames"] = list(rtype.short_names)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from ..config_repo import EXTRAS, KUSTOMIZE_SOURCE, extra_file, extra_kinds
 from ..dr_database import Scale, current_scale
+from . import defaults
 from .resources import ResourceType, type_of_kind
 
 if TYPE_CHECKING:
@@ -170,26 +171,16 @@ def pod_spec(workload: dict, name: str, template: dict | None = None) -> dict:
     with the defaults the API server adds, and a StatefulSet's hostname, subdomain and claim volumes; no node yet."""
     template = template or workload["spec"]["template"]
     spec = copy.deepcopy(template["spec"])
-    for container in spec["containers"]:
-        container.setdefault("imagePullPolicy", "IfNotPresent")
-        container.setdefault("terminationMessagePath", "/dev/termination-log")
-        container.setdefault("terminationMessagePolicy", "File")
-    spec.update({
-        "restartPolicy": spec.get("restartPolicy", "Always"),
-        "dnsPolicy": "ClusterFirst",
-        "schedulerName": "default-scheduler",
-        "serviceAccountName": "default",
-        "serviceAccount": "default",
-        "terminationGracePeriodSeconds": 30,
-        "enableServiceLinks": True,
-        "priority": 0,
-        "preemptionPolicy": "PreemptLowerPriority",
-        "securityContext": {},
-        "tolerations": [
-            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        ],
-    })
+    defaults.pod_spec(spec)
+    spec.setdefault("serviceAccountName", "default")
+    spec["serviceAccount"] = spec["serviceAccountName"]
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    tolerations = spec.setdefault("tolerations", [])
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(t.get("key") == key and t.get("effect") == "NoExecute" for t in tolerations):
+            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
     if workload["kind"] == "StatefulSet":
         spec["hostname"] = name
         spec["subdomain"] = workload["spec"].get("serviceName")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import hashlib
 import hmac
 import json
 import secrets
@@ -13,7 +15,7 @@ from typing import Callable
 import yaml
 from aiohttp import web
 
-from . import defaults, metrics, openapi, podexec, protobuf, resources, tables
+from . import auth, metrics, openapi, podexec, protobuf, resources, tables
 from .patches import PatchError, json_patch, merge_patch, strategic_merge
 from .resources import ResourceType
 from .selection import SelectorError, parse_field_selector, parse_label_selector, selector_matches
@@ -27,7 +29,10 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 DEFAULT_WATCH_TIMEOUT_S = 1800
+FOLLOW_MAX_S = 4 * 3600  # the kubelet's streaming connection idle timeout: a followed log never outlives it
+FOLLOW_POLL_S = 0.25
 OPEN_PATHS = {"/healthz", "/livez", "/readyz"}
+USER = web.RequestKey("user", auth.User)  # who the request runs as (the admin, or whom it impersonates)
 
 
 @dataclass
@@ -74,6 +79,7 @@ class DRClusterAPI:
         self.pod_roots = pod_roots
         self.token = token
         self.logs: dict[tuple[str, str, str], str] = logs or {}
+        self.previous_logs: dict[tuple[str, str, str], str] = {}  # the last terminated instance's log
         self.server_address = "127.0.0.1:443"
         self.stopping = asyncio.Event()
         # A fault: a policy that forbids reading single objects of, and writing (dry runs included), these kinds.
@@ -81,6 +87,7 @@ class DRClusterAPI:
         # A fault: group versions this cluster does not serve (an older or differently configured Kubernetes):
         # absent from discovery and OpenAPI, and their paths answer 404.
         self.unserved: set[tuple[str, str]] = set()
+        self.authorizer = auth.Authorizer(store)
 
     # --- application ------------------------------------------------------------------
 
@@ -99,6 +106,8 @@ class DRClusterAPI:
             if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
                 return _json(failure(401, "Unauthorized", "Unauthorized"), 401)
         try:
+            # the token is the cluster admin's, who may impersonate anyone
+            request[USER] = auth.impersonated(request.headers) or auth.ADMIN
             return await handler(request)
         except ApiError as exc:
             return _error(exc)
@@ -171,17 +180,51 @@ class DRClusterAPI:
             return _json(index)
         if rest[:1] == ["v3"] and len(rest) >= 3 and not (len(rest) >= 4 and (rest[2], rest[3]) in self.unserved):
             if rest[1] == "api":
-                doc = openapi.group_version_document("", rest[2])
+                doc = openapi.document_bytes("", rest[2])
             else:
-                doc = openapi.group_version_document(rest[2], rest[3]) if len(rest) >= 4 else None
+                doc = openapi.document_bytes(rest[2], rest[3]) if len(rest) >= 4 else None
             if doc is not None:
-                return _json(doc)
+                return web.Response(body=doc, content_type="application/json",
+                                    headers={"Etag": '"' + hashlib.sha256(doc).hexdigest()[:32].upper() + '"',
+                                             "Cache-Control": "public, immutable"})
         raise ApiError(404, "NotFound", NOT_FOUND)
 
     # --- resources --------------------------------------------------------------------
 
+    def _authorize(self, request: web.Request, attrs: auth.Attributes) -> None:
+        user = request.get(USER) or auth.ADMIN
+        if user.privileged:
+            return
+        allowed, reason = self.authorizer.authorize(user, attrs)
+        if not allowed:
+            raise auth.forbidden(user, attrs, reason)
+
+    @staticmethod
+    def _verb(request: web.Request, target: Target) -> str:
+        method = request.method
+        if target.subresource == "exec":
+            return "create"
+        if method == "GET":
+            if target.name is None:
+                return "watch" if _flag(request, "watch") else "list"
+            return "get"
+        if target.name is None and method == "DELETE":
+            return "deletecollection"
+        return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
+
+    async def _review(self, request: web.Request, target: Target) -> web.Response:
+        if request.method != "POST" or target.name is not None:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        body = await self._body(request)
+        return _json(auth.review(self.authorizer, request.get(USER) or auth.ADMIN, target.rtype.kind, body,
+                                 target.namespace), 201)
+
     async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
         method, rtype = request.method, target.rtype
+        self._authorize(request, auth.Attributes(self._verb(request, target), rtype.group, rtype.plural,
+                                                 target.subresource or "", target.namespace or "", target.name or ""))
+        if rtype.creates_only:
+            return await self._review(request, target)
         if rtype.kind in self.denied_kinds and target.subresource is None and (
                 method in ("POST", "PUT", "PATCH") or (method == "GET" and target.name and not _flag(request, "watch"))):
             raise ApiError(403, "Forbidden", f'{rtype.plural} "{target.name or ""}" is forbidden: the DR policy '
@@ -213,7 +256,7 @@ class DRClusterAPI:
         elif target.subresource == "eviction" and method == "POST":
             return await self._evict(request, target)
         elif target.subresource == "log" and rtype.kind == "Pod" and method == "GET":
-            return self._log(request, target)
+            return await self._log(request, target)
         elif target.subresource == "exec" and rtype.kind == "Pod" and method in ("GET", "POST"):
             return await self._exec(request, target)
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -245,9 +288,19 @@ class DRClusterAPI:
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         timeout = min(int(request.query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT_S), DEFAULT_WATCH_TIMEOUT_S)
-        watch = self.store.open_watch(
-            target.rtype, target.namespace, self._predicate(request), request.query.get("resourceVersion")
-        )
+        try:
+            watch = self.store.open_watch(
+                target.rtype, target.namespace, self._predicate(request), request.query.get("resourceVersion")
+            )
+        except ApiError as exc:
+            if exc.code != 410:
+                raise
+            # as the API server: the watch opens, and its one event is the ERROR (the client lists again)
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(json.dumps({"type": "ERROR", "object": exc.status()}).encode() + b"\n")
+            await response.write_eof()
+            return response
         as_table = tables.wants_table(request.headers.get("Accept", ""))
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
@@ -292,10 +345,22 @@ class DRClusterAPI:
             if not self.store.exists(ns_type, None, target.namespace):
                 raise not_found("namespaces", target.namespace or "")
 
+    @staticmethod
+    def _typed(obj: dict, rtype: ResourceType) -> None:
+        """What the API server's decoder does with a body's ``apiVersion``/``kind``: missing ones default to the
+        endpoint's; another group version is a 400."""
+        if obj.get("apiVersion") and obj["apiVersion"] != rtype.api_version:
+            raise ApiError(400, "BadRequest", f"the API version in the data ({obj['apiVersion']}) does not match the "
+                                              f"expected API version ({rtype.api_version})")
+        obj.setdefault("apiVersion", rtype.api_version)
+        if not obj.get("kind"):
+            obj["kind"] = rtype.kind
+
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         obj = await self._body(request)
         if not isinstance(obj, dict):
             raise ApiError(400, "BadRequest", "the request body must be an object")
+        self._typed(obj, target.rtype)
         meta = obj.setdefault("metadata", {})
         if target.rtype.namespaced:
             meta.setdefault("namespace", target.namespace)
@@ -306,7 +371,6 @@ class DRClusterAPI:
         validate(target.rtype, obj, target.namespace)
         self._check_namespace(target)
         dry_run = _dry_run(request)
-        defaults.on_create(target.rtype, obj)
         created = self.store.create(target.rtype, obj, dry_run=dry_run)
         return _json(created, 201)
 
@@ -314,6 +378,8 @@ class DRClusterAPI:
         obj = await self._body(request)
         if not isinstance(obj, dict):
             raise ApiError(400, "BadRequest", "the request body must be an object")
+        if target.subresource is None:
+            self._typed(obj, target.rtype)
         meta = obj.setdefault("metadata", {})
         if meta.get("name") not in (None, target.name):
             raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
@@ -340,7 +406,6 @@ class DRClusterAPI:
                     body["metadata"].setdefault("namespace", target.namespace)
                 validate(rtype, body, target.namespace)
                 self._check_namespace(target)
-                defaults.on_create(rtype, body)
                 return _json(self.store.create(rtype, body, dry_run=dry_run), 201)
         current = self.store.get(rtype, target.namespace, target.name)
         if ctype == "application/json-patch+json":
@@ -505,21 +570,102 @@ class DRClusterAPI:
                 return container
         raise ApiError(400, "BadRequest", f"container {name} is not valid for pod {pod['metadata']['name']}")
 
-    def _log(self, request: web.Request, target: Target) -> web.Response:
+    async def _log(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """``pods/log`` as the kubelet serves it: ``previous``, ``sinceSeconds``/``sinceTime``, ``tailLines``,
+        ``limitBytes``, ``timestamps`` and ``follow`` (streams new lines until the container stops running, the
+        pod goes, the client disconnects or the server stops)."""
         pod = self.store.get(target.rtype, target.namespace, target.name)
         container = self._container(pod, request.query.get("container"))
-        text = self.logs.get((target.namespace, target.name, container["name"]), "")
+        cname = container["name"]
+        key = (target.namespace, target.name, cname)
+        previous = _flag(request, "previous")
+        state = self._container_state(pod, cname)
+        if previous:
+            if key not in self.previous_logs:
+                raise ApiError(400, "BadRequest",
+                               f'previous terminated container "{cname}" in pod "{target.name}" not found')
+            text = self.previous_logs[key]
+        else:
+            waiting = state.get("waiting") or {}
+            if waiting and key not in self.logs:
+                raise ApiError(400, "BadRequest", f'container "{cname}" in pod "{target.name}" is waiting to start: '
+                                                  f'{waiting.get("reason") or "ContainerCreating"}')
+            text = self.logs.get(key, "")
+        since = _log_since(request)
+        lines = [line for line in text.splitlines(keepends=True) if since is None or _line_time(line) >= since]
         if request.query.get("tailLines"):
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-int(request.query["tailLines"]):]) if int(request.query["tailLines"]) else ""
-        if not _flag(request, "timestamps"):
-            text = "".join(line.split(" ", 1)[1] if " " in line else line for line in text.splitlines(keepends=True))
-        return web.Response(text=text, content_type="text/plain")
+            tail = int(request.query["tailLines"])
+            lines = lines[-tail:] if tail > 0 else []
+        timestamps = _flag(request, "timestamps")
+        limit = int(request.query["limitBytes"]) if request.query.get("limitBytes") else None
+        body = "".join(_log_line(line, timestamps) for line in lines)
+        if limit is not None:
+            body = body.encode()[:limit].decode(errors="ignore")
+        if not _flag(request, "follow") or previous:
+            return web.Response(text=body, content_type="text/plain")
+        return await self._follow_log(request, target, key, len(text), body.encode(), timestamps, limit)
+
+    @staticmethod
+    def _container_state(pod: dict, name: str) -> dict:
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        return next((s.get("state") or {} for s in statuses if s.get("name") == name), {})
+
+    async def _follow_log(self, request: web.Request, target: Target, key: tuple[str, str, str], offset: int,
+                          first: bytes, timestamps: bool, limit: int | None) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        sent = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_MAX_S
+        try:
+            chunk = first
+            while True:
+                if chunk:
+                    if limit is not None:
+                        chunk = chunk[:max(limit - sent, 0)]
+                    await response.write(chunk)
+                    sent += len(chunk)
+                if limit is not None and sent >= limit:
+                    break
+                if self.stopping.is_set() or loop.time() > deadline or \
+                        request.transport is None or request.transport.is_closing():
+                    break
+                try:
+                    pod = self.store.get(target.rtype, target.namespace, target.name)
+                except ApiError:
+                    pod = None
+                text = self.logs.get(key, "")
+                if len(text) < offset:
+                    offset = 0  # a new container instance: its log starts over
+                fresh, offset = text[offset:], len(text)
+                chunk = "".join(_log_line(line, timestamps) for line in fresh.splitlines(keepends=True)).encode()
+                running = pod is not None and "running" in self._container_state(pod, key[2])
+                if not running and not chunk:
+                    break  # the container stopped (or the pod is gone): the kubelet ends the stream
+                if not chunk:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), FOLLOW_POLL_S)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await response.write_eof()
+        return response
 
     def append_log(self, namespace: str, pod: str, container: str, line: str) -> None:
         """Add a line to a container's log (what ``kubectl logs`` shows)."""
         key = (namespace, pod, container)
-        self.logs[key] = self.logs.get(key, "") + f"{now_rfc3339()} {line.rstrip()}\n"
+        self.logs[key] = self.logs.get(key, "") + f"{now_rfc3339_nano()} {line.rstrip()}\n"
+
+    def restart_container(self, namespace: str, pod: str, container: str, last_words: str | None = None) -> None:
+        """A container instance ended and a new one started: its log becomes the previous instance's
+        (``kubectl logs --previous``), with ``last_words`` as its final line; the new log starts empty."""
+        key = (namespace, pod, container)
+        old = self.logs.pop(key, "")
+        if last_words:
+            old += f"{now_rfc3339_nano()} {last_words.rstrip()}\n"
+        self.previous_logs[key] = old
+        self.logs[key] = ""
 
     def _container_env(self, namespace: str, container: dict) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -569,6 +715,8 @@ class DRClusterAPI:
         namespace = None
         if rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
+        self._authorize(request, auth.Attributes("get" if len(rest) == 2 else "list", resources.METRICS_GROUP,
+                                                 rest[0], "", namespace or "", rest[1] if len(rest) == 2 else ""))
         predicate = self._predicate(request)
         pod_type = resources.find_type("", "v1", "pods")
         node_type = resources.find_type("", "v1", "nodes")
@@ -590,6 +738,56 @@ class DRClusterAPI:
                 return _json(metrics.node_metrics(found[0], all_pods))
             return _json(metrics.metrics_list("NodeMetrics", [metrics.node_metrics(n, all_pods) for n in nodes]))
         raise ApiError(404, "NotFound", NOT_FOUND)
+
+
+def now_rfc3339_nano() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+def _parse_time(text: str) -> dt.datetime | None:
+    text = text.strip()
+    if not text.endswith("Z"):
+        return None
+    main, _, frac = text[:-1].partition(".")
+    try:
+        stamp = dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+    return stamp + dt.timedelta(microseconds=int((frac + "000000")[:6])) if frac else stamp
+
+
+def _line_time(line: str) -> dt.datetime:
+    return _parse_time(line.split(" ", 1)[0]) or dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+def _log_line(line: str, timestamps: bool) -> str:
+    """A stored log line (``<RFC 3339 time> <text>``) as the kubelet sends it."""
+    if timestamps or " " not in line:
+        return line
+    return line.split(" ", 1)[1]
+
+
+def _log_since(request: web.Request) -> dt.datetime | None:
+    """``sinceSeconds`` or ``sinceTime`` (not both, as the API server validates)."""
+    seconds, since_time = request.query.get("sinceSeconds"), request.query.get("sinceTime")
+    if seconds and since_time:
+        raise ApiError(422, "Invalid", "PodLogOptions \"\" is invalid: sinceSeconds: Forbidden: at most one of "
+                                       "`sinceTime` or `sinceSeconds` may be specified")
+    if seconds:
+        try:
+            value = int(seconds)
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"sinceSeconds: invalid value {seconds!r}") from exc
+        if value < 1:
+            raise ApiError(422, "Invalid", "PodLogOptions \"\" is invalid: sinceSeconds: Invalid value: "
+                                           f"{value}: must be greater than 0")
+        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=value)
+    if since_time:
+        parsed = _parse_time(since_time)
+        if parsed is None:
+            raise ApiError(400, "BadRequest", f"sinceTime: invalid RFC 3339 time {since_time!r}")
+        return parsed
+    return None
 
 
 def _selects(budget: dict, pod: dict) -> bool:

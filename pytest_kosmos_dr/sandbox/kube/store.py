@@ -7,10 +7,12 @@ import collections
 import copy
 import datetime as dt
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from . import defaults
 from .resources import ResourceType
 from .status import ApiError, already_exists, not_found
 
@@ -54,6 +56,9 @@ class ClusterStore:
         # called (under the lock, from any thread) with (rtype, event type, object) after every change:
         # how the sandbox's controllers notice what happened
         self.listeners: list[Callable[[ResourceType, str, dict], None]] = []
+        # when each Event was last written: the API server stores events with an etcd lease of --event-ttl
+        # (default 1 h) from their last write, after which etcd deletes them
+        self._event_written: dict[tuple[str, str], float] = {}
 
     # --- reading ----------------------------------------------------------------------
 
@@ -97,6 +102,7 @@ class ClusterStore:
     def create(self, rtype: ResourceType, obj: dict, *, dry_run: bool = False) -> dict:
         """Store a new object, filling server-set metadata."""
         obj = copy.deepcopy(obj)
+        defaults.on_create(rtype, obj, self._cluster_ips)
         meta = obj.setdefault("metadata", {})
         namespace = meta.get("namespace", "") if rtype.namespaced else ""
         if not rtype.namespaced:
@@ -115,6 +121,11 @@ class ClusterStore:
             self._objects[rtype][key] = obj
             self._emit(rtype, "ADDED", obj)
             return copy.deepcopy(obj)
+
+    def _cluster_ips(self) -> set[str]:
+        with self._lock:
+            return {ip for rtype, objects in self._objects.items() if rtype.kind == "Service"
+                    for obj in objects.values() for ip in (obj.get("spec") or {}).get("clusterIPs") or []}
 
     def update(
         self, rtype: ResourceType, namespace: str | None, name: str, new: dict,
@@ -207,6 +218,8 @@ class ClusterStore:
                 obj["metadata"]["resourceVersion"] = self._next_rv()
                 key = (obj["metadata"].get("namespace", "") if rtype.namespaced else "", obj["metadata"]["name"])
                 self._objects[rtype][key] = obj
+                if rtype.kind == "Event":
+                    self._event_written[key] = time.time()
 
     # --- watching ---------------------------------------------------------------------
 
@@ -222,6 +235,9 @@ class ClusterStore:
                     since_rv = int(since)
                 except ValueError as exc:
                     raise ApiError(400, "BadRequest", f"invalid resource version {since!r}") from exc
+                if len(self._history) == self._history.maxlen and since_rv < self._history[0][0] - 1:
+                    # what the watch cache no longer holds cannot be replayed: the client must list again
+                    raise ApiError(410, "Expired", f"too old resource version: {since_rv} ({self._history[0][0] - 1})")
                 for rv, etype, ertype, obj, previous in self._history:
                     if rv > since_rv and watch.wants(ertype, obj):
                         event = self._filtered(watch, etype, obj, previous)
@@ -245,7 +261,27 @@ class ClusterStore:
                 return ("ADDED", copy.deepcopy(obj))
         return (etype, copy.deepcopy(obj)) if matches else None
 
+    def expire_events(self, ttl_s: float, now: float | None = None) -> int:
+        """Delete the events last written more than ``ttl_s`` ago (their lease ran out); how many went."""
+        now = time.time() if now is None else now
+        with self._lock:
+            expired = [key for key, written in self._event_written.items() if now - written >= ttl_s]
+            event_type = next((t for t in self._objects if t.kind == "Event"), None)
+            gone = 0
+            for namespace, name in expired:
+                self._event_written.pop((namespace, name), None)
+                if event_type is not None and (namespace, name) in self._objects[event_type]:
+                    self.delete(event_type, namespace, name)
+                    gone += 1
+            return gone
+
     def _emit(self, rtype: ResourceType, etype: str, obj: dict, previous: dict | None = None) -> None:
+        if rtype.kind == "Event":
+            key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            if etype == "DELETED":
+                self._event_written.pop(key, None)
+            else:
+                self._event_written[key] = time.time()
         snapshot = copy.deepcopy(obj)
         self._history.append((int(snapshot["metadata"]["resourceVersion"]), etype, rtype, snapshot, previous))
         for listener in list(self.listeners):

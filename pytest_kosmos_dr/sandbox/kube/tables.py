@@ -317,6 +317,8 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[dict], list]]] = {
                      ("ServiceAccounts", S, 1)], _binding_row),
     "ClusterRoleBinding": ([("Name", S, 0), ("Role", S, 0), ("Age", S, 0), ("Users", S, 1), ("Groups", S, 1),
                             ("ServiceAccounts", S, 1)], _binding_row),
+    "Lease": ([("Name", S, 0), ("Holder", S, 0), ("Age", S, 0)],
+              lambda o: [_meta(o).get("name"), (o.get("spec") or {}).get("holderIdentity") or "", _age(o)]),
 }
 DEFAULT_PRINTER: tuple[list[Column], Callable[[dict], list]] = (
     [("Name", S, 0), ("Age", S, 0)], lambda o: [_meta(o).get("name"), _age(o)]
