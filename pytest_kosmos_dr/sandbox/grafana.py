@@ -1,5 +1,9 @@
 """Stand-in for the DR region's Grafana: health, annotations, data sources and the Prometheus proxy.
 
+Served over HTTP on loopback (``state["grafana"]["url"]``, what targets and checks use) and over HTTPS
+(``https_url``: ``https://grafana.kosmos.internal:PORT``, signed by the sandbox CA, sandbox/ca.py); the
+name is an A record in the sandbox's Route53 zone, so it resolves through the sandbox's DNS.
+
 * ``GET /api/health`` (open): Grafana reports ``"database": "ok"`` only when its own database
   answers; so does this stand-in, which queries its ``grafana.db`` (SQLite).
 * ``GET /api/annotations?tags=maintenance&from=<ms>&to=<ms>`` (bearer token): annotations from the
@@ -47,7 +51,9 @@ from datetime import datetime
 
 from aiohttp import web
 
+from . import ca
 from .component import Fault, SandboxContext, bearer_auth, serve_app
+from .endpoints import GRAFANA_HOST, publish_record
 from .layout import DEFAULT
 
 GRAFANA_VERSION = "11.3.0"
@@ -251,6 +257,7 @@ class GrafanaComponent:
 
     def __init__(self) -> None:
         self.runner = None
+        self.ca = None  # the sandbox CA, while this stand-in serves HTTPS
         self.layout = DEFAULT
         self.datasource_error: str | None = None  # fault: the data source's Prometheus cannot be reached
         self.fresh_install = False  # fault: an empty Grafana (no data source, no annotations)
@@ -279,12 +286,22 @@ class GrafanaComponent:
         app.router.add_post("/api/datasources/proxy/uid/{uid}/api/v1/query", self.query)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
-        ctx.state[self.name] = {"url": url, "token": self.token, "datasource_uid": self.layout.grafana_datasource}
-        ctx.env.update(KOSMOS_GRAFANA_URL=url, GRAFANA_URL=url, GRAFANA_TOKEN=self.token)
+        # the plan's https://grafana.kosmos.internal: the same app over TLS, its name in the sandbox's zone
+        self.ca = ca.acquire(ctx)
+        https_port = await ca.serve_https(self.runner, ctx.host, self.ca.issue([GRAFANA_HOST]))
+        https_url = f"https://{GRAFANA_HOST}:{https_port}"
+        await asyncio.to_thread(publish_record, ctx, GRAFANA_HOST, ctx.host)
+        ctx.state[self.name] = {"url": url, "token": self.token, "datasource_uid": self.layout.grafana_datasource,
+                                "https_url": https_url, "address": ctx.host}
+        ctx.env.update(KOSMOS_GRAFANA_URL=url, GRAFANA_URL=url, GRAFANA_TOKEN=self.token,
+                       GRAFANA_HTTPS_URL=https_url, GRAFANA_RESOLVE=f"{GRAFANA_HOST}:{https_port}:{ctx.host}")
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.ca is not None:
+            ca.release(self.ctx)
+            self.ca = None
 
     # -- stored data ------------------------------------------------------------------------
     def _create(self, now: float, incident: dict) -> None:

@@ -5,6 +5,10 @@ and body shape, the kill switch's path, method and refusal code, the regions and
 Health and read endpoints answer from the real DR database, so a database outage shows in the
 health answer for real. Faults switch individual behaviours off (see ``faults()``).
 
+Served over HTTP on loopback (``state["api"]["url"]``: what targets and checks use) and over HTTPS
+(``https_url``: ``https://api.kosmos.internal:PORT``, a certificate for the plan's API name signed by the
+sandbox CA, sandbox/ca.py); the name resolves through the sandbox's DNS (sandbox/endpoints.py).
+
 Health (VAL-API-HEALTH), at ``layout.health_path`` in the layout's ``HealthShape``: the default
 layout answers ``{"status": "ok"|"degraded", "region", "checked_at", "components": {"database":
 {"status": "ok"}, ...}, "kill_switch"}``; the alternate one Spring Boot actuator's shape
@@ -36,7 +40,10 @@ from datetime import timedelta
 from aiohttp import web
 
 from ..timeparse import isoformat, parse_instant, utcnow
+from . import ca
+from .aws import route53
 from .component import Fault, SandboxContext, bearer_auth, serve_app
+from .endpoints import API_HOST
 from .layout import DEFAULT, HealthShape
 
 DB_TIMEOUT_S = 2
@@ -52,6 +59,7 @@ class KosmosApiComponent:
 
     def __init__(self) -> None:
         self.runner = None
+        self.ca = None  # the sandbox CA, while this stand-in serves HTTPS
         self.layout = DEFAULT
         self.routes: dict[str, str] = {}  # agent asked for -> agent that answers
         self.components_down: set[str] = set()
@@ -84,12 +92,22 @@ class KosmosApiComponent:
         app.router.add_route(layout.kill_switch_method, layout.kill_switch_path, self.set_kill_switch)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
-        ctx.state[self.name] = {"url": url, "token": self.token}
-        ctx.env.update(KOSMOS_API_URL=url, KOSMOS_API_TOKEN=self.token)
+        # the plan's https://api.kosmos.internal: the same app over TLS, for the API name and the DR
+        # region's endpoint name (what the failover record points at)
+        self.ca = ca.acquire(ctx)
+        names = [API_HOST, route53.regional_name(layout.secondary_region)]
+        https_port = await ca.serve_https(self.runner, ctx.host, self.ca.issue(names))
+        https_url = f"https://{API_HOST}:{https_port}"
+        ctx.state[self.name] = {"url": url, "token": self.token, "https_url": https_url, "address": ctx.host}
+        ctx.env.update(KOSMOS_API_URL=url, KOSMOS_API_TOKEN=self.token, KOSMOS_API_HTTPS_URL=https_url,
+                       KOSMOS_API_RESOLVE=f"{API_HOST}:{https_port}:{ctx.host}")
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.ca is not None:
+            ca.release(self.ctx)
+            self.ca = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _database_conninfo(self) -> str:

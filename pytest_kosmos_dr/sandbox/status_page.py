@@ -1,5 +1,7 @@
 """Stand-in for the public status page (Atlassian Statuspage API v2 shape), automated from the
-sandbox's incident: it shows the regional outage as an incident with its updates.
+sandbox's incident: it shows the regional outage as an incident with its updates. Served over HTTP on
+loopback (``state["status_page"]["url"]``) and over HTTPS (``https_url``: ``https://status.kosmos.ai:PORT``,
+signed by the sandbox CA; a public name, so clients pin it with ``curl --resolve``).
 
 Served as Statuspage serves them: ``/api/v2/status.json``, ``summary.json``, ``components.json``,
 ``incidents.json`` (the most recent incidents, resolved or not), ``incidents/unresolved.json`` and
@@ -19,7 +21,9 @@ from datetime import timedelta
 from aiohttp import web
 
 from ..timeparse import isoformat, parse_instant, utcnow
+from . import ca
 from .component import Fault, SandboxContext, serve_app
+from .endpoints import STATUS_PAGE_HOST
 
 PAGE = {"id": "kosmos", "name": "KOSMOS", "url": "https://status.kosmos.ai", "time_zone": "Etc/UTC"}
 OLD_INCIDENT_AGE = timedelta(days=40)  # the forgotten incident of the other-incident fault
@@ -31,6 +35,7 @@ class StatusPageComponent:
 
     def __init__(self) -> None:
         self.runner = None
+        self.ca = None  # the sandbox CA, while this stand-in serves HTTPS
         self.world = "healthy"  # or the name of the applied fault
 
     async def start(self, ctx: SandboxContext) -> None:
@@ -44,12 +49,20 @@ class StatusPageComponent:
         app.router.add_get("/api/v2/scheduled-maintenances.json", self.maintenances)
         self.runner, port = await serve_app(app, ctx.host, self.name)
         url = f"http://{ctx.host}:{port}"
-        ctx.state[self.name] = {"url": url}
-        ctx.env.update(KOSMOS_STATUS_PAGE_URL=url)
+        # the plan's https://status.kosmos.ai (a public name: reached with --resolve, not the sandbox's DNS)
+        self.ca = ca.acquire(ctx)
+        https_port = await ca.serve_https(self.runner, ctx.host, self.ca.issue([STATUS_PAGE_HOST]))
+        https_url = f"https://{STATUS_PAGE_HOST}:{https_port}"
+        ctx.state[self.name] = {"url": url, "https_url": https_url, "address": ctx.host}
+        ctx.env.update(KOSMOS_STATUS_PAGE_URL=url, KOSMOS_STATUS_PAGE_HTTPS_URL=https_url,
+                       KOSMOS_STATUS_PAGE_RESOLVE=f"{STATUS_PAGE_HOST}:{https_port}:{ctx.host}")
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.ca is not None:
+            ca.release(self.ctx)
+            self.ca = None
 
     def _start(self):
         start = self.ctx.state.get("incident", {}).get("start")

@@ -3,24 +3,31 @@
 It answers A and CNAME queries from the records in moto and evaluates failover records the way
 Route53 does: the PRIMARY record answers while its health check is healthy (a record without a
 health check counts as healthy), else the SECONDARY. Health comes from the sandbox's health state.
-It stands for the DR VPC's resolver, so a private zone wins over a public zone of the same name.
-Other names get REFUSED, unknown names in the zone NXDOMAIN. ``dig @127.0.0.1 -p PORT name`` (UDP) and
-``dig +tcp ...`` (TCP: each message with its two-byte length, several per connection, RFC 7766), as a
+It stands for the DR VPC's resolver, so a private zone wins over a public zone of the same name, and
+RDS instance endpoints (``<id>.<suffix>.<region>.rds.amazonaws.com``, the plan's ``psql -h`` names)
+resolve to the address RDS reports for the instance (A, TTL 5 s as RDS's), NXDOMAIN for no such
+instance. Other names get REFUSED, unknown names in the zone NXDOMAIN. ``dig @127.0.0.1 -p PORT name``
+(UDP) and ``dig +tcp ...`` (TCP: each message with its two-byte length, several per connection, RFC 7766), as a
 real server answers both; a malformed query gets FORMERR, an opcode other than QUERY NOTIMP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 
+from .rds_backend import ACCOUNT_ID
 from .route53 import HealthState, route53_backend
 
 log = logging.getLogger("kosmos_dr.sandbox.dns")
 MAX_CHASE = 8
 TCP_IDLE_S = 10  # a TCP client that sends nothing for this long is disconnected (RFC 7766 suggests seconds)
 PORT_TRIES = 20  # attempts to find a port free for both UDP and TCP
+RDS_SUFFIX = "aaaaaaaaaa"  # the account's endpoint suffix (moto's; on AWS a per-account, per-region hash)
+RDS_DOMAIN = "rds.amazonaws.com."
+RDS_TTL = 5  # RDS endpoint records have a 5 s TTL (a failover or restore moves them)
 
 
 def _norm(name: str) -> str:
@@ -69,12 +76,43 @@ class ZoneResolver:
                 return _norm(zone.name), int(record.ttl or 900), _values(record)[0]
         return None
 
+    def rds_endpoint(self, name: str) -> tuple[bool, str | None]:
+        """(is an RDS endpoint name, the address of the instance it names or None): the DB instance
+        ``<id>.<RDS_SUFFIX>.<region>.rds.amazonaws.com.`` as RDS reports its endpoint address."""
+        name = _norm(name)
+        if not name.endswith("." + RDS_DOMAIN):
+            return False, None
+        parts = name[: -len(RDS_DOMAIN) - 1].split(".")
+        if len(parts) != 3 or parts[1] != RDS_SUFFIX:
+            return True, None
+        identifier, _, region = parts
+        from moto.rds.models import rds_backends
+
+        try:
+            instance = rds_backends[ACCOUNT_ID][region].databases.get(identifier)
+        except Exception:  # noqa: BLE001 - no such region in moto: no such instance
+            return True, None
+        if instance is None:
+            return True, None
+        try:
+            address = str(ipaddress.ip_address(str(instance.address)))
+        except ValueError:
+            return True, None  # not a real server (pure moto): nothing answers behind the name
+        return True, address
+
     def resolve(self, name: str, qtype: str) -> tuple[str, list[tuple[str, str, int, str]]]:
         """(rcode, [(name, type, ttl, value)]) following CNAMEs inside the zones."""
         answers = []
         current = _norm(name)
         for _ in range(MAX_CHASE):
             if self._zone_for(current) is None:
+                is_rds, address = self.rds_endpoint(current)
+                if is_rds:
+                    if address is None:
+                        return ("NOERROR" if answers else "NXDOMAIN"), answers
+                    if qtype in ("A", "ANY"):
+                        answers.append((current, "A", RDS_TTL, address))
+                    return "NOERROR", answers
                 return ("NOERROR" if answers else "REFUSED"), answers
             sets = self.answering(current)
             if not sets:
@@ -119,6 +157,9 @@ def answer(resolver: ZoneResolver, data: bytes) -> bytes:
     reply.header.rcode = getattr(RCODE, rcode)
     if rcode == "REFUSED":
         reply.header.aa = 0
+    elif resolver.rds_endpoint(qname)[0]:  # RDS's names: the VPC resolver's recursive answer, not authoritative
+        reply.header.aa = 0
+        reply.header.ra = 1
     for name, rtype, ttl, value in answers:
         rdata = _rdata(rtype, value)
         if rdata is not None:
