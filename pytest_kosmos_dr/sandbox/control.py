@@ -1,5 +1,5 @@
-"""The sandbox's control endpoint: status, faults (apply/revert), the played outage's mode and
-shutdown, behind a token."""
+"""The sandbox's control endpoint: status (faults, outage, incident, the production workload), faults
+(apply/revert), the played outage's mode, starting a scheduled incident now, and shutdown, behind a token."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import asyncio
 from aiohttp import web
 
 from .component import Fault, SandboxContext, bearer_auth, serve_app
+
+
+def _dumps(value) -> str:
+    import json
+
+    return json.dumps(value, default=str)
 
 
 class ControlServer:
@@ -27,6 +33,7 @@ class ControlServer:
         app.router.add_post("/_sandbox/faults/{name}", self.apply_fault)
         app.router.add_delete("/_sandbox/faults/{name}", self.revert_fault)
         app.router.add_post("/_sandbox/shutdown", self.shutdown)
+        app.router.add_post("/_sandbox/incident", self.start_incident)
         app.router.add_put("/_sandbox/outage", self.configure_outage)
         app.router.add_get("/_sandbox/requests", self.requests)
         app.router.add_delete("/_sandbox/requests", self.clear_requests)
@@ -38,8 +45,24 @@ class ControlServer:
             await self.runner.cleanup()
 
     async def status(self, request):
+        aws = self.ctx.components.get("aws")
+        workload = getattr(aws, "workload", None)
         return web.json_response({"status": "running", "faults_applied": sorted(self.applied),
-                                  "outage": self.ctx.state.get("outage")})
+                                  "outage": self.ctx.state.get("outage"), "incident": self.ctx.state.get("incident"),
+                                  "workload": workload.describe() if workload is not None else None},
+                                 dumps=_dumps)
+
+    async def start_incident(self, request):
+        """Play the scheduled incident now (a no-op answer once it has happened)."""
+        aws = self.ctx.components.get("aws")
+        if aws is None or not hasattr(aws, "start_incident"):
+            return web.json_response({"error": "this sandbox plays no incident"}, status=404)
+        try:
+            incident = await aws.start_incident()
+        except Exception as exc:  # noqa: BLE001 - one line for the CLI
+            return web.json_response({"error": f"the incident failed: {type(exc).__name__}: {exc}".splitlines()[0]},
+                                     status=500)
+        return web.json_response({"incident": incident}, dumps=_dumps)
 
     async def list_faults(self, request):
         return web.json_response({"items": [

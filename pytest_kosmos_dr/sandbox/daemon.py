@@ -1,7 +1,8 @@
 """The sandbox process: starts every component, publishes their endpoints, stops them all.
 
 Run as ``python -m pytest_kosmos_dr.sandbox.daemon --state-dir DIR [--owner-pid PID]
-[--layout default|alternate] [--outage primary-region [--outage-mode 503|reset|timeout] [--outage-hold S]]``.
+[--layout default|alternate] [--outage primary-region [--outage-mode 503|reset|timeout] [--outage-hold S]]
+[--incident-after S] [--manual-failover]``.
 The layout (sandbox/layout.py) gives every name the sandbox serves; ``sandbox.json`` records it. It stops
 on SIGTERM/SIGINT, on ``POST /_sandbox/shutdown``, or when its owner process is gone, and always
 removes the servers and data folders it created. A watchdog process (``--watchdog``, its own session)
@@ -41,8 +42,11 @@ ERROR_FILE = "startup-error.txt"
 OUTAGES = {"primary-region": "primary-region-outage"}  # --outage scenario -> the fault that plays it
 
 
-def build_components() -> list:
-    """The sandbox's parts, in start order (later parts may read earlier parts' state)."""
+def build_components(incident_after: float | None = None, manual_failover: bool = False) -> list:
+    """The sandbox's parts, in start order (later parts may read earlier parts' state).
+
+    ``incident_after`` (seconds): ready before the incident, which plays after that delay (None: during
+    start); ``manual_failover``: the incident leaves the promotion and the DNS switch to the operator."""
     from .aws.component import AwsComponent
     from .config_mirror import ConfigMirrorComponent
     from .grafana import GrafanaComponent
@@ -53,7 +57,7 @@ def build_components() -> list:
     # AwsComponent creates production, plays the incident and publishes the promoted replica as
     # ctx.state["database"], which the API stand-in reads: it comes first. The config mirror
     # needs both the bucket and the config repository: it comes last.
-    return [AwsComponent(), KosmosApiComponent(), GrafanaComponent(), StatusPageComponent(),
+    return [AwsComponent(incident_after, manual_failover), KosmosApiComponent(), GrafanaComponent(), StatusPageComponent(),
             DRClusterComponent(), ConfigMirrorComponent()]
 
 
@@ -84,6 +88,7 @@ KEPT_FILES = {"sandbox.log", ".lock", ERROR_FILE}  # the log tells what happened
 SANDBOX_FILES = (
     STATE_FILE, ENV_FILE, "kubeconfig", "kube-ca.crt", "config-repo", "config-mirror.bundle",
     "grafana.db", "prometheus.db", "incident-record.json", "previous-incident-record.json", "drill-ledger.jsonl",
+    "sandbox-ca.crt", "sandbox-ca-bundle.crt",
 )
 _SIDE_SUFFIXES = (".tmp", "-journal", "-wal", "-shm")  # atomic writes, SQLite's side files
 
@@ -176,7 +181,8 @@ def _owner_alive(pid: int | None) -> bool:
 
 
 async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", outage: str | None = None,
-              outage_mode: str | None = None, outage_hold_s: float | None = None, layout: str = "default") -> int:
+              outage_mode: str | None = None, outage_hold_s: float | None = None, layout: str = "default",
+              incident_after: float | None = None, manual_failover: bool = False) -> int:
     from .layout import layout_named
 
     served = layout_named(layout)
@@ -207,34 +213,44 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
     control = None
     code = 0
     try:
-        for component in build_components():
+        for component in build_components(incident_after, manual_failover):
             ctx.components[component.name] = component
             log.info("starting %s", component.name)
             await component.start(ctx)
         from .evidence_files import post_update_if_due, write_evidence
 
-        ctx.state["evidence"] = write_evidence(state_dir, ctx.state["incident"]["start"],
-                                               target=layout_target_name(served.name), layout=served)
+        def record_incident() -> None:  # the incident's evidence exists once the incident has begun
+            start = (ctx.state.get("incident") or {}).get("start")
+            if start and "evidence" not in ctx.state:
+                ctx.state["evidence"] = write_evidence(state_dir, start, target=layout_target_name(served.name),
+                                                       layout=served)
+
         faults = {f.name: f for c in ctx.components.values() if hasattr(c, "faults") for f in c.faults()}
         from .control import ControlServer
 
-        def persist() -> None:  # sandbox.json follows applied faults (the outage) while the sandbox runs
+        def persist() -> None:  # sandbox.json and .env follow faults and the incident while the sandbox runs
             if not stop.is_set() and (state_dir / STATE_FILE).exists():
+                record_incident()
+                _write_private(state_dir / ENV_FILE, _env_file(ctx.env))
                 _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
 
         control = ControlServer(ctx, faults, stop, on_change=persist)
         await control.start()
+        ctx.components["aws"].on_change = persist
         if outage:
             ctx.components["aws"].moto.outage.configure(outage_mode, outage_hold_s)
             log.info("playing the %s outage (mode %s)", outage, outage_mode or "503")
             await control.apply(OUTAGES[outage])
+        ctx.components["aws"].arm_incident()  # a deferred incident's delay runs from here: ready first
+        record_incident()
         ctx.state["ready_at"] = isoformat(utcnow())
         _write_private(state_dir / ENV_FILE, _env_file(ctx.env))
         _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
         log.info("sandbox ready")
         while not stop.is_set():
             # the incident commander's 20-min updates
-            post_update_if_due(ctx.state["evidence"]["incident_record"], layout=served)
+            if "evidence" in ctx.state:
+                post_update_if_due(ctx.state["evidence"]["incident_record"], layout=served)
             if not _owner_alive(owner_pid):
                 log.info("owner process %s is gone; stopping", owner_pid)
                 break
@@ -288,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="how a client of the lost region's AWS API sees it (default 503)")
     parser.add_argument("--outage-hold", type=float, default=None,
                         help="timeout mode: seconds a request is held before the connection is reset")
+    parser.add_argument("--incident-after", type=float, default=None, metavar="SECONDS",
+                        help="ready before the incident (production live, the workload writing); the incident "
+                             "plays after this delay (default: during start)")
+    parser.add_argument("--manual-failover", action="store_true",
+                        help="the incident fails the primary region; promoting the replica and the DNS switch "
+                             "are the operator's (scripts/failover-to-dr.sh)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.watchdog:
@@ -297,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[SCALE_ENV] = args.scale
     scale = current_scale().name
     return asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale, args.outage, args.outage_mode,
-                           args.outage_hold, args.layout))
+                           args.outage_hold, args.layout, args.incident_after, args.manual_failover))
 
 
 if __name__ == "__main__":

@@ -104,6 +104,16 @@ class RunningSandbox:
         """The played regional outage (region, mode, how each client sees it), or None."""
         return self.control("GET", "/_sandbox/status").get("outage")
 
+    def incident(self) -> dict[str, Any]:
+        """The incident as the sandbox plays it now: ``state`` scheduled | primary failed | failed over,
+        ``scheduled_at``, ``start``, ``failover`` (automatic | manual), ``failover_at``, ... and the workload."""
+        answer = self.control("GET", "/_sandbox/status")
+        return {**(answer.get("incident") or {}), "workload": answer.get("workload")}
+
+    def start_incident(self) -> dict[str, Any]:
+        """Play the scheduled incident now; returns the incident (unchanged once it has happened)."""
+        return self.control("POST", "/_sandbox/incident")["incident"]
+
     def set_outage_mode(self, mode: str | None = None, hold_s: float | None = None) -> dict[str, Any]:
         """How the lost region's AWS API answers: ``503`` (default), ``reset`` or ``timeout`` (held ``hold_s``)."""
         return self.control("PUT", "/_sandbox/outage", {"mode": mode, "hold_s": hold_s})
@@ -149,6 +159,19 @@ def _locked(state_dir: Path):
 
 
 OUTAGES = ("primary-region",)
+MAX_INCIDENT_AFTER_S = 7 * 86400
+
+
+def _check_incident_plan(running: RunningSandbox, incident_after: float | None, manual_failover: bool) -> None:
+    """A running sandbox serves a deferred or manual incident only if it was started to play it that way."""
+    incident = running.state.get("incident") or {}
+    wanted = "manual" if manual_failover else "automatic"
+    if incident_after is not None and incident.get("state") != "scheduled":
+        raise SandboxError(f"the sandbox running in {running.state_dir} has played its incident already: "
+                           "`kosmos-dr sandbox down` first")
+    if incident.get("failover", "automatic") != wanted:
+        raise SandboxError(f"the sandbox running in {running.state_dir} plays an {incident.get('failover', 'automatic')}"
+                           f" failover, not a {wanted} one: `kosmos-dr sandbox down` first")
 OUTAGE_MODES = ("503", "reset", "timeout")
 
 
@@ -164,7 +187,8 @@ class LayoutMismatch(SandboxError):
 def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
           timeout: float | None = None, scale: str | None = None, outage: str | None = None,
           outage_mode: str | None = None, outage_hold_s: float | None = None,
-          layout: str | None = None) -> tuple[RunningSandbox, bool]:
+          layout: str | None = None, incident_after: float | None = None,
+          manual_failover: bool = False) -> tuple[RunningSandbox, bool]:
     """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us).
 
     ``layout`` (``default``, ``alternate``: sandbox/layout.py) names what a new sandbox serves; a
@@ -174,13 +198,19 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
     sandbox seeds; a running one is reused whatever its scale (``state["scale"]`` says which).
     ``outage="primary-region"`` starts it with the layout's primary region lost (``outage_mode``
     503|reset|timeout, ``outage_hold_s`` for timeout); a running sandbox is reused only if it plays
-    that outage too."""
+    that outage too.
+    ``incident_after`` (seconds) makes a new sandbox ready before its incident, which plays after that
+    delay (or on ``start_incident()``); ``manual_failover`` leaves the promotion and the DNS switch to the
+    operator (``scripts/failover-to-dr.sh`` of the sandbox's KOSMOS checkout). A running sandbox is reused
+    for them only if it plays its incident that way and the incident is still to come."""
     from ..target import SANDBOX_LAYOUTS
 
     if layout is not None and layout not in SANDBOX_LAYOUTS:
         raise SandboxError(f"unknown sandbox layout {layout!r}; known: {', '.join(SANDBOX_LAYOUTS)}")
     if outage is not None and outage not in OUTAGES:
         raise SandboxError(f"unknown outage {outage!r}; known: {', '.join(OUTAGES)}")
+    if incident_after is not None and not (0 <= incident_after <= MAX_INCIDENT_AFTER_S):
+        raise SandboxError(f"--incident-after {incident_after:g} s: expected 0 to {MAX_INCIDENT_AFTER_S // 3600} h")
     if outage_mode is not None and outage_mode not in OUTAGE_MODES:
         raise SandboxError(f"unknown outage mode {outage_mode!r}; known: {', '.join(OUTAGE_MODES)}")
     state_dir = Path(state_dir or default_state_dir())
@@ -195,6 +225,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
             if outage and not running.state.get("outage"):
                 raise SandboxError(f"a sandbox without the {outage} outage is running in {state_dir}: apply it with "
                                    f"`kosmos-dr sandbox fault {outage}-outage`, or `kosmos-dr sandbox down` first")
+            if incident_after is not None or manual_failover:
+                _check_incident_plan(running, incident_after, manual_failover)
             return running, False
         (state_dir / ERROR_FILE).unlink(missing_ok=True)
         cmd = [sys.executable, "-m", DAEMON_MODULE, "--state-dir", str(state_dir)]
@@ -210,6 +242,10 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
                 cmd += ["--outage-mode", outage_mode]
             if outage_hold_s is not None:
                 cmd += ["--outage-hold", str(outage_hold_s)]
+        if incident_after is not None:
+            cmd += ["--incident-after", f"{incident_after:g}"]
+        if manual_failover:
+            cmd += ["--manual-failover"]
         with open(state_dir / LOG_FILE, "ab") as log:
             process = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,

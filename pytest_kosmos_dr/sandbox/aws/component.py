@@ -4,8 +4,15 @@ history, the agent-state bucket, Route53 + a DNS server, and the incident played
 Start order (things that do not depend on each other run concurrently):
 moto + DNS server -> [production instance (real server) | bucket + archives | zone + health checks]
 -> seed production -> real snapshot + represented hourly history + copies | DR replica (standby)
--> live workload until the incident -> incident: writes stop, the primary region fails, replica
-promoted, DNS fails over -> the promoted replica is published as THE DR database.
+-> live workload (workload.py) until the incident -> incident: writes stop, the primary region fails,
+replica promoted, DNS fails over -> the promoted replica is published as THE DR database.
+
+By default the incident plays during start (after WORKLOAD_S of writes). With ``incident_after`` the
+sandbox is ready first, production live and written to, the replica a streaming standby, and the
+incident plays after that delay or on ``start_incident()`` (``kosmos-dr sandbox incident``). With
+``manual_failover`` the incident only fails the primary region: the operator promotes the replica and
+Route53 follows (``scripts/failover-to-dr.sh``); the promotion is noticed on the AWS side (a watcher on
+moto's ``promote_read_replica``), never from a file.
 
 Every name comes from the sandbox's layout (``ctx.layout``, sandbox/layout.py): the regions, the
 production and replica instance identifiers, the agent-state bucket and prefix.
@@ -24,6 +31,7 @@ from ..component import Fault, SandboxContext
 from ..dr_database import DB_NAME, DB_USER, create_kosmos_database, publish_database
 from ..postgres import find_bindir, prepare_data_root
 from . import agent_state, history, route53
+from .workload import LiveWorkload
 from .dns_server import DnsServer
 from .moto_server import MotoServer
 from .rds_backend import ACCOUNT_ID, RealRds, now_utc
@@ -43,7 +51,14 @@ def region_addresses(primary: str, secondary: str) -> dict[str, str]:
 class AwsComponent:
     name = "aws"
 
-    def __init__(self) -> None:
+    def __init__(self, incident_after: float | None = None, manual_failover: bool = False) -> None:
+        self.incident_after = incident_after  # None: the incident during start (every test's world)
+        self.manual_failover = manual_failover  # promotion and DNS left to the operator
+        self.scheduled_at: datetime | None = None
+        self.workload: LiveWorkload | None = None
+        self.on_change = None  # called after the incident changes the world (the daemon persists it)
+        self._timer: asyncio.Task | None = None
+        self._incident_lock = asyncio.Lock()
         self.moto: MotoServer | None = None
         self.rds: RealRds | None = None
         self.dns: DnsServer | None = None
@@ -83,13 +98,13 @@ class AwsComponent:
         )
         ctx.state["dns"] = {"host": ctx.host, "port": self.dns.port, "zone": route53.ZONE, "api_name": route53.API_NAME}
 
-        # the incident happens on a whole second, after WORKLOAD_S of live writes
+        # production, its history and its DR replica; then live writes until the incident
         password = ctx.secret()
         self.master_password = password
+        archives_until = now_utc() + timedelta(seconds=WORKLOAD_S + 4)  # agent state as saved at start
         prod, newest, self.zone = await asyncio.gather(
             asyncio.to_thread(self._create_production, password),
-            asyncio.to_thread(_create_bucket, self.s3, self.secondary, ctx.state["agents"],
-                              now_utc() + timedelta(seconds=WORKLOAD_S + 4), layout),
+            asyncio.to_thread(_create_bucket, self.s3, self.secondary, ctx.state["agents"], archives_until, layout),
             asyncio.to_thread(route53.create_zone, self.route53, self.region_addresses, self.primary, self.secondary,
                               layout.health_path),
         )
@@ -97,13 +112,7 @@ class AwsComponent:
             asyncio.to_thread(history.create_snapshot_history, self.rds, self.prod_id, self.primary, self.secondary),
             asyncio.to_thread(self._create_replica),
         )
-        end = now_utc() + timedelta(seconds=WORKLOAD_S)
-        self.incident_start = datetime.fromtimestamp(math.ceil(end.timestamp()), timezone.utc)
-        last_write = await asyncio.to_thread(history.run_workload, prod, ctx.state["agents"], self.incident_start)
-        incident = await asyncio.to_thread(self._play_incident, last_write)
-        ctx.state["incident"] = incident
-        dr = self.rds.instance(self.secondary, self.dr_id).server
-        publish_database(ctx, dr)
+        self._watch_promotion()
         ctx.state[self.name].update(
             rds={"production": {"region": self.primary, "id": self.prod_id},
                  "dr": {"region": self.secondary, "id": self.dr_id},
@@ -112,9 +121,127 @@ class AwsComponent:
             route53={**self.zone, "zone": route53.ZONE, "api_name": route53.API_NAME,
                      "endpoints": {r: route53.regional_name(r) for r in self.region_addresses}},
         )
+        ctx.env.update(KOSMOS_PRIMARY_REGION=self.primary, KOSMOS_DR_REGION=self.secondary,
+                       KOSMOS_DR_DB_INSTANCE=self.dr_id, KOSMOS_PROD_DB_INSTANCE=self.prod_id,
+                       KOSMOS_HOSTED_ZONE=route53.ZONE, KOSMOS_API_RECORD=route53.API_NAME)
+        self.workload = LiveWorkload(prod, ctx.state["agents"]).start()
+        if self.incident_after is None:  # the incident during start, on a whole second after WORKLOAD_S of writes
+            end = now_utc() + timedelta(seconds=WORKLOAD_S)
+            self.incident_start = datetime.fromtimestamp(math.ceil(end.timestamp()), timezone.utc)
+            await self._incident(self.incident_start)
+        else:  # ready first: production live, the workload writing, the replica streaming (arm_incident)
+            self.arm_incident(start_timer=False)
+            publish_database(ctx, prod)  # the live database; the DR replica is a standby (see docs/sandbox.md)
         log.info("aws side ready in %.1f s", time.monotonic() - started)
 
+    # -- the incident --------------------------------------------------------------------------
+    def _failover_mode(self) -> str:
+        return "manual" if self.manual_failover else "automatic"
+
+    def _regions(self) -> dict:
+        return {"primary_region": self.primary, "secondary_region": self.secondary}
+
+    @property
+    def incident_state(self) -> str:
+        return (self.ctx.state.get("incident") or {}).get("state", "scheduled")
+
+    def arm_incident(self, start_timer: bool = True) -> None:
+        """Schedule the deferred incident ``incident_after`` seconds from now, on a whole second. The daemon
+        arms it once the whole sandbox is ready (the delay runs from readiness); ``start`` only records it."""
+        if self.incident_after is None or self.incident_state != "scheduled":
+            return
+        at = now_utc() + timedelta(seconds=self.incident_after)
+        self.scheduled_at = datetime.fromtimestamp(math.ceil(at.timestamp()), timezone.utc)
+        self.incident_start = self.scheduled_at  # faults that date things by the incident use the planned one
+        self.ctx.state["incident"] = {"state": "scheduled", "start": None, "scheduled_at": isoformat(self.scheduled_at),
+                                      "failover": self._failover_mode(), **self._regions()}
+        if self._timer is not None:
+            self._timer.cancel()
+        if start_timer:
+            self._timer = asyncio.get_running_loop().create_task(self._incident_when_due())
+
+    async def _incident_when_due(self) -> None:
+        try:
+            await asyncio.sleep(max(0.0, (self.scheduled_at - now_utc()).total_seconds()))
+            await self.start_incident(self.scheduled_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a scheduled incident that fails is reported in the state
+            log.error("the scheduled incident failed: %s", exc)
+            self.ctx.state["incident"] = {**self.ctx.state.get("incident", {}), "state": "error",
+                                          "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+            self._changed()
+
+    async def start_incident(self, at: datetime | None = None) -> dict:
+        """Play the incident now (``sandbox incident``) or at ``at``; a no-op once it has happened."""
+        async with self._incident_lock:
+            if self.incident_state != "scheduled":
+                return self.ctx.state["incident"]
+            if self._timer is not None and asyncio.current_task() is not self._timer:
+                self._timer.cancel()
+            start = at or datetime.fromtimestamp(math.ceil(now_utc().timestamp()), timezone.utc)
+            self.incident_start = start
+            await self._incident(start)
+            return self.ctx.state["incident"]
+
+    async def _incident(self, start: datetime) -> None:
+        """Writes stop before ``start``; at ``start`` the primary region fails; then (automatic failover) the
+        replica is promoted and DNS fails over, and the promoted replica becomes THE DR database."""
+        last_write = await asyncio.to_thread(self._stop_writes_before, start)
+        incident = await asyncio.to_thread(self._play_incident, last_write)
+        self.ctx.state["incident"] = incident
+        if not self.manual_failover:
+            publish_database(self.ctx, self.rds.instance(self.secondary, self.dr_id).server)
+        self._changed()
+
+    def _stop_writes_before(self, start: datetime) -> datetime | None:
+        while now_utc().timestamp() + self.workload.interval_s < start.timestamp():
+            time.sleep(min(0.05, max(0.0, start.timestamp() - now_utc().timestamp())))
+        last = self.workload.stop()
+        if last is None:
+            raise RuntimeError(f"the production workload committed nothing before the incident"
+                               f"{': ' + self.workload.error if self.workload.error else ''}")
+        return last
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def _watch_promotion(self) -> None:
+        """Notice a promotion of the DR replica made through the AWS API (the operator's
+        ``aws rds promote-read-replica``): the promoted replica then becomes THE DR database."""
+        from moto.rds.models import rds_backends
+
+        backend = rds_backends[ACCOUNT_ID][self.secondary]
+        inner = backend.promote_read_replica  # the real-server wrapper (rds_backend); uninstall() removes ours too
+        loop = asyncio.get_running_loop()
+
+        def promote_read_replica(*args, **kwargs):
+            result = inner(*args, **kwargs)
+            params = args[0] if args else kwargs.get("db_kwargs", {})  # moto's request parameters (a mapping)
+            if params.get("db_instance_identifier") == self.dr_id:
+                log.info("%s promoted through the AWS API", self.dr_id)
+                loop.call_soon_threadsafe(self._promoted_by_operator)
+            return result
+
+        backend.promote_read_replica = promote_read_replica
+
+    def _promoted_by_operator(self) -> None:
+        incident = self.ctx.state.get("incident") or {}
+        if incident.get("state") != "primary failed":
+            return  # an automatic failover publishes itself; before the incident nothing changes hands
+        publish_database(self.ctx, self.rds.instance(self.secondary, self.dr_id).server)
+        # the DR region's API serves again (its database answers): its health check passes, and Route53
+        # answers the SECONDARY record from now on
+        self.health.set_up(route53.regional_name(self.secondary))
+        at = _iso_ms(now_utc())
+        incident.update(state="failed over", failover_at=at, dns_switched_at=at)
+        self._changed()
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.workload is not None:
+            await asyncio.to_thread(self.workload.stop)
         if self.dns is not None:
             await self.dns.stop()
         route53.restore_moto_health_status()
@@ -158,8 +285,10 @@ class AwsComponent:
         )
 
     def _play_incident(self, last_write: datetime) -> dict:
-        """Writes have stopped; at the incident second the primary region fails, the replica is promoted,
-        DNS fails over."""
+        """Writes have stopped; at the incident second the primary region fails; automatic failover: the
+        replica is promoted and DNS fails over. Manual failover: both are left to the operator
+        (scripts/failover-to-dr.sh), and until then the DR region's API, whose database is the lost
+        primary, fails its health check too."""
         delay = (self.incident_start - now_utc()).total_seconds()
         if delay > 0:
             time.sleep(delay)
@@ -174,16 +303,23 @@ class AwsComponent:
         replayed = dr.query("SELECT pg_last_xact_replay_timestamp()")[0][0]
         self.rds.fail(self.primary, self.prod_id)
         self.health.set_down(route53.regional_name(self.primary))
+        incident = {
+            "start": isoformat(self.incident_start), "last_production_write": _iso_ms(last_write),
+            "replica_last_replayed_commit": replayed.isoformat() if replayed else None,
+            "failover": self._failover_mode(), "writes_committed": self.workload.commits, **self._regions(),
+        }
+        if self.scheduled_at is not None:
+            incident["scheduled_at"] = isoformat(self.scheduled_at)
+        if self.manual_failover:
+            self.health.set_down(route53.regional_name(self.secondary))
+            return {**incident, "state": "primary failed", "failover_at": None, "dns_switched_at": None,
+                    "waiting_for": "the operator: scripts/failover-to-dr.sh (promote the DR replica, DNS to the DR region)"}
         self.rds_secondary.promote_read_replica(DBInstanceIdentifier=self.dr_id, BackupRetentionPeriod=30)
         failover_at = now_utc()
         # Route53 (here: the sandbox DNS) answers from the health state: the secondary from now on
         dns_switched_at = now_utc()
-        return {
-            "start": isoformat(self.incident_start), "last_production_write": _iso_ms(last_write),
-            "replica_last_replayed_commit": replayed.isoformat() if replayed else None,
-            "failover_at": _iso_ms(failover_at), "dns_switched_at": _iso_ms(dns_switched_at),
-            "primary_region": self.primary, "secondary_region": self.secondary,
-        }
+        return {**incident, "state": "failed over", "failover_at": _iso_ms(failover_at),
+                "dns_switched_at": _iso_ms(dns_switched_at)}
 
     # -- used by the replica-lagging fault -------------------------------------------------------
     def withhold_recent_writes(self, cutoff: datetime):

@@ -43,6 +43,11 @@ class HealthState:
         with self.lock:
             self.down.setdefault(fqdn.rstrip("."), now_utc())
 
+    def set_up(self, fqdn: str) -> None:
+        """The target answers its health check again (the DR API serves once its database is promoted)."""
+        with self.lock:
+            self.down.pop(fqdn.rstrip("."), None)
+
     def target_ok(self, fqdn: str | None) -> bool:
         return (fqdn or "").rstrip(".") not in self.down
 

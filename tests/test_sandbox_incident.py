@@ -1,0 +1,173 @@
+"""Incident timing and manual failover (issue 19 items 4 and 5): a sandbox ready before its incident, with
+production live and a workload writing into it; the incident after a delay or on ``sandbox incident``; and
+a manual failover that the plan's own script (``scripts/failover-to-dr.sh``) completes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import run_suite
+from pytest_kosmos_dr.plan_commands import sandbox_checkout
+from pytest_kosmos_dr.sandbox import manager
+from pytest_kosmos_dr.timeparse import parse_instant
+
+SCRIPT = "scripts/failover-to-dr.sh"
+
+
+def _started(incident_after: float, manual_failover: bool = False):
+    state_dir = Path(tempfile.mkdtemp(prefix="kosmos-dr-incident-"))
+    running, _ = manager.start(state_dir, owner_pid=os.getpid(), incident_after=incident_after,
+                               manual_failover=manual_failover)
+    return state_dir, running
+
+
+def _stop(state_dir: Path) -> None:
+    manager.stop(state_dir)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _env(running) -> dict[str, str]:
+    env = dict(os.environ)
+    for line in running.env_file.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip("'")
+    return env
+
+
+def _conninfo(env: dict[str, str]) -> str:
+    return (f"host={env['PGHOST']} port={env['PGPORT']} dbname={env['PGDATABASE']} user={env['PGUSER']} "
+            f"password={env['PGPASSWORD']}")
+
+
+def _wait_for(running, state: str, within_s: float = 60) -> dict:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        incident = running.incident()
+        if incident.get("state") == state:
+            return incident
+        assert incident.get("state") != "error", incident
+        time.sleep(0.5)
+    raise AssertionError(f"the incident never reached {state!r}: {running.incident()}")
+
+
+def _refreshed(running):
+    found = manager.find_running(running.state_dir)
+    assert found is not None
+    return found
+
+
+def _script(running, *args: str) -> subprocess.CompletedProcess:
+    if shutil.which("aws") is None:
+        pytest.skip("the aws CLI is not installed")
+    env = {**_env(running), "AWS_PAGER": "", "KOSMOS_FAILOVER_TIMEOUT_S": "60"}
+    return subprocess.run(["bash", SCRIPT, *args], cwd=sandbox_checkout(), env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture
+def suite_in(monkeypatch):
+    """Run shipped suites against a given sandbox folder (the inner run finds it as a user's would)."""
+
+    def run(running, pytester, *args):
+        monkeypatch.setenv("KOSMOS_DR_SANDBOX_DIR", str(running.state_dir))
+        return run_suite(pytester, *args)
+
+    return run
+
+
+# -- automatic failover after a delay ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def delayed():
+    state_dir, running = _started(incident_after=3)
+    try:
+        yield running
+    finally:
+        _stop(state_dir)
+
+
+def test_ready_before_the_incident_with_production_live_and_the_replica_streaming(delayed):
+    incident = delayed.state["incident"]
+    if incident.get("state") != "scheduled":
+        pytest.skip("the 3 s delay ran out before the first look (a slow machine)")
+    assert incident["start"] is None and parse_instant(incident["scheduled_at"])
+    prod = _conninfo(_env(delayed))  # before the incident PG* is production, the live database
+    with psycopg.connect(prod) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+        first = conn.execute("SELECT count(*) FROM conversations WHERE title LIKE 'live conversation %'").fetchone()[0]
+    time.sleep(0.6)
+    with psycopg.connect(prod) as conn:
+        later = conn.execute("SELECT count(*) FROM conversations WHERE title LIKE 'live conversation %'").fetchone()[0]
+    assert later > first, "production takes no writes before the incident"
+
+
+def test_after_the_delay_the_world_is_failed_over_and_holds_the_live_writes(delayed, pytester, suite_in):
+    incident = _wait_for(delayed, "failed over")
+    running = _refreshed(delayed)
+    assert running.state["incident"]["state"] == "failed over"
+    start, last = parse_instant(incident["start"]), parse_instant(incident["last_production_write"])
+    assert last <= start and incident["writes_committed"] > 0 and incident["failover"] == "automatic"
+    with psycopg.connect(_conninfo(_env(running))) as conn:  # PG* now: the promoted replica
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+        newest = conn.execute("SELECT max(created_at) FROM conversations").fetchone()[0]
+        live = conn.execute("SELECT count(*) FROM conversations WHERE title LIKE 'live conversation %'").fetchone()[0]
+    assert live == incident["writes_committed"]  # every committed live write reached the DR database
+    assert abs((newest - last).total_seconds()) < 1
+    result = suite_in(running, pytester, "test_objectives.py::test_data_loss_per_source_within_the_rpo",
+                      "test_database_recovery.py", "test_failover.py", "-m", "gate")
+    result.assert_outcomes(passed=5)
+
+
+# -- `sandbox incident` early, manual failover, the plan's script --------------------------------------
+@pytest.fixture(scope="module")
+def manual():
+    state_dir, running = _started(incident_after=3600, manual_failover=True)
+    try:
+        yield running
+    finally:
+        _stop(state_dir)
+
+
+def test_sandbox_incident_starts_it_now_and_leaves_the_failover_to_the_operator(manual, pytester, suite_in):
+    assert manual.incident()["state"] == "scheduled"
+    incident = manual.start_incident()
+    assert incident["state"] == "primary failed" and incident["failover"] == "manual"
+    assert parse_instant(incident["start"]) < parse_instant(incident["scheduled_at"])
+    assert manual.start_incident()["start"] == incident["start"]  # a second call changes nothing
+    result = suite_in(_refreshed(manual), pytester, "test_failover.py", "-m", "gate")
+    result.stdout.fnmatch_lines(["*DR check failed: REC-DNS: Route53 answers the PRIMARY record*"])
+    assert result.ret != 0
+
+
+def test_failover_script_completes_the_manual_failover_and_the_gate_passes(manual, pytester, suite_in):
+    if manual.incident()["state"] == "scheduled":
+        manual.start_incident()
+    done = _script(manual, "--region", manual.state["aws"]["secondary_region"], "--validate")
+    assert done.returncode == 0, done.stderr
+    assert "failover to us-west-2 complete" in done.stdout
+    incident = _wait_for(manual, "failed over", 10)
+    assert incident["failover_at"]
+    again = _script(manual, "--region", "us-west-2", "--validate")  # idempotent
+    assert again.returncode == 0 and "already standalone" in again.stdout, again.stderr
+    result = suite_in(_refreshed(manual), pytester, "test_failover.py", "test_database_recovery.py",
+                      "test_objectives.py::test_data_loss_per_source_within_the_rpo", "-m", "gate")
+    result.assert_outcomes(passed=5)
+
+
+def test_failover_script_fails_with_one_line_when_aws_is_unreachable(manual):
+    if shutil.which("aws") is None:
+        pytest.skip("the aws CLI is not installed")
+    env = {**_env(manual), "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_PAGER": "", "AWS_MAX_ATTEMPTS": "1"}
+    done = subprocess.run(["bash", SCRIPT, "--region", "us-west-2"], cwd=sandbox_checkout(), env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("failover-to-dr: aws rds describe-db-instances failed"), done.stderr
