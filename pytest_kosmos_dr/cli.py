@@ -30,19 +30,24 @@ def _targets(args: argparse.Namespace) -> int:
         print(redact(json.dumps({"source": cfg.source, "default": cfg.default_target, "targets": described,
                                  "running_sandbox": _running_sandbox_layout(cfg)}, indent=2)))
         return EXIT_OK
+    running = _running_sandbox_layout(cfg)
     print(f"targets from {cfg.source} (default: {cfg.default_target})")
     for name, body in described.items():
         print(f"\n[{name}] {body.pop('kind')}{' PRODUCTION' if body.pop('production') else ''}"
               f" - {body.pop('description') or 'no description'}")
         body.pop("name")
+        if cfg.targets[name].is_sandbox:  # its endpoints are the running sandbox's, not the file's names
+            body["endpoints"] = (running["endpoints"] if running and name in running["targets"] else
+                                 "the sandbox's own, on loopback (none running for this layout now)")
         for section, values in body.items():
             if isinstance(values, dict):
                 shown = ", ".join(f"{k}={v}" for k, v in values.items() if v not in ("", None))
                 print(redact(f"  {section}: {shown}"))
             elif isinstance(values, list):
                 print(f"  {section}: {', '.join(a['name'] for a in values)}")
+            else:
+                print(f"  {section}: {values}")
     print("\nsecrets are read from the environment variables named *_env and are never shown")
-    running = _running_sandbox_layout(cfg)
     if running:
         matching = ", ".join(running["targets"])
         print(f"\nrunning sandbox ({running['state_dir']}): layout {running['layout']!r}; "
@@ -59,7 +64,15 @@ def _running_sandbox_layout(cfg) -> dict | None:
     if running is None:
         return None
     names = [name for name, t in cfg.targets.items() if t.is_sandbox and t.sandbox.layout == running.layout]
-    return {"state_dir": str(running.state_dir), "layout": running.layout, "targets": names}
+    state = running.state
+    endpoints = {key: state[key].get("url") for key in ("api", "grafana", "status_page") if state.get(key)}
+    database = state.get("database") or {}
+    if database:
+        endpoints["database"] = f"{database.get('host')}:{database.get('port')}/{database.get('dbname')}"
+    if state.get("aws"):
+        endpoints["aws"] = state["aws"].get("endpoint_url")
+    return {"state_dir": str(running.state_dir), "layout": running.layout, "targets": names,
+            "endpoints": {k: v for k, v in endpoints.items() if v}}
 
 
 def _criteria(args: argparse.Namespace) -> int:
@@ -90,11 +103,22 @@ def _sandbox(args: argparse.Namespace) -> int:
         if (args.outage_mode or args.outage_hold is not None) and not args.outage:
             print("kosmos-dr: --outage-mode/--outage-hold need --outage primary-region", file=sys.stderr)
             return EXIT_USAGE
+        incident_after = None
+        if args.incident_after is not None:
+            from .timeparse import parse_duration
+
+            try:
+                incident_after = parse_duration(args.incident_after).total_seconds()
+            except ValueError as exc:
+                print(f"kosmos-dr: --incident-after: {exc}", file=sys.stderr)
+                return EXIT_USAGE
         running, started = manager.start(state_dir, scale=args.scale, outage=args.outage,
                                          outage_mode=args.outage_mode, outage_hold_s=args.outage_hold,
-                                         layout=args.layout)
+                                         layout=args.layout, incident_after=incident_after,
+                                         manual_failover=args.manual_failover)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
+        _print_incident(running.state.get("incident"))
         _print_matching_target(running.layout, getattr(args, "config", None))
         return EXIT_OK
     if args.action == "down":
@@ -105,24 +129,40 @@ def _sandbox(args: argparse.Namespace) -> int:
     if running is None:
         print(f"no sandbox running in {state_dir} (start one with: kosmos-dr sandbox up)", file=sys.stderr)
         return EXIT_FAILED
+    if args.action == "incident":
+        before = running.incident()
+        incident = running.start_incident()
+        if before.get("state") != "scheduled":
+            print(f"the incident has happened already (started {incident.get('start')})")
+        else:
+            print(f"incident started {incident.get('start')}")
+        _print_incident(incident)
+        return EXIT_OK
     if args.action == "status":
         print(f"sandbox running (pid {running.pid}), layout {running.layout!r}, started {running.state.get('started_at')}")
         _print_endpoints(running)
+        _print_incident(running.incident())
         applied = [f["name"] for f in running.faults() if f["applied"]]
         print(f"  faults applied: {', '.join(applied) if applied else 'none'}")
         return EXIT_OK
     # fault
     if args.list or not args.name:
-        for fault in running.faults():
+        faults = running.faults()
+        name_width = max((len(f["name"]) for f in faults), default=0)
+        breaks_width = max((len(", ".join(f["criteria"]) or "-") for f in faults), default=0)
+        print(f"  {'fault':<{name_width}}  {'breaks':<{breaks_width}}  what it does   (* applied)")
+        for fault in faults:
             mark = "*" if fault["applied"] else " "
-            print(f"{mark} {fault['name']:<28} breaks {', '.join(fault['criteria']):<28} {fault['description']}")
+            print(f"{mark} {fault['name']:<{name_width}}  {', '.join(fault['criteria']) or '-':<{breaks_width}}  "
+                  f"{fault['description']}")
         return EXIT_OK
     if args.revert:
         running.revert_fault(args.name)
         print(f"fault {args.name} reverted")
     else:
         answer = running.apply_fault(args.name)
-        expect = f": expect {', '.join(answer['criteria'])} to fail" if answer["criteria"] else ""
+        expect = (f": expect {', '.join(answer['criteria'])} not to pass (failed, or could not verify)"
+                  if answer["criteria"] else "")
         print(f"fault {args.name} applied{expect} (revert: kosmos-dr sandbox fault {args.name} --revert)")
     return EXIT_OK
 
@@ -166,6 +206,22 @@ def _cleanup(args: argparse.Namespace) -> int:
     return cleanup_command(args.target, args.config, args.dry_run)
 
 
+def _merge(args: argparse.Namespace) -> int:
+    """Exit as the runs' pytest would: 0 only when every target PASSED, 2 when a run was interrupted,
+    4 for bad input (as pytest's usage error: 2 is taken by "interrupted" here), else 1."""
+    from .merge import merge, summary_lines
+
+    out = Path(args.out)
+    try:
+        merged = merge([Path(r) for r in args.runs], out)
+    except DRConfigError as exc:
+        print(f"kosmos-dr: {exc}", file=sys.stderr)
+        return 4
+    for line in summary_lines(merged, out):
+        print(line)
+    return merged.exit_code
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from .doctor import doctor_command
 
@@ -186,9 +242,39 @@ def _print_endpoints(running) -> None:
         if section:
             value = section.get("kubeconfig") or section.get("url") or section.get("endpoint_url")
             print(f"  {label + ':':<13} {value}")
-    print(f"  incident:     started {state.get('incident', {}).get('start')}")
     if state.get("outage"):
         _print_outage(state["outage"])
+    from .sandbox.endpoints import endpoint_lines
+
+    lines = endpoint_lines(state)
+    if lines:
+        print("  by the plan's names (sandbox DNS, HTTPS with the sandbox CA):")
+        for line in lines:
+            print(f"    {line}")
+
+
+def _print_incident(incident: dict | None) -> None:
+    """The incident's state: scheduled (when), primary failed (waiting for the operator), failed over."""
+    if not incident:
+        return
+    state = incident.get("state") or "failed over"
+    failover = incident.get("failover") or "automatic"
+    if state == "scheduled":
+        line = f"scheduled at {incident.get('scheduled_at')} ({failover} failover); start it now: kosmos-dr sandbox incident"
+    elif state == "primary failed":
+        line = (f"started {incident.get('start')}: {incident.get('primary_region')} failed; failover is manual, "
+                f"not done yet (./scripts/failover-to-dr.sh --region {incident.get('secondary_region')} --validate)")
+    elif state == "failed over":
+        line = (f"started {incident.get('start')}, failed over at {incident.get('failover_at')} ({failover}); "
+                f"last production write {incident.get('last_production_write')}")
+    else:
+        line = f"{state}: {incident.get('error', '')}"
+    print(f"  incident:     {line}")
+    workload = incident.get("workload")
+    if workload:
+        status = "writing" if workload.get("running") else "stopped"
+        print(f"  workload:     {status}, {workload.get('commits')} commits, last at {workload.get('last_commit')}"
+              + (f" ({workload['error']})" if workload.get("error") else ""))
 
 
 def _print_outage(outage: dict | None) -> None:
@@ -234,11 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "reset (connection reset, no answer) or timeout (held, then reset)")
     up.add_argument("--outage-hold", type=float, default=None, metavar="SECONDS",
                     help="timeout mode: how long a request is held before the connection is reset (default 60)")
+    up.add_argument("--incident-after", default=None, metavar="DURATION",
+                    help="become ready before the incident, with production live and a workload writing, and "
+                         "play the incident after DURATION (30s, 10m, 1h; default: the incident plays during start)")
+    up.add_argument("--manual-failover", action="store_true",
+                    help="the incident fails the primary region but leaves promoting the DR replica and the DNS "
+                         "switch to the operator: ./scripts/failover-to-dr.sh in the sandbox's KOSMOS checkout")
     actions.add_parser("down", help="stop it and remove its servers and data")
+    actions.add_parser("incident", help="start the scheduled incident now (sandbox up --incident-after)")
     target = actions.add_parser("target", help="print the targets-file entry of a sandbox layout (TOML)")
     target.add_argument("--layout", choices=SANDBOX_LAYOUTS, default=None,
                         help="the layout (default: the running sandbox's, else default)")
-    actions.add_parser("status", help="show endpoints and applied faults")
+    actions.add_parser("status", help="show endpoints, the incident's state and applied faults")
     fault = actions.add_parser("fault", help="apply a named fault (for demos and training)")
     fault.add_argument("name", nargs="?")
     fault.add_argument("--list", action="store_true", help="list the faults")
@@ -246,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(func=_sandbox)
     doctor = sub.add_parser("doctor", help="check this machine's prerequisites; print the command that fixes each")
     doctor.set_defaults(func=_doctor)
+    merge = sub.add_parser("merge", help="merge several runs' reports (one job per DR estate) into one report "
+                                         "and one overall verdict")
+    merge.add_argument("runs", nargs="+", metavar="RUN_DIR", help="the reports folder of each run")
+    merge.add_argument("--out", default="reports/merged", help="output folder (default: reports/merged)")
+    merge.set_defaults(func=_merge)
     cleanup = sub.add_parser("cleanup", help="undo what killed runs left: kill switch, scratch folders, lease, "
                                              "restored instances (by record and tag only)")
     cleanup.add_argument("--target", help="DR target (default: sandbox)")

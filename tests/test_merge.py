@@ -97,3 +97,17 @@ def test_bad_input_is_one_clear_error(tmp_path, case):
     with pytest.raises(DRConfigError) as error:
         merge(runs[case], tmp_path / "o")
     assert "\n" not in str(error.value) and str(error.value)
+
+
+def test_the_command_prints_each_target_and_exits_with_the_overall_verdict(tmp_path):
+    import subprocess
+    import sys
+
+    us, eu = _run(tmp_path / "job-us", "us", "passed"), _run(tmp_path / "job-eu", "eu", "not verified")
+    done = subprocess.run([sys.executable, "-m", "pytest_kosmos_dr.cli", "merge", str(us), str(eu),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "overall: NOT VERIFIED (2 targets, 4 test results, 2 drill ledgers)" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "pytest_kosmos_dr.cli", "merge", str(tmp_path / "nowhere")],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 4 and bad.stderr.count("\n") == 1 and "no such folder" in bad.stderr

@@ -278,9 +278,14 @@ def test_targets_shows_the_running_sandboxs_layout_and_its_target(shared, alt_to
     result = cli("targets", "--config", str(alt_toml))
     assert result.returncode == 0, result.stderr
     assert f"running sandbox ({shared.state_dir}): layout 'alternate'; its target: {TARGET}" in result.stdout
+    api = shared.state["api"]["url"]
+    assert f"endpoints: api={api}, grafana={shared.state['grafana']['url']}" in result.stdout  # not the file's names
+    assert "none running for this layout now" in result.stdout  # the default-layout 'sandbox' target
     data = json.loads(cli("targets", "--config", str(alt_toml), "--json").stdout)
-    assert data["running_sandbox"] == {"state_dir": str(shared.state_dir), "layout": "alternate",
-                                       "targets": [TARGET]}
+    running = data["running_sandbox"]
+    assert {k: running[k] for k in ("state_dir", "layout", "targets")} == {
+        "state_dir": str(shared.state_dir), "layout": "alternate", "targets": [TARGET]}
+    assert running["endpoints"]["api"] == api and running["endpoints"]["aws"] == shared.state["aws"]["endpoint_url"]
 
 
 def test_a_run_for_another_layout_than_the_running_sandbox_is_one_usage_error(shared, pytester):
