@@ -112,10 +112,19 @@ def _sandbox(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(f"kosmos-dr: --incident-after: {exc}", file=sys.stderr)
                 return EXIT_USAGE
+        latency_ms = None
+        if args.latency is not None:
+            from .sandbox.latency import parse_latency
+
+            try:
+                latency_ms = parse_latency(args.latency) * 1000
+            except ValueError as exc:
+                print(f"kosmos-dr: --latency: {exc}", file=sys.stderr)
+                return EXIT_USAGE
         running, started = manager.start(state_dir, scale=args.scale, outage=args.outage,
                                          outage_mode=args.outage_mode, outage_hold_s=args.outage_hold,
                                          layout=args.layout, incident_after=incident_after,
-                                         manual_failover=args.manual_failover)
+                                         manual_failover=args.manual_failover, latency_ms=latency_ms)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
         _print_incident(running.state.get("incident"))
@@ -148,13 +157,12 @@ def _sandbox(args: argparse.Namespace) -> int:
     # fault
     if args.list or not args.name:
         faults = running.faults()
-        name_width = max((len(f["name"]) for f in faults), default=0)
-        breaks_width = max((len(", ".join(f["criteria"]) or "-") for f in faults), default=0)
-        print(f"  {'fault':<{name_width}}  {'breaks':<{breaks_width}}  what it does   (* applied)")
+        width = max((len(f["name"]) for f in faults), default=0)
+        print(f"  {'fault':<{width}}  what it does [the criteria it breaks]   (* applied)")
         for fault in faults:
             mark = "*" if fault["applied"] else " "
-            print(f"{mark} {fault['name']:<{name_width}}  {', '.join(fault['criteria']) or '-':<{breaks_width}}  "
-                  f"{fault['description']}")
+            breaks = f" [{', '.join(fault['criteria'])}]" if fault["criteria"] else ""
+            print(f"{mark} {fault['name']:<{width}}  {fault['description']}{breaks}")
         return EXIT_OK
     if args.revert:
         running.revert_fault(args.name)
@@ -233,6 +241,9 @@ def _print_endpoints(running) -> None:
     db = state["database"]
     print(f"  state folder: {running.state_dir}")
     print(f"  layout:       {running.layout}")
+    latency = running.latency_ms
+    print(f"  latency:      " + (f"{latency:g} ms added to every response of every endpoint (delaying proxies)"
+                                 if latency else "none added (loopback)"))
     print(f"  env file:     {running.env_file}   (source it: psql, curl, aws and kubectl then reach the sandbox)")
     print(f"  database:     postgresql://{db['user']}@{db['host']}:{db['port']}/{db['dbname']}  (password in env file)")
     print(f"  KOSMOS API:   {state['api']['url']}  (token in env file as KOSMOS_API_TOKEN)")
@@ -323,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--incident-after", default=None, metavar="DURATION",
                     help="become ready before the incident, with production live and a workload writing, and "
                          "play the incident after DURATION (30s, 10m, 1h; default: the incident plays during start)")
+    up.add_argument("--latency", default=None, metavar="DURATION",
+                    help="delay every response of every endpoint by this round trip, e.g. 100ms (0: none, "
+                         "the default); a running sandbox is reused only if it adds the same")
     up.add_argument("--manual-failover", action="store_true",
                     help="the incident fails the primary region but leaves promoting the DR replica and the DNS "
                          "switch to the operator: ./scripts/failover-to-dr.sh in the sandbox's KOSMOS checkout")

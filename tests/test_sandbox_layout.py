@@ -357,3 +357,18 @@ def test_a_single_target_of_another_layout_than_the_running_sandbox_is_refused(t
     with pytest.raises(DRConfigError, match="the running sandbox serves layout 'default' but target 'alt' describes "
                                             "'alternate': stop it"):
         run._shared_sandbox_target(_targets(tmp_path, ("alt", "alternate")))
+
+
+def test_the_fault_list_aligns_and_a_fault_promises_no_more_than_it_does(shared):
+    listed = cli("sandbox", "--state-dir", str(shared.state_dir), "fault", "--list")
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    column = header.index("what it does")
+    assert len(rows) >= 30 and all(row[column - 2:column] == "  " and row[column] != " " for row in rows), \
+        "every description starts in the same column"
+    applied = cli("sandbox", "--state-dir", str(shared.state_dir), "fault", "node-not-ready")
+    try:
+        assert applied.returncode == 0, applied.stderr
+        assert "not to pass (failed, or could not verify)" in applied.stdout and "to fail" not in applied.stdout
+    finally:
+        cli("sandbox", "--state-dir", str(shared.state_dir), "fault", "node-not-ready", "--revert")
