@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from .component import SandboxContext
-from .postgres import PostgresServer
+from .postgres import History, PostgresServer, RestorePoint, parse_lsn
 
 DB_USER = "admin"  # the plan's `psql -U admin`
 DB_NAME = "kosmos"
@@ -53,8 +53,16 @@ def load_sql(name: str) -> str:
     return resources.files("pytest_kosmos_dr").joinpath(f"data/{name}").read_text()
 
 
-def create_kosmos_database(server: PostgresServer, agents: list[str], until: str) -> None:
-    """Create the ``kosmos`` database with its schema and history ending just before ``until``."""
+HOURLY = "1 hour"  # restore-point step at large scales (default: one per commit)
+
+
+def create_kosmos_database(server: PostgresServer, agents: list[str], until: str) -> History:
+    """Create the ``kosmos`` database with its schema and a restorable history ending just before ``until``.
+
+    The rows are committed in simulated-time order with a real restore point after each step (one per
+    commit at the default scale, one per simulated hour at larger ones); the index of restore points is
+    saved next to the server's data folder (``server.history_file``) and returned.
+    """
     import psycopg
 
     with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
@@ -62,29 +70,29 @@ def create_kosmos_database(server: PostgresServer, agents: list[str], until: str
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
     conversations = current_scale().conversations
     bulk = conversations > SEED_CONVERSATIONS
-    with psycopg.connect(server.conninfo(DB_NAME)) as conn:
+    step = HOURLY if bulk else None
+    # one connection, one round trip for the whole history: the procedure commits and marks each step
+    with psycopg.connect(server.conninfo(DB_NAME), autocommit=True) as conn:
         conn.execute(load_sql("kosmos_schema.sql"))
         params = {
             "agents": agents, "until": until, "conversations": conversations,
-            "days": SEED_DAYS, "last_gap": LAST_WRITE_BEFORE_INCIDENT_S,
+            "days": SEED_DAYS, "last_gap": LAST_WRITE_BEFORE_INCIDENT_S, "step": step,
         }
-        indexes = []
-        if bulk:  # a bulk load: build the secondary indexes once, after the rows (not row by row)
-            conn.execute("SET LOCAL synchronous_commit = off")
-            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            indexes = conn.execute(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-                "AND tablename IN ('conversations', 'messages') AND indexname NOT LIKE '%%_pkey'").fetchall()
-            for name, _ in indexes:
-                conn.execute(f'DROP INDEX "{name}"')
+        if bulk:
+            conn.execute("SET maintenance_work_mem = '256MB'")
         with conn.cursor() as cur:
-            for statement in load_sql("kosmos_seed.sql").split(";\n"):
+            for statement in load_sql("kosmos_seed.sql").split(";\n\n"):
                 code = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
                 if code.strip():
-                    cur.execute(code, params)
-        for _, definition in indexes:
-            conn.execute(definition)
+                    cur.execute(code, params if "%(" in code else None)
+            rows = cur.execute("SELECT at, name, lsn::text, real FROM pg_temp.seed_restore_points ORDER BY at").fetchall()
+        seeded_until = conn.execute("SELECT clock_timestamp()").fetchone()[0]
         conn.execute("ANALYZE")
+    points = [RestorePoint(at, name, parse_lsn(lsn), real) for at, name, lsn, real in rows]
+    history = History(start=points[0].at, seeded_until=seeded_until, granularity="hour" if step else "commit",
+                      points=points)
+    history.save(server.history_file)
+    return history
 
 
 def publish_database(ctx: SandboxContext, server: PostgresServer) -> None:

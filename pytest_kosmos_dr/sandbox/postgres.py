@@ -11,7 +11,9 @@ the system's /var/run/postgresql): a Unix socket path may hold at most 107 bytes
 from __future__ import annotations
 
 import atexit
+import bisect
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -20,7 +22,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import SandboxError
@@ -305,11 +307,13 @@ class PostgresServer:
         self.start()
 
     def restore_to_time(self, backup: Path, source_archive: Path, target: datetime | None,
-                        archive_dir: Path | None) -> None:
-        """Point-in-time recovery: base backup + archived WAL up to ``target`` (None: all of it).
+                        archive_dir: Path | None, *, target_name: str | None = None,
+                        timeout: float = RECOVERY_TIMEOUT) -> None:
+        """Point-in-time recovery: base backup + archived WAL up to ``target`` (None: all of it), or up
+        to the restore point ``target_name`` (``pg_create_restore_point``) when one is given.
 
-        Recovery stops before the first commit after ``target`` and promotes; we wait until
-        the server leaves recovery, or report why it did not (its log's last lines).
+        Recovery stops before the first commit after ``target`` (at the named restore point) and
+        promotes; we wait until the server leaves recovery, or report why it did not (its log's last lines).
         """
         self._take_over(backup)
         settings = self._own_settings(archive_dir)
@@ -318,7 +322,9 @@ class PostgresServer:
             "recovery_target_action": "'promote'",
             "recovery_target_timeline": "'latest'",
         })
-        if target is not None:
+        if target_name is not None:
+            settings["recovery_target_name"] = "'" + target_name.replace("'", "''") + "'"
+        elif target is not None:
             settings["recovery_target_time"] = f"'{target.isoformat(sep=' ')}'"
             settings["recovery_target_inclusive"] = "on"
         self.configure(settings)
@@ -327,7 +333,17 @@ class PostgresServer:
             self.start()
         except SandboxError:
             raise SandboxError(f"recovery of {self.data_dir.name} failed: {self.log_tail()}") from None
-        self.wait_until_primary()
+        self.wait_until_primary(timeout)
+
+    def restore_to_point(self, backup: Path, source_archive: Path, name: str, archive_dir: Path | None,
+                         timeout: float = RECOVERY_TIMEOUT) -> None:
+        """Recovery to the restore point ``name``: base backup + archived WAL up to that WAL record."""
+        self.restore_to_time(backup, source_archive, None, archive_dir, target_name=name, timeout=timeout)
+
+    @property
+    def history_file(self) -> Path:
+        """Where the seeded history's restore-point index lives (next to the data folder, like the log)."""
+        return self.data_dir.parent / f"{self.data_dir.name}.history.json"
 
     def start_standby_of(self, primary: "PostgresServer", archive_dir: Path) -> None:
         """Become a streaming standby of ``primary`` (base backup + primary_conninfo) and start.
@@ -382,6 +398,71 @@ class PostgresServer:
             if self._socket_dir is not None:
                 shutil.rmtree(self._socket_dir, ignore_errors=True)
             self.log_file.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RestorePoint:
+    """A real restore point in the WAL, named for the simulated time it stands for: a recovery to it
+    holds exactly the rows written (``created_at``) up to ``at``."""
+
+    at: datetime    # simulated time (aware UTC)
+    name: str       # pg_create_restore_point's name
+    lsn: int        # where it is in the WAL
+    real: datetime  # when it was really written (aware UTC)
+
+    @property
+    def segment(self) -> str:
+        """The WAL segment (timeline 1, 16 MB segments) holding it, without its timeline part."""
+        return f"{self.lsn >> 32:08X}{(self.lsn & 0xFFFFFFFF) >> 24:08X}"
+
+
+def restore_point_name(at: datetime) -> str:
+    """The restore point for simulated time ``at`` (names are at most 63 bytes)."""
+    return "kosmos-" + at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def parse_lsn(text: str) -> int:
+    high, low = str(text).split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+@dataclass
+class History:
+    """A compressed history: rows committed in simulated-time order with a restore point after each
+    step. Simulated times from ``start`` to ``seeded_until`` map to restore points; later ones are live
+    writes with real commit timestamps (``recovery_target_time``)."""
+
+    start: datetime          # simulated start: the earliest restorable time
+    seeded_until: datetime   # real time right after the last seeded commit
+    granularity: str         # "commit" or "hour"
+    points: list[RestorePoint] = field(default_factory=list)
+
+    def point_at(self, at: datetime) -> RestorePoint | None:
+        """The newest restore point at or before simulated time ``at``."""
+        index = bisect.bisect_right([p.at for p in self.points], at)
+        return self.points[index - 1] if index else None
+
+    def in_seeded_past(self, at: datetime) -> bool:
+        return at < self.seeded_until
+
+    def save(self, path: Path) -> None:
+        data = {
+            "start": self.start.isoformat(), "seeded_until": self.seeded_until.isoformat(),
+            "granularity": self.granularity,
+            "points": [[p.at.isoformat(), p.name, p.lsn, p.real.timestamp()] for p in self.points],
+        }
+        path.write_text(json.dumps(data, separators=(",", ":")))
+
+    @classmethod
+    def load(cls, path: Path) -> "History | None":
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        points = [RestorePoint(datetime.fromisoformat(at), name, int(lsn), datetime.fromtimestamp(real, timezone.utc))
+                  for at, name, lsn, real in data["points"]]
+        return cls(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["seeded_until"]),
+                   data["granularity"], points)
 
 
 def stop_servers_under(root: Path) -> list[Path]:

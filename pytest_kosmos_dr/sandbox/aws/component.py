@@ -3,7 +3,7 @@ history, the agent-state bucket, Route53 + a DNS server, and the incident played
 
 Start order (things that do not depend on each other run concurrently):
 moto + DNS server -> [production instance (real server) | bucket + archives | zone + health checks]
--> seed production -> real snapshot + represented hourly history + copies | DR replica (standby)
+-> seed production -> real snapshot + restorable hourly history + copies | DR replica (standby)
 -> live workload (workload.py) until the incident -> incident: writes stop, the primary region fails,
 replica promoted, DNS fails over -> the promoted replica is published as THE DR database.
 
@@ -116,7 +116,7 @@ class AwsComponent:
         ctx.state[self.name].update(
             rds={"production": {"region": self.primary, "id": self.prod_id},
                  "dr": {"region": self.secondary, "id": self.dr_id},
-                 "restorable_snapshots": [snapshots["real"]], "represented_snapshots": len(snapshots["represented"])},
+                 "restorable_snapshots": snapshots["restorable"], "restorable_snapshot_copies": snapshots["copies"]},
             s3={"agent_state_bucket": self.bucket, "prefix": self.prefix, "newest": newest},
             route53={**self.zone, "zone": route53.ZONE, "api_name": route53.API_NAME,
                      "endpoints": {r: route53.regional_name(r) for r in self.region_addresses}},

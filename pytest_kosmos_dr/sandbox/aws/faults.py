@@ -336,6 +336,15 @@ def _wrong_database_worlds(aws, primary_rds, secondary_rds, dr_server, stash) ->
     def prod_instance():
         return primary_rds().databases[aws.prod_id]
 
+    async def short_window_apply():  # an old instance whose real restore window is only 24 h long
+        _set_attributes(stash, "pitr-window-short-on-old-instance", [prod_instance()],
+                        instance_create_time=utcnow() - timedelta(days=90))
+        _set_attributes(stash, "pitr-window-short-on-old-instance",
+                        [aws.rds.instance(aws.primary, aws.prod_id)], backups_since=utcnow() - timedelta(hours=24))
+
+    async def short_window_revert():
+        _put_attributes_back(stash, "pitr-window-short-on-old-instance")
+
     def moto_fault(name, objects, **values):
         async def apply():
             _set_attributes(stash, name, objects(), **values)
@@ -467,8 +476,7 @@ def _wrong_database_worlds(aws, primary_rds, secondary_rds, dr_server, stash) ->
          lambda: dr_retention(1), lambda: dr_retention(30)),
         ("pitr-window-short-on-old-instance", ("BAK-DB-PITR-RETENTION",),
          f"{aws.prod_id} is 90 days old with BackupRetentionPeriod 30, but its automated backups reach back 24 h",
-         *moto_fault("pitr-window-short-on-old-instance", lambda: [prod_instance()],
-                     instance_create_time=utcnow() - timedelta(days=90))),
+         short_window_apply, short_window_revert),
         ("copies-of-another-instance", ("BAK-DB-CROSS-REGION",),
          f"the snapshot copies in {aws.secondary} from {aws.primary} are of kosmos-staging, not production",
          *moto_fault("copies-of-another-instance", prod_copies, db_instance_identifier="kosmos-staging")),

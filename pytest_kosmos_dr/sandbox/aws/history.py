@@ -1,11 +1,14 @@
 """Production's believable past: the write workload and the hourly snapshot history.
 
 The workload is real: conversations and messages committed with ``now()`` every
-``WRITE_INTERVAL_S`` until the incident, so the point-in-time window is real. The hourly
-snapshots of the last 24 h are *represented* history: moto snapshot objects with backdated
-creation times and no base backup behind them (restoring one is refused, see rds_backend);
-the newest snapshot is real. Each one has a copy in the secondary region; the real one's copy has
-its own base backup there, so it restores in the secondary region while the primary one is down.
+``WRITE_INTERVAL_S`` until the incident, so the point-in-time window is real. The seeded 30 days
+before it are a compressed history (``dr_database.create_kosmos_database``): rows committed in
+simulated-time order with a real WAL restore point after each step. The hourly snapshots of the last
+24 h stand on it: each one is the base backup taken before the history plus the WAL up to the restore
+point of its ``SnapshotCreateTime`` (``RealRds.history_snapshot``), so restoring it gives the rows that
+time implies; the newest snapshot is a real base backup taken now. Each one has a copy in the secondary
+region with its own base backup and WAL there, so it restores in the secondary region while the
+primary one is down.
 """
 
 from __future__ import annotations
@@ -56,8 +59,12 @@ def copy_id(source_id: str) -> str:
 
 
 def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary: str) -> dict:
-    """Replace the creation-time snapshot by a real one taken now, add 24 backdated hourly ones,
-    and copy them all to the secondary region. Returns {"real": id, "represented": [ids]}."""
+    """Replace the creation-time snapshot by a real one taken now, add 24 backdated hourly ones (each
+    restorable to the history's restore point for its time), and copy them all to the secondary region.
+
+    Returns {"real": id, "represented": [hourly ids, oldest first], "restorable": [every id, oldest
+    first], "copies": [their copies' ids in the secondary region]} ("represented": the older name of
+    the hourly ones, which now restore as well)."""
     from moto.rds.models import rds_backends
 
     east = rds_backends[ACCOUNT_ID][primary]
@@ -71,6 +78,9 @@ def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary
     # hour): every hour before it has its snapshot, so no gap exceeds an hour
     taken = real.created.replace(tzinfo=now.tzinfo) if real.created.tzinfo is None else real.created
     top = taken.replace(minute=0, second=0, microsecond=0)
+    real_instance = rds.instance(primary, instance)
+    if real_instance is not None and real_instance.history is not None:
+        real_instance.server.archive_now()  # every restore point's WAL in the archive
     represented = []
     for hours in range(SNAPSHOT_HOURS, 0, -1):
         at = top - timedelta(hours=hours - 1)
@@ -79,13 +89,17 @@ def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary
         if at >= taken or snapshot_id(instance, at) == real.db_snapshot_identifier:
             continue
         snap = _backdated(east, instance, snapshot_id(instance, at), at)
+        if real_instance is not None and real_instance.history is not None:
+            rds.history_snapshot(primary, snap.db_snapshot_identifier, real_instance, at)
         represented.append(snap.db_snapshot_identifier)
     for sid in represented + [real.db_snapshot_identifier]:
         source = east.database_snapshots[sid]
         copied = west.copy_db_snapshot(source.db_snapshot_arn, copy_id(sid))
         copied_at = min(naive_utc(now), source.created + COPY_DELAY)
         copied.created = copied_at
-    return {"real": real.db_snapshot_identifier, "represented": represented}
+    restorable = represented + [real.db_snapshot_identifier]
+    return {"real": real.db_snapshot_identifier, "represented": represented, "restorable": restorable,
+            "copies": [copy_id(sid) for sid in restorable]}
 
 
 def _backdated(backend, instance: str, sid: str, at: datetime):

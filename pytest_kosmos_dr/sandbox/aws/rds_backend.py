@@ -10,13 +10,21 @@ the backend methods that change data so each PostgreSQL instance is a real serve
   and gives a copy in another region its own physical copy of it, kept in that region (as on AWS,
   where the copy stays restorable when the source region is lost).
 * ``restore_db_instance_to_point_in_time``: a real PITR (base backup + archived WAL) into a
-  new server; a time outside the real window is refused with ``InvalidRestoreFault``.
+  new server; a time outside the real window is refused with ``InvalidRestoreFault``. An instance
+  with a seeded history (``postgres.History``: rows committed in simulated-time order, a WAL restore
+  point after each step) is restorable from the history's start: a time in the seeded past recovers
+  to the newest restore point at or before it (``recovery_target_name``), a later one (live writes,
+  real commit timestamps) to the time itself (``recovery_target_time``).
 * ``restore_db_instance_from_db_snapshot``: starts a new server from the snapshot's base backup
   (also from a cross-region copy, in the copy's region, with nothing of the source region needed).
-  Snapshots with no base backup behind them (the sandbox's backdated history) are refused
-  with ``InvalidDBSnapshotState`` naming the ones that can be restored.
+  A history snapshot (``history_snapshot``: the hourly ones) is a base backup plus the WAL up to the
+  restore point of its creation time, kept with the snapshot; restoring it recovers to that point.
+  Snapshots with nothing behind them are refused with ``InvalidDBSnapshotState``.
 * ``create_db_instance_read_replica`` / ``promote_read_replica``: a real streaming standby, really
-  promoted. ``delete_db_instance`` stops and removes that instance's server and folders only.
+  promoted (with RDS's promotion event). ``delete_db_instance`` stops and removes that instance's
+  server and folders only.
+* ``describe_db_instance_automated_backups``: each real instance's automated backups carry their
+  ``RestoreWindow`` (the instance's restorable window).
 
 Engines other than postgres, and Aurora cluster members, stay pure moto.
 """
@@ -33,15 +41,20 @@ from pathlib import Path
 from typing import Any
 
 from ..component import LOOPBACK
-from ..postgres import PostgresServer, prepare_data_root, run_as_server_user
+from ..postgres import History, PostgresServer, RestorePoint, prepare_data_root, run_as_server_user
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REAL_ENGINES = ("postgres",)
 WRAPPED = (
     "create_db_instance", "create_db_snapshot", "copy_db_snapshot", "restore_db_instance_to_point_in_time",
     "restore_db_instance_from_db_snapshot", "create_db_instance_read_replica", "promote_read_replica",
-    "delete_db_instance",
+    "delete_db_instance", "describe_db_instance_automated_backups",
 )
+# RDS event messages (AWS's "Amazon RDS event categories and event messages"); the promotion's wording
+# follows the documented one for a promoted read replica cluster, said of an instance
+PROMOTED_EVENT = ("read replica", "Promoted Read Replica to a stand-alone database instance.")
+FAILED_EVENT = ("failure", "The DB instance has failed due to an incompatible configuration or an underlying "
+                           "storage issue. Begin a point-in-time-restore for the DB instance.")
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -76,6 +89,8 @@ class BaseBackup:
     user: str  # the master credentials inside it (a restore keeps them, as on AWS)
     password: str
     dbname: str
+    restore_point: str | None = None  # a history snapshot: recover to this restore point ...
+    wal: Path | None = None  # ... from this WAL (the snapshot's own, in the snapshot's region)
 
 
 @dataclass
@@ -90,10 +105,19 @@ class RealInstance:
     standby: bool = False
     failed_at: datetime | None = None  # set when the sandbox takes the instance's region down
     latest_archived: datetime | None = None  # latest restorable time once failed
+    backups_since: datetime | None = None  # automated backups only from then on (a fault: a short window)
+    _history: History | None = field(default=None, repr=False)
 
     @property
     def archive_dir(self) -> Path:
         return self.root / "archive"
+
+    @property
+    def history(self) -> History | None:
+        """The seeded history (restore-point index the seeding saved next to the data folder), if any."""
+        if self._history is None and self.server.history_file.is_file():
+            self._history = History.load(self.server.history_file)
+        return self._history
 
 
 def _client_error(code: str, message: str):
@@ -114,6 +138,7 @@ class RealRds:
         self._pending = threading.local()  # the server a restore prepared for create_db_instance
         self._backends: list[Any] = []
         self._counter = itertools.count(1)
+        self._regional_copies: dict[tuple[Path, str], BaseBackup] = {}  # (source backup, region) -> copy
         self.after_restore: list = []  # callables(RealInstance): faults that corrupt what a restore yields
 
     # -- installation -------------------------------------------------------------------------
@@ -168,14 +193,67 @@ class RealRds:
         real.backups.append(backup)
         return backup
 
+    @staticmethod
+    def earliest_restorable(real: RealInstance) -> datetime | None:
+        """The start of the seeded history, else the first base backup's end (never before
+        ``real.backups_since``)."""
+        history = real.history
+        if history is not None and real.backups and real.backups[0].finished_at <= history.points[0].real:
+            earliest = history.start
+        else:
+            earliest = real.backups[0].finished_at if real.backups else None
+        if earliest is not None and real.backups_since is not None:
+            earliest = max(aware_utc(earliest), aware_utc(real.backups_since))  # moto's times are naive
+        return earliest
+
     def restorable_window(self, real: RealInstance) -> tuple[datetime | None, datetime]:
         """(earliest, latest) restorable times; for a running primary, archives up to now first."""
-        earliest = real.backups[0].finished_at if real.backups else None
+        earliest = self.earliest_restorable(real)
         if real.failed_at is not None:
             return earliest, real.latest_archived or real.failed_at
         latest = now_utc()
         real.server.archive_now()  # commits after `latest` and archives it: `latest` is reachable
         return earliest, latest
+
+    def history_snapshot(self, region: str, snapshot_id: str, real: RealInstance, at: datetime) -> BaseBackup:
+        """Make a snapshot taken at simulated time ``at`` restorable: the base backup before the history's
+        restore point for ``at`` and the WAL up to it, linked into a folder of the snapshot's own (the
+        archive's segments are immutable, so hard links keep them when the archive goes). Call
+        ``real.server.archive_now()`` first, so that the point's segment is archived."""
+        from ...errors import SandboxError
+
+        history = real.history
+        point = history.point_at(aware_utc(at)) if history is not None else None
+        if point is None:
+            raise SandboxError(f"{snapshot_id}: no restore point of {real.identifier}'s history at {at.isoformat()}")
+        with self.lock:
+            base = self._backup_before(real, point)
+            wal = self._new_folder("wal", region, snapshot_id)
+            for segment in sorted(real.archive_dir.iterdir()):
+                name = segment.name
+                if len(name) == 24 and name[8:] > point.segment:
+                    continue  # after the restore point: not the snapshot's
+                (wal / name).hardlink_to(segment)
+            backup = BaseBackup(base.path, base.finished_at, base.user, base.password, base.dbname,
+                                restore_point=point.name, wal=wal)
+            self.snapshot_backups[(region, snapshot_id.lower())] = backup
+            return backup
+
+    @staticmethod
+    def _backup_before(real: RealInstance, point: RestorePoint) -> BaseBackup:
+        from ...errors import SandboxError
+
+        before = [b for b in real.backups if b.finished_at <= point.real]
+        if not before:
+            raise SandboxError(f"no base backup of {real.identifier} precedes restore point {point.name}")
+        return before[-1]
+
+    def _new_folder(self, kind: str, region: str, snapshot_id: str) -> Path:
+        prepare_data_root(self.root / kind)
+        name = "".join(c if c.isalnum() or c in "-." else "-" for c in snapshot_id)
+        path = self.root / kind / f"{region}-{name}-{next(self._counter):04d}"
+        prepare_data_root(path)
+        return path
 
     def fail(self, region: str, identifier: str) -> datetime:
         """Take an instance down as its region's outage would: final WAL archived, server stopped.
@@ -191,7 +269,9 @@ class RealRds:
             real.server.stop("fast")
             real.latest_archived = latest
             real.failed_at = now_utc()
-            rds_backends[self.account_id][region].databases[identifier].status = "failed"
+            instance = rds_backends[self.account_id][region].databases[identifier]
+            instance.status = "failed"
+            record_event(instance, *FAILED_EVENT)
             return latest
 
     def _gc_backups(self, real: RealInstance) -> None:
@@ -291,16 +371,30 @@ class RealRds:
         return target
 
     def _copy_backup(self, backup: BaseBackup, region: str, snapshot_id: str) -> BaseBackup:
-        """A physical copy of ``backup`` kept in ``region`` (nothing of the source region behind it)."""
+        """A physical copy of ``backup`` kept in ``region`` (nothing of the source region behind it): the
+        base backup copied once per region (history snapshots share theirs, as they share the source's),
+        a history snapshot's WAL linked into a folder of the copy's own."""
+        from dataclasses import replace
+
         from ...errors import SandboxError
 
-        prepare_data_root(self.root / "backups")
-        name = "".join(c if c.isalnum() or c in "-." else "-" for c in snapshot_id)
-        path = self.root / "backups" / f"{region}-{name}-{next(self._counter):04d}"
-        result = run_as_server_user(["cp", "-a", str(backup.path), str(path)])
-        if result.returncode != 0:
-            raise SandboxError(f"copying base backup {backup.path.name} to {region} failed: {result.stderr.strip()}")
-        return BaseBackup(path, backup.finished_at, backup.user, backup.password, backup.dbname)
+        copied = self._regional_copies.get((backup.path, region))
+        if copied is None:
+            prepare_data_root(self.root / "backups")
+            name = "".join(c if c.isalnum() or c in "-." else "-" for c in snapshot_id)
+            path = self.root / "backups" / f"{region}-{name}-{next(self._counter):04d}"
+            result = run_as_server_user(["cp", "-a", str(backup.path), str(path)])
+            if result.returncode != 0:
+                raise SandboxError(f"copying base backup {backup.path.name} to {region} failed: "
+                                   f"{result.stderr.strip()}")
+            copied = BaseBackup(path, backup.finished_at, backup.user, backup.password, backup.dbname)
+            self._regional_copies[(backup.path, region)] = copied
+        wal = None
+        if backup.wal is not None:
+            wal = self._new_folder("wal", region, snapshot_id)
+            for segment in backup.wal.iterdir():
+                (wal / segment.name).hardlink_to(segment)
+        return replace(copied, restore_point=backup.restore_point, wal=wal)
 
     def _copy_across_regions(self, backend, source_region: str, source_id: str, target_id: str):
         from moto.rds.exceptions import DBSnapshotAlreadyExistsError
@@ -365,13 +459,24 @@ class RealRds:
                     f"The restore time {target.isoformat() if target else 'latest'} is not within the "
                     f"restorable window of {source_db_identifier} ({window})",
                 )
-            point = target or latest
-            backup = [b for b in real.backups if b.finished_at <= point][-1]
+            history = real.history
+            restore_point = None
+            if target is not None and history is not None and history.in_seeded_past(target):
+                restore_point = history.point_at(target)  # the seeded past: its restore points
+            if restore_point is not None:
+                backup = self._backup_before(real, restore_point)
+            else:
+                point = target or latest
+                backup = [b for b in real.backups if b.finished_at <= point][-1]
             new = self._new_server(backend.region_name, target_db_identifier, real.server.user,
                                    real.server.password, real.server.dbname)
+            if restore_point is not None:
+                recover = partial(new.server.restore_to_point, backup.path, real.archive_dir, restore_point.name,
+                                  new.archive_dir)
+            else:
+                recover = partial(new.server.restore_to_time, backup.path, real.archive_dir, target, new.archive_dir)
             instance = self._restore_into(
-                new, lambda: new.server.restore_to_time(backup.path, real.archive_dir, target, new.archive_dir),
-                lambda: original(source_db_identifier, target_db_identifier, overrides))
+                new, recover, lambda: original(source_db_identifier, target_db_identifier, overrides))
             instance.status = "available"
             return instance
 
@@ -388,18 +493,20 @@ class RealRds:
             restorable = sorted(sid for (region, sid) in self.snapshot_backups if region == backend.region_name)
             raise _client_error(
                 "InvalidDBSnapshotState",
-                f"sandbox: snapshot {snapshot.db_snapshot_identifier} is represented history (created in moto "
-                f"before the sandbox existed) and has no base backup behind it, so it cannot be restored; "
-                f"snapshots with real data in {backend.region_name}: {', '.join(restorable) or 'none'}",
+                f"sandbox: snapshot {snapshot.db_snapshot_identifier} has no base backup behind it, so it "
+                f"cannot be restored; snapshots with data in {backend.region_name}: {', '.join(restorable) or 'none'}",
             )
         target_id = overrides["db_instance_identifier"]
         if target_id in backend.databases:
             raise DBInstanceAlreadyExists()
         with self.lock:
             new = self._new_server(backend.region_name, target_id, backup.user, backup.password, backup.dbname)
-            instance = self._restore_into(
-                new, lambda: new.server.restore_base_backup(backup.path, new.archive_dir),
-                lambda: original(from_snapshot_id, overrides))
+            if backup.restore_point is not None:
+                recover = partial(new.server.restore_to_point, backup.path, backup.wal, backup.restore_point,
+                                  new.archive_dir)
+            else:
+                recover = partial(new.server.restore_base_backup, backup.path, new.archive_dir)
+            instance = self._restore_into(new, recover, lambda: original(from_snapshot_id, overrides))
             instance.status = "available"
             for key in ("multi_az", "publicly_accessible", "deletion_protection"):
                 if key in overrides and str(overrides[key]).lower() == "false":  # moto applies only truthy ones
@@ -454,6 +561,7 @@ class RealRds:
             real.server.promote()
             real.standby = False
             instance = original(db_kwargs)
+            record_event(instance, *PROMOTED_EVENT)
             source_id = instance.source_db_instance_identifier
             instance.source_db_instance_identifier = None  # no ReadReplicaSource... any more, as on AWS
             try:
@@ -465,6 +573,44 @@ class RealRds:
             backend.create_auto_snapshot(identifier, f"rds:{identifier}-{stamp}")
             return instance
 
+    def _describe_db_instance_automated_backups(self, backend, original, *args, **kwargs):
+        """moto's automated backups, one per instance identifier and DbiResourceId (an earlier instance of
+        the same name has its own, ``retained``), each with its ``RestoreWindow``: a real instance's
+        restorable window, or a retained one's snapshot span. The current instance has a window only
+        when it has an automated snapshot of its own (a base to restore from)."""
+        described = []
+        for group in original(*args, **kwargs):
+            instance = backend.databases.get(group.db_instance_identifier)
+            current = getattr(instance, "dbi_resource_id", None)
+            by_resource: dict[str | None, list] = {}
+            for snapshot in group.automated_snapshots:
+                by_resource.setdefault(getattr(snapshot, "dbi_resource_id", None) or current, []).append(snapshot)
+            for resource_id, snapshots in by_resource.items():
+                described.append(self._automated_backup(backend, group.db_instance_identifier, instance,
+                                                        resource_id, current, snapshots))
+        return described
+
+    def _automated_backup(self, backend, identifier: str, instance, resource_id, current, snapshots) -> "_AutomatedBackup":
+        backup = _AutomatedBackup(identifier, backend.region_name, resource_id)
+        active = instance is not None and resource_id == current
+        backup.status = "active" if active else "retained"
+        if instance is not None:
+            for name in ("db_instance_arn", "engine", "engine_version", "port", "backup_retention_period",
+                         "allocated_storage", "master_username", "storage_encrypted"):
+                if getattr(instance, name, None) is not None:
+                    setattr(backup, name, getattr(instance, name))
+            if active:
+                backup.instance_create_time = getattr(instance, "instance_create_time", None) or instance.created
+        real = self.instances.get((backend.region_name, identifier)) if active else None
+        earliest = self.earliest_restorable(real) if real is not None else None
+        if earliest is not None:
+            latest = real.latest_archived if real.failed_at is not None and real.latest_archived else now_utc()
+            backup.restore_window = {"EarliestTime": naive_utc(earliest), "LatestTime": naive_utc(latest)}
+        elif snapshots:
+            times = sorted(naive_utc(s.created) for s in snapshots)
+            backup.restore_window = {"EarliestTime": times[0], "LatestTime": times[-1]}
+        return backup
+
     def _delete_db_instance(self, backend, original, db_instance_identifier: str, *args, **kwargs):
         instance = original(db_instance_identifier, *args, **kwargs)
         with self.lock:
@@ -472,6 +618,39 @@ class RealRds:
             if real is not None:
                 self._destroy(real)
         return instance
+
+
+class _AutomatedBackup:
+    """One DBInstanceAutomatedBackup as DescribeDBInstanceAutomatedBackups reports it (attributes by the
+    API's member names, as moto's serializer reads them)."""
+
+    def __init__(self, identifier: str, region: str, resource_id: str | None) -> None:
+        self.db_instance_identifier = identifier
+        self.region = region
+        self.dbi_resource_id = resource_id
+        self.status = "active"
+
+
+class _Event:
+    """An RDS event (moto's Event knows only its own few types)."""
+
+    def __init__(self, resource, categories: list[str], message: str) -> None:
+        from moto.core.utils import utcnow
+
+        self.source_identifier = resource.resource_id
+        self.source_type = resource.event_source_type
+        self.source_arn = resource.arn
+        self.event_categories = categories
+        self.message = message
+        self.date = utcnow()
+
+
+def record_event(resource, category: str, message: str) -> None:
+    """Record an RDS event for ``resource`` (an instance) in its region's DescribeEvents."""
+    try:
+        resource.backend.events.append(_Event(resource, [category], message))
+    except AttributeError:  # a resource moto keeps no events for
+        pass
 
 
 def _in_own_region(instance, region: str) -> None:
