@@ -6,12 +6,17 @@ import pytest
 
 from . import gate_board
 from .catalog import catalog
-from .fixtures import DR_RUN
 
 
 def item_criteria(item: pytest.Item) -> list[str]:
     """The criterion IDs a test verifies, in marker order."""
     return [cid for marker in item.iter_markers("dr_criterion") for cid in marker.args]
+
+
+def is_dr_test(item: pytest.Item) -> bool:
+    """A DR test: it verifies a criterion (``dr_criterion``) or uses the DR fixtures (they all hang off
+    ``dr_run``). Only DR tests make the plugin act, and only they are classified failed or broken."""
+    return bool(item_criteria(item)) or "dr_run" in getattr(item, "fixturenames", ())
 
 
 def target_name_of(item: pytest.Item) -> str | None:
@@ -20,19 +25,11 @@ def target_name_of(item: pytest.Item) -> str | None:
     return callspec.params.get("dr_run") if callspec is not None else None
 
 
-def target_run_of(item: pytest.Item):
-    run = item.config.stash.get(DR_RUN, None)
-    return None if run is None else run.for_name(target_name_of(item))
+def apply_criteria_marks(items: list[pytest.Item], target_runs: dict) -> None:
+    """Check each test's criteria against the catalog, mark its kind, and skip drills the run may not do.
 
-
-def dr_target_run_of(item: pytest.Item):
-    """The target run of a DR test (one with ``dr_criterion`` markers); None for any other test."""
-    return target_run_of(item) if item_criteria(item) else None
-
-
-def apply_criteria_marks(config: pytest.Config, items: list[pytest.Item]) -> None:
+    ``target_runs``: the run's ``TargetRun`` per target name."""
     known = catalog()
-    run = config.stash.get(DR_RUN, None)
     for item in items:
         name = target_name_of(item)
         if name is not None:  # several targets: keep each target's tests together on one xdist worker
@@ -51,14 +48,16 @@ def apply_criteria_marks(config: pytest.Config, items: list[pytest.Item]) -> Non
         kind = "drill" if "drill" in kinds else "evidence" if "evidence" in kinds else "gate" if kinds else None
         if kind and not any(item.get_closest_marker(k) for k in ("gate", "drill", "evidence")):
             item.add_marker(kind)
-        if item.get_closest_marker("drill") is not None and run is not None:
-            reason = drill_refusal(run.for_name(name))
+        if item.get_closest_marker("drill") is not None:
+            # a drill of no target (not parametrized over several) is refused if any target refuses it
+            runs = [target_runs[name]] if name in target_runs else list(target_runs.values())
+            reason = next((r for r in map(drill_refusal, runs) if r), None)
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def drill_refusal(run) -> str | None:
-    """Why drills may not run in this run, or None when they may."""
+    """Why drills may not run in this target's run (``run.TargetRun``), or None when they may."""
     if not run.options.allow_restore:
         return "drill creates resources: run with --dr-allow-restore to allow it"
     target = run.target

@@ -10,24 +10,23 @@ from datetime import datetime
 
 import pytest
 
+from .criteria_marks import drill_refusal, item_criteria
 from .errors import DRCheckFailed, DRUnverifiable, SandboxError
 from .results import CheckResult
-from .run import DRRun
+from .run import TargetRun
+from .session import activate, dr_plugin
 from .target import Objectives, Target
 
-DR_RUN = pytest.StashKey[DRRun]()
-RESULTS = pytest.StashKey[list]()
-
 
 @pytest.fixture(scope="session")
-def dr_run(request: pytest.FixtureRequest):
+def dr_run(request: pytest.FixtureRequest) -> TargetRun:
     """This target's part of the run (options, target, sandbox lease); one per target of --dr-target."""
-    run: DRRun = request.config.stash[DR_RUN]
-    return run.for_name(getattr(request, "param", None))
+    plugin = dr_plugin(request.config) or activate(request.config)  # a DR fixture asked for at run time
+    return plugin.target_run(getattr(request, "param", None))
 
 
 @pytest.fixture(scope="session")
-def dr_target(dr_run: DRRun) -> Target:
+def dr_target(dr_run: TargetRun) -> Target:
     """The DR target chosen with --dr-target."""
     return dr_run.target
 
@@ -39,7 +38,7 @@ def dr_objectives(dr_target: Target) -> Objectives:
 
 
 @pytest.fixture(scope="session")
-def dr_sandbox(dr_run: DRRun):
+def dr_sandbox(dr_run: TargetRun):
     """The running sandbox (sandbox target only; other targets skip tests that need it)."""
     if not dr_run.target.is_sandbox:
         pytest.skip(f"needs the sandbox target (this run targets {dr_run.target.name!r})")
@@ -50,7 +49,7 @@ def dr_sandbox(dr_run: DRRun):
 
 
 @pytest.fixture(scope="session")
-def dr_environment(dr_run: DRRun):
+def dr_environment(dr_run: TargetRun):
     """Endpoints and credentials of the target's DR environment."""
     try:
         return dr_run.environment
@@ -59,7 +58,7 @@ def dr_environment(dr_run: DRRun):
 
 
 @pytest.fixture(scope="session")
-def dr_incident_start(dr_run: DRRun) -> datetime | None:
+def dr_incident_start(dr_run: TargetRun) -> datetime | None:
     """When the disaster began: --dr-incident-start, or the sandbox's recorded incident."""
     try:
         return dr_run.incident_start
@@ -101,9 +100,6 @@ def dr_database(dr_environment, dr_target):
 @pytest.fixture
 def dr_check(request: pytest.FixtureRequest):
     """Record a check's result on the test (for reports) and fail the test when it did not pass."""
-
-    from .criteria_marks import item_criteria
-
     own = item_criteria(request.node)
 
     def verify(result: CheckResult) -> CheckResult:
@@ -115,7 +111,7 @@ def dr_check(request: pytest.FixtureRequest):
                 "check identity", f"a {result.criterion} result was checked in a test marked "
                 f"{', '.join(own) or 'with no dr_criterion'}; the result was not counted",
                 f"mark the test @pytest.mark.dr_criterion({result.criterion!r}) or check its own criterion")
-        request.node.stash.setdefault(RESULTS, []).append(result)
+        (dr_plugin(request.config) or activate(request.config)).record_result(request.node, result)
         attach(result)
         if not result.passed:
             raise DRCheckFailed(f"{result.criterion}: {result.summary}")
@@ -202,7 +198,6 @@ def drill_lease(request: pytest.FixtureRequest, dr_run, dr_target):
     Every drill fixture needs it: taken before the first drill changes anything, renewed by a
     heartbeat, deleted at the end of the session (also on failure and Ctrl-C). Held by another run:
     the drills are refused (could not verify), so two runs never interleave on one target."""
-    from .criteria_marks import drill_refusal
     from .drills.lease import DrillLease
 
     refusal = drill_refusal(dr_run)

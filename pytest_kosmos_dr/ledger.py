@@ -469,7 +469,7 @@ def record_run(path: str | Path | None, *, run_id: str, target: str, passed_crit
 
 
 def ledger_path_for_run(run, sandbox_state=None) -> Path | None:
-    """The ledger a run reads and records to.
+    """The ledger a target's run (``run.TargetRun``) reads and records to.
 
     ``--dr-ledger`` / ini ``dr_ledger`` when given; else, for the sandbox target, the ledger the
     sandbox published (None when it published none: nothing is read or recorded, and the
@@ -485,7 +485,7 @@ def ledger_path_for_run(run, sandbox_state=None) -> Path | None:
     if callable(sandbox_state):
         sandbox_state = sandbox_state()
     if sandbox_state is None:
-        running = getattr(run, "_sandbox", None)  # the sandbox this run used, if any (never starts one)
+        running = run.running_sandbox  # the sandbox this target's run used, if any (never starts one)
         sandbox_state = running.state if running is not None else None
     return sandbox_evidence_path(sandbox_state, "ledger")
 

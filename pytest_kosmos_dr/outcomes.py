@@ -3,7 +3,9 @@
 A test that raised an AssertionError (a check failed) is *failed*. A test (or its fixture) that
 raised anything else (unreachable, credentials, timeout, sandbox not starting) is *broken*: it
 gets its own status letter ``B``, its own count in the summary line, and a one-line reason.
-Both still make pytest exit non-zero.
+Both still make pytest exit non-zero. Only DR tests (``criteria_marks.is_dr_test``) are classified:
+``session.DRPlugin`` calls ``classify_report`` for them alone, so a plain test of the same session
+keeps pytest's own outcome.
 """
 
 from __future__ import annotations

@@ -1,12 +1,19 @@
-"""pytest wiring for pytest-kosmos-dr: options, ini keys, markers and hooks. No DR logic here."""
+"""pytest wiring for pytest-kosmos-dr: options, ini keys, markers, and when the DR plugin acts.
+
+The plugin does nothing unless asked: ``session.DRPlugin`` (which owns the run and whose methods
+are the DR hooks) is registered only when DR options are given (any ``--dr-*`` option, a ``dr_*``
+ini key, a targets file in the rootdir: configure time) or DR tests are collected (a test marked
+``dr_criterion`` or using the DR fixtures). A pytest run without either looks exactly as if the
+plugin were not installed. No DR logic here.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from . import fixtures, outcomes
-from .errors import DRConfigError
-from .fixtures import DR_RUN
+from . import fixtures, session
 from .reporting import hooks as reporting_hooks
 
 MARKERS = (
@@ -49,135 +56,79 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("dr_ledger", "drill ledger (like --dr-ledger)", default="")
 
 
+DR_INI_KEYS = ("dr_target", "dr_config", "dr_ledger", "dr_scorecard")
+_RESERVED_RUN_DIR = pytest.StashKey[object]()
+
+
+def dr_requested(config: pytest.Config) -> bool:
+    """DR options are present: a --dr-* option given, a dr_* ini key set, or a targets file in the rootdir."""
+    defaults = {"dr_allow_restore": False, "dr_strict_coverage": False}
+    if any(getattr(config.option, dest, None) not in (None, defaults.get(dest))
+           for dest in vars(config.option) if dest.startswith("dr_")):
+        return True
+    if any(config.getini(key) for key in DR_INI_KEYS):
+        return True
+    from .config import find_config
+
+    try:
+        found, _ = find_config(config.rootpath)
+    except Exception:  # noqa: BLE001 - an unreadable targets file is a DR project: the run reports it
+        return True
+    return found is not None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     if config.option.help:
         return
-    from .redaction import redact_debug_log
-    from .run import DRRun
+    config.pluginmanager.register(fixtures, "kosmos_dr.fixtures")  # inert until a test asks for one
+    if dr_requested(config):
+        session.activate(config)
+    elif config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistWiring(config), "kosmos_dr.xdist")
 
-    redact_debug_log(config)  # --debug: no secret reaches pytestdebug.log
 
-    try:
-        config.stash[DR_RUN] = DRRun(config)
-    except DRConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    run = config.stash[DR_RUN]
-    if run.multi and run.is_controller and config.getoption("dist", "no") == "load":
-        config.option.dist = "loadgroup"  # each target's tests stay on one worker: targets run in parallel
-    config.pluginmanager.register(fixtures, "kosmos_dr.fixtures")
-    config.pluginmanager.register(reporting_hooks.ReportingPlugin(config), "kosmos_dr.reporting")
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistWiring(), "kosmos_dr.xdist")
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """No DR options, but DR tests were collected: the DR plugin acts for this run from here on."""
+    from .criteria_marks import is_dr_test
+
+    if session.dr_plugin(config) is None and any(is_dr_test(item) for item in items):
+        plugin = session.activate(config)  # an xdist worker: in the folder its controller reserved
+        plugin.pytest_collection_modifyitems(config, items)  # registered during this very hook call
 
 
 class _XdistWiring:
-    """Hands the run folder (where the shared sandbox lives) to every xdist worker."""
+    """xdist controller without DR options: the workers collect, so the controller cannot know yet
+    whether DR tests run. It reserves a run folder name (created only by a worker that runs DR tests,
+    where the shared sandbox then lives), and takes the run over when the first DR report arrives."""
 
-    @pytest.hookimpl
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
-        from .run import OWNER_PID_KEY, RUN_DIR_KEY
+        from .run import OWNER_PID_KEY, RUN_DIR_KEY, reserve_run_dir
 
-        run = node.config.stash[DR_RUN]
-        node.workerinput[RUN_DIR_KEY] = str(run.run_dir)
-        node.workerinput[OWNER_PID_KEY] = run.owner_pid
+        config = node.config
+        if session.dr_plugin(config) is not None:
+            return  # the DR plugin hands out its own run folder
+        if _RESERVED_RUN_DIR not in config.stash:
+            config.stash[_RESERVED_RUN_DIR] = reserve_run_dir()
+        node.workerinput[RUN_DIR_KEY] = str(config.stash[_RESERVED_RUN_DIR])
+        node.workerinput[OWNER_PID_KEY] = os.getpid()
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal reporter shows the report's status letter
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        config = self.config
+        if getattr(report, "dr_test", False) and session.dr_plugin(config) is None:
+            plugin = session.activate(config, run_dir=config.stash.get(_RESERVED_RUN_DIR, None))
+            plugin.reporting.pytest_runtest_logreport(report)  # registered during this very hook call
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    run = config.stash.get(DR_RUN, None)
-    if run is not None:
-        run.close()
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        reserved = config.stash.get(_RESERVED_RUN_DIR, None)
+        if session.dr_plugin(config) is None and reserved is not None and reserved.exists():
+            from .run import DRRun
 
-
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    run = config.stash.get(DR_RUN, None)
-    if run is None:
-        return []
-    shown = ", ".join(f"{t.target.name} ({t.target.kind})" for t in run.target_runs.values())
-    return [f"kosmos-dr: target{'s' if run.multi else ''} {shown}, targets from {run.dr_config.source}"]
-
-
-@pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: coverage counts every test that exists
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from .criteria_marks import apply_criteria_marks, require_full_coverage, run_rto_last
-
-    apply_criteria_marks(config, items)
-    run_rto_last(items)
-    if config.getoption("dr_strict_coverage"):
-        require_full_coverage(items)
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    run = metafunc.config.stash.get(DR_RUN, None)
-    if run is not None and run.multi and "dr_run" in metafunc.fixturenames:
-        names = list(run.target_runs)
-        metafunc.parametrize("dr_run", names, indirect=True, scope="session", ids=names)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    run = session.config.stash.get(DR_RUN, None)
-    if run is not None:
-        from . import gate_board
-        from .criteria_marks import is_board_gate, target_name_of
-
-        from .criteria_marks import item_criteria
-
-        for name, target_run in run.target_runs.items():
-            mine = [i for i in session.items if not run.multi or target_name_of(i) == name]
-            gates = [i for i in mine if is_board_gate(i)]
-            selected = {cid for i in gates for cid in item_criteria(i)}
-            gate_board.write_expected(target_run.run_dir, [i.nodeid for i in gates],
-                                      gate_board.gate_criteria_not_selected(selected))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
-    outcomes.classify_report(item, call, report)
-    from .criteria_marks import target_run_of
-
-    target_run = target_run_of(item)
-    if target_run is not None and (report.when == "call" or not report.passed):
-        from . import gate_board
-        from .criteria_marks import is_board_gate, item_criteria
-
-        if is_board_gate(item) and report.when != "teardown":
-            gate_board.post(target_run.run_dir, item.nodeid, item_criteria(item), outcomes.outcome_of(report))
-    return report
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item):
-    """A DR test's fixtures (clients, sandbox, restores) are bounded by the run's deadline too."""
-    from .criteria_marks import dr_target_run_of
-
-    target_run = dr_target_run_of(item)
-    if target_run is None:
-        return (yield)
-    from .deadline import bounded_by, check_not_passed
-
-    check_not_passed(target_run.deadline)
-    with bounded_by(target_run.deadline):
-        return (yield)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
-    from .criteria_marks import dr_target_run_of
-
-    target_run = dr_target_run_of(item)
-    if target_run is None:
-        return (yield)
-    from .deadline import bounded_by
-
-    with bounded_by(target_run.deadline):
-        return (yield)
-
-
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
-    return outcomes.report_teststatus(report)
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    outcomes.terminal_summary(terminalreporter)
+            DRRun(config, run_dir=reserved).close()  # a worker used it, no DR report came: stop what it started

@@ -1,10 +1,11 @@
 """One pytest run against one or more DR targets: validated options, the targets, their sandboxes.
 
-Created once per process in ``pytest_configure`` (so bad input is a usage error, not a traceback)
-and kept in ``config.stash``. Under pytest-xdist the controller owns the run folder and passes it
-to the workers; the first worker that needs a sandbox starts it there (under a file lock) and the
-controller stops it when the run ends. With several targets each has its own ``TargetRun`` (own
-folder, sandbox, restores and gate board) and the DR tests are parametrized over them.
+Created once per process by ``session.DRPlugin`` (so bad input is a usage error, not a traceback).
+Under pytest-xdist the controller chooses the run folder and passes it to the workers; the first
+worker that needs a sandbox starts it there (under a file lock) and the controller stops it when
+the run ends. With several targets each has its own ``TargetRun`` (own folder, sandbox, restores,
+gate board and drill-ledger entries) and the DR tests are parametrized over them. The target is
+always explicit: ``DRRun.target_run(name)``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -158,6 +159,47 @@ class TargetRun:
                 self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid, layout=layout)
         return self._sandbox
 
+    @property
+    def running_sandbox(self):
+        """The sandbox this target already uses in this process, or None (never starts one)."""
+        return self._sandbox
+
+    def known_incident(self) -> dict[str, str]:
+        """What this process knows about the target's incident (start, failover, DNS switch), without
+        starting a sandbox: the sandbox's recorded incident if it is in use, and --dr-incident-start."""
+        found: dict[str, str] = {}
+        state = getattr(self._sandbox, "state", None) or {}
+        incident = state.get("incident") or {}
+        if isinstance(incident, dict):
+            found.update({k: str(v) for k, v in incident.items()
+                          if k in ("start", "failover_at", "dns_switched_at") and v})
+        if self.options.incident_start is not None:
+            found["start"] = self.options.incident_start.isoformat()
+        return found
+
+    def record_drills(self, card: dict, card_path: Path, interrupted: bool) -> "LedgerRecord":
+        """Record the drills this finished run passed in the target's drill ledger (SCH-* evidence), with
+        the run id and the SHA-256 of the target's scorecard. An interrupted run records nothing."""
+        if interrupted or card["verdict"] == "interrupted":
+            return LedgerRecord()
+        import hashlib
+
+        from .ledger import LedgerError, head_of, ledger_path_for_run, record_run
+
+        passed = {row["id"] for row in card["criteria"] if row["status"] == "passed"}
+        gate = [row["id"] for row in card["criteria"] if row["kind"] == "gate"]
+        # A failover test: the operator gave the incident start, and the whole gate (OBJ-RTO
+        # included) passed within the RTO. A plain run that performed no failover is not one.
+        failover = self.options.incident_start is not None and bool(gate) and set(gate) <= passed
+        try:
+            path = ledger_path_for_run(self)
+            entries = record_run(path, run_id=self.run_id, target=self.target.name, passed_criteria=passed,
+                                 scorecard_sha256=hashlib.sha256(card_path.read_bytes()).hexdigest(),
+                                 failover=failover)
+            return LedgerRecord(entries, head_of(path) if path is not None else None)
+        except (LedgerError, DRConfigError, OSError) as exc:
+            return LedgerRecord(error=f"kosmos-dr: drill ledger not updated: {exc}")
+
     @cached_property
     def deadline(self) -> datetime:
         """--dr-deadline, else a default bound on the run (see ``default_run_bound``).
@@ -179,8 +221,9 @@ class TargetRun:
         """The incident start given to the run, or the sandbox's recorded one."""
         if self.options.incident_start is not None:
             return self.options.incident_start
-        if self.target.is_sandbox:
-            return parse_instant(self.sandbox().state["incident"]["start"])
+        if self.target.is_sandbox:  # None before a scheduled incident (sandbox up --incident-after)
+            start = (self.sandbox().state.get("incident") or {}).get("start")
+            return parse_instant(start) if start else None
         return None
 
     def close(self) -> None:
@@ -219,6 +262,15 @@ class TargetRun:
         return done
 
 
+@dataclass(frozen=True)
+class LedgerRecord:
+    """What a target's run added to its drill ledger: the entries, the ledger's head after them, or why not."""
+
+    entries: list[dict] = field(default_factory=list)
+    head: str | None = None
+    error: str | None = None
+
+
 DEFAULT_GATE_BOUND = timedelta(minutes=30)
 
 
@@ -230,16 +282,39 @@ def default_run_bound(target: Target, allow_restore: bool) -> timedelta:
 
 def _new_run_dir() -> Path:
     """``<tmp>/kosmos-dr-run-<8 hex>``, private (mkdtemp names may hold '_', which RDS refuses)."""
-    import secrets
-
     while True:
-        path = Path(tempfile.gettempdir()) / f"{RUN_DIR_PREFIX}{secrets.token_hex(4)}"
+        path = reserve_run_dir()
         try:
             path.mkdir(mode=0o700)
         except FileExistsError:
             continue
-        (path / OWNER_FILE).write_text(str(os.getpid()))  # `kosmos-dr cleanup` removes it if we die
+        _write_owner(path, os.getpid())  # `kosmos-dr cleanup` removes it if we die
         return path
+
+
+def reserve_run_dir() -> Path:
+    """A fresh run folder name (not created): under xdist the controller hands it to the workers, and
+    the first one that turns out to run DR tests creates it (``claim_run_dir``)."""
+    import secrets
+
+    return Path(tempfile.gettempdir()) / f"{RUN_DIR_PREFIX}{secrets.token_hex(4)}"
+
+
+def claim_run_dir(path: Path, owner_pid: int) -> Path:
+    """Create a reserved run folder (or join it when another xdist worker was first): private, ours."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = path.lstat()
+    if path.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise DRConfigError(f"run folder {path}: not a private folder of this user; refusing to use it")
+    if not (path / OWNER_FILE).exists():
+        _write_owner(path, owner_pid)
+    return path
+
+
+def _write_owner(path: Path, pid: int) -> None:
+    tmp = path / f"{OWNER_FILE}.{os.getpid()}"
+    tmp.write_text(str(pid))
+    os.replace(tmp, path / OWNER_FILE)  # never half-written: a reader must not take a live run for stale
 
 
 def stale_run_dirs() -> list[Path]:
@@ -302,11 +377,12 @@ def _slug(name: str) -> str:
 class DRRun:
     """The validated run: raises DRConfigError on bad input at construction.
 
-    With one target, attributes of that target's ``TargetRun`` (``target``, ``sandbox()``,
-    ``environment``, ``incident_start``, ``deadline``...) are available on the run itself.
+    Everything about a target (its sandbox, environment, incident, deadline) is on its
+    ``TargetRun``: ``target_run(name)``, or ``target_runs`` for all of them.
+    ``run_dir``: a folder reserved by the xdist controller (created here), else a new one.
     """
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, run_dir: Path | None = None) -> None:
         self.config = config
         explicit = config.getoption("dr_config") or config.getini("dr_config") or None
         self.dr_config: DRConfig = load_config(config.rootpath, explicit)
@@ -316,9 +392,13 @@ class DRRun:
         _refuse_unconfirmed_drills(self.options, targets)
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None:
-            self.run_dir = Path(workerinput[RUN_DIR_KEY])
             self.owner_pid = int(workerinput[OWNER_PID_KEY])
+            self.run_dir = claim_run_dir(Path(workerinput[RUN_DIR_KEY]), self.owner_pid)
             self.is_controller = False
+        elif run_dir is not None:
+            self.owner_pid = os.getpid()
+            self.run_dir = claim_run_dir(run_dir, self.owner_pid)
+            self.is_controller = True
         else:
             self.run_dir = _new_run_dir()
             self.owner_pid = os.getpid()
@@ -336,18 +416,13 @@ class DRRun:
     def multi(self) -> bool:
         return len(self.target_runs) > 1
 
-    @property
-    def first(self) -> TargetRun:
-        return next(iter(self.target_runs.values()))
-
-    def __getattr__(self, name: str):
-        # only reached for attributes DRRun itself lacks: the (first) target's
-        if name.startswith("__") or name == "target_runs":
-            raise AttributeError(name)
-        return getattr(self.first, name)
-
-    def for_name(self, name: str | None) -> TargetRun:
-        return self.target_runs[name] if name in self.target_runs else self.first
+    def target_run(self, name: str | None) -> TargetRun:
+        """The named target's run; ``None`` names the only target of a single-target run."""
+        if name is None:
+            if self.multi:
+                raise KeyError(f"this run has several targets ({', '.join(self.target_runs)}): name one")
+            return next(iter(self.target_runs.values()))
+        return self.target_runs[name]
 
     def close(self) -> None:
         """Controller only: clean up every target, then remove the run folder."""

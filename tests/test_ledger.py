@@ -497,7 +497,7 @@ def test_the_ledger_of_a_run_is_the_option_else_the_sandbox_s_never_the_reposito
         default = tmp_path / "reports" / "drill-ledger.jsonl"
         options = SimpleNamespace(ledger_path=Path(explicit) if explicit else default)
         running = SimpleNamespace(state=sandbox_state) if sandbox_state is not None else None
-        return SimpleNamespace(config=config, target=target, options=options, _sandbox=running)
+        return SimpleNamespace(config=config, target=target, options=options, running_sandbox=running)
 
     published = write_ledger(tmp_path / "sandbox-ledger.jsonl", target="sandbox")
     state = {"evidence": {"ledger": str(published)}}

@@ -69,3 +69,79 @@ def test_unknown_target_in_a_list_is_named(pytester):
     result = run_suite(pytester, "--dr-target", "sandbox,nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: unknown DR target 'nope' (known targets: *"])
+
+
+TWO_TARGETS_OWN_RTO = """
+[targets.east]
+kind = "sandbox"
+[targets.east.objectives]
+rto = "2h"
+[targets.west]
+kind = "sandbox"
+[targets.west.objectives]
+rto = "6h"
+"""
+
+CHECKS_PER_TARGET = '''
+from datetime import timedelta
+import pytest
+from pytest_kosmos_dr.results import CheckResult
+
+
+@pytest.mark.dr_criterion("OBJ-RTO")
+def test_recovered_within_the_rto(dr_check, dr_objectives):
+    dr_check(CheckResult("OBJ-RTO", True, f"recovered in 1 h, limit {dr_objectives.rto}",
+                         measured=timedelta(hours=1), limit=dr_objectives.rto))
+
+
+@pytest.mark.dr_criterion("VAL-API-HEALTH")
+def test_api_health(dr_check, dr_target):
+    dr_check(CheckResult("VAL-API-HEALTH", True, f"{dr_target.name}: every component healthy"))
+'''
+
+
+def test_two_targets_report_each_target_in_allure_and_their_scorecards(pytester, tmp_path, monkeypatch):
+    """No sandbox needed: the checks return results directly; what is checked is whose target each
+    Allure result, picture, environment entry and scorecard speaks for."""
+    from datetime import datetime, timedelta, timezone
+
+    from pytest_kosmos_dr.evidence import format_duration
+
+    monkeypatch.setenv("KOSMOS_DR_SANDBOX_DIR", str(tmp_path / "no-shared-sandbox"))
+    config = tmp_path / "kosmos-dr.toml"
+    config.write_text(TWO_TARGETS_OWN_RTO)
+    pytester.makepyfile(test_checks=CHECKS_PER_TARGET)
+    results, card = tmp_path / "allure-results", tmp_path / "card.json"
+    start = (datetime.now(timezone.utc) - timedelta(minutes=30)).replace(microsecond=0).isoformat()
+    run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dr-config", str(config),
+                                       "--dr-target", "east,west", f"--alluredir={results}",
+                                       f"--dr-scorecard={card}", f"--dr-incident-start={start}")
+    assert run.ret == 1, run.stdout.str()  # two criteria of the gate: PARTIAL for each target
+
+    found = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    assert len(found) == 4
+    for result in found:
+        target = next(p["value"].strip("'\"") for p in result["parameters"] if p["name"] == "dr_run")
+        tags = [label["value"] for label in result["labels"] if label["name"] == "tag"]
+        assert [t for t in tags if t.startswith("target:")] == [f"target:{target}"], (result["name"], tags)
+        if result["name"].startswith("test_recovered_within_the_rto"):
+            [picture] = [a for a in result["attachments"] if a["name"] == "RTO timeline"]
+            svg = (results / picture["source"]).read_text()
+            rto = {"east": 2, "west": 6}[target]
+            assert f"the {format_duration(rto * 3600)} RTO" in svg, (target, svg[:400])
+
+    env = dict(line.split("=", 1) for line in (results / "environment.properties").read_text().splitlines())
+    assert env["targets"] == "east, west"
+    assert env["east.target"] == "east" and env["west.target"] == "west"
+    assert env["east.target.kind"] == env["west.target.kind"] == "sandbox"
+    assert env["east.incident.start"].replace("\\", "") == env["west.incident.start"].replace("\\", "") != "not given"
+
+    for target, hours in (("east", 2), ("west", 6)):
+        scorecard = json.loads((tmp_path / f"card-{target}.json").read_text())
+        assert scorecard["target"]["name"] == target and scorecard["verdict"] == "partial"
+        rto = scorecard["objectives"]["rto"]
+        assert rto["objective"]["seconds"] == hours * 3600 and rto["within"] is True
+        assert {row["id"]: row["status"] for row in scorecard["criteria"] if row["tests"]} == \
+            {"OBJ-RTO": "passed", "VAL-API-HEALTH": "passed"}
+        assert all(f"[{target}]" in test for row in scorecard["criteria"] for test in row["tests"])
+        assert scorecard["incident"]["start"].startswith(start[:16])

@@ -45,9 +45,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def environment(target, incident_start: str | None, ledger_head: str | None = None) -> dict[str, str]:
-    """What ran against what: the target, its regions and cluster, the incident, the versions, and
-    the drill ledger's head after this run (keep it: ``--dr-ledger-head`` detects a rewrite)."""
+def _target_environment(target, incident_start: str | None, ledger_head: str | None) -> dict[str, str]:
     env = {
         "target": target.name,
         "target.kind": target.kind,
@@ -59,6 +57,23 @@ def environment(target, incident_start: str | None, ledger_head: str | None = No
     }
     if ledger_head:
         env["drill.ledger.head"] = ledger_head
+    return env
+
+
+def environment(targets, incident_start: str | None = None, ledger_head: str | None = None) -> dict[str, str]:
+    """What ran against what: the target, its regions and cluster, the incident, the versions, and
+    the drill ledger's head after this run (keep it: ``--dr-ledger-head`` detects a rewrite).
+
+    ``targets``: one target, or a list of ``(target, incident_start, ledger_head)``; with several,
+    ``targets`` names them all and each one's keys are prefixed ``<name>.`` (``east.regions=...``)."""
+    if not isinstance(targets, (list, tuple)):
+        targets = [(targets, incident_start, ledger_head)]
+    if len(targets) == 1:
+        env = _target_environment(*targets[0])
+    else:
+        env = {"targets": ", ".join(t.name for t, _, _ in targets)}
+        for target, start, head in targets:
+            env.update({f"{target.name}.{k}": v for k, v in _target_environment(target, start, head).items()})
     env.update({f"version.{name}": value for name, value in versions().items()})
     return env
 
@@ -128,11 +143,13 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in data.items() if v not in (None, "")}
 
 
-def write(results_dir: Path, target, incident_start: str | None, ledger_head: str | None = None) -> list[Path]:
-    """Write environment.properties, categories.json and (in CI) executor.json into ``results_dir``."""
+def write(results_dir: Path, targets, incident_start: str | None = None, ledger_head: str | None = None) -> list[Path]:
+    """Write environment.properties, categories.json and (in CI) executor.json into ``results_dir``.
+
+    ``targets``: as for ``environment`` (one target, or ``(target, incident_start, ledger_head)`` each)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     written = [results_dir / "environment.properties", results_dir / "categories.json"]
-    written[0].write_text(properties(environment(target, incident_start, ledger_head)), encoding="utf-8")
+    written[0].write_text(properties(environment(targets, incident_start, ledger_head)), encoding="utf-8")
     written[1].write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
     ci = executor()
     if ci is not None:

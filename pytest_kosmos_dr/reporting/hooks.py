@@ -1,10 +1,13 @@
 """pytest hooks for the reports: Allure labels and files, redaction of every output, the scorecard
-and the pictures. Registered by ``plugin.pytest_configure`` as ``ReportingPlugin(config)``.
+and the pictures. Registered by ``session.activate`` as ``ReportingPlugin(config, dr)``, where ``dr``
+is the run's ``session.DRPlugin`` (its targets, each test's target and check results).
 
 Under pytest-xdist each worker labels its tests, redacts what it writes and puts what the
-scorecard needs on its reports (``dr_criteria``, ``dr_results``, ``dr_incident``); the controller
-builds the scorecard, writes the pictures and the run-level Allure files, and scrubs the results
-folder once more at the end.
+scorecard needs on its reports (``dr_criteria``, ``dr_results``, ``dr_incident``, and with several
+targets the ``dr_target`` property); the controller builds one scorecard per target, writes the
+pictures and the run-level Allure files, and scrubs the results folder once more at the end
+(``DRPlugin.pytest_sessionfinish`` calls ``write_scorecards`` and ``write_run_files`` around the
+drill ledger, which the run records).
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from ..criteria_marks import item_criteria
-from ..fixtures import DR_RUN, RESULTS
+from ..criteria_marks import item_criteria, target_name_of
 from ..redaction import redact, redact_deep, register_secret
 from . import labels as plan_labels
 from .scorecard import ScorecardCollector, serialize_result, terminal_lines
@@ -69,12 +71,13 @@ def _redacting_record_factory(previous):
 
 
 class ReportingPlugin:
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, dr) -> None:
         self.config = config
-        self.is_worker = hasattr(config, "workerinput")
+        self.dr = dr  # session.DRPlugin: the run's targets, each test's target and check results
         self.alluredir: str | None = config.getoption("allure_report_dir", None)
         self.collector = ScorecardCollector()
-        self.card: dict[str, Any] | None = None
+        self.cards: dict[str, tuple[dict[str, Any], Path]] = {}  # per target: its scorecard and where it went
+        self.overall: dict[str, Any] | None = None  # several targets: the overall verdict
         self.scorecard_path: Path | None = None
         self.pictures: list[Path] = []
         self._redactor = None
@@ -95,24 +98,20 @@ class ReportingPlugin:
             allure_redaction.unregister(self._redactor)
             self._redactor = None
 
-    @property
-    def run(self):
-        return self.config.stash.get(DR_RUN, None)
-
     # -- each test -------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if not self.alluredir:
             return
         ids = item_criteria(item)
-        run = self.run
-        if not ids or run is None:
+        target_run = self.dr.target_run_for(item)
+        if not ids or target_run is None:
             return
         from ..catalog import catalog
 
         known = catalog()
         pattern = self.config.getini(plan_labels.LINK_PATTERN_INI) or plan_labels.DEFAULT_LINK_PATTERN
-        found = plan_labels.plan_labels([known[c] for c in ids if c in known], run.target.name, pattern)
+        found = plan_labels.plan_labels([known[c] for c in ids if c in known], target_run.target.name, pattern)
         # allure-pytest already turns the kind markers (gate, drill, evidence) into tags
         marked = {m.name for m in item.iter_markers()}
         plan_labels.apply(found, skip_tags=marked)
@@ -124,42 +123,29 @@ class ReportingPlugin:
         if ids:
             report.dr_criteria = ids
             if report.when == "call":
-                report.dr_results = [serialize_result(r) for r in item.stash.get(RESULTS, [])]
-                incident = self._incident()
+                report.dr_results = [serialize_result(r) for r in self.dr.check_results(item)]
+                target_run = self.dr.target_run_for(item)
+                incident = target_run.known_incident() if target_run is not None else {}
                 if incident:
                     report.dr_incident = incident
                 if self.alluredir and {"OBJ-RTO", "OBJ-RPO"} & set(ids):
-                    self._attach_pictures(report)
+                    self._attach_pictures(report, target_run, target_name_of(item))
         redact_report(report)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
 
-    def _incident(self) -> dict[str, str]:
-        """What is known about the incident in this process (never starts the sandbox)."""
-        run = self.run
-        if run is None:
-            return {}
-        found: dict[str, str] = {}
-        sandbox = getattr(run, "_sandbox", None)
-        if sandbox is not None:
-            state = getattr(sandbox, "state", None) or {}
-            incident = state.get("incident") or {}
-            if isinstance(incident, dict):
-                found.update({k: str(v) for k, v in incident.items()
-                              if k in ("start", "failover_at", "dns_switched_at") and v})
-        if run.options.incident_start is not None:
-            found["start"] = run.options.incident_start.isoformat()
-        return found
-
-    def _timeline_data(self, validated: float | None = None) -> dict[str, Any]:
+    def _timeline_data(self, target: str | None, validated: float | None = None) -> dict[str, Any]:
+        """The incident's events for ``target`` (None: the only target) as known in this process."""
         from .timeline import _instant
 
-        data: dict[str, Any] = dict(self.collector.incident)
-        data.update(self._incident())
+        data: dict[str, Any] = dict(self.collector.incidents.get(target, {}))
+        target_run = self.dr.target_run(target) if target in self.dr.target_runs or not self.dr.multi else None
+        if target_run is not None:
+            data.update(target_run.known_incident())
         start = _instant(data.get("start"))
-        tests = list(self.collector.tests.values())
+        tests = [t for t in self.collector.tests.values() if t.target == target]
         health = [t.finished for t in tests if "VAL-API-HEALTH" in t.criteria and t.status == "passed" and t.finished]
         if health:
             data["first_green_health"] = _iso(min(health))
@@ -176,17 +162,16 @@ class ReportingPlugin:
                     data.pop(key)
         return data
 
-    def _attach_pictures(self, report: pytest.TestReport) -> None:
+    def _attach_pictures(self, report: pytest.TestReport, target_run, target: str | None) -> None:
         import allure
 
         from .timeline import rpo_gap_svg, rto_timeline_svg
 
-        run = self.run
-        objectives = run.target.objectives if run else None
+        objectives = target_run.target.objectives if target_run is not None else None
         for result in getattr(report, "dr_results", []):
             svg = None
             if result["criterion"] == "OBJ-RTO":
-                svg = rto_timeline_svg(self._timeline_data(report.stop if result["passed"] else None),
+                svg = rto_timeline_svg(self._timeline_data(target, report.stop if result["passed"] else None),
                                        objectives.rto if objectives else None)
                 name = "RTO timeline"
             elif result["criterion"] == "OBJ-RPO":
@@ -195,7 +180,7 @@ class ReportingPlugin:
             if svg:
                 allure.attach(svg, name=name, attachment_type=allure.attachment_type.SVG)
 
-    # -- end of the run --------------------------------------------------------------------
+    # -- end of the run (called by DRPlugin.pytest_sessionfinish on the controller) ----------
     def _scorecard_path(self) -> Path | None:
         explicit = self.config.getoption("dr_scorecard", None) or self.config.getini("dr_scorecard")
         if not explicit and not self.collector.tests:
@@ -205,13 +190,13 @@ class ReportingPlugin:
 
     def _register_sandbox_secrets(self) -> None:
         """The controller under xdist never read the credentials: learn them for the final scrub."""
-        run = self.run
-        if run is None or not any(t.target.is_sandbox for t in run.target_runs.values()):
+        target_runs = self.dr.target_runs.values()
+        if not any(t.target.is_sandbox for t in target_runs):
             return
         try:
             from ..sandbox import manager
 
-            folders = [t.run_dir / "sandbox" for t in run.target_runs.values()] + [manager.default_state_dir()]
+            folders = [t.run_dir / "sandbox" for t in target_runs] + [manager.default_state_dir()]
             for folder in folders:
                 running = manager.find_running(folder)
                 if running is not None:
@@ -223,92 +208,60 @@ class ReportingPlugin:
         except Exception:  # noqa: BLE001 - pattern redaction still applies
             pass
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker:
-            return
-        self._register_sandbox_secrets()
-        run = self.run
-        self.scorecard_path = self._scorecard_path()
-        self.interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
-        verdict = None
-        if run is not None and run.multi and self.scorecard_path is not None:
-            verdict = self._per_target_scorecards(run, int(exitstatus))
-        elif run is not None and self.scorecard_path is not None:
-            from . import scorecard
-
-            self.card = scorecard.build(self.collector.finished_tests(), run.target, int(exitstatus),
-                                        run.target.objectives, self._timeline_data(), interrupted=self.interrupted)
-            scorecard.write(self.card, self.scorecard_path)
-            self.pictures = self._write_pictures(self.scorecard_path.parent)
-            self._record_drills(run, self.card, self.scorecard_path)
-            verdict = self.card["verdict"]
-        if verdict in ("partial", "nothing verified") and int(exitstatus) == int(pytest.ExitCode.OK):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # exit 0 means PASSED, nothing less
-        if self.alluredir and run is not None:
-            from . import allure_files, allure_redaction
-
-            if self.collector.tests:
-                allure_files.write(Path(self.alluredir), run.target, self._timeline_data().get("start"),
-                                   getattr(self, "ledger_head", None))
-            allure_redaction.scrub_folder(self.alluredir)
-
-    def _per_target_scorecards(self, run, exitstatus: int) -> None:
-        """Several targets: one scorecard each (``dr-scorecard-<target>.json``) and an overall verdict."""
+    def write_scorecards(self, session: pytest.Session, exitstatus: int,
+                         interrupted: bool) -> dict[str, tuple[dict[str, Any], Path]]:
+        """One scorecard per target (several: ``<card>-<target>.json`` and an overall verdict in ``<card>``),
+        the pictures of a single target; returns {target: (card, path)}. Exit 0 needs the verdict PASSED."""
         from . import scorecard
 
-        self.target_cards = {}
+        self._register_sandbox_secrets()
+        self.scorecard_path = self._scorecard_path()
+        if self.scorecard_path is None:
+            return {}
         finished = self.collector.finished_tests()
-        for name, target_run in run.target_runs.items():
-            tests = [t for t in finished if t.target == name]
-            card = scorecard.build(tests, target_run.target, exitstatus, target_run.target.objectives,
-                                   interrupted=self.interrupted)
-            path = self.scorecard_path.with_name(f"{self.scorecard_path.stem}-{name}{self.scorecard_path.suffix}")
+        for name, target_run in self.dr.target_runs.items():
+            key = name if self.dr.multi else None
+            path = (self.scorecard_path.with_name(f"{self.scorecard_path.stem}-{name}{self.scorecard_path.suffix}")
+                    if self.dr.multi else self.scorecard_path)
+            card = scorecard.build([t for t in finished if t.target == key], target_run.target, exitstatus,
+                                   target_run.target.objectives, self._timeline_data(key), interrupted=interrupted)
             scorecard.write(card, path)
-            self.target_cards[name] = (card, path)
-            self._record_drills(target_run, card, path)
-        verdicts = [card["verdict"] for card, _ in self.target_cards.values()]
-        overall = next((v for v in ("interrupted", "failed", "not verified", "partial", "nothing verified")
-                        if v in verdicts), "passed")
-        self.overall = {"schema": 1, "verdict": overall, "pytest_exit_status": exitstatus,
-                        "targets": {name: {"verdict": card["verdict"], "scorecard": str(path)}
-                                    for name, (card, path) in self.target_cards.items()}}
-        scorecard.write(self.overall, self.scorecard_path)
-        return overall
+            self.cards[name] = (card, path)
+        if self.dr.multi:
+            verdicts = [card["verdict"] for card, _ in self.cards.values()]
+            verdict = next((v for v in ("interrupted", "failed", "not verified", "partial", "nothing verified")
+                            if v in verdicts), "passed")
+            self.overall = {"schema": 1, "verdict": verdict, "pytest_exit_status": exitstatus,
+                            "targets": {name: {"verdict": card["verdict"], "scorecard": str(path)}
+                                        for name, (card, path) in self.cards.items()}}
+            scorecard.write(self.overall, self.scorecard_path)
+        else:
+            (card, _), = self.cards.values()
+            verdict = card["verdict"]
+            self.pictures = self._write_pictures(self.scorecard_path.parent, card)
+        if verdict in ("partial", "nothing verified") and exitstatus == int(pytest.ExitCode.OK):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # exit 0 means PASSED, nothing less
+        return self.cards
 
-    def _record_drills(self, run, card: dict, card_path: Path) -> None:
-        """A finished run records the drills it passed in the drill ledger (SCH-* evidence), with its
-        run id and the SHA-256 of its scorecard. An interrupted run records nothing."""
-        if getattr(self, "interrupted", False) or card["verdict"] == "interrupted":
-            self.ledger_entries = []
+    def write_run_files(self, ledger_heads: dict[str, str | None]) -> None:
+        """The run-level Allure files (environment per target, categories, executor), then the final scrub."""
+        if not self.alluredir:
             return
-        import hashlib
+        from . import allure_files, allure_redaction
 
-        from ..errors import DRConfigError
-        from ..ledger import LedgerError, head_of, ledger_path_for_run, record_run
+        if self.collector.tests:
+            targets = [(t.target, self._timeline_data(name if self.dr.multi else None).get("start"),
+                        ledger_heads.get(name)) for name, t in self.dr.target_runs.items()]
+            allure_files.write(Path(self.alluredir), targets)
+        allure_redaction.scrub_folder(self.alluredir)
 
-        passed = {row["id"] for row in card["criteria"] if row["status"] == "passed"}
-        gate = [row["id"] for row in card["criteria"] if row["kind"] == "gate"]
-        # A failover test: the operator gave the incident start, and the whole gate (OBJ-RTO
-        # included) passed within the RTO. A plain run that performed no failover is not one.
-        failover = run.options.incident_start is not None and bool(gate) and set(gate) <= passed
-        try:
-            path = ledger_path_for_run(run)
-            self.ledger_entries = record_run(
-                path, run_id=run.run_id, target=run.target.name, passed_criteria=passed,
-                scorecard_sha256=hashlib.sha256(card_path.read_bytes()).hexdigest(), failover=failover)
-            self.ledger_head = head_of(path) if path is not None else None
-        except (LedgerError, DRConfigError, OSError) as exc:
-            self.ledger_entries = []
-            self.ledger_error = f"kosmos-dr: drill ledger not updated: {exc}"
-
-    def _write_pictures(self, folder: Path) -> list[Path]:
+    def _write_pictures(self, folder: Path, card: dict[str, Any]) -> list[Path]:
         from .timeline import rpo_gap_svg, rto_timeline_svg
 
-        run = self.run
-        rpo = (self.card or {}).get("objectives", {}).get("rpo") or {}
+        target_run = self.dr.target_run(None)
+        rpo = card.get("objectives", {}).get("rpo") or {}
         pictures = {
-            RTO_PICTURE: rto_timeline_svg(self._timeline_data(), run.target.objectives.rto),
+            RTO_PICTURE: rto_timeline_svg(self._timeline_data(None), target_run.target.objectives.rto),
             RPO_PICTURE: rpo_gap_svg(rpo.get("measured"), rpo.get("limit")) if rpo else None,
         }
         written = []
@@ -323,35 +276,38 @@ class ReportingPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
-        if getattr(self, "target_cards", None):
-            for card, path in self.target_cards.values():
-                self._print_card(terminalreporter, card, path)
-            terminalreporter.write_line(f"overall verdict over {len(self.target_cards)} targets: "
+        if not self.cards:
+            return
+        if self.overall is not None:
+            for card, path in self.cards.values():
+                self._print_card(terminalreporter, card, path, titled=True)
+            terminalreporter.write_line(f"overall verdict over {len(self.cards)} targets: "
                                         f"{self.overall['verdict'].upper()} ({self.scorecard_path})")
             return
-        if self.card is None:
-            return
-        self._print_card(terminalreporter, self.card, self.scorecard_path)
-        for path in self.pictures:
-            terminalreporter.write_line(f"picture: {path}")
-        self._print_ledger(terminalreporter)
+        (card, path), = self.cards.values()
+        self._print_card(terminalreporter, card, path)
+        for picture in self.pictures:
+            terminalreporter.write_line(f"picture: {picture}")
+        for record in self.dr.ledger_records.values():
+            _print_ledger(terminalreporter, record)
 
-    def _print_ledger(self, terminalreporter) -> None:
-        for entry in getattr(self, "ledger_entries", []):
-            terminalreporter.write_line(f"drill ledger: recorded {entry['kind']} drill #{entry['seq']} for {entry['target']}")
-        if getattr(self, "ledger_entries", None) and getattr(self, "ledger_head", None):
-            terminalreporter.write_line(f"drill ledger head: {self.ledger_head} (keep it outside the ledger; "
-                                        "pass it back with --dr-ledger-head)")
-        if getattr(self, "ledger_error", None):
-            terminalreporter.write_line(self.ledger_error, yellow=True)
-
-    def _print_card(self, terminalreporter, card: dict, path: Path | None) -> None:
+    def _print_card(self, terminalreporter, card: dict, path: Path | None, titled: bool = False) -> None:
         verdict = card["verdict"]
         color = {"passed": {"green": True}, "failed": {"red": True}}.get(verdict, {"yellow": True})
-        title = f"DR scorecard: {card['target']['name']}" if getattr(self, "target_cards", None) else "DR scorecard"
+        title = f"DR scorecard: {card['target']['name']}" if titled else "DR scorecard"
         terminalreporter.write_sep("=", title, **color)
         for line in terminal_lines(card, path):
             terminalreporter.write_line(line)
+
+
+def _print_ledger(terminalreporter, record) -> None:
+    for entry in record.entries:
+        terminalreporter.write_line(f"drill ledger: recorded {entry['kind']} drill #{entry['seq']} for {entry['target']}")
+    if record.entries and record.head:
+        terminalreporter.write_line(f"drill ledger head: {record.head} (keep it outside the ledger; "
+                                    "pass it back with --dr-ledger-head)")
+    if record.error:
+        terminalreporter.write_line(record.error, yellow=True)
 
 
 def _iso(epoch: float) -> str:

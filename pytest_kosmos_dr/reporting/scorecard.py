@@ -93,17 +93,17 @@ class ScorecardCollector:
 
     def __init__(self) -> None:
         self.tests: dict[str, TestOutcome] = {}
-        self.incident: dict[str, Any] = {}
+        self.incidents: dict[str | None, dict[str, Any]] = {}  # per target (None: the only one)
 
     def add(self, report) -> None:
         criteria = list(getattr(report, "dr_criteria", None) or
                         [v for k, v in getattr(report, "user_properties", []) if k == "dr_criterion"])
+        target = next((v for k, v in getattr(report, "user_properties", []) if k == "dr_target"), None)
         incident = getattr(report, "dr_incident", None)
         if isinstance(incident, dict):
-            self.incident.update({k: v for k, v in incident.items() if v})
+            self.incidents.setdefault(target, {}).update({k: v for k, v in incident.items() if v})
         if not criteria:
             return
-        target = next((v for k, v in getattr(report, "user_properties", []) if k == "dr_target"), None)
         test = self.tests.setdefault(report.nodeid, TestOutcome(report.nodeid, list(dict.fromkeys(criteria)),
                                                                 target=target))
         test.results += list(getattr(report, "dr_results", None) or [])
