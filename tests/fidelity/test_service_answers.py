@@ -74,6 +74,9 @@ def test_dns_over_tcp_frames_each_answer():
         def soa(self, name):
             return None
 
+        def rds_endpoint(self, name):
+            return False, None
+
     async def exchange():
         server = await asyncio.start_server(lambda r, w: _serve_tcp(Resolver(), r, w), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
