@@ -171,3 +171,47 @@ def test_failover_script_fails_with_one_line_when_aws_is_unreachable(manual):
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("failover-to-dr: aws rds describe-db-instances failed"), done.stderr
+
+
+# -- a long wait: the world keeps moving until the incident ---------------------------------------------
+@pytest.fixture(scope="module")
+def archiving(monkeypatch_module):
+    monkeypatch_module.setenv("KOSMOS_DR_SANDBOX_ARCHIVE_EVERY", "2")  # instead of every 5 min
+    state_dir, running = _started(incident_after=10)
+    try:
+        yield running
+    finally:
+        _stop(state_dir)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_agents_keep_archiving_and_the_probe_sees_the_incident(archiving):
+    import boto3
+    import httpx
+
+    ready = parse_instant(archiving.state["ready_at"])
+    incident = _wait_for(archiving, "failed over")
+    running = _refreshed(archiving)
+    aws = running.state["aws"]
+    s3 = boto3.client("s3", region_name=aws["secondary_region"], endpoint_url=aws["endpoint_url"],
+                      aws_access_key_id=aws["access_key_id"], aws_secret_access_key=aws["secret_access_key"])
+    versions = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=aws["s3"]["agent_state_bucket"],
+                                                                  Prefix=aws["s3"]["prefix"]):
+        versions += page.get("Versions", [])
+    start = parse_instant(incident["start"])
+    for agent in running.state["agents"]:
+        newest = max(v["LastModified"] for v in versions if agent.split("-")[0] in v["Key"])
+        assert ready < newest <= start, f"{agent}: no archive written while the incident waited ({newest})"
+    grafana = running.state["grafana"]
+    series = 'probe_success{job="kosmos-api"}'
+    answer = httpx.get(f"{grafana['url']}/api/datasources/proxy/uid/prometheus/api/v1/query",
+                       params={"query": f"min_over_time({series}[1m])", "time": start.timestamp() + 1},
+                       headers={"Authorization": f"Bearer {grafana['token']}"}, timeout=10).json()
+    assert answer["status"] == "success" and answer["data"]["result"], answer
+    assert float(answer["data"]["result"][0]["value"][1]) == 0.0, "the probe did not fail at the incident"

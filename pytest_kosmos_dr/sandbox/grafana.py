@@ -274,6 +274,7 @@ class GrafanaComponent:
         self.maintenance = (_aligned(now - MAINTENANCE_AGO_S), _aligned(now - MAINTENANCE_AGO_S) + MAINTENANCE_S)
         self.blip = (_aligned(now - BLIP_AGO_S), _aligned(now - BLIP_AGO_S) + BLIP_S)
         self.breach = (_aligned(now - BREACH_AGO_S), _aligned(now - BREACH_AGO_S) + BREACH_S)
+        self.created_at, self.recorded_edges = now, set()  # an incident after this is recorded by _extend_to
         await asyncio.to_thread(self._create, now, ctx.state.get("incident", {}))
         app = web.Application(middlewares=[bearer_auth(self.token, ("/api/health",), {"message": "Unauthorized"})])
         app.router.add_get("/api/health", self.health)
@@ -346,16 +347,41 @@ class GrafanaComponent:
             self.last_sample = db.execute("SELECT max(ts) FROM probe_success").fetchone()[0]
 
     def _extend_to(self, now: float) -> None:
-        """The exporter kept probing: append "up" samples until now."""
+        """The exporter kept probing: append samples until now, "up" except while the sandbox's incident
+        (started after the sandbox was ready: ``--incident-after``) kept the API down."""
         if self.blind:
             return
+        down_from, down_until = self._incident_outage()
         first = (math.floor(self.last_sample / SCRAPE_S) + 1) * SCRAPE_S
-        if first > now:
+        rows = [(float(ts), 0.0 if down_from is not None and down_from <= ts < down_until else 1.0)
+                for ts in range(first, int(now) + 1, SCRAPE_S)]
+        # the probe that failed at the incident and the first that succeeded after failover, as at start
+        # (once each: a fault may change them afterwards)
+        edges = []
+        if down_from is not None and down_from > self.created_at:
+            edges = [(ts, value) for ts, value in ((down_from, 0.0), (down_until, 1.0))
+                     if ts <= now and ts not in self.recorded_edges]
+        if not rows and not edges:
             return
-        rows = [(float(ts), 1.0) for ts in range(first, int(now) + 1, SCRAPE_S)]
         with sqlite3.connect(self.tsdb_path) as db:
             db.executemany("INSERT OR IGNORE INTO probe_success VALUES (?, ?)", rows)
-        self.last_sample = rows[-1][0]
+            db.executemany("INSERT OR REPLACE INTO probe_success VALUES (?, ?)", edges)
+        self.recorded_edges.update(ts for ts, _ in edges)
+        self.last_sample = max([self.last_sample, *(ts for ts, _ in rows + edges)])
+
+    def _incident_outage(self) -> tuple[float | None, float]:
+        """When the probe fails because of the sandbox's incident: from its start until failover (still
+        down while a manual failover waits for the operator). (None, 0) before a scheduled incident."""
+        incident = (getattr(self, "ctx", None) and self.ctx.state.get("incident")) or {}
+        try:
+            start = datetime.fromisoformat(incident["start"].replace("Z", "+00:00")).timestamp()
+        except (KeyError, AttributeError, ValueError, TypeError):
+            return None, 0.0
+        try:
+            failover = datetime.fromisoformat(incident["failover_at"].replace("Z", "+00:00")).timestamp()
+        except (KeyError, AttributeError, ValueError, TypeError):
+            failover = math.inf
+        return start, failover
 
     def _set_values(self, start: float, end: float, value: float) -> None:
         with sqlite3.connect(self.tsdb_path) as db:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -38,6 +39,7 @@ from .rds_backend import ACCOUNT_ID, RealRds, now_utc
 
 log = logging.getLogger("kosmos_dr.sandbox.aws")
 WORKLOAD_S = 2.0
+ARCHIVE_EVERY_ENV = "KOSMOS_DR_SANDBOX_ARCHIVE_EVERY"  # seconds between live archives (tests shorten it)
 ENGINE_VERSION = "15.4"
 PRIMARY_ADDRESS = "127.0.0.2"  # the primary region's API endpoint: nothing listens there (the region is lost)
 SECONDARY_ADDRESS = "127.0.0.1"  # the DR region's: where the KOSMOS API stand-in listens
@@ -58,6 +60,7 @@ class AwsComponent:
         self.workload: LiveWorkload | None = None
         self.on_change = None  # called after the incident changes the world (the daemon persists it)
         self._timer: asyncio.Task | None = None
+        self._archiver: asyncio.Task | None = None  # agents' archives while a deferred incident waits
         self._incident_lock = asyncio.Lock()
         self.moto: MotoServer | None = None
         self.rds: RealRds | None = None
@@ -159,6 +162,27 @@ class AwsComponent:
             self._timer.cancel()
         if start_timer:
             self._timer = asyncio.get_running_loop().create_task(self._incident_when_due())
+            if self._archiver is None:
+                self._archiver = asyncio.get_running_loop().create_task(self._archive_until_incident())
+
+    async def _archive_until_incident(self) -> None:
+        """KOSMOS keeps archiving agent state while production runs: one archive per agent every
+        ``agent_state.FINE_EVERY``, written through S3's API (real LastModified), until the incident."""
+        layout, agents = self.ctx.layout, list(self.ctx.state["agents"])
+        every = float(os.environ.get(ARCHIVE_EVERY_ENV) or agent_state.FINE_EVERY.total_seconds())
+        while self.incident_state == "scheduled":
+            await asyncio.sleep(every)
+            at = now_utc()
+            if self.incident_state != "scheduled" or (self.incident_start and at >= self.incident_start):
+                return  # production is gone from the incident's second on: nothing archives any more
+            newest = {}
+            for agent in agents:
+                key = agent_state.archive_key(agent, at, layout)
+                body = agent_state.build_archive(agent, at, layout=layout)
+                await asyncio.to_thread(self.s3.put_object, Bucket=layout.bucket, Key=key, Body=body)
+                newest[agent] = key
+            self.ctx.state[self.name]["s3"]["newest"] = newest
+            log.info("archived the agents' state at %s (the incident is still scheduled)", isoformat(at))
 
     async def _incident_when_due(self) -> None:
         try:
@@ -238,8 +262,9 @@ class AwsComponent:
         incident.update(state="failed over", failover_at=at, dns_switched_at=at)
         self._changed()
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for task in (self._timer, self._archiver):
+            if task is not None:
+                task.cancel()
         if self.workload is not None:
             await asyncio.to_thread(self.workload.stop)
         if self.dns is not None:
