@@ -13,8 +13,11 @@ import os
 
 import pytest
 
-from . import fixtures, session
+from . import domain_fixtures, fixtures, session
+from .config import find_config
+from .criteria_marks import is_dr_test
 from .reporting import hooks as reporting_hooks
+from .run import OWNER_PID_KEY, RUN_DIR_KEY, DRRun, reserve_run_dir
 
 MARKERS = (
     "gate: read-only DR check, safe to run right after a failover (-m gate)",
@@ -68,8 +71,6 @@ def dr_requested(config: pytest.Config) -> bool:
         return True
     if any(config.getini(key) for key in DR_INI_KEYS):
         return True
-    from .config import find_config
-
     try:
         found, _ = find_config(config.rootpath)
     except Exception:  # noqa: BLE001 - an unreadable targets file is a DR project: the run reports it
@@ -83,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help:
         return
     config.pluginmanager.register(fixtures, "kosmos_dr.fixtures")  # inert until a test asks for one
+    config.pluginmanager.register(domain_fixtures, "kosmos_dr.domain_fixtures")
     if dr_requested(config):
         session.activate(config)
     elif config.pluginmanager.hasplugin("xdist"):
@@ -92,8 +94,6 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """No DR options, but DR tests were collected: the DR plugin acts for this run from here on."""
-    from .criteria_marks import is_dr_test
-
     if session.dr_plugin(config) is None and any(is_dr_test(item) for item in items):
         plugin = session.activate(config)  # an xdist worker: in the folder its controller reserved
         plugin.pytest_collection_modifyitems(config, items)  # registered during this very hook call
@@ -109,8 +109,6 @@ class _XdistWiring:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
-        from .run import OWNER_PID_KEY, RUN_DIR_KEY, reserve_run_dir
-
         config = node.config
         if session.dr_plugin(config) is not None:
             return  # the DR plugin hands out its own run folder
@@ -129,6 +127,4 @@ class _XdistWiring:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         reserved = config.stash.get(_RESERVED_RUN_DIR, None)
         if session.dr_plugin(config) is None and reserved is not None and reserved.exists():
-            from .run import DRRun
-
             DRRun(config, run_dir=reserved).close()  # a worker used it, no DR report came: stop what it started

@@ -1,5 +1,6 @@
 """The KOSMOS DR suites. Fixtures come from the pytest-kosmos-dr plugin (pytest_kosmos_dr); the
-listings several suites evaluate are made here, once per run.
+agent-state listing several suites evaluate is made here, once per run (the other shared listings are
+the plugin's domain fixtures, pytest_kosmos_dr/domain_fixtures.py).
 
 The agent-state listing is the one slow read at scale (tens of thousands of versions): it is
 started in the background as soon as the session's first test runs, and the tests that evaluate
@@ -18,14 +19,6 @@ PREFETCHED = "agent_state_versions"
 def pytest_collection_modifyitems(config, items):
     # stable: the plugin already put OBJ-RTO last (it waits for every other gate verdict)
     items.sort(key=lambda item: ("OBJ-RTO" in item_criteria(item), PREFETCHED in getattr(item, "fixturenames", ())))
-
-
-@pytest.fixture(scope="session")
-def backup_reference(dr_incident_start):
-    """The instant backup ages are measured against: the incident start, else now."""
-    from pytest_kosmos_dr.checks.backups import Reference
-
-    return Reference.of(dr_incident_start)
 
 
 @pytest.fixture(scope="session")
@@ -56,42 +49,3 @@ def agent_state_versions(_agent_state_listing):
     criteria and OBJ-RPO evaluate the same listing. It carries the target's archive layout (key pattern,
     archive names, expected members)."""
     return _agent_state_listing.result()
-
-
-class AgentRoster:
-    """The agents whose state must be backed up: the targets file's, and those found running in the DR
-    cluster (``discovered``: name -> where it runs) that the file does not list."""
-
-    def __init__(self, listed: list[str], discovered: dict[str, str]) -> None:
-        self.listed, self.discovered = listed, discovered
-
-    @property
-    def names(self) -> list[str]:
-        return self.listed + [name for name in self.discovered if name not in self.listed]
-
-
-@pytest.fixture(scope="session")
-def dr_agents(dr_target, request):
-    """Every agent: the listed ones plus the agent pods of the DR cluster (kubernetes.agent_selector; one
-    read-only pod list, bounded by the target's timeouts; an unreachable cluster: could not verify).
-    Without a selector, only the listed agents."""
-    from pytest_kosmos_dr.checks import agent_backups
-
-    listed = [agent.name for agent in dr_target.agents]
-    selector = dr_target.kubernetes.agent_selector
-    if not selector:
-        return AgentRoster(listed, {})
-    cluster = request.getfixturevalue("dr_cluster")
-    pods = cluster.list(f"/api/v1/namespaces/{dr_target.kubernetes.namespace}/pods", label_selector=selector)
-    return AgentRoster(listed, agent_backups.unlisted_running_agents(pods, dr_target.kubernetes.agent_label,
-                                                                      dr_target.agents))
-
-
-@pytest.fixture(scope="session")
-def kosmos_workloads(dr_cluster, dr_target):
-    """The KOSMOS namespace's Deployments and StatefulSets (one list each)."""
-    from pytest_kosmos_dr.checks import cluster
-
-    namespace = dr_target.kubernetes.namespace
-    return cluster.workloads_of(dr_cluster.list(f"/apis/apps/v1/namespaces/{namespace}/deployments"),
-                                dr_cluster.list(f"/apis/apps/v1/namespaces/{namespace}/statefulsets"))

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_kosmos_dr import incident_record as records
 from pytest_kosmos_dr.checks import communication
-from pytest_kosmos_dr.errors import DRUnverifiable
+from pytest_kosmos_dr import DRUnverifiable
 from pytest_kosmos_dr.timeparse import utcnow
 
 

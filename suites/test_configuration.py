@@ -4,6 +4,7 @@ runs, it applies cleanly, and the bucket holds a current, restorable copy (BAK-C
 import pytest
 
 from pytest_kosmos_dr.checks import configuration
+from pytest_kosmos_dr.clients.aws import fetch_object
 
 
 def _render(config_checkout, config_kubectl_jobs, overlay):
@@ -39,8 +40,6 @@ def test_production_overlay_applies_as_a_server_side_dry_run(config_checkout, co
 @pytest.mark.dr_criterion("BAK-CONFIG-MIRROR")
 def test_bucket_copy_of_the_configuration_is_the_production_head(config_checkout, dr_aws, dr_target, dr_check,
                                                                  tmp_path):
-    from pytest_kosmos_dr.clients.aws import fetch_object
-
     bucket, key = dr_target.backups.bucket, dr_target.backups.config_bundle
     bundle = fetch_object(dr_aws.client("s3"), bucket, key)
     dr_check(configuration.mirror_matches(config_checkout, bucket, key, bundle, tmp_path))

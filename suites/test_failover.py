@@ -60,7 +60,7 @@ def test_secondary_region_serves_after_a_regional_outage(dr_nodes, kosmos_pods, 
     context = dr_environment.kube_context
     dr_check(failover.regional_outage([
         cluster.nodes_ready(dr_nodes, context, region=dr_target.aws.secondary_region),
-        cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, context, dr_target.objectives.max_restarts,
-                             workloads=kosmos_workloads, nodes=dr_nodes),
+        cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, context,
+                             max_restarts=dr_target.objectives.max_restarts, workloads=kosmos_workloads, nodes=dr_nodes),
         _dns_on_secondary(api_route53, dns_resolver, dr_target),
     ]))

@@ -7,6 +7,7 @@ import pytest
 
 from pytest_kosmos_dr import gate_board
 from pytest_kosmos_dr.checks import objectives
+from pytest_kosmos_dr import DRUnverifiable
 
 GATE_WAIT_S = 600
 
@@ -25,7 +26,7 @@ def test_data_loss_per_source_within_the_rpo(dr_database, agent_state_versions, 
     # the run's one listing of the agent-state prefix (also BAK-AGENT-*): current versions = ListObjectsV2;
     # every agent: the listed ones and those running in the DR cluster (dr_agents)
     agents = objectives.newest_current_backups(agent_state_versions, dr_agents.names, incident)
-    dr_check(objectives.rpo(incident, tables, agents, dr_target.objectives.rpo, "the DR database",
+    dr_check(objectives.rpo(incident, tables, agents, limit=dr_target.objectives.rpo, where="the DR database",
                             discovered=dr_agents.discovered))
 
 
@@ -38,7 +39,5 @@ def test_recovery_validated_within_the_rto(dr_run, dr_incident_start, dr_target,
                     "OBJ-RTO needs every recovery criterion of the plan")
     verdicts, missing = gate_board.wait_for_all(dr_run.run_dir, GATE_WAIT_S)
     if missing:
-        from pytest_kosmos_dr.errors import DRUnverifiable
-
         raise DRUnverifiable("OBJ-RTO", f"{len(missing)} gate tests had no verdict after {GATE_WAIT_S} s")
     dr_check(objectives.rto(incident, verdicts, dr_target.objectives.rto))

@@ -28,8 +28,8 @@ def test_api_health_reports_every_component_healthy(kosmos_api, dr_target, dr_in
 
 @pytest.mark.dr_criterion("VAL-DB-CONNECT")
 def test_dr_database_answers_select_1(dr_environment, dr_target, dr_check):
-    dr_check(database_connection.database_connect(dr_environment.database, dr_target.timeouts.connect,
-                                                 dr_target.database.statement_timeout))
+    dr_check(database_connection.database_connect(dr_environment.database, connect_timeout=dr_target.timeouts.connect,
+                                                 statement_timeout=dr_target.database.statement_timeout))
 
 
 @pytest.mark.dr_criterion("VAL-MONITORING")

@@ -14,7 +14,7 @@ import pytest
 from pytest_kosmos_dr import ledger as drill_ledger
 from pytest_kosmos_dr.checks import schedule
 from pytest_kosmos_dr.checks.communication import NotVerified
-from pytest_kosmos_dr.errors import DRUnverifiable
+from pytest_kosmos_dr import DRUnverifiable
 from pytest_kosmos_dr.timeparse import utcnow
 
 
@@ -37,7 +37,7 @@ def judged(dr_check, criterion, ledger, target):
     skip with that reason."""
     __tracebackhide__ = True
     try:
-        result = schedule.drill_recency(criterion, ledger, target.name, utcnow(), target.schedule)
+        result = schedule.drill_recency(criterion, ledger, target.name, utcnow(), windows=target.schedule)
     except NotVerified as exc:
         pytest.skip(str(exc))
     return dr_check(result)

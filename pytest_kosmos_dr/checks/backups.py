@@ -325,7 +325,7 @@ def _not_counted(ignored: list[str]) -> str:
     return f"; not counted: {'; '.join(ignored)}" if ignored else ""
 
 
-def snapshots_hourly(snapshots: list[dict], instance: str, region: str, reference: Reference,
+def snapshots_hourly(snapshots: list[dict], instance: str, region: str, reference: Reference, *,
                      interval: timedelta, grace: timedelta, resource_id: str | None = None,
                      read_from: tuple[str, str] | None = None,
                      window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
@@ -404,12 +404,13 @@ def snapshots_hourly_from_copies(snapshots: list[dict], instance: str, primary: 
     matched = "" if resource_id else ", matched by name"
     why = (f"read from the copies in {secondary} by their original snapshot time{matched}: {primary} is down "
            f"({down.reason})")
-    return snapshots_hourly(copies, instance, primary, reference, interval, grace, resource_id, (asked, why), window)
+    return snapshots_hourly(copies, instance, primary, reference, interval=interval, grace=grace, resource_id=resource_id,
+                            read_from=(asked, why), window=window)
 
 
 # -- BAK-DB-PITR-RETENTION --------------------------------------------------------------------------
 def pitr_retention(production: dict | None, production_id: str, primary: str, dr_instance: dict | None,
-                   dr_id: str, secondary: str, automated_backups: list[dict], snapshots: list[dict],
+                   dr_id: str, secondary: str, automated_backups: list[dict], snapshots: list[dict], *,
                    retention: timedelta, now: datetime | None = None,
                    slack: timedelta = _BACKUPS.pitr_slack) -> CheckResult:
     """BAK-DB-PITR-RETENTION: BackupRetentionPeriod >= the retention on production (and on the DR
@@ -591,7 +592,7 @@ REPLICATED_BACKUP_STATES = ("replicating", "active", "retained")
 
 
 def cross_region(snapshots: list[dict], automated_backups: list[dict], production_id: str, primary: str,
-                 secondary: str, reference: Reference, interval: timedelta, grace: timedelta,
+                 secondary: str, reference: Reference, *, interval: timedelta, grace: timedelta,
                  resource_id: str | None = None) -> CheckResult:
     """BAK-DB-CROSS-REGION: copies of production's snapshots (or replicated automated backups) exist in
     the secondary region, the newest holding data at or before the reference at most interval + grace

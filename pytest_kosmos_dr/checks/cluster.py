@@ -203,7 +203,7 @@ def _revision_problems(pod: dict, workload: dict) -> list[str]:
     return problems
 
 
-def pods_running(pods: list[dict], namespace: str, context: str, max_restarts: int,
+def pods_running(pods: list[dict], namespace: str, context: str, *, max_restarts: int,
                  workloads: list[dict] | None = None, nodes: list[dict] | None = None) -> CheckResult:
     """REC-DR-PODS: every pod Running and Ready (containers and the pod), restarts within the bound;
     with ``workloads``: each Deployment/StatefulSet has its replicas Running+Ready, on its current

@@ -261,7 +261,7 @@ def _named(incident: dict) -> str:
             f"since {isoformat(when) if when else 'an unknown time'})")
 
 
-def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at: datetime | None,
+def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at: datetime | None, *,
                 tolerance: timedelta = SAME_INCIDENT_TOLERANCE) -> CheckResult:
     """COM-STATUS-PAGE: during an incident (a known start, no recorded resolution) the public page
     (Statuspage API v2 summary) must show *this* incident: an unresolved incident since the start

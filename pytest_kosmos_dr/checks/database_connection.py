@@ -22,7 +22,7 @@ def holds_data_sql(schema: str, tables: tuple[str, ...]) -> str:
     return "SELECT " + " OR ".join(f"EXISTS (SELECT 1 FROM {ident(schema)}.{ident(t)})" for t in tables)
 
 
-def database_connect(endpoint: DatabaseEndpoint, connect_timeout: timedelta,
+def database_connect(endpoint: DatabaseEndpoint, *, connect_timeout: timedelta,
                      statement_timeout: timedelta, database=None) -> CheckResult:
     """VAL-DB-CONNECT: ``SELECT 1`` succeeds on the DR database, and the server that answers is the
     promoted DR database (``pg_is_in_recovery()`` false: a standby still in recovery refuses every

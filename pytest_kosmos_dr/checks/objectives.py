@@ -34,7 +34,7 @@ def newest_current_backups(listing, agents: list[str], before: datetime) -> dict
 
 
 def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_state: dict[str, datetime | None],
-        limit: timedelta, where: str, discovered: dict[str, str] | None = None) -> CheckResult:
+        *, limit: timedelta, where: str, discovered: dict[str, str] | None = None) -> CheckResult:
     """OBJ-RPO: incident start minus the newest recovered write, per source, at most the RPO. ``discovered``:
     agents found running in the DR cluster that the targets file does not list (named as such)."""
     cid = "OBJ-RPO"

@@ -58,7 +58,7 @@ def entry_provenance(ledger: Ledger, number: int, entry: dict) -> str:
     return f"{what} in {ledger.path} line {number}; {chain_provenance(ledger)}"
 
 
-def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | None = None,
+def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | None = None, *,
                   windows: Schedule | None = None) -> CheckResult:
     """The newest counting passing entry of the criterion's kind, for ``target`` (its name), is within
     its window, read from ``windows`` (the target's ``schedule``; None: its defaults).

@@ -78,9 +78,6 @@ class PodFiles:
             raise PodCommandFailed(f"{' '.join(command[:3])} in {self.pod}: {message}")
         return done.stdout
 
-    def shell_command(self, command: str) -> str:
-        return f"kubectl exec -n {self.namespace} {self.pod} --context={self.context} -- {command}"
-
     def snapshot(self, path: str) -> bytes:
         """``tar cf - -C path .``: the folder as it is now."""
         return self._exec(["tar", "cf", "-", "-C", path, "."])
@@ -195,3 +192,37 @@ def remove_recorded(files: PodFiles, entry: dict, dry_run: bool = False) -> tupl
     except PodCommandFailed as exc:
         return False, f"scratch folder {where} of run {entry.get('run_id')}: NOT removed: {exc}"
     return True, f"scratch folder {where} of run {entry.get('run_id')}: removed (the live state was never written)"
+
+
+def restore_newest_archive(scratch: Scratch, agent, versions, s3, backups, namespace: str, agents: list[str],
+                           workdir: Path):
+    """REC-AGENT-STATE's drill: the agent's newest archive (from the run's listing ``versions``),
+    validated, extracted, copied into ``scratch`` in its pod and read back by checksum. A missing or
+    unusable archive, or a copy that fails, is a failed criterion (DRCheckFailed)."""
+    from ..checks import agent_backups
+    from ..checks.agent_state import state_restored
+    from ..errors import DRCheckFailed
+
+    name, bucket, prefix = agent.name, backups.bucket, backups.agent_state_prefix
+    newest = agent_backups.newest_archive(versions, name)
+    if newest is None:
+        raise DRCheckFailed(f"REC-AGENT-STATE: no state archive for {name} under s3://{bucket}/{prefix} "
+                            f"(key pattern {backups.agent_state_key})")
+    key = newest["Key"]
+    body = agent_backups.download(s3, bucket, newest)
+    problems, _ = agent_backups.archive_problems(body, agent=name, agents=agents)
+    if problems:  # another agent's state, empty state, a bad manifest: restoring it is no recovery
+        raise DRCheckFailed(f"REC-AGENT-STATE: s3://{bucket}/{key}: " + "; ".join(problems))
+    try:
+        folder = extract(body, workdir / "extracted")
+    except ValueError as exc:
+        raise DRCheckFailed(f"REC-AGENT-STATE: s3://{bucket}/{key} is {exc}") from None
+    expected = local_checksums(folder)
+    try:
+        scratch.put(tar_of(folder))
+    except PodCommandFailed as exc:
+        raise DRCheckFailed(f"REC-AGENT-STATE: copy into {agent.pod_name}:{scratch.path} failed: {exc}") from None
+    copy = (f"aws s3 cp s3://{bucket}/{key} . && tar -xzf {key.rsplit('/', 1)[-1]} && "
+            f"kubectl cp {folder.name}/ {namespace}/{agent.pod_name}:{scratch.path}\n"
+            f"(into a scratch folder of this run; the live {agent.state_path} is not written)")
+    return state_restored(name, agent.pod_name, scratch.path, key, expected, scratch.checksums(), copy)

@@ -44,28 +44,28 @@ def _replication(instance, incident=INCIDENT):
 
 def _pitr(production, snapshots=()):
     return backups.pitr_retention(production, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2",
-                                  [], list(snapshots), timedelta(days=30), now=INCIDENT)
+                                  [], list(snapshots), retention=timedelta(days=30), now=INCIDENT)
 
 
 CASES = {
     "backups.snapshots_hourly": [
-        ("no snapshots", lambda: backups.snapshots_hourly([], "kosmos-prod", "us-east-1", REF, H, G)),
+        ("no snapshots", lambda: backups.snapshots_hourly([], "kosmos-prod", "us-east-1", REF, interval=H, grace=G)),
         ("only snapshots after the reference", lambda: backups.snapshots_hourly([LATER], "kosmos-prod", "us-east-1",
-                                                                                REF, H, G)),
-        ("snapshot without fields", lambda: backups.snapshots_hourly([{}], "kosmos-prod", "us-east-1", REF, H, G)),
+                                                                                REF, interval=H, grace=G)),
+        ("snapshot without fields", lambda: backups.snapshots_hourly([{}], "kosmos-prod", "us-east-1", REF, interval=H, grace=G)),
         ("snapshot with None time", lambda: backups.snapshots_hourly(
-            [{**LATER, "SnapshotCreateTime": None}], "kosmos-prod", "us-east-1", REF, H, G, "db-X")),
+            [{**LATER, "SnapshotCreateTime": None}], "kosmos-prod", "us-east-1", REF, interval=H, grace=G, resource_id="db-X")),
     ],
     "backups.cross_region": [
         ("nothing in the secondary region", lambda: backups.cross_region([], [], "kosmos-prod", "us-east-1",
-                                                                         "us-west-2", REF, H, G)),
+                                                                         "us-west-2", REF, interval=H, grace=G)),
         ("only copies after the reference", lambda: backups.cross_region(
-            [{**LATER, "SourceRegion": "us-east-1"}], [], "kosmos-prod", "us-east-1", "us-west-2", REF, H, G)),
+            [{**LATER, "SourceRegion": "us-east-1"}], [], "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G)),
         ("empty snapshot and backup records", lambda: backups.cross_region([{}], [{}], "kosmos-prod", "us-east-1",
-                                                                           "us-west-2", REF, H, G)),
+                                                                           "us-west-2", REF, interval=H, grace=G)),
         ("replicated backup without a window", lambda: backups.cross_region(
             [], [{"DBInstanceIdentifier": "kosmos-prod", "Region": "us-east-1", "RestoreWindow": None}],
-            "kosmos-prod", "us-east-1", "us-west-2", REF, H, G)),
+            "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G)),
     ],
     "backups.pitr_retention": [
         ("no production instance", lambda: _pitr(None)),

@@ -19,11 +19,11 @@ CASES = {
         ("node without region label", lambda: cluster.nodes_ready([BARE_NODE], "dr-cluster", region="us-west-2")),
     ],
     "cluster.pods_running": [
-        ("no pods", lambda: cluster.pods_running([], "kosmos", "dr-cluster", 3)),
-        ("pod without status", lambda: cluster.pods_running([BARE_POD], "kosmos", "dr-cluster", 3)),
-        ("no workloads", lambda: cluster.pods_running([NO_LIMITS_POD], "kosmos", "dr-cluster", 3, workloads=[])),
-        ("containers ready, no pod conditions", lambda: cluster.pods_running([NO_LIMITS_POD], "kosmos", "dr-cluster", 3)),
-        ("a workload without pods", lambda: cluster.pods_running([NO_LIMITS_POD], "kosmos", "dr-cluster", 3,
+        ("no pods", lambda: cluster.pods_running([], "kosmos", "dr-cluster", max_restarts=3)),
+        ("pod without status", lambda: cluster.pods_running([BARE_POD], "kosmos", "dr-cluster", max_restarts=3)),
+        ("no workloads", lambda: cluster.pods_running([NO_LIMITS_POD], "kosmos", "dr-cluster", max_restarts=3, workloads=[])),
+        ("containers ready, no pod conditions", lambda: cluster.pods_running([NO_LIMITS_POD], "kosmos", "dr-cluster", max_restarts=3)),
+        ("a workload without pods", lambda: cluster.pods_running([NO_LIMITS_POD], "kosmos", "dr-cluster", max_restarts=3,
                                                                  workloads=[STATEFULSET])),
     ],
     "cluster.pod_metrics_within_limits": [

@@ -33,13 +33,13 @@ def _answering(row, database=None):
 
     endpoint = DatabaseEndpoint("127.0.0.1", 5432, "kosmos", "admin", "x")
     with mock.patch.object(database_connection, "connect", connect):
-        return database_connection.database_connect(endpoint, T, T, database)
+        return database_connection.database_connect(endpoint, connect_timeout=T, statement_timeout=T, database=database)
 
 
 def _nothing_listening(**fields):
     endpoint = DatabaseEndpoint(**{"host": "127.0.0.1", "port": free_port(), "dbname": "kosmos", "user": "admin",
                                    "password": None, **fields})
-    return database_connection.database_connect(endpoint, T, T)
+    return database_connection.database_connect(endpoint, connect_timeout=T, statement_timeout=T)
 
 
 NO_TABLES = Contract("public", timedelta(hours=1), "created_at", (), (), ())

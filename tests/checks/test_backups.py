@@ -31,13 +31,13 @@ def copies(**kwargs):
 
 # -- BAK-DB-SNAPSHOTS-HOURLY -----------------------------------------------------------------------------
 def test_hourly_snapshots_pass():
-    result = backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    result = backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
     assert result.passed, result.summary
 
 
 def test_only_snapshots_after_the_incident_fail_instead_of_counting_as_zero_old():
     later = [snapshot(-1), snapshot(-2)]
-    result = backups.snapshots_hourly(later, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    result = backups.snapshots_hourly(later, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
     assert not result.passed
     assert "has no available snapshot at or before the incident start 2025-12-13T09:12:00Z (2 taken after it)" \
         in result.summary
@@ -50,14 +50,14 @@ def test_only_snapshots_after_the_incident_fail_instead_of_counting_as_zero_old(
     ([], "has no available snapshot at or before"),
 ])
 def test_snapshots_that_are_not_production_s_usable_ones_do_not_count(listing, said):
-    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
     assert not result.passed and said in result.summary
 
 
 def test_a_fresh_copy_of_old_data_counts_by_its_data_time():
     stale = [snapshot(h + 0.2, original=INCIDENT - timedelta(hours=12)) for h in range(6)] + [
         snapshot(h + 0.2) for h in range(6, 24)]
-    result = backups.snapshots_hourly(stale, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID)
+    result = backups.snapshots_hourly(stale, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
     assert not result.passed and "newest snapshot rds:kosmos-prod-6.2 6 h 12 min before the incident start" \
         in result.summary
 
@@ -65,7 +65,7 @@ def test_a_fresh_copy_of_old_data_counts_by_its_data_time():
 # -- BAK-DB-CROSS-REGION ---------------------------------------------------------------------------------
 def cross(listing, backups_listed=(), rid=RID):
     return backups.cross_region(listing, list(backups_listed), "kosmos-prod", "us-east-1", "us-west-2", REFERENCE,
-                                HOUR, GRACE, rid)
+                                interval=HOUR, grace=GRACE, resource_id=rid)
 
 
 def test_copies_pass():
@@ -151,7 +151,7 @@ def test_replica_of_another_instance_fails():
 # -- BAK-DB-PITR-RETENTION -------------------------------------------------------------------------------
 def pitr(production, snapshots, dr=None):
     return backups.pitr_retention(production, "kosmos-prod", "us-east-1", dr, "kosmos-prod-replica", "us-west-2", [],
-                                  snapshots, timedelta(days=30), now=INCIDENT)
+                                  snapshots, retention=timedelta(days=30), now=INCIDENT)
 
 
 def test_retention_reaching_back_30_days_passes_and_a_short_window_on_an_old_instance_fails():
@@ -178,8 +178,8 @@ def test_promoted_dr_instance_with_short_retention_fails():
 def test_the_snapshot_window_is_the_targets():
     """A 3 h gap 30 h before the incident: outside the default 24 h window, inside a 36 h one."""
     listing = [snapshot(h + 0.2) for h in range(48) if h not in (29, 30)]
-    assert backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID).passed
-    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID,
+    assert backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID).passed
+    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID,
                                       window=timedelta(hours=36))
     assert not result.passed and "gap of 3 h" in result.summary
     assert "in the 36 h before" in result.evidence[0].answer
@@ -187,17 +187,17 @@ def test_the_snapshot_window_is_the_targets():
 
 def test_a_zero_snapshot_window_cannot_be_judged():
     with pytest.raises(backups.DRUnverifiable, match="snapshot window"):
-        backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, HOUR, GRACE, RID, window=timedelta(0))
+        backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID, window=timedelta(0))
 
 
 def test_a_three_day_restore_window_passes_on_three_days_and_fails_on_two():
     old = {"BackupRetentionPeriod": 3, "InstanceCreateTime": INCIDENT - timedelta(days=90), "DbiResourceId": RID}
     three = [snapshot(24 * d) for d in range(4)]
     ok = backups.pitr_retention(old, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2", [],
-                                three, timedelta(days=3), now=INCIDENT)
+                                three, retention=timedelta(days=3), now=INCIDENT)
     assert ok.passed, ok.summary
     short = backups.pitr_retention(dict(old, BackupRetentionPeriod=2), "kosmos-prod", "us-east-1", None,
-                                   "kosmos-prod-replica", "us-west-2", [], three[:2], timedelta(days=3), now=INCIDENT)
+                                   "kosmos-prod-replica", "us-west-2", [], three[:2], retention=timedelta(days=3), now=INCIDENT)
     assert not short.passed and "short of 3 d" in short.summary and "BackupRetentionPeriod 2 d" in short.summary
 
 
@@ -208,7 +208,7 @@ def test_the_first_backup_slack_is_the_targets():
 
     def judged(slack):
         return backups.pitr_retention(young, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2", [],
-                                      listing, timedelta(days=30), now=INCIDENT, slack=slack)
+                                      listing, retention=timedelta(days=30), now=INCIDENT, slack=slack)
 
     assert judged(timedelta(hours=2)).passed
     result = judged(timedelta(hours=1))

@@ -153,19 +153,19 @@ def test_no_nodes_fail():
 
 
 def test_healthy_pods_pass(world):
-    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", 3, workloads=world["workloads"])
+    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", max_restarts=3, workloads=world["workloads"])
     assert result.passed, result.summary
 
 
 def test_containers_ready_but_pod_not_ready_fails(world):
     world["pods"][2]["status"]["conditions"][0].update(status="False", reason="ReadinessGatesNotReady")
-    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", 3)
+    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", max_restarts=3)
     assert not result.passed and "pod/zeus-0: Ready=False while its containers are ready (ReadinessGatesNotReady)" in result.summary
 
 
 def test_pod_of_an_old_revision_fails(world):
     world["pods"][2] = pod("zeus-0", ("StatefulSet", "zeus"), "dr-node-c", revision="rev-0", image=IMAGE.replace("2.4.1", "2.3.9"))
-    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", 3, workloads=world["workloads"])
+    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", max_restarts=3, workloads=world["workloads"])
     assert not result.passed
     assert "pod/zeus-0: runs revision rev-0, StatefulSet/zeus's update revision is rev-1" in result.summary
     assert "runs image registry.kosmos.internal/kosmos/agent-runtime:2.3.9" in result.summary
@@ -174,14 +174,14 @@ def test_pod_of_an_old_revision_fails(world):
 
 def test_missing_pod_behind_a_status_that_claims_ready_fails(world):
     del world["pods"][2]
-    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", 3, workloads=world["workloads"])
+    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", max_restarts=3, workloads=world["workloads"])
     assert not result.passed
     assert "StatefulSet/zeus: 0 of 1 replicas Running+Ready (0 pods; its status claims readyReplicas 1)" in result.summary
 
 
 def test_no_pods_or_no_workloads_fail(world):
-    assert not cluster.pods_running([], "kosmos", "dr-cluster", 3).passed
-    assert not cluster.pods_running(world["pods"], "kosmos", "dr-cluster", 3, workloads=[]).passed
+    assert not cluster.pods_running([], "kosmos", "dr-cluster", max_restarts=3).passed
+    assert not cluster.pods_running(world["pods"], "kosmos", "dr-cluster", max_restarts=3, workloads=[]).passed
 
 
 # --- VAL-POD-METRICS --------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def test_storage_class_allowing_one_zone_makes_an_efs_volume_zonal(world):
 
 
 def test_pod_on_a_node_that_is_gone_fails(world):
-    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", 3, workloads=world["workloads"],
+    result = cluster.pods_running(world["pods"], "kosmos", "dr-cluster", max_restarts=3, workloads=world["workloads"],
                                   nodes=world["nodes"][:2])
     assert not result.passed
     assert result.summary.startswith("1 of 3 pods in kosmos unhealthy: pod/zeus-0: Running on node/dr-node-c, which is "

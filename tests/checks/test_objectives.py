@@ -14,20 +14,20 @@ RPO, RTO = timedelta(minutes=15), timedelta(hours=4)
 def test_rpo_passes_when_every_source_is_within_and_names_the_worst():
     result = objectives.rpo(INCIDENT, {"conversations": INCIDENT - timedelta(minutes=2),
                                        "messages": INCIDENT - timedelta(minutes=1)},
-                            {"zeus": INCIDENT - timedelta(minutes=5)}, RPO, "the DR database")
+                            {"zeus": INCIDENT - timedelta(minutes=5)}, limit=RPO, where="the DR database")
     assert result.passed and "worst data-loss window 5 min over 3 sources" in result.summary
 
 
 def test_rpo_fails_per_source_over_the_limit():
     result = objectives.rpo(INCIDENT, {"conversations": INCIDENT - timedelta(minutes=2),
                                        "messages": INCIDENT - timedelta(minutes=30)},
-                            {"zeus": INCIDENT - timedelta(minutes=5)}, RPO, "the DR database")
+                            {"zeus": INCIDENT - timedelta(minutes=5)}, limit=RPO, where="the DR database")
     assert not result.passed
     assert result.offenders == ["table messages: 30 min lost"]
 
 
 def test_rpo_fails_with_nothing_to_measure():
-    result = objectives.rpo(INCIDENT, {}, {"zeus": INCIDENT}, RPO, "the DR database")
+    result = objectives.rpo(INCIDENT, {}, {"zeus": INCIDENT}, limit=RPO, where="the DR database")
     assert not result.passed and "no database tables" in result.summary
 
 

@@ -96,7 +96,7 @@ def test_the_windows_are_the_targets():
     fortnightly = Schedule(backup_restore=timedelta(days=14))
     entry = run_entry(days=20)
     assert judge("SCH-RESTORE-MONTHLY", entry).passed  # the plan's 31 d
-    result = schedule.drill_recency("SCH-RESTORE-MONTHLY", ledger(entry), "dr-cluster", NOW, fortnightly)
+    result = schedule.drill_recency("SCH-RESTORE-MONTHLY", ledger(entry), "dr-cluster", NOW, windows=fortnightly)
     assert not result.passed and result.summary.endswith("(overdue), limit 14 d")
 
 
@@ -114,5 +114,5 @@ def test_every_criterion_reads_its_own_window(criterion):
 def test_a_zero_window_fails():
     from pytest_kosmos_dr.target import Schedule
 
-    result = schedule.drill_recency("SCH-TABLETOP-BIANNUAL", ledger(), "dr-cluster", NOW, Schedule(tabletop=timedelta(0)))
+    result = schedule.drill_recency("SCH-TABLETOP-BIANNUAL", ledger(), "dr-cluster", NOW, windows=Schedule(tabletop=timedelta(0)))
     assert not result.passed and "schedule.tabletop" in result.summary

@@ -1,0 +1,232 @@
+"""Domain fixtures: the DR environment in the plan's terms, so that a suite test states only the
+criterion and the assertion. Each listing or description is made once per run (on first use) with
+the session clients of ``fixtures.py``; the Kubernetes API paths, the regions each fact is read in
+and the target's limits live here, not in the suites.
+
+* ``dr_rds``: production (primary region) and the DR replica (secondary region), their snapshots
+  and automated backups.
+* ``dr_kosmos``: the KOSMOS namespace of the DR cluster, listed afresh on each call.
+* ``kosmos_workloads``, ``dr_agents``, ``backup_reference``: what several suites evaluate.
+* ``agent_state_drill``: REC-AGENT-STATE's drill (``drills.agent_state``) into a scratch folder.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import pytest
+
+from .errors import DRUnverifiable
+
+
+class DrRds:
+    """The target's databases in RDS: ``production`` and its listings are read in the primary region
+    as ``PrimaryRead`` (``.value``, or ``.down`` while that region answers like an outage); the
+    ``replica`` (the DR instance) and the copies in the secondary region."""
+
+    def __init__(self, aws, target) -> None:
+        self._aws, self._target = aws, target
+        self.primary, self.secondary = target.aws.primary_region, target.aws.secondary_region
+        self.production_id = target.database.production_instance
+        self.replica_id = target.database.replica_instance
+
+    def rds(self, region: str):
+        return self._aws.client("rds", region)
+
+    @cached_property
+    def production(self):
+        """The production instance (value None when RDS says it does not exist)."""
+        from .checks import backups
+
+        return backups.PrimaryRead.of(lambda: backups.describe_instance(self.rds(self.primary), self.production_id,
+                                                                         self.primary))
+
+    @property
+    def production_resource_id(self) -> str | None:
+        """Production's DbiResourceId: it tells its backups from those of an earlier instance of the same
+        name (None while the primary region is down: its copies are then matched by name)."""
+        return (self.production.value or {}).get("DbiResourceId")
+
+    @property
+    def production_resource_id_if_answered(self) -> str | None:
+        """The resource id asked afresh; None when the primary region's API does not answer (the
+        copies must not depend on it: they are then matched by name only)."""
+        from .checks import backups
+
+        try:
+            found = backups.describe_instance(self.rds(self.primary), self.production_id, self.primary)
+        except DRUnverifiable:  # RegionDown included
+            return None
+        return (found or {}).get("DbiResourceId")
+
+    @cached_property
+    def production_snapshots(self):
+        """Every snapshot of production in the primary region (one paginated listing)."""
+        from .checks import backups
+
+        return backups.PrimaryRead.of(lambda: backups.list_snapshots(self.rds(self.primary), self.production_id,
+                                                                     self.primary))
+
+    @cached_property
+    def production_automated_backups(self):
+        """Production's automated backups in the primary region."""
+        from .checks import backups
+
+        return backups.PrimaryRead.of(lambda: backups.list_automated_backups(self.rds(self.primary), self.primary,
+                                                                             self.production_id))
+
+    @property
+    def replica(self) -> dict | None:
+        """The DR instance in the secondary region, described now (None when RDS says it does not exist)."""
+        from .checks import backups
+
+        return backups.describe_instance(self.rds(self.secondary), self.replica_id, self.secondary)
+
+    @property
+    def replica_multi_az(self) -> bool:
+        """The DR instance's MultiAZ setting (DescribeDBInstances in the secondary region)."""
+        from .clients.aws import call
+
+        described = call(f"RDS DescribeDBInstances {self.replica_id}", self._aws.client("rds").describe_db_instances,
+                         DBInstanceIdentifier=self.replica_id)
+        return bool(described["DBInstances"][0].get("MultiAZ"))
+
+    @cached_property
+    def secondary_snapshots(self) -> list[dict]:
+        """Every snapshot in the secondary region (copies of production's among them)."""
+        from .checks import backups
+
+        return backups.list_snapshots(self.rds(self.secondary), None, self.secondary)
+
+    @cached_property
+    def secondary_automated_backups(self) -> list[dict]:
+        """Automated backups in the secondary region (replicated ones of production among them)."""
+        from .checks import backups
+
+        return backups.list_automated_backups(self.rds(self.secondary), self.secondary)
+
+    @property
+    def production_down(self):
+        """The primary region's outage as the production reads saw it, else None."""
+        return (self.production.down or self.production_snapshots.down
+                or self.production_automated_backups.down)
+
+
+@pytest.fixture(scope="session")
+def dr_rds(dr_aws, dr_target) -> DrRds:
+    """The target's RDS instances and backups (``dr_rds.production``, ``dr_rds.replica``, ...)."""
+    return DrRds(dr_aws, dr_target)
+
+
+class KosmosNamespace:
+    """The DR cluster as ``kubectl`` shows it for the KOSMOS namespace; each call lists afresh."""
+
+    def __init__(self, cluster, namespace: str) -> None:
+        self.cluster, self.namespace = cluster, namespace
+
+    def _ns(self, group_version: str, plural: str) -> list[dict]:
+        prefix = "/api" if "/" not in group_version else "/apis"
+        return self.cluster.list(f"{prefix}/{group_version}/namespaces/{self.namespace}/{plural}")
+
+    def nodes(self) -> list[dict]:
+        return self.cluster.list("/api/v1/nodes")
+
+    def pods(self) -> list[dict]:
+        return self._ns("v1", "pods")
+
+    def workloads(self) -> list[dict]:
+        """Deployments and StatefulSets (one list each)."""
+        from .checks import cluster
+
+        return cluster.workloads_of(self._ns("apps/v1", "deployments"), self._ns("apps/v1", "statefulsets"))
+
+    def pod_metrics(self) -> list[dict]:
+        return self._ns("metrics.k8s.io/v1beta1", "pods")
+
+    def volume_claims(self) -> list[dict]:
+        return self._ns("v1", "persistentvolumeclaims")
+
+    def volumes(self) -> list[dict]:
+        return self.cluster.list("/api/v1/persistentvolumes")
+
+    def storage_classes(self) -> list[dict]:
+        return self.cluster.list("/apis/storage.k8s.io/v1/storageclasses")
+
+
+@pytest.fixture(scope="session")
+def dr_kosmos(dr_cluster, dr_target) -> KosmosNamespace:
+    """The KOSMOS namespace of the DR cluster: ``dr_kosmos.pods()``, ``.workloads()``, ``.nodes()``, ..."""
+    return KosmosNamespace(dr_cluster, dr_target.kubernetes.namespace)
+
+
+@pytest.fixture(scope="session")
+def kosmos_workloads(dr_kosmos):
+    """The KOSMOS namespace's Deployments and StatefulSets (one list each)."""
+    return dr_kosmos.workloads()
+
+
+@pytest.fixture(scope="session")
+def backup_reference(dr_incident_start):
+    """The instant backup ages are measured against: the incident start, else now."""
+    from .checks.backups import Reference
+
+    return Reference.of(dr_incident_start)
+
+
+class AgentRoster:
+    """The agents whose state must be backed up: the targets file's, and those found running in the DR
+    cluster (``discovered``: name -> where it runs) that the file does not list."""
+
+    def __init__(self, listed: list[str], discovered: dict[str, str]) -> None:
+        self.listed, self.discovered = listed, discovered
+
+    @property
+    def names(self) -> list[str]:
+        return self.listed + [name for name in self.discovered if name not in self.listed]
+
+
+@pytest.fixture(scope="session")
+def dr_agents(dr_target, request) -> AgentRoster:
+    """Every agent: the listed ones plus the agent pods of the DR cluster (kubernetes.agent_selector; one
+    read-only pod list, bounded by the target's timeouts; an unreachable cluster: could not verify).
+    Without a selector, only the listed agents."""
+    from .checks import agent_backups
+
+    listed = [agent.name for agent in dr_target.agents]
+    selector = dr_target.kubernetes.agent_selector
+    if not selector:
+        return AgentRoster(listed, {})
+    cluster = request.getfixturevalue("dr_cluster")
+    pods = cluster.list(f"/api/v1/namespaces/{dr_target.kubernetes.namespace}/pods", label_selector=selector)
+    return AgentRoster(listed, agent_backups.unlisted_running_agents(pods, dr_target.kubernetes.agent_label,
+                                                                      dr_target.agents))
+
+
+@pytest.fixture(scope="session")
+def drilled_agent(dr_target):
+    """The agent whose state the drill restores: the target's first (the plan's zeus-orchestrator)."""
+    return dr_target.agents[0]
+
+
+@pytest.fixture
+def agent_state_drill(dr_run, drill_lease, dr_environment, dr_target, dr_aws, agent_pod, drilled_agent, tmp_path):
+    """``agent_state_drill(versions)``: the drilled agent's newest archive restored into a scratch folder
+    of this run in its pod and read back (a ``CheckResult``); the folder is removed at teardown (the
+    live state is untouched)."""
+    from .drills import agent_state as drill
+
+    agent = drilled_agent
+    agent_pod(agent.name)  # the pod must exist (fails the test otherwise)
+    files = drill.PodFiles(dr_environment.kubeconfig, dr_environment.kube_context, dr_target.kubernetes.namespace,
+                           agent.pod_name)
+    scratch = drill.Scratch(files, dr_run, agent.name, agent.state_path).create()
+
+    def restore(versions):
+        return drill.restore_newest_archive(scratch, agent, versions, dr_aws.client("s3"), dr_target.backups,
+                                            dr_target.kubernetes.namespace, [a.name for a in dr_target.agents],
+                                            tmp_path)
+
+    try:
+        yield restore
+    finally:
+        scratch.discard()
