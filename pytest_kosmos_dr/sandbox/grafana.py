@@ -23,7 +23,8 @@ name is an A record in the sandbox's Route53 zone, so it resolves through the sa
   ``instance``) and the exporter's ``up`` (1 while it is scraped). Instant queries evaluate a PromQL
   subset (``_parse_promql``): number literals, ``vector(n)``, ``time()``, selectors with ``=``, ``!=``,
   ``=~``, ``!~`` matchers (latest sample at or before ``t``, 5 min lookback), range selectors
-  ``S[<d>]`` (a matrix), ``<avg|min|max|sum|count>_over_time(S[<d>])`` and ``sum``/``avg``/``min``/
+  ``S[<d>]`` (a matrix), ``<avg|min|max|sum|count>_over_time(S[<d>])``, ``rate``/``increase``/``delta``
+  (Prometheus's extrapolation) and ``irate`` of ``S[<d>]``, and ``sum``/``avg``/``min``/
   ``max``/``count`` over them; a selector naming no stored series is an empty vector, a malformed query
   ``bad_data`` (400), a well-formed query outside the subset ``bad_data`` naming what is supported.
   Range queries know ``avg(avg_over_time(S[<d>]))`` (mean of the samples in ``(t - d, t]``) and ``avg(S)``,
@@ -110,6 +111,40 @@ _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
 _AGGREGATIONS = ("sum", "avg", "min", "max", "count")
 _OVER_TIME = {"avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time"}
+_RATES = {"rate", "increase", "delta", "irate"}  # counters' and gauges' change over a range (Prometheus's)
+
+
+def _extrapolated_change(points: list, start: float, end: float, function: str) -> float | None:
+    """rate/increase/delta as Prometheus computes them (promql/functions.go extrapolatedRate): the change
+    over the samples in ``(start, end]`` (counter resets added back for rate/increase), extrapolated to the
+    range's edges by at most half an average sample interval, and not below zero for a counter."""
+    if len(points) < 2:
+        return None
+    counter = function != "delta"
+    change = points[-1][1] - points[0][1]
+    if counter:
+        change += sum(prev for (_, prev), (_, cur) in zip(points, points[1:]) if cur < prev)
+    sampled = points[-1][0] - points[0][0]
+    if sampled <= 0:
+        return None
+    average = sampled / (len(points) - 1)
+    to_start, to_end = points[0][0] - start, end - points[-1][0]
+    to_start = average / 2 if to_start >= average * 1.1 else to_start
+    to_end = average / 2 if to_end >= average * 1.1 else to_end
+    if counter and change > 0 and points[0][1] >= 0:
+        to_start = min(to_start, sampled * (points[0][1] / change))
+    change *= (sampled + to_start + to_end) / sampled
+    return change / (end - start) if function == "rate" else change
+
+
+def _instant_rate(points: list) -> float | None:
+    """irate: the per-second change between the last two samples (a reset counts from zero)."""
+    if len(points) < 2:
+        return None
+    (t0, v0), (t1, v1) = points[-2], points[-1]
+    if t1 <= t0:
+        return None
+    return (v1 if v1 < v0 else v1 - v0) / (t1 - t0)
 
 
 def _duration_s(text: str) -> float:
@@ -174,13 +209,14 @@ def _parse_promql(text: str) -> tuple:
             if number[0] != "number":
                 raise PromQLError("expected type scalar in call to function \"vector\"")
             return ("vector", number[1])
-        if function in _OVER_TIME:
+        if function in _OVER_TIME or function in _RATES:
             ranged = _parse_promql(inner)
             if ranged[0] != "range":
                 raise PromQLError(f'expected type range vector in call to function "{function}"')
             return ("over_time", function, ranged[1], ranged[2])
         raise PromQLError(f"the sandbox's Prometheus does not evaluate {function}(); it evaluates numbers, "
-                          "vector(), time(), selectors, S[<d>], *_over_time(S[<d>]) and sum/avg/min/max/count")
+                          "vector(), time(), selectors, S[<d>], *_over_time(S[<d>]), rate/irate/increase/delta(S[<d>]) and "
+                          "sum/avg/min/max/count")
     if re.search(r"[}\]\w]\s+(?:offset|@)\s|\s@\s*\d", text):
         raise PromQLError(f"the sandbox's Prometheus does not evaluate offset or @ modifiers ({text!r})")
     ranged = re.fullmatch(rf"(.*)\[({_DURATION})\]", text)
@@ -233,6 +269,12 @@ def _evaluate_promql(tree: tuple, at: float, series: list, samples, lookback: fl
                 result.append({"metric": labels, "value": [stamp, _number(points[-1][1])]})
             elif kind == "range":
                 result.append({"metric": labels, "values": [[round(t, 3), _number(v)] for t, v in points]})
+            elif tree[1] in _RATES:
+                value = (_instant_rate(points) if tree[1] == "irate"
+                         else _extrapolated_change(points, at - reach, at, tree[1]))
+                if value is not None:
+                    plain = {k: v for k, v in labels.items() if k != "__name__"}
+                    result.append({"metric": plain, "value": [stamp, _number(value)]})
             else:
                 values = [v for _, v in points]
                 reduce = {"avg_over_time": lambda x: sum(x) / len(x), "min_over_time": min, "max_over_time": max,

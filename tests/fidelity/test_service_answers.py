@@ -54,7 +54,7 @@ def test_malformed_queries_are_bad_data(text):
         _evaluate_promql(_parse_promql(text), 1000.0, SERIES, samples, 300)
 
 
-@pytest.mark.parametrize("text", ["rate(up[5m])", "up + 1", "up offset 5m", "sum by (job) (up)"])
+@pytest.mark.parametrize("text", ["abs(up)", "up + 1", "up offset 5m", "sum by (job) (up)"])
 def test_queries_outside_the_subset_say_so(text):
     with pytest.raises(PromQLError, match="does not evaluate"):
         _parse_promql(text)
@@ -95,3 +95,27 @@ def test_dns_over_tcp_frames_each_answer():
     answers = asyncio.run(exchange())
     assert [str(a.rr[0].rname) for a in answers] == ["a.kosmos.internal.", "b.kosmos.internal."]
     assert all(a.header.aa == 1 and a.header.ad == 0 for a in answers)
+
+
+def test_rate_and_increase_extrapolate_as_prometheus_does():
+    from pytest_kosmos_dr.sandbox.grafana import _evaluate_promql, _parse_promql
+
+    # a counter scraped every 15 s, +10 per scrape, with a reset after 60 s
+    points = [(float(t), float(v)) for t, v in ((15, 10), (30, 20), (45, 30), (60, 40), (75, 5), (90, 15))]
+
+    def evaluate(query, at=90.0):
+        kind, result = _evaluate_promql(_parse_promql(query), at, [({"__name__": "c", "job": "j"}, "c")],
+                                        lambda column, start, end: [p for p in points if start <= p[0] <= end], 300)
+        assert kind == "vector"
+        return result
+
+    increase = float(evaluate("increase(c[90s])")[0]["value"][1])
+    # raw change 15 - 10 + 40 (the reset) = 45 over 75 s of samples; the first sample is 15 s after the window
+    # start, under 1.1 average intervals, so it extrapolates all the way (the counter's zero point, 16.7 s
+    # back, is further); the last sample is at the end: 45 * 90 / 75
+    assert abs(increase - 54.0) < 1e-9
+    assert abs(float(evaluate("rate(c[90s])")[0]["value"][1]) - 54.0 / 90) < 1e-9
+    assert abs(float(evaluate("increase(c[100s])")[0]["value"][1]) - 45 * (75 + 7.5) / 75) < 1e-9  # 25 s: capped
+    assert abs(float(evaluate("irate(c[90s])")[0]["value"][1]) - 10 / 15) < 1e-9
+    assert evaluate("rate(c[90s])")[0]["metric"] == {"job": "j"}  # the name is dropped, as Prometheus does
+    assert evaluate("rate(c[10s])") == []  # fewer than two samples: no result
