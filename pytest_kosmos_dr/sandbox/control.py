@@ -1,4 +1,5 @@
-"""The sandbox's control endpoint: status (faults, outage, incident, the production workload), faults
+"""The sandbox's control endpoint: status (faults, outage, incident, the production workload, the added
+latency with each proxy's connection and round-trip counts), faults
 (apply/revert), the played outage's mode, starting a scheduled incident now, and shutdown, behind a token."""
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ def _dumps(value) -> str:
 
 
 class ControlServer:
-    def __init__(self, ctx: SandboxContext, faults: dict[str, Fault], stop: asyncio.Event, on_change=None) -> None:
+    def __init__(self, ctx: SandboxContext, faults: dict[str, Fault], stop: asyncio.Event, on_change=None,
+                 latency=None) -> None:
         self.ctx = ctx
+        self.latency = latency  # the LatencyProxies (sandbox/latency.py), None without added latency
         self.on_change = on_change or (lambda: None)  # called after a fault is applied or reverted
         self.faults = faults
         self.applied: set[str] = set()
@@ -49,7 +52,9 @@ class ControlServer:
         workload = getattr(aws, "workload", None)
         return web.json_response({"status": "running", "faults_applied": sorted(self.applied),
                                   "outage": self.ctx.state.get("outage"), "incident": self.ctx.state.get("incident"),
-                                  "workload": workload.describe() if workload is not None else None},
+                                  "workload": workload.describe() if workload is not None else None,
+                                  "latency": {"ms": (self.ctx.state.get("latency") or {}).get("ms", 0),
+                                              "proxies": self.latency.counts() if self.latency else {}}},
                                  dumps=_dumps)
 
     async def start_incident(self, request):

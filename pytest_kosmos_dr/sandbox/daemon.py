@@ -2,12 +2,14 @@
 
 Run as ``python -m pytest_kosmos_dr.sandbox.daemon --state-dir DIR [--owner-pid PID]
 [--layout default|alternate] [--outage primary-region [--outage-mode 503|reset|timeout] [--outage-hold S]]
-[--incident-after S] [--manual-failover]``.
+[--incident-after S] [--manual-failover] [--latency-ms MS]``.
 The layout (sandbox/layout.py) gives every name the sandbox serves; ``sandbox.json`` records it. It stops
 on SIGTERM/SIGINT, on ``POST /_sandbox/shutdown``, or when its owner process is gone, and always
 removes the servers and data folders it created. A watchdog process (``--watchdog``, its own session)
 outlives a SIGKILLed daemon (the out-of-memory killer) and then stops its PostgreSQL servers and
 removes its data folder, socket folder and what it wrote into the state folder.
+With ``--latency-ms`` every published endpoint is served through a delaying proxy (sandbox/latency.py):
+``sandbox.json``, ``sandbox.env`` and the kubeconfig name the proxies; components talk to each other directly.
 
 The state folder may be shared (``--state-dir``, ``$KOSMOS_DR_SANDBOX_DIR``): the sandbox changes the
 mode of a folder only when it created it, and removes only the files it writes (``SANDBOX_FILES``)
@@ -182,7 +184,7 @@ def _owner_alive(pid: int | None) -> bool:
 
 async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", outage: str | None = None,
               outage_mode: str | None = None, outage_hold_s: float | None = None, layout: str = "default",
-              incident_after: float | None = None, manual_failover: bool = False) -> int:
+              incident_after: float | None = None, manual_failover: bool = False, latency_ms: float = 0) -> int:
     from .layout import layout_named
 
     served = layout_named(layout)
@@ -211,12 +213,28 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     control = None
+    proxies = None  # the latency proxies (None: no added latency, nothing in between)
     code = 0
+
+    def write_files() -> None:
+        """sandbox.env and sandbox.json as clients see the sandbox (behind the latency proxies, if any)."""
+        state, env = proxies.published(ctx.state, ctx.env) if proxies is not None else (ctx.state, ctx.env)
+        _write_private(state_dir / ENV_FILE, _env_file(env))
+        _write_private(state_dir / STATE_FILE, json.dumps(state, indent=2, default=str))
+
     try:
         for component in build_components(incident_after, manual_failover):
             ctx.components[component.name] = component
             log.info("starting %s", component.name)
             await component.start(ctx)
+        if latency_ms > 0:
+            from .latency import LatencyProxies
+
+            proxies = LatencyProxies(latency_ms / 1000)
+            await proxies.wrap(ctx)
+            log.info("every published endpoint answers %g ms late (%d proxies)", latency_ms, len(proxies.proxies))
+        else:
+            ctx.state["latency"] = {"ms": 0}
         from .evidence_files import post_update_if_due, write_evidence
 
         def record_incident() -> None:  # the incident's evidence exists once the incident has begun
@@ -231,10 +249,9 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         def persist() -> None:  # sandbox.json and .env follow faults and the incident while the sandbox runs
             if not stop.is_set() and (state_dir / STATE_FILE).exists():
                 record_incident()
-                _write_private(state_dir / ENV_FILE, _env_file(ctx.env))
-                _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
+                write_files()
 
-        control = ControlServer(ctx, faults, stop, on_change=persist)
+        control = ControlServer(ctx, faults, stop, on_change=persist, latency=proxies)
         await control.start()
         ctx.components["aws"].on_change = persist
         if outage:
@@ -244,8 +261,7 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         ctx.components["aws"].arm_incident()  # a deferred incident's delay runs from here: ready first
         record_incident()
         ctx.state["ready_at"] = isoformat(utcnow())
-        _write_private(state_dir / ENV_FILE, _env_file(ctx.env))
-        _write_private(state_dir / STATE_FILE, json.dumps(ctx.state, indent=2, default=str))
+        write_files()
         log.info("sandbox ready")
         while not stop.is_set():
             # the incident commander's 20-min updates
@@ -268,6 +284,8 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         (state_dir / ENV_FILE).unlink(missing_ok=True)
         if control is not None:
             await control.stop()
+        if proxies is not None:
+            await proxies.stop()
         for component in reversed(list(ctx.components.values())):  # a half-started one too
             began = loop.time()
             try:
@@ -310,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manual-failover", action="store_true",
                         help="the incident fails the primary region; promoting the replica and the DNS switch "
                              "are the operator's (scripts/failover-to-dr.sh)")
+    parser.add_argument("--latency-ms", type=float, default=0, metavar="MS",
+                        help="added round trip on every published endpoint (sandbox/latency.py; 0: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.watchdog:
@@ -319,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[SCALE_ENV] = args.scale
     scale = current_scale().name
     return asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale, args.outage, args.outage_mode,
-                           args.outage_hold, args.layout, args.incident_after, args.manual_failover))
+                           args.outage_hold, args.layout, args.incident_after, args.manual_failover,
+                           args.latency_ms))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,11 @@ class RunningSandbox:
         return self.state_dir / ENV_FILE
 
     @property
+    def latency_ms(self) -> float:
+        """The round trip added to every published endpoint (``sandbox up --latency``); 0: none."""
+        return float((self.state.get("latency") or {}).get("ms") or 0)
+
+    @property
     def layout(self) -> str:
         """The sandbox layout it serves (sandbox/layout.py); sandboxes older than layouts served the default."""
         return str(self.state.get("layout") or "default")
@@ -99,6 +104,10 @@ class RunningSandbox:
 
     def faults(self) -> list[dict[str, Any]]:
         return self.control("GET", "/_sandbox/faults")["items"]
+
+    def latency_counts(self) -> dict[str, dict[str, int]]:
+        """Per latency proxy: connections and round trips (client turns) so far; {} without added latency."""
+        return (self.control("GET", "/_sandbox/status").get("latency") or {}).get("proxies") or {}
 
     def outage(self) -> dict[str, Any] | None:
         """The played regional outage (region, mode, how each client sees it), or None."""
@@ -159,6 +168,7 @@ def _locked(state_dir: Path):
 
 
 OUTAGES = ("primary-region",)
+MAX_LATENCY_MS = 10_000
 MAX_INCIDENT_AFTER_S = 7 * 86400
 
 
@@ -184,11 +194,20 @@ class LayoutMismatch(SandboxError):
                          f"(kosmos-dr sandbox down) or use another --state-dir")
 
 
+class LatencyMismatch(SandboxError):
+    """The running sandbox adds another latency than the one asked for."""
+
+    def __init__(self, state_dir: Path, running_ms: float, wanted_ms: float) -> None:
+        self.state_dir, self.running_ms, self.wanted_ms = state_dir, running_ms, wanted_ms
+        super().__init__(f"the sandbox running in {state_dir} adds {running_ms:g} ms latency, not {wanted_ms:g} ms: "
+                         f"stop it (kosmos-dr sandbox down) or use another --state-dir")
+
+
 def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
           timeout: float | None = None, scale: str | None = None, outage: str | None = None,
           outage_mode: str | None = None, outage_hold_s: float | None = None,
           layout: str | None = None, incident_after: float | None = None,
-          manual_failover: bool = False) -> tuple[RunningSandbox, bool]:
+          manual_failover: bool = False, latency_ms: float | None = None) -> tuple[RunningSandbox, bool]:
     """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us).
 
     ``layout`` (``default``, ``alternate``: sandbox/layout.py) names what a new sandbox serves; a
@@ -202,7 +221,10 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
     ``incident_after`` (seconds) makes a new sandbox ready before its incident, which plays after that
     delay (or on ``start_incident()``); ``manual_failover`` leaves the promotion and the DNS switch to the
     operator (``scripts/failover-to-dr.sh`` of the sandbox's KOSMOS checkout). A running sandbox is reused
-    for them only if it plays its incident that way and the incident is still to come."""
+    for them only if it plays its incident that way and the incident is still to come.
+    ``latency_ms`` delays every response of every published endpoint by that much (sandbox/latency.py;
+    0: no proxies); a running sandbox is reused only if it adds the same (else ``LatencyMismatch``); None
+    takes any running one and starts one without added latency."""
     from ..target import SANDBOX_LAYOUTS
 
     if layout is not None and layout not in SANDBOX_LAYOUTS:
@@ -213,6 +235,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
         raise SandboxError(f"--incident-after {incident_after:g} s: expected 0 to {MAX_INCIDENT_AFTER_S // 3600} h")
     if outage_mode is not None and outage_mode not in OUTAGE_MODES:
         raise SandboxError(f"unknown outage mode {outage_mode!r}; known: {', '.join(OUTAGE_MODES)}")
+    if latency_ms is not None and not (0 <= latency_ms <= MAX_LATENCY_MS):
+        raise SandboxError(f"latency {latency_ms:g} ms: expected 0 to {MAX_LATENCY_MS:g} ms")
     state_dir = Path(state_dir or default_state_dir())
     if timeout is None:
         scaled = (scale or os.environ.get("KOSMOS_DR_SANDBOX_SCALE") or "default").strip().lower() != "default"
@@ -222,6 +246,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
         if running:
             if layout is not None and running.layout != layout:
                 raise LayoutMismatch(state_dir, running.layout, layout)
+            if latency_ms is not None and abs(running.latency_ms - latency_ms) > 1e-6:
+                raise LatencyMismatch(state_dir, running.latency_ms, latency_ms)
             if outage and not running.state.get("outage"):
                 raise SandboxError(f"a sandbox without the {outage} outage is running in {state_dir}: apply it with "
                                    f"`kosmos-dr sandbox fault {outage}-outage`, or `kosmos-dr sandbox down` first")
@@ -246,6 +272,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
             cmd += ["--incident-after", f"{incident_after:g}"]
         if manual_failover:
             cmd += ["--manual-failover"]
+        if latency_ms:
+            cmd += ["--latency-ms", f"{latency_ms:g}"]
         with open(state_dir / LOG_FILE, "ab") as log:
             process = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,

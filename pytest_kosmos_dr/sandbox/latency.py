@@ -1,0 +1,431 @@
+"""A network's round trip in front of the sandbox's endpoints (``kosmos-dr sandbox up --latency 100ms``).
+
+A real DR estate is not on loopback: every AWS, Kubernetes, Grafana and database call costs a round
+trip. With a latency L the daemon puts a delaying proxy in front of every endpoint it publishes (AWS,
+Kubernetes API, KOSMOS API, Grafana, status page: HTTP and HTTPS listeners; the DNS server over TCP and
+UDP; the database) and publishes the proxies' ports instead (``sandbox.json``, ``sandbox.env``, the
+kubeconfig). Traffic between the sandbox's own components stays direct.
+
+The model is a delay line on the server -> client direction: every byte the server sends reaches the
+client L later; client -> server bytes pass at once. So a request/response exchange costs one added round
+trip L, as on a real network, whatever the response's size or how many chunks it arrives in (the chunks
+of one response are delayed together, not once per chunk), and throughput is unchanged. Streams (a watch,
+``kubectl exec``) see each event L late. End of stream and connection resets are delivered in order,
+L late too. Not modelled: TCP's own handshake (a connection opens at once) and an upstream that refuses
+the connection (the client sees the proxy close it with a reset, L later, instead of "connection
+refused").
+
+The proxy's upstream may be a callable, looked up for each new connection: the database proxy follows
+``ctx.state["database"]``, which the sandbox re-publishes when the incident promotes the DR replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .component import LOOPBACK
+
+log = logging.getLogger("kosmos_dr.sandbox")
+
+CHUNK = 64 * 1024
+QUEUE_CHUNKS = 256  # at most this many chunks in flight per connection (backpressure beyond)
+MAX_LATENCY_S = 10.0
+UDP_IDLE_S = 30.0  # an upstream UDP socket per client address, closed after this long unused
+_EOF, _RESET = object(), object()
+
+Upstream = tuple[str, int] | Callable[[], tuple[str, int]]
+
+
+def parse_latency(text: str | float | int | None) -> float:
+    """``"100ms"``, ``"0.1s"``, ``"0"`` -> seconds. Raises ValueError with what is expected."""
+    if text is None:
+        return 0.0
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    elif text.strip() in ("0", "0ms", "0s"):
+        seconds = 0.0
+    else:
+        from ..timeparse import parse_duration
+
+        try:
+            seconds = parse_duration(text).total_seconds()
+        except ValueError:
+            raise ValueError(f"expected a round trip like '100ms' or '0.2s' (0: none), got {text!r}") from None
+    if not 0 <= seconds <= MAX_LATENCY_S:
+        raise ValueError(f"latency {seconds * 1000:g} ms: expected 0 to {MAX_LATENCY_S * 1000:g} ms")
+    return seconds
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close the client's connection with a TCP reset (SO_LINGER 0), as the upstream did."""
+    sock = writer.get_extra_info("socket")
+    try:
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    writer.transport.abort()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (OSError, asyncio.CancelledError):
+        pass
+
+
+class TcpDelayProxy:
+    """Listens on ``host``:``port`` (0: a free one), forwards each connection to ``upstream``; every
+    server -> client byte is delivered ``delay_s`` after it arrived."""
+
+    def __init__(self, upstream: Upstream, delay_s: float, host: str = LOOPBACK, port: int = 0, name: str = "") -> None:
+        self.upstream, self.delay_s, self.host, self.port, self.name = upstream, delay_s, host, port, name
+        self.server: asyncio.base_events.Server | None = None
+        self.connections: set[asyncio.Task] = set()
+        self.opened = 0  # connections accepted
+        self.round_trips = 0  # client turns: a client write after the server spoke (or first): one round trip each
+
+    def target(self) -> tuple[str, int]:
+        return self.upstream() if callable(self.upstream) else self.upstream
+
+    async def start(self) -> "TcpDelayProxy":
+        self.server = await asyncio.start_server(self._serve, self.host, self.port, limit=CHUNK)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self.connections.add(task)
+        self.opened += 1
+        try:
+            await self._relay(client_r, client_w)
+        except asyncio.CancelledError:
+            client_w.transport.abort()
+        finally:
+            self.connections.discard(task)
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            host, port = self.target()
+            server_r, server_w = await asyncio.open_connection(host, port, limit=CHUNK)
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            log.debug("latency proxy %s: upstream unreachable: %s", self.name, exc)
+            await asyncio.sleep(self.delay_s)
+            _reset(client_w)
+            return
+        turn = {"client": False}  # whose turn it was last: a new client turn after the server spoke is a round trip
+        upstream = asyncio.ensure_future(self._upstream(client_r, server_w, turn))
+        downstream = asyncio.ensure_future(self._downstream(server_r, client_w, turn))
+        failed = reset = False
+        try:
+            pending = {upstream, downstream}
+            while pending:  # until both directions are done, one fails, or the server resets
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                failed = any(t.exception() is not None for t in done)
+                reset = downstream in done and not failed and downstream.result() == "reset"
+                if failed or reset:
+                    break
+        finally:
+            for t in (upstream, downstream):
+                t.cancel()
+            await asyncio.gather(upstream, downstream, return_exceptions=True)
+            if reset:
+                _reset(client_w)
+                server_w.transport.abort()
+            elif failed:
+                client_w.transport.abort()
+                server_w.transport.abort()
+            else:
+                await _close(server_w)
+                await _close(client_w)
+
+    async def _upstream(self, client_r: asyncio.StreamReader, server_w: asyncio.StreamWriter, turn: dict) -> str:
+        """Client -> server, at once; the client's end of stream is passed on (half close)."""
+        while chunk := await client_r.read(CHUNK):
+            if not turn["client"]:
+                turn["client"] = True
+                self.round_trips += 1
+            server_w.write(chunk)
+            await server_w.drain()
+        if server_w.can_write_eof() and not server_w.is_closing():
+            server_w.write_eof()
+        return "eof"
+
+    async def _downstream(self, server_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, turn: dict) -> str:
+        """Server -> client through the delay line: each chunk leaves ``delay_s`` after it arrived."""
+        loop = asyncio.get_running_loop()
+        line: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+
+        async def receive() -> None:
+            try:
+                while chunk := await server_r.read(CHUNK):
+                    await line.put((loop.time() + self.delay_s, chunk))
+                await line.put((loop.time() + self.delay_s, _EOF))
+            except (ConnectionError, OSError):
+                await line.put((loop.time() + self.delay_s, _RESET))
+
+        receiver = asyncio.ensure_future(receive())
+        try:
+            while True:
+                due, item = await line.get()
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if item is _RESET:
+                    return "reset"
+                if item is _EOF:
+                    if client_w.can_write_eof() and not client_w.is_closing():
+                        client_w.write_eof()
+                    return "eof"
+                turn["client"] = False
+                client_w.write(item)
+                await client_w.drain()
+        finally:
+            receiver.cancel()
+            await asyncio.gather(receiver, return_exceptions=True)
+
+
+class _UdpFront(asyncio.DatagramProtocol):
+    def __init__(self, proxy: "UdpDelayProxy") -> None:
+        self.proxy = proxy
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.proxy._from_client(data, addr)
+
+
+class _UdpBack(asyncio.DatagramProtocol):
+    def __init__(self, proxy: "UdpDelayProxy", client) -> None:
+        self.proxy, self.client = proxy, client
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.proxy._to_client(data, self.client)
+
+
+class UdpDelayProxy:
+    """The datagram variant (DNS over UDP): each answer reaches its client ``delay_s`` after the server sent it."""
+
+    def __init__(self, upstream: Upstream, delay_s: float, host: str = LOOPBACK, port: int = 0, name: str = "") -> None:
+        self.upstream, self.delay_s, self.host, self.port, self.name = upstream, delay_s, host, port, name
+        self.front: asyncio.DatagramTransport | None = None
+        self.backs: dict[Any, asyncio.Future] = {}
+        self.used: dict[Any, float] = {}
+        self.pending: set[asyncio.Handle | asyncio.Task] = set()
+        self.sweeper: asyncio.Task | None = None
+        self.round_trips = 0  # datagrams from clients
+
+    def target(self) -> tuple[str, int]:
+        return self.upstream() if callable(self.upstream) else self.upstream
+
+    async def start(self) -> "UdpDelayProxy":
+        loop = asyncio.get_running_loop()
+        self.front, _ = await loop.create_datagram_endpoint(lambda: _UdpFront(self), local_addr=(self.host, self.port))
+        self.port = self.front.get_extra_info("sockname")[1]
+        self.sweeper = asyncio.ensure_future(self._sweep())
+        return self
+
+    async def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+        for item in list(self.pending):
+            item.cancel()
+        tasks = [t for t in self.pending if isinstance(t, asyncio.Task)]
+        await asyncio.gather(*tasks, *([self.sweeper] if self.sweeper else []), return_exceptions=True)
+        self.pending.clear()
+        for back in self.backs.values():
+            if back.done() and not back.cancelled() and back.exception() is None:
+                back.result()[0].close()
+            else:
+                back.cancel()
+        self.backs.clear()
+        if self.front is not None:
+            self.front.close()
+
+    def _from_client(self, data: bytes, addr) -> None:
+        self.round_trips += 1
+        task = asyncio.ensure_future(self._forward(data, addr))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _forward(self, data: bytes, addr) -> None:
+        loop = asyncio.get_running_loop()
+        if addr not in self.backs:
+            self.backs[addr] = asyncio.ensure_future(loop.create_datagram_endpoint(
+                lambda: _UdpBack(self, addr), remote_addr=self.target()))
+        try:
+            transport, _ = await asyncio.shield(self.backs[addr])
+        except OSError as exc:
+            self.backs.pop(addr, None)
+            log.debug("latency proxy %s: upstream unreachable: %s", self.name, exc)
+            return
+        self.used[addr] = loop.time()
+        transport.sendto(data)
+
+    def _to_client(self, data: bytes, client) -> None:
+        handles: list[asyncio.TimerHandle] = []
+
+        def deliver() -> None:
+            self.pending.discard(handles[0])
+            if self.front is not None and not self.front.is_closing():
+                self.front.sendto(data, client)
+
+        handles.append(asyncio.get_running_loop().call_later(self.delay_s, deliver))
+        self.pending.add(handles[0])
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(UDP_IDLE_S / 3)
+            for addr, last in list(self.used.items()):
+                if loop.time() - last > UDP_IDLE_S and addr in self.backs:
+                    back = self.backs.pop(addr)
+                    self.used.pop(addr, None)
+                    if back.done() and not back.cancelled() and back.exception() is None:
+                        back.result()[0].close()
+
+
+# -- the sandbox's published endpoints behind proxies ------------------------------------------------
+HTTP_SECTIONS = (("aws", "endpoint_url"), ("kubernetes", "url"), ("api", "url"), ("api", "https_url"),
+                 ("grafana", "url"), ("grafana", "https_url"), ("status_page", "url"), ("status_page", "https_url"))
+_URL = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^/\s:@]+):(?P<port>\d+)")
+_RESOLVE = re.compile(r"^(?P<name>[^:\s/]+):(?P<port>\d+):(?P<address>[0-9.]+)$")
+PORT_ENV = ("PGPORT", "DB_PORT")
+
+
+class LatencyProxies:
+    """Every endpoint the sandbox publishes, behind a delaying proxy; ``published`` rewrites what is written out."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.proxies: list[TcpDelayProxy | UdpDelayProxy] = []
+        self.ports: dict[int, int] = {}  # direct port -> the proxy's, for the endpoints that do not move
+        self.database: TcpDelayProxy | None = None
+        self._database_port: Callable[[], int | None] = lambda: None
+
+    async def wrap(self, ctx) -> None:
+        """Start a proxy for each endpoint in ``ctx.state`` (after every component has started)."""
+        from urllib.parse import urlsplit
+
+        state = ctx.state
+        for section, key in HTTP_SECTIONS:
+            url = (state.get(section) or {}).get(key)
+            if not url:
+                continue
+            parts = urlsplit(url)
+            if not parts.port or parts.port in self.ports:
+                continue
+            address = state[section].get("address") or parts.hostname or LOOPBACK
+            if not re.fullmatch(r"[0-9.]+", address):
+                address = LOOPBACK
+            proxy = await self._add(TcpDelayProxy((address, parts.port), self.delay_s, address, name=f"{section}.{key}"))
+            self.ports[parts.port] = proxy.port
+        dns = state.get("dns") or {}
+        if dns.get("port"):
+            self.ports[int(dns["port"])] = await self._dns_pair(dns.get("host") or LOOPBACK, int(dns["port"]))
+        if state.get("database"):
+            def database() -> tuple[str, int]:  # looked up per connection: follows the re-published database
+                db = ctx.state["database"]
+                return db["host"], int(db["port"])
+
+            self.database = await self._add(TcpDelayProxy(database, self.delay_s, state["database"].get("host") or LOOPBACK,
+                                                          name="database"))
+            self._database_port = lambda: int((ctx.state.get("database") or {}).get("port") or 0) or None
+        state["latency"] = {"ms": round(self.delay_s * 1000, 3), "proxies": {
+            p.name: {"port": p.port, "protocol": "udp" if isinstance(p, UdpDelayProxy) else "tcp"} for p in self.proxies}}
+        kubeconfig = (state.get("kubernetes") or {}).get("kubeconfig")
+        if kubeconfig and Path(kubeconfig).is_file():
+            self.rewrite_file(Path(kubeconfig))
+
+    async def _add(self, proxy):
+        await proxy.start()
+        self.proxies.append(proxy)
+        return proxy
+
+    async def _dns_pair(self, host: str, port: int) -> int:
+        """TCP and UDP proxies on one port, as the DNS server listens."""
+        for _ in range(20):
+            udp = UdpDelayProxy((host, port), self.delay_s, host, name="dns.udp")
+            await udp.start()
+            try:
+                tcp = await TcpDelayProxy((host, port), self.delay_s, host, udp.port, name="dns.tcp").start()
+            except OSError:
+                await udp.stop()
+                continue
+            self.proxies += [udp, tcp]
+            return udp.port
+        raise OSError("no port free for both TCP and UDP for the DNS proxy")
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per proxy: connections accepted and round trips (client turns; datagrams for UDP) so far."""
+        return {p.name: {"connections": getattr(p, "opened", 0), "round_trips": p.round_trips} for p in self.proxies}
+
+    async def stop(self) -> None:
+        for proxy in reversed(self.proxies):
+            await proxy.stop()
+        self.proxies.clear()
+
+    # -- what clients are told -----------------------------------------------------------------
+    def port_map(self) -> dict[int, int]:
+        ports = dict(self.ports)
+        direct = self._database_port()
+        if direct and self.database is not None:
+            ports[direct] = self.database.port
+        return ports
+
+    def _text(self, value: str, ports: dict[int, int]) -> str:
+        value = _URL.sub(lambda m: f"{m['head']}:{ports.get(int(m['port']), int(m['port']))}", value)
+        match = _RESOLVE.match(value)
+        if match and int(match["port"]) in ports:
+            value = f"{match['name']}:{ports[int(match['port'])]}:{match['address']}"
+        return value
+
+    def _rewrite(self, value, ports: dict[int, int], key: str = ""):
+        if isinstance(value, dict):
+            return {k: self._rewrite(v, ports, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._rewrite(v, ports) for v in value]
+        if key == "port" and isinstance(value, int) and not isinstance(value, bool):
+            return ports.get(value, value)
+        if key == "port" and isinstance(value, str) and value.isdigit():
+            return str(ports.get(int(value), int(value)))
+        if isinstance(value, str):
+            return self._text(value, ports)
+        return value
+
+    def published(self, state: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Copies of ``state`` and ``env`` with every proxied endpoint replaced by its proxy."""
+        ports = self.port_map()
+        new_env = {}
+        for key, value in env.items():
+            if key in PORT_ENV and value.isdigit():
+                new_env[key] = str(ports.get(int(value), int(value)))
+            else:
+                new_env[key] = self._text(value, ports)
+        # the control endpoint is the harness's, not the DR estate's: it stays direct (not in ``ports``)
+        return self._rewrite(state, ports), new_env
+
+    def rewrite_file(self, path: Path) -> None:
+        """Point the URLs in a client configuration file (the kubeconfig) at the proxies."""
+        text = path.read_text()
+        new = _URL.sub(lambda m: f"{m['head']}:{self.ports.get(int(m['port']), int(m['port']))}", text)
+        if new != text:
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(new)
+            tmp.chmod(path.stat().st_mode & 0o777)
+            tmp.replace(path)
