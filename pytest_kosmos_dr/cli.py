@@ -121,10 +121,14 @@ def _sandbox(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(f"kosmos-dr: --latency: {exc}", file=sys.stderr)
                 return EXIT_USAGE
-        running, started = manager.start(state_dir, scale=args.scale, outage=args.outage,
-                                         outage_mode=args.outage_mode, outage_hold_s=args.outage_hold,
-                                         layout=args.layout, incident_after=incident_after,
-                                         manual_failover=args.manual_failover, latency_ms=latency_ms)
+        from .progress import ProgressLine
+
+        with ProgressLine("starting the sandbox") as line:
+            running, started = manager.start(state_dir, scale=args.scale, outage=args.outage,
+                                             outage_mode=args.outage_mode, outage_hold_s=args.outage_hold,
+                                             layout=args.layout, incident_after=incident_after,
+                                             manual_failover=args.manual_failover, latency_ms=latency_ms,
+                                             progress=line.update)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
         _print_incident(running.state.get("incident"))

@@ -207,7 +207,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
           timeout: float | None = None, scale: str | None = None, outage: str | None = None,
           outage_mode: str | None = None, outage_hold_s: float | None = None,
           layout: str | None = None, incident_after: float | None = None,
-          manual_failover: bool = False, latency_ms: float | None = None) -> tuple[RunningSandbox, bool]:
+          manual_failover: bool = False, latency_ms: float | None = None,
+          progress=None) -> tuple[RunningSandbox, bool]:
     """Reuse the sandbox in ``state_dir`` or start one; returns (sandbox, started_by_us).
 
     ``layout`` (``default``, ``alternate``: sandbox/layout.py) names what a new sandbox serves; a
@@ -224,7 +225,8 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
     for them only if it plays its incident that way and the incident is still to come.
     ``latency_ms`` delays every response of every published endpoint by that much (sandbox/latency.py;
     0: no proxies); a running sandbox is reused only if it adds the same (else ``LatencyMismatch``); None
-    takes any running one and starts one without added latency."""
+    takes any running one and starts one without added latency.
+    ``progress(step)`` (optional) is called while a new sandbox starts with the step its daemon logged last."""
     from ..target import SANDBOX_LAYOUTS
 
     if layout is not None and layout not in SANDBOX_LAYOUTS:
@@ -279,10 +281,13 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
             )
         deadline = time.monotonic() + timeout
+        log_at = (state_dir / LOG_FILE).stat().st_size
         while time.monotonic() < deadline:
             running = find_running(state_dir)
             if running:
                 return running, True
+            if progress is not None:
+                progress(_last_step(state_dir / LOG_FILE, log_at))
             if process.poll() is not None:
                 error = state_dir / ERROR_FILE
                 reason = error.read_text().strip() if error.exists() else f"exited with code {process.returncode}"
@@ -290,6 +295,21 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         raise SandboxError(f"sandbox did not become ready within {timeout:.0f} s (log: {state_dir / LOG_FILE})")
+
+
+def _last_step(log_file: Path, offset: int) -> str:
+    """The message of the daemon's last log line written since ``offset`` ("starting aws", ...)."""
+    try:
+        with log_file.open("rb") as handle:
+            handle.seek(max(offset, log_file.stat().st_size - 4096))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        _, sep, message = line.partition(" INFO ")
+        if sep and message.strip():
+            return message.strip()
+    return ""
 
 
 def stop(state_dir: Path | None = None, *, timeout: float = STOP_TIMEOUT_S) -> bool:
