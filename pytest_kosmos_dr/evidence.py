@@ -5,12 +5,19 @@ Each check result becomes one Allure step "VAL-X: passed|FAILED - summary" holdi
 * one sub-step per piece of evidence ("asked: <title>") with what was asked and what came back.
 
 ``attempt(title)`` is the step to wrap each polling attempt in, so on-call sees every try.
+
+``keep(path, folder)`` keeps a copy of an evidence file that lives only as long as the sandbox (its
+incident record, its drill ledger) in the run's evidence folder under ``reports/``
+(``reports/evidence/<run id>/``); checks and skip reasons cite that copy, which outlives the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Iterator
 
 from .redaction import redact
@@ -24,7 +31,9 @@ def format_value(value: Any) -> str:
     if isinstance(value, timedelta):
         return format_duration(value.total_seconds())
     if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
+        from .timeparse import isoformat
+
+        return isoformat(value)
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, dict):
@@ -108,3 +117,43 @@ def attempt(title: str) -> Iterator[None]:
         return
     with allure.step(redact(title)):
         yield
+
+
+# -- evidence files kept under reports/ -----------------------------------------------------------------
+
+_KEPT: dict[Path, Path] = {}  # resolved source -> its kept copy (this process)
+
+
+def keep(source: str | Path, folder: str | Path, *, refresh: bool = False) -> Path:
+    """The copy of ``source`` in ``folder`` that evidence cites (made once per run; ``refresh``: replaced by
+    the source's current content, e.g. the ledger after the run recorded its drills).
+
+    Safe between processes (xdist workers): the first copy wins, later callers use it.
+    """
+    source, folder = Path(source), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / source.name
+    if refresh or not dest.exists():
+        tmp = folder / f".{source.name}.{os.getpid()}.tmp"
+        shutil.copyfile(source, tmp)
+        try:
+            if refresh:
+                os.replace(tmp, dest)
+            else:
+                try:
+                    os.link(tmp, dest)  # fails if another process kept it first: theirs is the one cited
+                except FileExistsError:
+                    pass
+                except OSError:  # no hard links on this file system
+                    if not dest.exists():
+                        os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+    _KEPT[source.resolve()] = dest
+    return dest
+
+
+def kept_copy(path: str | Path) -> Path:
+    """The kept copy of ``path`` if this process kept one, else ``path``."""
+    path = Path(path)
+    return _KEPT.get(path.resolve(), path)

@@ -12,6 +12,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .timeparse import isoformat
+
 BOARD = "gate-board.jsonl"
 EXPECTED = "gate-expected.json"
 RTO_CRITERION = "OBJ-RTO"
@@ -45,7 +47,7 @@ def post(run_dir: Path, nodeid: str, criteria: list[str], outcome: str) -> None:
     """Append one verdict (a single small write: atomic on POSIX with O_APPEND)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"nodeid": nodeid, "criteria": criteria, "outcome": outcome,
-                       "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}) + "\n"
+                       "at": isoformat(datetime.now(timezone.utc), ms=True)}) + "\n"
     fd = os.open(run_dir / BOARD, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.write(fd, line.encode())

@@ -285,18 +285,32 @@ def _postmortem(reader: _Reader, value: Any, started: datetime) -> Postmortem | 
 
 # -- where the record comes from ---------------------------------------------------------------------
 
-def sandbox_evidence_path(sandbox_state: dict | None, key: str) -> Path | None:
-    """A path the sandbox published in ``sandbox.json`` under ``evidence.<key>``, if it exists."""
+def published_evidence_path(sandbox_state: dict | None, key: str) -> Path | None:
+    """The path the sandbox published in ``sandbox.json`` under ``evidence.<key>`` (it may not exist yet)."""
     evidence = (sandbox_state or {}).get("evidence")
     raw = evidence.get(key) if isinstance(evidence, dict) else None
     if not isinstance(raw, str) or not raw:
         return None
-    path = Path(raw)
+    return Path(raw)
+
+
+def sandbox_evidence_path(sandbox_state: dict | None, key: str) -> Path | None:
+    """A file the sandbox published under ``evidence.<key>``, if it exists: the run's kept copy of it under
+    ``reports/evidence/<run id>/`` once the run has kept one (``evidence.keep``), the cited path."""
+    from .evidence import kept_copy
+
+    path = published_evidence_path(sandbox_state, key)
+    if path is None:
+        return None
+    kept = kept_copy(path)
+    if kept != path:
+        return kept
     return path if path.is_file() else None
 
 
 def record_path_for(run, environment_of_sandbox=None) -> Path | None:
-    """The incident record of this run: ``--dr-evidence``, else (sandbox target) the sandbox's own.
+    """The incident record of this run: ``--dr-evidence``, else (sandbox target) the sandbox's own, kept
+    in the run's evidence folder (``reports/evidence/<run id>/``: the sandbox deletes its copy when it stops).
 
     ``environment_of_sandbox`` is a callable returning the DR environment; it is only called for
     the sandbox target (it may start the sandbox).
@@ -304,5 +318,10 @@ def record_path_for(run, environment_of_sandbox=None) -> Path | None:
     if run.options.evidence_path is not None:
         return run.options.evidence_path
     if run.target.is_sandbox and environment_of_sandbox is not None:
-        return sandbox_evidence_path(environment_of_sandbox().sandbox_state, "incident_record")
+        published = published_evidence_path(environment_of_sandbox().sandbox_state, "incident_record")
+        if published is None or not published.is_file():
+            return None
+        from .evidence import keep
+
+        return keep(published, run.evidence_dir)
     return None

@@ -192,6 +192,58 @@ def _user() -> str:
         return "unknown"
 
 
+class _Locked:
+    """The ledger file opened for appending under an exclusive ``flock`` (one per append or seeding)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists()
+        self.handle = open(self.path, "a+b")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self.handle
+
+    def __exit__(self, *exc) -> None:
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+        finally:
+            self.handle.close()
+        if self.created:
+            _fsync_dir(self.path.parent)
+
+
+def _lines(handle) -> list[str]:
+    handle.seek(0)
+    return handle.read().decode("utf-8", errors="replace").splitlines()
+
+
+def _append_locked(handle, path: Path, clean: dict, secret: bytes | None) -> dict:
+    lines = _lines(handle)
+    seq, prev = 1, GENESIS
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    if numbered:
+        number, last_line = numbered[-1]
+        try:
+            last = json.loads(last_line)
+            seq, prev = int(last["seq"]) + 1, str(last["hash"])
+        except (ValueError, KeyError, TypeError):
+            raise LedgerError(f"drill ledger {path}: line {number} is not a valid entry; refusing to "
+                              f"extend it (see `kosmos-dr ledger verify --ledger {path}`)") from None
+    stored = {"seq": seq, **clean, "prev": prev}
+    if secret is not None:
+        stored["hmac"] = entry_hmac(stored, secret)
+    stored["hash"] = entry_hash(stored)
+    handle.seek(0, os.SEEK_END)
+    if handle.tell() and lines and not _ends_with_newline(handle):
+        handle.write(b"\n")
+    handle.write(canonical(stored) + b"\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+    return stored
+
+
 def append(path: str | Path, entry: dict, now: datetime | None = None, *, key: Any = _FROM_ENV) -> dict:
     """Append ``entry`` (kind, at, target, result, source, criteria, note, ...) under a file lock.
 
@@ -203,38 +255,49 @@ def append(path: str | Path, entry: dict, now: datetime | None = None, *, key: A
     now = now or utcnow()
     secret = signing_key(key)
     clean = _validated(entry, now)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            handle.seek(0)
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
-            seq, prev = 1, GENESIS
-            numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
-            if numbered:
-                number, last_line = numbered[-1]
-                try:
-                    last = json.loads(last_line)
-                    seq, prev = int(last["seq"]) + 1, str(last["hash"])
-                except (ValueError, KeyError, TypeError):
-                    raise LedgerError(f"drill ledger {path}: line {number} is not a valid entry; refusing to "
-                                      f"extend it (see `kosmos-dr ledger verify --ledger {path}`)") from None
-            stored = {"seq": seq, **clean, "prev": prev}
-            if secret is not None:
-                stored["hmac"] = entry_hmac(stored, secret)
-            stored["hash"] = entry_hash(stored)
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() and lines and not _ends_with_newline(handle):
-                handle.write(b"\n")
-            handle.write(canonical(stored) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    if created:
-        _fsync_dir(path.parent)
-    return stored
+    with _Locked(path) as handle:
+        return _append_locked(handle, path, clean, secret)
+
+
+# -- the sandbox's stand-in history ---------------------------------------------------------------------
+
+SEEDED_NOTE = "seeded by the sandbox at start: a stand-in drill history, no drill was run"
+# kind, how long ago, criteria it stands for (oldest first, so the ledger reads chronologically);
+# None: every gate and drill criterion of the catalog (a full DR exercise)
+SEEDED_DRILLS = (
+    ("full-dr", timedelta(days=200), None),
+    ("tabletop", timedelta(days=90), ()),
+    ("failover", timedelta(days=40), ("OBJ-RTO",)),
+    ("restore", timedelta(days=12), RESTORE_CRITERIA),
+    ("agent-drill", timedelta(days=3), AGENT_DRILL_CRITERIA),
+)
+
+
+def seed_sandbox_history(path: str | Path, now: datetime | None = None, target: str = "sandbox", *,
+                         key: Any = _FROM_ENV) -> list[dict]:
+    """Seed the empty (or missing) ledger a sandbox published with its stand-in drill history.
+
+    Idempotent and safe between processes (xdist workers): under the ledger's file lock, a ledger
+    that already holds a line is left alone. Every seeded entry is ``"source": "sandbox-seed"``
+    (it never counts for a schedule; see ``counts_for``). Returns the entries written ([] if none).
+    """
+    from .catalog import catalog
+
+    path = Path(path)
+    now = now or utcnow()
+    secret = signing_key(key)
+    with _Locked(path) as handle:
+        if any(line.strip() for line in _lines(handle)):
+            return []
+        written = []
+        for kind, ago, criteria in SEEDED_DRILLS:
+            if criteria is None:
+                criteria = [cid for cid, c in catalog().items() if c.kind in ("gate", "drill")]
+            clean = _validated({"kind": kind, "at": now - ago, "target": target, "result": "passed",
+                                "criteria": list(criteria), "source": "sandbox-seed", "note": SEEDED_NOTE,
+                                "recorded_by": "kosmos-dr sandbox"}, now)
+            written.append(_append_locked(handle, path, clean, secret))
+        return written
 
 
 def _ends_with_newline(handle) -> bool:
@@ -468,16 +531,21 @@ def record_run(path: str | Path | None, *, run_id: str, target: str, passed_crit
             for kind in kinds]
 
 
-def ledger_path_for_run(run, sandbox_state=None) -> Path | None:
-    """The ledger a target's run (``run.TargetRun``) reads and records to.
+def ledger_path_for_run(run, sandbox_state=None, *, live: bool = False) -> Path | None:
+    """The ledger a target's run (``run.TargetRun``) reads and cites.
 
     ``--dr-ledger`` / ini ``dr_ledger`` when given; else, for the sandbox target, the ledger the
     sandbox published (None when it published none: nothing is read or recorded, and the
     repository's ledger is never touched by sandbox runs); else ``reports/drill-ledger.jsonl``.
+
+    The sandbox's ledger lives in its state folder, which goes when the sandbox stops: the run seeds it
+    when empty (``seed_sandbox_history``) and reads and cites its copy kept in the run's evidence folder
+    (``reports/evidence/<run id>/drill-ledger.jsonl``); ``live=True`` gives the sandbox's own file (where
+    the run records its drills before refreshing the copy).
     ``sandbox_state`` is the sandbox's state, or a callable returning it (called only when needed);
     when not given, the state of the sandbox this run already used is taken (none is started).
     """
-    from .incident_record import sandbox_evidence_path
+    from .incident_record import published_evidence_path
 
     explicit = run.config.getoption("dr_ledger") or run.config.getini("dr_ledger")
     if explicit or not run.target.is_sandbox:
@@ -487,7 +555,21 @@ def ledger_path_for_run(run, sandbox_state=None) -> Path | None:
     if sandbox_state is None:
         running = run.running_sandbox  # the sandbox this target's run used, if any (never starts one)
         sandbox_state = running.state if running is not None else None
-    return sandbox_evidence_path(sandbox_state, "ledger")
+    published = published_evidence_path(sandbox_state, "ledger")
+    if published is None:
+        return None
+    seed_sandbox_history(published, target=run.target.name)
+    if live:
+        return published
+    from .evidence import keep
+
+    return keep(published, run.evidence_dir)
+
+
+def kept_ledgers(reports: str | Path) -> list[Path]:
+    """The ledgers sandbox runs kept under ``reports/evidence/<run id>/``, newest first."""
+    found = [p for p in Path(reports).glob("evidence/*/drill-ledger.jsonl") if p.is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def parse_when(raw: Any) -> datetime:

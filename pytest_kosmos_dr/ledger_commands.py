@@ -9,7 +9,9 @@ and full-DR drills are recorded by the run that performed them. With ``$KOSMOS_D
 set, entries are signed and verification requires every entry's HMAC.
 Exit codes: 0 done / intact, 1 the ledger fails verification (problems listed), 2 bad input.
 The default ledger is ``reports/drill-ledger.jsonl`` under the current folder (the plugin's default
-under its rootdir), or ``$KOSMOS_DR_LEDGER``.
+under its rootdir), or ``$KOSMOS_DR_LEDGER``. ``show`` and ``verify`` without either, when that file
+does not exist, take the ledger the newest sandbox run kept (``reports/evidence/<run id>/drill-ledger.jsonl``:
+sandbox runs never write the repository's ledger) and say so.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ def default_ledger() -> Path:
 
 def _path(args: argparse.Namespace) -> Path:
     return Path(args.ledger).expanduser() if args.ledger else default_ledger()
+
+
+def _path_to_read(args: argparse.Namespace) -> Path:
+    """``_path``, or, when nothing was named and the default ledger does not exist, the ledger the newest
+    sandbox run kept under reports/evidence/ (printed, so nobody mistakes it for the repository's)."""
+    path = _path(args)
+    if args.ledger or os.environ.get("KOSMOS_DR_LEDGER") or path.exists():
+        return path
+    kept = drill_ledger.kept_ledgers(path.parent)
+    if not kept:
+        return path
+    print(f"no drill ledger at {path}; the newest sandbox run's ledger (of {len(kept)} kept under "
+          f"{path.parent / 'evidence'}):")
+    return kept[0]
 
 
 def _default_target() -> str:
@@ -80,7 +96,7 @@ def _load(path: Path, head: str | None = None) -> drill_ledger.Ledger:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    path = _path(args)
+    path = _path_to_read(args)
     ledger = _load(path, args.head)
     if ledger.problems:
         print(f"drill ledger {path}: TAMPERED ({len(ledger.problems)} problem(s))")
@@ -104,7 +120,9 @@ def _source(entry: dict) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    path = _path(args)
+    path = _path(args) if args.json else _path_to_read(args)
+    if args.json and not args.ledger and not os.environ.get("KOSMOS_DR_LEDGER") and not path.exists():
+        path = next(iter(drill_ledger.kept_ledgers(path.parent)), path)
     ledger = _load(path)
     if args.json:
         print(json.dumps({"ledger": str(path), "intact": ledger.intact, "problems": list(ledger.problems),
@@ -133,7 +151,8 @@ def add_commands(subparsers) -> None:
 
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--ledger", metavar="PATH",
-                            help="ledger file (default: $KOSMOS_DR_LEDGER or ./reports/drill-ledger.jsonl)")
+                            help="ledger file (default: $KOSMOS_DR_LEDGER or ./reports/drill-ledger.jsonl; show/verify: "
+                                 "else the newest sandbox run's, reports/evidence/<run id>/drill-ledger.jsonl)")
 
     record = actions.add_parser("record", help="record a tabletop exercise (the only kind recorded by hand)")
     record.add_argument("kind", help="tabletop (drills are recorded by the run that performed them)")

@@ -41,7 +41,8 @@ def classify_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.Tes
         from .errors import DRCheckFailed
 
         if isinstance(exc, DRCheckFailed):
-            report.longrepr = redact(f"{item.nodeid}\nDR check failed: {exc}")
+            # one line (pytest's FAILURES header names the test): the short summary then shows the reason
+            report.longrepr = redact(f"DR check failed: {exc}")
     else:
         report.dr_outcome = BROKEN
         if isinstance(exc, DRUnverifiable):

@@ -24,7 +24,7 @@ from .config import DRConfig, load_config
 from .environment import DREnvironment, resolve
 from .errors import DRConfigError
 from .target import Target
-from .timeparse import parse_instant, utcnow
+from .timeparse import isoformat, parse_instant, utcnow
 
 RUN_DIR_KEY = "kosmos_dr_run_dir"
 RUN_DIR_PREFIX = "kosmos-dr-run-"
@@ -171,10 +171,10 @@ class TargetRun:
         state = getattr(self._sandbox, "state", None) or {}
         incident = state.get("incident") or {}
         if isinstance(incident, dict):
-            found.update({k: str(v) for k, v in incident.items()
+            found.update({k: _iso_text(v) for k, v in incident.items()
                           if k in ("start", "failover_at", "dns_switched_at") and v})
         if self.options.incident_start is not None:
-            found["start"] = self.options.incident_start.isoformat()
+            found["start"] = isoformat(self.options.incident_start)
         return found
 
     def record_drills(self, card: dict, card_path: Path, interrupted: bool) -> "LedgerRecord":
@@ -192,13 +192,29 @@ class TargetRun:
         # included) passed within the RTO. A plain run that performed no failover is not one.
         failover = self.options.incident_start is not None and bool(gate) and set(gate) <= passed
         try:
-            path = ledger_path_for_run(self)
+            path = ledger_path_for_run(self, live=True)  # the sandbox's own file, else the one cited
+            kept = ledger_path_for_run(self)
             entries = record_run(path, run_id=self.run_id, target=self.target.name, passed_criteria=passed,
                                  scorecard_sha256=hashlib.sha256(card_path.read_bytes()).hexdigest(),
                                  failover=failover)
-            return LedgerRecord(entries, head_of(path) if path is not None else None)
+            if kept is not None and kept != path:  # the sandbox's ledger: its copy under reports/ follows
+                from .evidence import keep
+
+                kept = keep(path, self.evidence_dir, refresh=True)
+            return LedgerRecord(entries, head_of(kept) if kept is not None else None, path=kept)
         except (LedgerError, DRConfigError, OSError) as exc:
             return LedgerRecord(error=f"kosmos-dr: drill ledger not updated: {exc}")
+
+    @cached_property
+    def evidence_dir(self) -> Path:
+        """``reports/evidence/<run id>/`` next to the scorecard: the sandbox's evidence files this run
+        cites (incident record, drill ledger) are kept there, since the sandbox deletes its own when it stops."""
+        raw = (self.config.getoption("dr_scorecard", None) or self.config.getini("dr_scorecard")
+               or "reports/dr-scorecard.json")
+        card = Path(raw).expanduser()
+        if not card.is_absolute():
+            card = self.config.rootpath / card
+        return card.parent / "evidence" / self.run_id
 
     @cached_property
     def deadline(self) -> datetime:
@@ -269,6 +285,7 @@ class LedgerRecord:
     entries: list[dict] = field(default_factory=list)
     head: str | None = None
     error: str | None = None
+    path: Path | None = None  # the ledger the user finds again (a sandbox's: its copy under reports/evidence/)
 
 
 DEFAULT_GATE_BOUND = timedelta(minutes=30)
@@ -278,6 +295,14 @@ def default_run_bound(target: Target, allow_restore: bool) -> timedelta:
     """How long a run may take without --dr-deadline: 30 min for the checks, plus, when drills are
     allowed, three restores' worth of the target's restore timeout (PITR, snapshot, cross-region copy)."""
     return DEFAULT_GATE_BOUND + (3 * target.database.restore_timeout if allow_restore else timedelta(0))
+
+
+def _iso_text(value) -> str:
+    """An instant as the one output form (``2026-11-30T10:03:46Z``); text that is no instant as it is."""
+    try:
+        return isoformat(parse_instant(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def _new_run_dir() -> Path:

@@ -60,5 +60,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def isoformat(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+def isoformat(value: datetime, ms: bool = False) -> str:
+    """The one form of an instant in every output: UTC, ``2026-11-30T10:03:46Z``; ``ms=True`` adds
+    milliseconds (``2026-11-30T10:03:46.123Z``) where the order of close events matters (gate board).
+    A naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    spec = "milliseconds" if ms else "seconds"
+    return value.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")

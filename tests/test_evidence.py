@@ -352,12 +352,18 @@ def sandbox_evidence(sandbox, tmp_path) -> list[str]:
         import json as _json
         from pathlib import Path
 
+        from pytest_kosmos_dr import ledger as drill_ledger
+
+        drill_ledger.seed_sandbox_history(published["ledger"], target="sandbox")  # as a run finding it empty
         lines = Path(published["ledger"]).read_text().splitlines()
         seeded = list(itertools.takewhile(lambda line: _json.loads(line).get("source") == "sandbox-seed", lines))
         copy = tmp_path / "seeded-ledger.jsonl"
         copy.write_text("".join(line + "\n" for line in seeded))
         return ["--dr-ledger", str(copy)]
     paths = evidence_files.write_evidence(tmp_path, sandbox.state["incident"]["start"])
+    from pytest_kosmos_dr import ledger as drill_ledger
+
+    drill_ledger.seed_sandbox_history(paths["ledger"], target="sandbox")
     return ["--dr-evidence", paths["incident_record"], "--dr-ledger", paths["ledger"]]
 
 

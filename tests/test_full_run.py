@@ -36,8 +36,8 @@ def test_every_gate_and_drill_criterion_passes_and_evidence_is_honest(sandbox, p
     # the sandbox's own incident record is labelled for what it is
     assert "self-attested" in rows["COM-INCIDENT-DECLARED"]["evidence_source"]
     result.stdout.fnmatch_lines([f"*passed ({len(expected_passed)}): OBJ-RTO, OBJ-RPO*",
-                                 "drill ledger: recorded restore drill #1 for sandbox",
-                                 "drill ledger: recorded agent-drill drill #2 for sandbox"])
+                                 f"drill ledger: recorded restore drill #1 for sandbox in {ledger}",
+                                 f"drill ledger: recorded agent-drill drill #2 for sandbox in {ledger}"])
     entries = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert [e["kind"] for e in entries] == ["restore", "agent-drill"]  # no failover: no --dr-incident-start
     assert all(e["source"] == "run" and len(e["scorecard_sha256"]) == 64 for e in entries)

@@ -334,9 +334,12 @@ def test_a_tampered_ledger_fails_every_schedule_check(tmp_path):
 def test_the_sandbox_s_seeded_ledger_satisfies_no_schedule(tmp_path):
     """Seeded entries are stand-ins: on a fresh sandbox every SCH criterion is not verified, never passed."""
     paths = evidence_files.write_evidence(tmp_path, utcnow() - timedelta(seconds=5))
+    assert not Path(paths["ledger"]).exists()  # the sandbox only names it; the run seeds it
+    assert len(ledger.seed_sandbox_history(paths["ledger"], target="sandbox")) == len(ledger.SEEDED_DRILLS)
+    assert ledger.seed_sandbox_history(paths["ledger"], target="sandbox") == []  # once
     loaded = ledger.load(paths["ledger"])
-    assert loaded.intact
-    assert all(e["note"] == evidence_files.SEEDED_NOTE and e["source"] == "sandbox-seed" for _, e in loaded.entries)
+    assert loaded.intact and len(loaded.entries) == len(ledger.SEEDED_DRILLS)
+    assert all(e["note"] == ledger.SEEDED_NOTE and e["source"] == "sandbox-seed" for _, e in loaded.entries)
     for criterion in schedule.SCHEDULE:
         with pytest.raises(NotVerified, match="sandbox-seeded stand-ins .no drill was run., which never count"):
             schedule.drill_recency(criterion, loaded, "sandbox")
@@ -482,6 +485,7 @@ def test_schedule_suite_on_hand_typed_drills_fails_and_on_seeded_ones_is_not_ver
                                  f"{TARGET}*1 ignored: not recorded by a run*"])
     (tmp_path / "sandbox").mkdir()
     seeded = evidence_files.write_evidence(tmp_path / "sandbox", utcnow() - timedelta(seconds=5), target=TARGET)
+    ledger.seed_sandbox_history(seeded["ledger"], target=TARGET)  # as the run against the sandbox does
     result = run_suite(pytester, SUITE, "--dr-target", TARGET, "--dr-ledger", seeded["ledger"], "-rs")
     result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines(["SKIPPED * not verified: no run-recorded restore drill for target *: its only "
@@ -491,19 +495,43 @@ def test_schedule_suite_on_hand_typed_drills_fails_and_on_seeded_ones_is_not_ver
 def test_the_ledger_of_a_run_is_the_option_else_the_sandbox_s_never_the_repository_s_for_the_sandbox(tmp_path):
     from types import SimpleNamespace
 
+    evidence_dir = tmp_path / "reports" / "evidence" / "0a1b2c3d"
+
     def run(kind: str, explicit: str | None, sandbox_state=None):
         config = SimpleNamespace(getoption=lambda name: explicit, getini=lambda name: "")
-        target = SimpleNamespace(is_sandbox=kind == "sandbox")
+        target = SimpleNamespace(is_sandbox=kind == "sandbox", name="sandbox")
         default = tmp_path / "reports" / "drill-ledger.jsonl"
         options = SimpleNamespace(ledger_path=Path(explicit) if explicit else default)
         running = SimpleNamespace(state=sandbox_state) if sandbox_state is not None else None
-        return SimpleNamespace(config=config, target=target, options=options, running_sandbox=running)
+        return SimpleNamespace(config=config, target=target, options=options, running_sandbox=running,
+                               evidence_dir=evidence_dir)
 
     published = write_ledger(tmp_path / "sandbox-ledger.jsonl", target="sandbox")
     state = {"evidence": {"ledger": str(published)}}
+    kept = evidence_dir / published.name
     assert ledger.ledger_path_for_run(run("aws", None)) == tmp_path / "reports" / "drill-ledger.jsonl"
     assert ledger.ledger_path_for_run(run("sandbox", "/x/l.jsonl", state)) == Path("/x/l.jsonl")
-    assert ledger.ledger_path_for_run(run("sandbox", None, state)) == published
+    # the sandbox's ledger is read from, and cited as, its copy under reports/evidence/<run id>/
+    assert ledger.ledger_path_for_run(run("sandbox", None, state)) == kept
+    assert kept.read_bytes() == published.read_bytes()
+    assert ledger.ledger_path_for_run(run("sandbox", None, state), live=True) == published
     assert ledger.ledger_path_for_run(run("sandbox", None, {})) is None
     assert ledger.ledger_path_for_run(run("sandbox", None)) is None
-    assert ledger.ledger_path_for_run(run("sandbox", None), lambda: state) == published
+    assert ledger.ledger_path_for_run(run("sandbox", None), lambda: state) == kept
+
+
+def test_the_run_seeds_an_empty_published_sandbox_ledger_once_and_keeps_a_copy(tmp_path):
+    from types import SimpleNamespace
+
+    published = tmp_path / "state" / "drill-ledger.jsonl"  # named by the sandbox, not yet written
+    evidence_dir = tmp_path / "reports" / "evidence" / "0a1b2c3d"
+    run = SimpleNamespace(config=SimpleNamespace(getoption=lambda name: None, getini=lambda name: ""),
+                          target=SimpleNamespace(is_sandbox=True, name="sandbox"), options=None,
+                          running_sandbox=SimpleNamespace(state={"evidence": {"ledger": str(published)}}),
+                          evidence_dir=evidence_dir)
+    kept = ledger.ledger_path_for_run(run)
+    assert kept == evidence_dir / "drill-ledger.jsonl"
+    assert [e["kind"] for _, e in ledger.load(kept).entries] == [k for k, _, _ in ledger.SEEDED_DRILLS]
+    ledger.ledger_path_for_run(run)  # a second worker: no second seeding
+    assert len(ledger.load(published).entries) == len(ledger.SEEDED_DRILLS)
+    assert ledger.kept_ledgers(tmp_path / "reports") == [kept]

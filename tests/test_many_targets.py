@@ -119,6 +119,9 @@ def test_two_targets_report_each_target_in_allure_and_their_scorecards(pytester,
     assert run.ret == 1, run.stdout.str()  # two criteria of the gate: PARTIAL for each target
 
     found = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    verdicts = sorted(r["name"] for r in found if r["name"].startswith("DR verdict: "))
+    assert verdicts == ["DR verdict: PARTIAL (target east)", "DR verdict: PARTIAL (target west)"]
+    found = [r for r in found if not r["name"].startswith("DR verdict: ")]
     assert len(found) == 4
     for result in found:
         target = next(p["value"].strip("'\"") for p in result["parameters"] if p["name"] == "dr_run")

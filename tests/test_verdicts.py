@@ -184,7 +184,7 @@ def test_a_finished_run_records_its_drill_with_run_id_and_scorecard_hash_and_pub
     ledger, card_path, results = tmp_path / "ledger.jsonl", tmp_path / "card.json", tmp_path / "allure"
     result = pytester.runpytest_subprocess("--dr-allow-restore", "--dr-ledger", str(ledger), "--dr-scorecard",
                                            str(card_path), f"--alluredir={results}", "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["drill ledger: recorded agent-drill drill #1 for sandbox",
+    result.stdout.fnmatch_lines([f"drill ledger: recorded agent-drill drill #1 for sandbox in {ledger}",
                                  "drill ledger head: * (keep it outside the ledger; pass it back with --dr-ledger-head)"])
     (entry,) = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert entry["source"] == "run" and entry["kind"] == "agent-drill" and entry["run_id"]
@@ -201,6 +201,7 @@ def test_the_bundle_carries_the_ledger_and_its_head(tmp_path):
 
     reports = tmp_path / "reports"
     (reports / "allure-results").mkdir(parents=True)
+    (reports / "allure-results" / "0-result.json").write_text("{}")  # no results: exit 2, nothing bundled
     (reports / "dr-scorecard.json").write_text("{}")
     record_run(reports / "drill-ledger.jsonl", run_id="0a1b2c3d", target="sandbox",
                passed_criteria={"REC-DB-PITR"}, scorecard_sha256="0" * 64, failover=False)

@@ -45,6 +45,15 @@ def versions() -> dict[str, str]:
     return found
 
 
+def _verdict_environment(card: dict) -> dict[str, str]:
+    """The verdict, RTO and RPO against the objectives (Allure's Environment widget on the overview)."""
+    from .scorecard import VERDICT_WORDS, _objective_line
+
+    return {"dr.verdict": VERDICT_WORDS.get(card["verdict"], card["verdict"].upper()),
+            "dr.rto": _objective_line("RTO", card["objectives"]["rto"]).removeprefix("RTO: "),
+            "dr.rpo": _objective_line("RPO", card["objectives"]["rpo"]).removeprefix("RPO: ")}
+
+
 def _target_environment(target, incident_start: str | None, ledger_head: str | None) -> dict[str, str]:
     env = {
         "target": target.name,
@@ -60,7 +69,8 @@ def _target_environment(target, incident_start: str | None, ledger_head: str | N
     return env
 
 
-def environment(targets, incident_start: str | None = None, ledger_head: str | None = None) -> dict[str, str]:
+def environment(targets, incident_start: str | None = None, ledger_head: str | None = None,
+                verdicts: Mapping[str, dict] | None = None) -> dict[str, str]:
     """What ran against what: the target, its regions and cluster, the incident, the versions, and
     the drill ledger's head after this run (keep it: ``--dr-ledger-head`` detects a rewrite).
 
@@ -68,12 +78,16 @@ def environment(targets, incident_start: str | None = None, ledger_head: str | N
     ``targets`` names them all and each one's keys are prefixed ``<name>.`` (``east.regions=...``)."""
     if not isinstance(targets, (list, tuple)):
         targets = [(targets, incident_start, ledger_head)]
+    verdicts = verdicts or {}
     if len(targets) == 1:
-        env = _target_environment(*targets[0])
+        card = verdicts.get(targets[0][0].name)
+        env = {**(_verdict_environment(card) if card else {}), **_target_environment(*targets[0])}
     else:
         env = {"targets": ", ".join(t.name for t, _, _ in targets)}
         for target, start, head in targets:
-            env.update({f"{target.name}.{k}": v for k, v in _target_environment(target, start, head).items()})
+            card = verdicts.get(target.name)
+            own = {**(_verdict_environment(card) if card else {}), **_target_environment(target, start, head)}
+            env.update({f"{target.name}.{k}": v for k, v in own.items()})
     env.update({f"version.{name}": value for name, value in versions().items()})
     return env
 
@@ -143,13 +157,14 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in data.items() if v not in (None, "")}
 
 
-def write(results_dir: Path, targets, incident_start: str | None = None, ledger_head: str | None = None) -> list[Path]:
+def write(results_dir: Path, targets, incident_start: str | None = None, ledger_head: str | None = None,
+          verdicts: Mapping[str, dict] | None = None) -> list[Path]:
     """Write environment.properties, categories.json and (in CI) executor.json into ``results_dir``.
 
     ``targets``: as for ``environment`` (one target, or ``(target, incident_start, ledger_head)`` each)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     written = [results_dir / "environment.properties", results_dir / "categories.json"]
-    written[0].write_text(properties(environment(targets, incident_start, ledger_head)), encoding="utf-8")
+    written[0].write_text(properties(environment(targets, incident_start, ledger_head, verdicts)), encoding="utf-8")
     written[1].write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
     ci = executor()
     if ci is not None:

@@ -1,5 +1,6 @@
 """``kosmos-dr bundle``: one .tar.gz for auditors with the results, scorecard, pictures, drill
-ledger and report, and ``MANIFEST.sha256`` (``sha256sum -c MANIFEST.sha256`` checks it)."""
+ledger(s), the evidence files the run cited (reports/evidence/<run id>/) and report, and
+``MANIFEST.sha256`` (``sha256sum -c MANIFEST.sha256`` checks it)."""
 
 from __future__ import annotations
 
@@ -29,33 +30,74 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def cited_ledgers(scorecards: list[Path]) -> list[Path]:
+    """The drill ledgers the scorecards name (``evidence.ledger``: the one each target's run read and
+    recorded to, e.g. a sandbox run's copy under reports/evidence/<run id>/, or a --dr-ledger file)."""
+    import json
+
+    found = []
+    for card in scorecards:
+        try:
+            data = json.loads(card.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        raw = ((data.get("evidence") or {}) if isinstance(data, dict) else {}).get("ledger")
+        if isinstance(raw, str) and raw and Path(raw) not in found:
+            found.append(Path(raw))
+    return found
+
+
 def collect(reports: Path, results: Path, scorecard: Path, report: Path, single_file: Path,
-            ledger: Path) -> tuple[list[tuple[Path, str]], list[str]]:
-    """(file, name in the archive) for everything that exists, and what was missing."""
+            ledger: Path | None) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(file, name in the archive) for everything that exists, and what was missing.
+
+    ``ledger`` None: the default ledger (reports/drill-ledger.jsonl) and every ledger a scorecard names;
+    the run evidence folder (reports/evidence/: the files evidence cites) always goes in whole.
+    """
     entries: list[tuple[Path, str]] = []
     missing: list[str] = []
+    names: set[str] = set()
+
+    def add(path: Path, name: str) -> None:
+        if name not in names and path.is_file():
+            names.add(name)
+            entries.append((path, name))
 
     def add_tree(folder: Path, prefix: str) -> None:
         for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                entries.append((path, f"{prefix}/{path.relative_to(folder).as_posix()}"))
+            if path.is_file() and not path.name.endswith(".tmp"):
+                add(path, f"{prefix}/{path.relative_to(folder).as_posix()}")
+
+    def named(path: Path, outside: str) -> str:
+        try:
+            return path.resolve().relative_to(reports.resolve()).as_posix()
+        except ValueError:
+            return f"{outside}/{path.name}"
 
     if results.is_dir():
         add_tree(results, "allure-results")
     else:
         missing.append(f"results ({results})")
+    scorecards = [scorecard] + sorted(scorecard.parent.glob(f"{scorecard.stem}-*{scorecard.suffix}"))
     if scorecard.is_file():
-        entries.append((scorecard, scorecard.name))
+        for card in scorecards:  # several targets: the overall card and one per target
+            add(card, card.name)
     else:
         missing.append(f"scorecard ({scorecard})")
     for svg in sorted(scorecard.parent.glob("dr-*.svg")):
-        entries.append((svg, f"pictures/{svg.name}"))
-    if ledger.is_file():
-        entries.append((ledger, ledger.name))
+        add(svg, f"pictures/{svg.name}")
+    evidence = reports / "evidence"
+    if evidence.is_dir():
+        add_tree(evidence, "evidence")
+    ledgers = [ledger] if ledger is not None else [reports / "drill-ledger.jsonl", *cited_ledgers(scorecards)]
+    for path in ledgers:
+        add(path, named(path, "ledgers"))
+    if not any(path.is_file() for path in ledgers):
+        missing.append(f"drill ledger ({', '.join(str(p) for p in ledgers)})")
     if report.is_dir():
         add_tree(report, "report")
     if single_file.is_file():
-        entries.append((single_file, single_file.name))
+        add(single_file, single_file.name)
     if not report.is_dir() and not single_file.is_file():
         missing.append(f"HTML report ({report}; make it with `kosmos-dr report`)")
     return entries, missing

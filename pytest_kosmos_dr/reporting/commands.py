@@ -41,7 +41,9 @@ def add_commands(subparsers) -> None:
     bundle.add_argument("--results", default=None, help="Allure results (default: REPORTS/allure-results)")
     bundle.add_argument("--scorecard", default=None, help=f"scorecard (default: {SCORECARD_DEFAULT})")
     bundle.add_argument("--report", default=None, help="HTML report folder (default: REPORTS/html)")
-    bundle.add_argument("--ledger", default=None, help="drill ledger (default: REPORTS/drill-ledger.jsonl)")
+    bundle.add_argument("--ledger", default=None,
+                        help="drill ledger (default: REPORTS/drill-ledger.jsonl and every ledger the scorecards "
+                             "name, e.g. a sandbox run's copy under REPORTS/evidence/)")
     bundle.add_argument("-o", "--output", default=None,
                         help="archive (default: REPORTS/kosmos-dr-evidence-<UTC time>.tar.gz)")
     bundle.add_argument("--verify", metavar="ARCHIVE", default=None,
@@ -93,28 +95,33 @@ def _bundle(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     reports = Path(args.reports)
     scorecard = Path(args.scorecard) if args.scorecard else reports / Path(SCORECARD_DEFAULT).name
+    results = Path(args.results) if args.results else reports / "allure-results"
+    if not results.is_dir() or not any(results.glob("*-result.json")):
+        # evidence without the test results it belongs to is no bundle for an auditor
+        print(f"kosmos-dr: no test results to bundle in {results} (run the suites with --alluredir "
+              f"{results} first)", file=sys.stderr)
+        return 2
     entries, missing = bundle.collect(
         reports=reports,
-        results=Path(args.results) if args.results else reports / "allure-results",
+        results=results,
         scorecard=scorecard,
         report=Path(args.report) if args.report else reports / "html",
         single_file=reports / "dr-report.html",
-        ledger=Path(args.ledger) if args.ledger else reports / "drill-ledger.jsonl",
+        ledger=Path(args.ledger) if args.ledger else None,
     )
-    if not entries:
-        print(f"kosmos-dr: nothing to bundle in {reports} (run the suites with --alluredir "
-              f"{reports}/allure-results first)", file=sys.stderr)
-        return 2
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     output = Path(args.output) if args.output else reports / f"kosmos-dr-evidence-{stamp}.tar.gz"
     from ..ledger import head_of
 
-    ledger = Path(args.ledger) if args.ledger else reports / "drill-ledger.jsonl"
+    ledgers = [Path(args.ledger)] if args.ledger else [reports / "drill-ledger.jsonl",
+                                                        *bundle.cited_ledgers([scorecard])]
+    ledger = next((p for p in ledgers if p.is_file()), ledgers[0])
     head = head_of(ledger) if ledger.is_file() else None
     made = bundle.write(output, entries, missing, {bundle.LEDGER_HEAD: f"{head}\n".encode()} if head else None)
     print(f"bundle: {made.path} ({made.files} files, sha256 {made.sha256})")
     if head:
-        print(f"  drill ledger head: {head} (verify later with `kosmos-dr ledger verify --head {head}`)")
+        print(f"  drill ledger head: {head} of {ledger} (verify later with `kosmos-dr ledger verify --ledger "
+              f"{ledger} --head {head}`)")
     for item in missing:
         print(f"  not included (missing): {item}")
     return 0

@@ -130,6 +130,8 @@ class ReportingPlugin:
                     report.dr_incident = incident
                 if self.alluredir and {"OBJ-RTO", "OBJ-RPO"} & set(ids):
                     self._attach_pictures(report, target_run, target_name_of(item))
+            if self.alluredir and report.failed and getattr(report, "dr_test", False):
+                _note_reason(report)
         redact_report(report)
         return report
 
@@ -225,6 +227,7 @@ class ReportingPlugin:
                     if self.dr.multi else self.scorecard_path)
             card = scorecard.build([t for t in finished if t.target == key], target_run.target, exitstatus,
                                    target_run.target.objectives, self._timeline_data(key), interrupted=interrupted)
+            card["evidence"] = _evidence_of(target_run)
             scorecard.write(card, path)
             self.cards[name] = (card, path)
         if self.dr.multi:
@@ -250,9 +253,24 @@ class ReportingPlugin:
         from . import allure_files, allure_redaction
 
         if self.collector.tests:
+            import json
+
+            from ..timeparse import utcnow
+            from . import allure_scorecard
+
+            results = Path(self.alluredir)
             targets = [(t.target, self._timeline_data(name if self.dr.multi else None).get("start"),
                         ledger_heads.get(name)) for name, t in self.dr.target_runs.items()]
-            allure_files.write(Path(self.alluredir), targets)
+            allure_files.write(results, targets, verdicts={name: card for name, (card, _) in self.cards.items()})
+            pattern = self.config.getini(plan_labels.LINK_PATTERN_INI) or plan_labels.DEFAULT_LINK_PATTERN
+            for name, (card, _) in self.cards.items():
+                allure_scorecard.write_verdict_result(results, card, self.dr.target_run(name).started, utcnow(),
+                                                      pattern)
+            if self.cards:
+                ci = allure_files.executor()
+                data = allure_scorecard.executor({n: c for n, (c, _) in self.cards.items()}, self.overall, ci)
+                (results / "executor.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+            allure_scorecard.tidy_results(results)
         allure_redaction.scrub_folder(self.alluredir)
 
     def _write_pictures(self, folder: Path, card: dict[str, Any]) -> list[Path]:
@@ -281,8 +299,11 @@ class ReportingPlugin:
         if self.overall is not None:
             for card, path in self.cards.values():
                 self._print_card(terminalreporter, card, path, titled=True)
+            from .scorecard import VERDICT_WORDS
+
+            verdict = self.overall["verdict"]
             terminalreporter.write_line(f"overall verdict over {len(self.cards)} targets: "
-                                        f"{self.overall['verdict'].upper()} ({self.scorecard_path})")
+                                        f"{VERDICT_WORDS.get(verdict, verdict.upper())} ({self.scorecard_path})")
             return
         (card, path), = self.cards.values()
         self._print_card(terminalreporter, card, path)
@@ -301,8 +322,10 @@ class ReportingPlugin:
 
 
 def _print_ledger(terminalreporter, record) -> None:
+    where = f" in {record.path}" if record.path is not None else ""
     for entry in record.entries:
-        terminalreporter.write_line(f"drill ledger: recorded {entry['kind']} drill #{entry['seq']} for {entry['target']}")
+        terminalreporter.write_line(f"drill ledger: recorded {entry['kind']} drill #{entry['seq']} for "
+                                    f"{entry['target']}{where}")
     if record.entries and record.head:
         terminalreporter.write_line(f"drill ledger head: {record.head} (keep it outside the ledger; "
                                     "pass it back with --dr-ledger-head)")
@@ -310,10 +333,40 @@ def _print_ledger(terminalreporter, record) -> None:
         terminalreporter.write_line(record.error, yellow=True)
 
 
+def _note_reason(report: pytest.TestReport) -> None:
+    """The one-line reason of a failed or could-not-verify DR test, for its Allure page (the message there
+    becomes it at the end of the run: criterion ID, plain words, no Python class names)."""
+    try:
+        import allure
+
+        from ..outcomes import one_line_reason
+        from .allure_scorecard import REASON_LABEL
+
+        allure.dynamic.label(REASON_LABEL, one_line_reason(report))
+    except Exception:  # noqa: BLE001 - never fail a test over its report
+        pass
+
+
+def _evidence_of(target_run) -> dict[str, str | None]:
+    """Where the run's evidence files are kept (``reports/evidence/<run id>/``, when it cited any) and the
+    drill ledger it read and records to (a sandbox run's: its copy there): ``kosmos-dr bundle`` takes both."""
+    from ..ledger import ledger_path_for_run
+
+    try:
+        ledger = ledger_path_for_run(target_run)
+    except Exception:  # noqa: BLE001 - an unreadable or locked ledger: the scorecard still gets written
+        ledger = None
+    folder = target_run.evidence_dir
+    return {"folder": str(folder) if folder.is_dir() else None,
+            "ledger": str(ledger) if ledger is not None and ledger.is_file() else None}
+
+
 def _iso(epoch: float) -> str:
     from datetime import datetime, timezone
 
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    from ..timeparse import isoformat
+
+    return isoformat(datetime.fromtimestamp(epoch, timezone.utc))
 
 
 def _kind(cid: str) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..timeparse import isoformat, utcnow
 from .allure_files import CATEGORIES
 
 GENERATOR_PACKAGE = "allure-commandline"
@@ -124,6 +125,47 @@ class Report:
     history_runs: int = 0
 
 
+REPORTED = "kosmos-dr-reported.json"  # next to the history: which results made its newest trend point
+
+
+def results_fingerprint(results: Path) -> str:
+    """SHA-256 over the results' test files (names and bytes): the same results, the same fingerprint."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(results.glob("*-result.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _trend_source(history: Path, fingerprint: str) -> tuple[Path | None, bool]:
+    """The history to feed the generator, and whether these results already made a trend point.
+
+    Re-reporting the same results feeds the history as it was before their first report (kept in
+    ``<history>.before-last``), so the trend gets their point once, not once per ``kosmos-dr report``."""
+    before = history.with_name(history.name + ".before-last")
+    try:
+        last = json.loads((history.with_name(history.name + "." + REPORTED)).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        last = None
+    if last == fingerprint and history.is_dir():
+        return (before if before.is_dir() else None), True
+    return (history if history.is_dir() else None), False
+
+
+def _keep_history(history: Path, output: Path, fingerprint: str, again: bool) -> None:
+    before = history.with_name(history.name + ".before-last")
+    if not again:  # a new trend point: what the history was before it is kept for re-reports
+        if before.exists():
+            shutil.rmtree(before)
+        if history.is_dir():
+            shutil.copytree(history, before)
+    if history.exists():
+        shutil.rmtree(history)
+    shutil.copytree(output / "history", history)
+    history.with_name(history.name + "." + REPORTED).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+
+
 def _stage(results: Path, history: Path | None, staging: Path) -> int:
     """Copy the results (never changed in place) plus history, categories and an executor."""
     shutil.copytree(results, staging, dirs_exist_ok=True)
@@ -136,11 +178,16 @@ def _stage(results: Path, history: Path | None, staging: Path) -> int:
             runs = 0
     if not (staging / "categories.json").exists():
         (staging / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
-    if not (staging / "executor.json").exists():  # names the runs on the trend chart
-        (staging / "executor.json").write_text(json.dumps({
-            "name": "kosmos-dr", "type": "local", "buildOrder": runs + 1,
-            "buildName": f"kosmos-dr run {runs + 1} ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)",
-        }))
+    executor = staging / "executor.json"
+    try:  # the run writes one with the verdict as its build name; the trend needs its order
+        data = json.loads(executor.read_text()) if executor.exists() else None
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        stamp = isoformat(utcnow()).replace(":", "")[:-3] + "Z"  # 2026-11-30T1003Z, short for the chart
+        data = {"name": "kosmos-dr", "type": "local", "buildName": f"kosmos-dr run {runs + 1} ({stamp})"}
+    data.setdefault("buildOrder", runs + 1)
+    executor.write_text(json.dumps(data))
     return runs
 
 
@@ -179,15 +226,15 @@ def build(results: Path, output: Path, *, single_file: Path | None = None, histo
         raise ReportError(f"no Allure results in {results}: run the suites with --alluredir {results}", EXIT_USAGE)
     binary = check_prerequisites(home)
     started = time.monotonic()
+    fingerprint = results_fingerprint(results)
+    source, again = _trend_source(history, fingerprint) if history is not None else (None, False)
     with tempfile.TemporaryDirectory(prefix="kosmos-dr-report-") as tmp:
         staging = Path(tmp) / "results"
-        runs = _stage(results, history, staging)
+        runs = _stage(results, source, staging)
         output.parent.mkdir(parents=True, exist_ok=True)
         _generate(binary, staging, output, name, single_file=False)
         if history is not None and (output / "history").is_dir():
-            if history.exists():
-                shutil.rmtree(history)
-            shutil.copytree(output / "history", history)
+            _keep_history(history, output, fingerprint, again)
         removed, external = make_offline(output)
         if single_file is not None:
             single_out = Path(tmp) / "single"

@@ -14,6 +14,15 @@ DEFAULT_LINK_PATTERN = (
 LINK_PATTERN_INI = "dr_plan_link_pattern"
 
 
+def feature_name(section: str) -> str:
+    """The Allure feature of a plan section, numbered in the plan's order ("1. Recovery Objectives"), so
+    that Behaviors lists the sections as the plan does, not alphabetically."""
+    from ..catalog import catalog
+
+    order = list(dict.fromkeys(c.section for c in catalog().values()))
+    return f"{order.index(section) + 1}. {section}" if section in order else section
+
+
 def section_anchor(section: str) -> str:
     """GitHub's heading anchor: lower case, punctuation dropped, spaces as dashes."""
     text = re.sub(r"[^\w\- ]", "", section.strip().lower())
@@ -42,8 +51,8 @@ def plan_labels(criteria: list[Criterion], target_name: str, link_pattern: str =
     features: list[str] = []
     links: list[tuple[str, str]] = []
     for c in criteria:
-        if c.section not in features:
-            features.append(c.section)
+        if feature_name(c.section) not in features:
+            features.append(feature_name(c.section))
             url = link_pattern.format(section_anchor=section_anchor(c.section), section=c.section,
                                       criterion=c.id)
             links.append((url, f"DR plan: {c.section}"))

@@ -19,15 +19,25 @@ from typing import Any
 from ..catalog import catalog
 from ..evidence import format_duration, format_value
 from ..redaction import redact
+from ..timeparse import isoformat
 
 STATUSES = ("passed", "failed", "broken", "not verified", "not run")
 # worse first: a criterion takes the worst status of its tests
 _RANK = {"failed": 0, "broken": 1, "not verified": 2, "passed": 3, "not run": 4}
+# The words of every output (terminal, scorecard text, Allure, docs). The JSON keys stay as they were
+# (CI gates read them): status ``broken`` is "could not verify" (we tried to look and could not:
+# unreachable, credentials, timeout); status ``not verified`` is "not verified" (nothing to judge it
+# by: no evidence or input, or its only source is a lost region); verdict ``not verified`` (some
+# criterion could not be verified) is COULD NOT VERIFY.
+STATUS_WORDS = {"passed": "passed", "failed": "failed", "broken": "could not verify",
+                "not verified": "not verified", "not run": "not run"}
+VERDICT_WORDS = {"passed": "PASSED", "failed": "FAILED", "not verified": "COULD NOT VERIFY", "partial": "PARTIAL",
+                 "interrupted": "INTERRUPTED", "nothing verified": "NOTHING VERIFIED"}
 VERDICT_TEXT = {
     "passed": "PASSED: every gate criterion of the plan passed (preparedness ones of a lost region named), and "
               "every other criterion that ran",
     "failed": "FAILED: the DR environment does not meet the plan",
-    "not verified": "NOT VERIFIED: some criteria could not be checked (broken: we could not look)",
+    "not verified": "COULD NOT VERIFY: nothing failed, but some criteria could not be verified (we could not look)",
     "partial": "PARTIAL: what ran passed, but not every gate criterion of the plan was verified",
     "interrupted": "INTERRUPTED: the run did not finish; nothing unfinished counts as passed",
     "nothing verified": "NOTHING VERIFIED: no DR criterion ran",
@@ -47,7 +57,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, timedelta):
         return {"seconds": value.total_seconds(), "text": format_duration(value.total_seconds())}
     if isinstance(value, datetime):
-        return value.isoformat()
+        return isoformat(value)
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
@@ -210,7 +220,7 @@ def build(tests, target, exitstatus=None, objectives=None, incident=None, interr
     not_run = [r["id"] for r in criteria_rows if r["status"] == "not run"]
     return {
         "schema": 1,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": isoformat(datetime.now(timezone.utc)),
         "target": {"name": target.name, "kind": target.kind, "production": bool(target.production)},
         "verdict": verdict,
         "verdict_text": VERDICT_TEXT[verdict],
@@ -297,26 +307,27 @@ def terminal_lines(card: dict[str, Any], path: Path | None) -> list[str]:
           else []),
         _objective_line("RTO", card["objectives"]["rto"]),
         _objective_line("RPO", card["objectives"]["rpo"]),
-        f"criteria: {t['passed']} passed, {t['failed']} failed, {t['broken']} broken (could not verify), "
-        f"{t['not verified']} not verified, {t['not run']} not run (of {card['coverage']['criteria_in_plan']} in the plan)",
+        f"criteria: {t['passed']} passed, {t['failed']} failed, {t['broken']} could not verify, "
+        f"{t['not verified']} not verified (no evidence), {t['not run']} not run "
+        f"(of {card['coverage']['criteria_in_plan']} in the plan)",
     ]
     width = max(len(s["section"]) for s in card["sections"]) if card["sections"] else 0
     for s in card["sections"]:
-        cells = "  ".join(f"{s[k]:>2} {k}" for k in STATUSES)
+        cells = "  ".join(f"{s[k]:>2} {STATUS_WORDS[k]}" for k in STATUSES)
         lines.append(f"  {s['section']:<{width}}  {cells}")
     for status in STATUSES:  # coverage: every criterion of the plan with its outcome
         ids = [row["id"] for row in card["criteria"] if row["status"] == status]
         if ids:
-            lines += textwrap.wrap(", ".join(ids), width=100, break_on_hyphens=False, initial_indent=f"  {status} ({len(ids)}): ",
+            lines += textwrap.wrap(", ".join(ids), width=100, break_on_hyphens=False,
+                                   initial_indent=f"  {STATUS_WORDS[status]} ({len(ids)}): ",
                                    subsequent_indent="      ")
     if card.get("not_verifiable_region_down"):
         lines += textwrap.wrap(", ".join(card["not_verifiable_region_down"]), width=100, break_on_hyphens=False,
                                initial_indent=f"  not verifiable while a region is down "
                                               f"({len(card['not_verifiable_region_down'])}, preparedness): ",
                                subsequent_indent="      ")
-    for p in card["problems"]:
-        word = "FAILED" if p["status"] == "failed" else "BROKEN"
-        lines.append(f"{word} {p['criterion']}: {p['reason']}")
+    # each failed or could-not-verify test was printed once above it (pytest's FAILURES, the "could not
+    # verify" section): the scorecard names the criteria by status, the JSON keeps each reason (problems)
     for row in card["criteria"]:
         if row.get("evidence_source"):
             lines.append(f"evidence {row['id']} ({row['status']}): {row['evidence_source']}")

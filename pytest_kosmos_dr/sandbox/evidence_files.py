@@ -15,12 +15,15 @@ What is honest here (docs/evidence.md, "The sandbox's evidence"):
 * While the sandbox runs, ``post_update_if_due`` (called from the daemon's loop) adds an update
   every 20 minutes, as an incident's communications lead would; if nobody calls it the record
   honestly goes stale and COM-UPDATES-30MIN fails after 30 minutes.
-* The ledger is seeded with a stand-in drill history (restore 12 d ago, agent-state drill 3 d
-  ago, failover 40 d ago, full DR 200 d ago, tabletop 90 d ago) so the ledger has something to
-  show; every seeded entry is marked ``"source": "sandbox-seed"`` and says so in its note. Seeded
-  entries never satisfy a schedule criterion: on a fresh sandbox every SCH-* criterion is "not
-  verified". Drills the runs against the sandbox pass are appended to this ledger (as run-recorded
-  entries, which do count), not to the repository's.
+* The sandbox only publishes where its drill ledger lives (``drill-ledger.jsonl`` in its state
+  folder, not created here). The run that first finds it empty seeds it
+  (``ledger.seed_sandbox_history``) with a stand-in drill history (restore 12 d ago, agent-state
+  drill 3 d ago, failover 40 d ago, full DR 200 d ago, tabletop 90 d ago) so the ledger has
+  something to show; every seeded entry is marked ``"source": "sandbox-seed"`` and says so in its
+  note. Seeded entries never satisfy a schedule criterion: on a fresh sandbox every SCH-* criterion
+  is "not verified". Drills the runs against the sandbox pass are appended to this ledger (as
+  run-recorded entries, which do count), not to the repository's; each run keeps a copy of it under
+  ``reports/evidence/<run id>/`` (the sandbox deletes its own when it stops).
 * ``previous-incident-record.json`` is the resolved record of the seeded failover drill, 40 days
   old. It is a different incident from the sandbox's ongoing one: given as ``--dr-evidence`` to a
   run about the sandbox's incident, the COM-* evidence criteria are "not verified" on it.
@@ -33,23 +36,13 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .. import ledger as drill_ledger
-from ..catalog import catalog
 from ..timeparse import isoformat, parse_instant, utcnow
 
 RECORD_FILE = "incident-record.json"
 PREVIOUS_RECORD_FILE = "previous-incident-record.json"
 LEDGER_FILE = "drill-ledger.jsonl"
 UPDATE_EVERY = timedelta(minutes=20)
-SEEDED_NOTE = "seeded by the sandbox at start: a stand-in drill history, no drill was run"
-# kind, how long ago, criteria it stands for (oldest first, so the ledger reads chronologically)
-SEEDED_DRILLS = (
-    ("full-dr", timedelta(days=200), None),
-    ("tabletop", timedelta(days=90), ()),
-    ("failover", timedelta(days=40), ("OBJ-RTO",)),
-    ("restore", timedelta(days=12), drill_ledger.RESTORE_CRITERIA),
-    ("agent-drill", timedelta(days=3), drill_ledger.AGENT_DRILL_CRITERIA),
-)
+
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -116,11 +109,14 @@ def incident_record(incident_start: datetime, now: datetime, layout=None) -> dic
 
 def write_evidence(state_dir: str | Path, incident_start: datetime | str, target: str = "sandbox",
                    now: datetime | None = None, layout=None) -> dict:
-    """Write ``incident-record.json`` and a fresh ``drill-ledger.jsonl`` into ``state_dir``.
+    """Write ``incident-record.json`` and ``previous-incident-record.json`` into ``state_dir`` and name
+    the (empty) drill ledger there: the run seeds it (``ledger.seed_sandbox_history``).
 
-    ``layout`` (sandbox/layout.py) names the regions; ``target`` is the target that describes it.
+    ``layout`` (sandbox/layout.py) names the regions; ``target`` is the target that describes it (the
+    run against that target seeds the ledger in its name).
 
-    Returns ``{"incident_record": path, "ledger": path}`` (strings, for ``sandbox.json``).
+    Returns ``{"incident_record": path, "previous_incident_record": path, "ledger": path}`` (strings,
+    for ``sandbox.json``).
     """
     state_dir = Path(state_dir)
     now = now or utcnow()
@@ -129,13 +125,6 @@ def write_evidence(state_dir: str | Path, incident_start: datetime | str, target
     _write_atomic(record_path, json.dumps(incident_record(start, now, layout), indent=2) + "\n")
     ledger_path = state_dir / LEDGER_FILE
     ledger_path.unlink(missing_ok=True)  # a new sandbox, a new history (its drills were of the old one)
-    for kind, ago, criteria in SEEDED_DRILLS:
-        if criteria is None:  # full DR: every gate and drill criterion
-            criteria = [cid for cid, c in catalog().items() if c.kind in ("gate", "drill")]
-        drill_ledger.append(ledger_path, {
-            "kind": kind, "at": now - ago, "target": target, "result": "passed", "criteria": list(criteria),
-            "source": "sandbox-seed", "note": SEEDED_NOTE, "recorded_by": "kosmos-dr sandbox",
-        }, now)
     previous_path = state_dir / PREVIOUS_RECORD_FILE
     _write_atomic(previous_path, json.dumps(resolved_drill_record(now - timedelta(days=40), layout), indent=2) + "\n")
     return {"incident_record": str(record_path), "previous_incident_record": str(previous_path),
