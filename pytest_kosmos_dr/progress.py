@@ -3,9 +3,12 @@ and cleared when the step ends; in CI logs and pipes it stays silent."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 
@@ -50,3 +53,18 @@ class ProgressLine:
         if self.enabled and self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.stream.flush()
+
+
+@contextlib.contextmanager
+def terminal() -> Iterator[TextIO]:
+    """The controlling terminal (``/dev/tty``), for a progress line under pytest's output capture; a
+    silent stream when there is none (CI, cron, a detached job)."""
+    try:
+        tty = open("/dev/tty", "w")  # noqa: SIM115 - closed below
+    except OSError:
+        yield io.StringIO()
+        return
+    try:
+        yield tty
+    finally:
+        tty.close()

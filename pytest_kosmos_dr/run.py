@@ -156,7 +156,12 @@ class TargetRun:
                     raise manager.LayoutMismatch(shared.state_dir, shared.layout, layout)
                 self._sandbox = shared
             else:
-                self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid, layout=layout)
+                from .progress import ProgressLine, terminal
+
+                # the terminal itself: pytest's capture holds fd 2 while a fixture sets up
+                with terminal() as tty, ProgressLine(f"starting the sandbox for {self.target.name}", tty) as line:
+                    self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid,
+                                                     layout=layout, progress=line.update)
         return self._sandbox
 
     @property

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import pty
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,43 @@ def test_the_step_is_the_daemons_last_log_line(tmp_path):
     assert _last_step(log, offset) == "starting aws"
 
 
+def _on_a_terminal(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr; (exit code, what it showed)."""
+    main, child = pty.openpty()
+
+    def controlling_terminal():  # as a login shell has it: /dev/tty is this pty
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(argv, stdin=child, stdout=child, stderr=child, env=env, cwd=cwd, close_fds=True,
+                               preexec_fn=controlling_terminal)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    process.wait(timeout=300)
+    os.close(main)
+    return process.returncode, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pty")
+def test_a_run_that_starts_its_sandbox_shows_progress_on_a_terminal(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KOSMOS_DR_SANDBOX_DIR": str(tmp_path / "none-running"), "TERM": "xterm"}
+    env.pop("CI", None)
+    code, shown = _on_a_terminal([sys.executable, "-m", "pytest", str(repo / "suites" / "test_dr_cluster.py"), "-q",
+                                  "-p", "no:cacheprovider", "-k", "node_is_ready", "--rootdir", str(repo),
+                                  "--dr-scorecard", str(tmp_path / "card.json")], env, cwd=tmp_path)
+    assert "\rstarting the sandbox for sandbox: starting " in shown, shown
+    assert " passed" in shown, shown
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="pty")
 def test_sandbox_up_on_a_terminal_shows_progress_and_in_a_pipe_does_not(tmp_path):
     """`kosmos-dr sandbox up` under a pseudo-terminal prints progress lines; piped (CI) output has none."""
@@ -70,22 +109,8 @@ def test_sandbox_up_on_a_terminal_shows_progress_and_in_a_pipe_does_not(tmp_path
     env.pop("CI", None)
     cli = [sys.executable, "-m", "pytest_kosmos_dr.cli", "sandbox"]
     try:
-        main, child = pty.openpty()
-        process = subprocess.Popen([*cli, "up"], stdin=child, stdout=child, stderr=child, env=env, close_fds=True)
-        os.close(child)
-        chunks = []
-        while True:
-            try:
-                data = os.read(main, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        process.wait(timeout=300)
-        os.close(main)
-        shown = b"".join(chunks).decode(errors="replace")
-        assert process.returncode == 0, shown
+        code, shown = _on_a_terminal([*cli, "up"], env)
+        assert code == 0, shown
         assert "\rstarting the sandbox: starting " in shown and "sandbox started" in shown
         piped = subprocess.run([*cli, "status"], env={**env, "CI": "true"}, capture_output=True, text=True, timeout=60)
         assert "\r" not in piped.stdout + piped.stderr
