@@ -99,13 +99,23 @@ def dr_database(dr_environment, dr_target):
 
 @pytest.fixture
 def dr_check(request: pytest.FixtureRequest):
-    """Record a check's result on the test (for reports) and fail the test when it did not pass."""
+    """Record a check's result on the test (for reports) and fail the test when it did not pass.
+
+    The test's ``dr_criterion`` marker decides the criterion: a result that names none is stamped with
+    it (the marker must then name exactly one); a result naming another criterion is refused."""
     own = item_criteria(request.node)
 
     def verify(result: CheckResult) -> CheckResult:
         __tracebackhide__ = True
         from .evidence import attach
 
+        if not result.criterion:
+            if len(own) != 1:
+                raise DRUnverifiable(
+                    "check identity", f"a result naming no criterion was checked in a test marked "
+                    f"{', '.join(own) or 'with no dr_criterion'}; the result was not counted",
+                    "mark the test with exactly one dr_criterion, or have the check name its criterion")
+            result.criterion = own[0]
         if result.criterion not in own:  # a result may only speak for the test's own criteria
             raise DRUnverifiable(
                 "check identity", f"a {result.criterion} result was checked in a test marked "

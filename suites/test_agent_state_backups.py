@@ -19,14 +19,14 @@ from pytest_kosmos_dr.checks import agent_backups
 def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, dr_agents, dr_target,
                                                           backup_reference, dr_check):
     dr_check(agent_backups.agent_realtime(agent_state_versions, dr_agents.names, backup_reference,
-                                          dr_target.objectives.rpo, discovered=dr_agents.discovered))
+                                          rpo=dr_target.objectives.rpo, discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-VERSIONING")
 def test_agent_state_bucket_is_versioned(agent_state_versions, dr_agents, dr_aws, dr_target, backup_reference,
                                          dr_check):
     dr_check(agent_backups.agent_versioning(dr_aws.client("s3"), agent_state_versions, dr_agents.names,
-                                            backup_reference, dr_target.objectives.agent_state_retention,
+                                            backup_reference, retention=dr_target.objectives.agent_state_retention,
                                             discovered=dr_agents.discovered))
 
 
@@ -35,7 +35,7 @@ def test_agent_state_is_kept_seven_days(agent_state_versions, dr_agents, dr_aws,
                                         dr_check):
     rules = agent_backups.lifecycle_rules(dr_aws.client("s3"), dr_target.backups.bucket)
     dr_check(agent_backups.agent_retention(rules, agent_state_versions, dr_agents.names, backup_reference,
-                                           dr_target.objectives.agent_state_retention,
+                                           retention=dr_target.objectives.agent_state_retention,
                                            discovered=dr_agents.discovered))
 
 

@@ -32,7 +32,7 @@ def api_route53(dr_aws, dr_target):
 def _dns_on_secondary(api_route53, dns_resolver, dr_target):
     """REC-DNS against the target's regional endpoint names (``aws.<role>_api_endpoint``, else
     ``<api label>.<region>.<hosted zone>``)."""
-    return failover.dns_on_secondary(api_route53, dns_resolver, dr_target.objectives.failover_trigger,
+    return failover.dns_on_secondary(api_route53, dns_resolver, max_ttl=dr_target.objectives.failover_trigger,
                                      secondary_endpoint=failover.api_endpoint(dr_target.aws, "secondary"),
                                      primary_endpoint=failover.api_endpoint(dr_target.aws, "primary"))
 
@@ -45,8 +45,8 @@ def dns_resolver(dr_environment, dr_target):
 
 @pytest.mark.dr_criterion("REC-FAILOVER-TRIGGER")
 def test_health_checks_fail_over_within_five_minutes_from_several_regions(api_route53, dr_target, dr_check):
-    dr_check(failover.failover_trigger(api_route53, dr_target.objectives.failover_trigger,
-                                       dr_target.aws.min_checker_regions))
+    dr_check(failover.failover_trigger(api_route53, trigger=dr_target.objectives.failover_trigger,
+                                       min_regions=dr_target.aws.min_checker_regions))
 
 
 @pytest.mark.dr_criterion("REC-DNS")

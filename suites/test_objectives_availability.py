@@ -12,5 +12,5 @@ from pytest_kosmos_dr.checks import availability
 
 @pytest.mark.dr_criterion("OBJ-AVAILABILITY")
 def test_availability_over_the_window_meets_the_objective(grafana, dr_target, dr_objectives, dr_check):
-    dr_check(availability.availability(grafana, dr_objectives.availability, dr_objectives.availability_window,
-                                       dr_target.monitoring))
+    dr_check(availability.availability(grafana, objective=dr_objectives.availability,
+                                       window=dr_objectives.availability_window, monitoring=dr_target.monitoring))

@@ -74,9 +74,9 @@ def judge(b) -> dict[str, object]:
     keep = target.objectives.agent_state_retention
     rules = ab.lifecycle_rules(b.s3, target.backups.bucket)
     return {
-        "BAK-AGENT-REALTIME": ab.agent_realtime(listing, agents, reference, target.objectives.rpo, discovered),
-        "BAK-AGENT-VERSIONING": ab.agent_versioning(b.s3, listing, agents, reference, keep, discovered),
-        "BAK-AGENT-RETENTION": ab.agent_retention(rules, listing, agents, reference, keep, discovered),
+        "BAK-AGENT-REALTIME": ab.agent_realtime(listing, agents, reference, rpo=target.objectives.rpo, discovered=discovered),
+        "BAK-AGENT-VERSIONING": ab.agent_versioning(b.s3, listing, agents, reference, retention=keep, discovered=discovered),
+        "BAK-AGENT-RETENTION": ab.agent_retention(rules, listing, agents, reference, retention=keep, discovered=discovered),
         "BAK-AGENT-ARCHIVE": ab.agent_archive(b.s3, listing, agents, discovered),
     }
 

@@ -79,18 +79,18 @@ def grafana_answering(values: dict[int, float] | None = None, annotations: list 
 
 
 def test_availability_passes_when_every_step_is_up():
-    result = availability.availability(grafana_answering(), 99.9, WINDOW, now=NOW)
+    result = availability.availability(grafana_answering(), objective=99.9, window=WINDOW, now=NOW)
     assert result.passed and result.summary.startswith("availability 100.000 % over 1 d"), result.summary
 
 
 def test_a_step_where_half_the_probes_failed_counts_half_down():
-    result = availability.availability(grafana_answering({i: 0.5 for i in range(1, 4)}), 99.9, WINDOW, now=NOW)
+    result = availability.availability(grafana_answering({i: 0.5 for i in range(1, 4)}), objective=99.9, window=WINDOW, now=NOW)
     assert not result.passed and "(8 min down, 1 min allowed)" in result.summary, result.summary
 
 
 def test_outages_between_sample_points_count():
     """A 3 min outage in a step is 0.4 of it up (avg_over_time), not a sample point that happened to be up."""
-    result = availability.availability(grafana_answering({i: 0.4 for i in range(1, 13)}), 99.9, WINDOW, now=NOW)
+    result = availability.availability(grafana_answering({i: 0.4 for i in range(1, 13)}), objective=99.9, window=WINDOW, now=NOW)
     assert not result.passed and "(36 min down" in result.summary, result.summary
 
 
@@ -102,9 +102,9 @@ def maintenance(created_offset_s: float) -> list:
 
 def test_planned_maintenance_is_left_out_and_maintenance_declared_afterwards_counts():
     down = {i: 0.0 for i in range(217, 229)}  # the hour of the window, 6 h before its end
-    planned = availability.availability(grafana_answering(down, maintenance(-86400)), 99.9, WINDOW, now=NOW)
+    planned = availability.availability(grafana_answering(down, maintenance(-86400)), objective=99.9, window=WINDOW, now=NOW)
     assert planned.passed and "(60 min planned maintenance left out)" in planned.summary, planned.summary
-    afterwards = availability.availability(grafana_answering(down, maintenance(2 * 3600)), 99.9, WINDOW, now=NOW)
+    afterwards = availability.availability(grafana_answering(down, maintenance(2 * 3600)), objective=99.9, window=WINDOW, now=NOW)
     assert not afterwards.passed
     assert "1 maintenance window(s) declared after they began counted" in afterwards.summary
     assert "(60 min down" in afterwards.summary, afterwards.summary

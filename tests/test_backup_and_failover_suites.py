@@ -114,7 +114,7 @@ def test_replica_still_replicating_is_measured_by_cloudwatch_replica_lag(lag_s, 
     replica = {"DBInstanceStatus": "available", "ReadReplicaSourceDBInstanceIdentifier":
                "arn:aws:rds:us-east-1:123456789012:db:kosmos-prod"}
     result = backups.replication(_Rds(replica), _CloudWatch([1.0, lag_s]), None, "kosmos-prod-replica", "kosmos-prod",
-                                 "us-west-2", None, timedelta(minutes=15), "dr db")
+                                 "us-west-2", None, rpo=timedelta(minutes=15), where="dr db")
     assert result.passed is passed
     assert "replicating kosmos-prod: replication lag" in result.summary
     assert "(CloudWatch ReplicaLag, max of the last 10 min), limit 15 min (RPO)" in result.summary

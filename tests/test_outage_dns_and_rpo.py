@@ -46,7 +46,7 @@ def zone(api_to=WEST, **changes):
 
 
 def judge(resolver, **kwargs):
-    return fo.dns_on_secondary(DOWN, resolver, TRIGGER, secondary_endpoint=WEST, primary_endpoint=EAST, **kwargs)
+    return fo.dns_on_secondary(DOWN, resolver, max_ttl=TRIGGER, secondary_endpoint=WEST, primary_endpoint=EAST, **kwargs)
 
 
 # -- plain data ---------------------------------------------------------------------------------------
@@ -104,16 +104,16 @@ def test_dns_alone_fails_a_name_that_does_not_resolve(resolver):
 
 def test_dns_alone_cannot_judge_without_a_secondary_endpoint_or_with_the_primary_as_it():
     with pytest.raises(DRUnverifiable):
-        fo.dns_on_secondary(DOWN, Dns(zone()), TRIGGER, secondary_endpoint="")
+        fo.dns_on_secondary(DOWN, Dns(zone()), max_ttl=TRIGGER, secondary_endpoint="")
     with pytest.raises(DRUnverifiable):
-        fo.dns_on_secondary(DOWN, Dns(zone()), TRIGGER, secondary_endpoint=EAST, primary_endpoint=EAST)
+        fo.dns_on_secondary(DOWN, Dns(zone()), max_ttl=TRIGGER, secondary_endpoint=EAST, primary_endpoint=EAST)
     with pytest.raises(DRUnverifiable):
-        fo.dns_on_secondary(DOWN, None, TRIGGER)
+        fo.dns_on_secondary(DOWN, None, max_ttl=TRIGGER)
 
 
 def test_failover_trigger_is_not_verifiable_while_the_control_plane_is_down():
     with pytest.raises(RegionDown) as raised:
-        fo.failover_trigger(DOWN, TRIGGER)
+        fo.failover_trigger(DOWN, trigger=TRIGGER)
     assert str(raised.value).startswith("not verifiable while us-east-1 is down: AWS list_hosted_zones_by_name")
 
 

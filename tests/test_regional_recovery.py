@@ -48,11 +48,11 @@ PROMOTED = {"DBInstanceIdentifier": "kosmos-prod-replica", "BackupRetentionPerio
 
 def pitr(dr_instance, automated):
     return backups.pitr_retention_in_dr_region(dr_instance, "kosmos-prod-replica", "us-west-2", "kosmos-prod",
-                                               "us-east-1", automated, DAYS30, DOWN, now=INCIDENT)
+                                               "us-east-1", automated, retention=DAYS30, down=DOWN, now=INCIDENT)
 
 
 def hourly(snapshots):
-    return backups.snapshots_hourly_from_copies(snapshots, "kosmos-prod", "us-east-1", "us-west-2", REF, H, G, DOWN)
+    return backups.snapshots_hourly_from_copies(snapshots, "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G, down=DOWN)
 
 
 # -- BAK-DB-SNAPSHOTS-HOURLY from the copies ---------------------------------------------------------

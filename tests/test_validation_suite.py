@@ -193,14 +193,15 @@ def test_alternate_grafana_serves_its_data_source_and_series(alternate_grafana, 
         assert result.passed and "data source kosmos-metrics OK" in result.summary, result.summary
         assert not validation.grafana_health(client).passed  # the default data source "prometheus" is not there
         objective = alternate_target.objectives
-        result = availability.availability(client, objective.availability, objective.availability_window,
-                                           alternate_target.monitoring)
+        result = availability.availability(client, objective=objective.availability, window=objective.availability_window,
+                                           monitoring=alternate_target.monitoring)
         assert result.passed, result.summary
         breach = next(f for f in grafana.faults() if f.name == "availability-breach")
         loop.run(breach.apply())
         try:
-            result = availability.availability(client, objective.availability, objective.availability_window,
-                                               alternate_target.monitoring)
+            result = availability.availability(client, objective=objective.availability,
+                                               window=objective.availability_window,
+                                               monitoring=alternate_target.monitoring)
         finally:
             loop.run(breach.revert())
         assert not result.passed and "< objective 99.9 %" in result.summary, result.summary

@@ -196,7 +196,7 @@ def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list
 
 
 # -- BAK-AGENT-REALTIME -------------------------------------------------------------------------------
-def agent_realtime(listing: AgentVersions, agents: list[str], reference: Reference, rpo: timedelta,
+def agent_realtime(listing: AgentVersions, agents: list[str], reference: Reference, *, rpo: timedelta,
                    discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-REALTIME: every agent's newest state backup (at or before the reference, still current,
     not an empty placeholder, not a copy under an older key) younger than the RPO. ``discovered``: agents
@@ -231,7 +231,7 @@ def agent_realtime(listing: AgentVersions, agents: list[str], reference: Referen
 
 
 # -- BAK-AGENT-VERSIONING -----------------------------------------------------------------------------
-def agent_versioning(s3, listing: AgentVersions, agents: list[str], reference: Reference,
+def agent_versioning(s3, listing: AgentVersions, agents: list[str], reference: Reference, *,
                      retention: timedelta, discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-VERSIONING: versioning is Enabled on the bucket that holds the agents' archives, and was
     on while the archives of the retention window were written (no version ``null`` among them)."""
@@ -317,7 +317,7 @@ def _rule_problems(rule: dict, name: str, days: int) -> list[str]:
     return problems
 
 
-def agent_retention(rules: list[dict], listing: AgentVersions, agents: list[str], reference: Reference,
+def agent_retention(rules: list[dict], listing: AgentVersions, agents: list[str], reference: Reference, *,
                     retention: timedelta, discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-RETENTION: no Enabled lifecycle rule that applies to the agent-state prefix removes current
     or noncurrent versions, or moves them to an offline archive class, before the retention; every agent has

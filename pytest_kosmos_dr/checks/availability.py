@@ -56,16 +56,11 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M") + "Z"
 
 
-def _curl(grafana: httpx.Client, path: str) -> str:
-    return (f"GET {grafana.base_url}{path}\n(shell: curl -sS -H \"Authorization: Bearer $GRAFANA_TOKEN\" "
-            f"'{grafana.base_url}{path}')")
-
-
 def _get_json(grafana: httpx.Client, path: str, what: str, evidence: list[Evidence], title: str, datasource: str = ""):
     """GET a JSON answer; anything but HTTP 200 with JSON means we could not read the monitoring data."""
     answer = http_client.get(grafana, path, what)
     if isinstance(answer, str):
-        evidence.append(Evidence(title, _curl(grafana, path), answer))
+        evidence.append(Evidence(title, http_client.as_curl(grafana, path, token_env="GRAFANA_TOKEN"), answer))
         raise DRUnverifiable(what, f"did not answer: {answer}", "the availability series is read through Grafana")
     try:
         body = answer.json()
@@ -123,7 +118,7 @@ def _down_periods(down: list[tuple[float, float]], step: float) -> list[tuple[fl
     return periods
 
 
-def availability(grafana: httpx.Client, objective: float, window: timedelta, monitoring: Monitoring | None = None, *,
+def availability(grafana: httpx.Client, *, objective: float, window: timedelta, monitoring: Monitoring | None = None,
                  now: datetime | None = None, step: timedelta = STEP) -> CheckResult:
     """OBJ-AVAILABILITY: availability over ``window`` (planned maintenance left out) is at least ``objective`` %,
     read from ``monitoring.availability_series`` of data source ``monitoring.datasource``."""
@@ -150,7 +145,7 @@ def availability(grafana: httpx.Client, objective: float, window: timedelta, mon
         raise DRUnverifiable("Grafana annotations", f"{len(items)} annotations: the list may be cut at the limit")
     maintenance, afterwards = _maintenance_windows(items, start, end)
     listed = "\n".join(f"{_iso(a)} - {_iso(b)} ({format_duration(b - a)}) {text}" for a, b, text in maintenance)
-    evidence.append(Evidence("maintenance annotations", _curl(grafana, path),
+    evidence.append(Evidence("maintenance annotations", http_client.as_curl(grafana, path, token_env="GRAFANA_TOKEN"),
                              f"HTTP {answer.status_code}: {len(items)} annotation(s) tagged {maintenance_tag!r}; "
                              f"planned maintenance in the reporting window:\n{listed or '(none)'}"
                              + ("\nnot planned (declared after it began), counted:\n" + "\n".join(afterwards)
@@ -218,7 +213,7 @@ def availability(grafana: httpx.Client, objective: float, window: timedelta, mon
     left_min = allowed_min - downtime_min
     periods = _down_periods(down, step_s)
     offenders = [f"{_iso(a)} - {_iso(b)}: {format_duration(lost)} down" for a, b, lost in periods]
-    evidence.append(Evidence("availability series", _curl(grafana, path),
+    evidence.append(Evidence("availability series", http_client.as_curl(grafana, path, token_env="GRAFANA_TOKEN"),
                              f"HTTP {answer.status_code}: {len(points)} points, first step from {_iso(first)}, step "
                              f"{format_duration(step_s)}\nsteps: {steps}, in planned maintenance: {excluded}, counted: "
                              f"{counted}, with downtime: {partial} (no data: {missing}), downtime "

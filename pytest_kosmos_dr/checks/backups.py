@@ -138,7 +138,7 @@ def _replication_status(instance: dict) -> dict | None:
 
 
 def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, region: str,
-                incident_start: datetime | None, rpo: timedelta, where: str, database=None) -> CheckResult:
+                incident_start: datetime | None, *, rpo: timedelta, where: str, database=None) -> CheckResult:
     """BAK-DB-REPLICATION: a replica of production exists in ``region`` and lags by at most the RPO.
 
     Still replicating: the replica's StatusInfos must say ``replicating`` (an ``available`` instance
@@ -386,7 +386,7 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
 
 
 def snapshots_hourly_from_copies(snapshots: list[dict], instance: str, primary: str, secondary: str,
-                                 reference: Reference, interval: timedelta, grace: timedelta,
+                                 reference: Reference, *, interval: timedelta, grace: timedelta,
                                  down: RegionDown, resource_id: str | None = None,
                                  window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
     """BAK-DB-SNAPSHOTS-HOURLY while ``primary`` is down: the same cadence read from the copies of
@@ -505,7 +505,7 @@ def _replicated_backups_of(automated_backups: list[dict], production_id: str, pr
 
 
 def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary: str, production_id: str,
-                                primary: str, automated_backups: list[dict], retention: timedelta,
+                                primary: str, automated_backups: list[dict], *, retention: timedelta,
                                 down: RegionDown, now: datetime | None = None,
                                 slack: timedelta = _BACKUPS.pitr_slack) -> CheckResult:
     """BAK-DB-PITR-RETENTION while ``primary`` is down, read in ``secondary``: the promoted DR

@@ -269,7 +269,7 @@ def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at
     start (not a cached copy from before it). Otherwise it must answer its current status."""
     cid = "COM-STATUS-PAGE"
     path = "/api/v2/summary.json"
-    asked = f"GET {page.base_url}{path}\n(shell: curl -sSi {page.base_url}{path})"
+    asked = http_client.as_curl(page, path, flags="-sSi", quoted=False)
     if incident_start is not None and resolved_at is not None and resolved_at < incident_start:
         raise DRUnverifiable("status page", f"the recorded resolution {isoformat(resolved_at)} is before the "
                              f"incident start {isoformat(incident_start)}: the resolution is of another incident")

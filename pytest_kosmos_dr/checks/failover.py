@@ -255,7 +255,7 @@ def _check_problems(view: Route53View, check_id: str, trigger: timedelta, lines:
     return problems
 
 
-def failover_trigger(view: Route53View, trigger: timedelta,
+def failover_trigger(view: Route53View, *, trigger: timedelta,
                      min_regions: int = _AWS.min_checker_regions) -> CheckResult:
     """REC-FAILOVER-TRIGGER: the failover records' health checks watch the records' own endpoints, fail over
     within the trigger time (request interval x failure threshold) and watch from at least ``min_regions``
@@ -516,7 +516,7 @@ def _dns_from_data_plane(down: ControlPlaneDown, resolver, max_ttl: timedelta, s
                        evidence=evidence)
 
 
-def dns_on_secondary(view: "Route53View | ControlPlaneDown", resolver, max_ttl: timedelta = timedelta(minutes=5),
+def dns_on_secondary(view: "Route53View | ControlPlaneDown", resolver, *, max_ttl: timedelta = timedelta(minutes=5),
                      secondary_endpoint: str = DEFAULT_SECONDARY_ENDPOINT,
                      primary_endpoint: str | None = DEFAULT_PRIMARY_ENDPOINT) -> CheckResult:
     """REC-DNS: the failover record answering for the API name is the SECONDARY, pointing at another endpoint

@@ -38,11 +38,6 @@ HEALTH_MAX_AGE = timedelta(minutes=5)  # a health answer older than this is a ca
 _ABSENT = object()
 
 
-def _curl(client: httpx.Client, path: str, auth: bool = False) -> str:
-    header = ' -H "Authorization: Bearer $KOSMOS_API_TOKEN"' if auth else ""
-    return f"GET {client.base_url}{path}\n(shell: curl -sS{header} '{client.base_url}{path}')"
-
-
 def _json(response: httpx.Response) -> object | None:
     try:
         return response.json()
@@ -136,7 +131,7 @@ def api_health(api: httpx.Client, health: Health | None = None, *, region: str |
     started = time.monotonic()
     answer = http_client.get(api, path, f"KOSMOS API {path}")
     elapsed = time.monotonic() - started
-    asked = _curl(api, path)
+    asked = http_client.as_curl(api, path)
     if isinstance(answer, str):
         return CheckResult(cid, False, f"{api.base_url}{path} did not answer: {answer}",
                            measured=answer, limit=limit, evidence=[Evidence("health request", asked, answer)])

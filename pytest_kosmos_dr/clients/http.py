@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 
@@ -24,6 +25,24 @@ def http_client(base_url: str, timeouts: Timeouts, token: str | None = None,
         follow_redirects=False,
         transport=httpx.HTTPTransport(retries=1),  # one retry on connection errors only
     )
+
+
+def as_curl(client: httpx.Client, path: str, *, method: str | None = None, token_env: str | None = None,
+            body: dict | None = None, flags: str = "-sS", quoted: bool = True) -> str:
+    """An HTTP request as evidence shows it: the request line, then the curl a person would type.
+    ``method``: written as ``-X`` (else a GET); ``token_env``: the variable holding the bearer token;
+    ``body``: sent as JSON."""
+    url = f"{client.base_url}{path}"
+    line = f"{method or 'GET'} {url}" + (f" {json.dumps(body)}" if body is not None else "")
+    options = [flags]
+    if method:
+        options.append(f"-X {method}")
+    if token_env:
+        options.append(f'-H "Authorization: Bearer ${token_env}"')
+    if body is not None:
+        options.append(f"-H 'Content-Type: application/json' -d '{json.dumps(body)}'")
+    options.append(f"'{url}'" if quoted else url)
+    return f"{line}\n(shell: curl {' '.join(options)})"
 
 
 def is_cannot_look(exc: httpx.HTTPError) -> bool:

@@ -10,7 +10,6 @@ and only while the switch still shows this run's reason.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,11 +41,8 @@ def show(answer) -> str:
 
 
 def shell(api: httpx.Client, method: str, path: str, body: dict | None = None) -> str:
-    """The request as shown in the evidence (and the curl a person would type)."""
-    data = f" -H 'Content-Type: application/json' -d '{json.dumps(body)}'" if body is not None else ""
-    shown = f"{method} {api.base_url}{path}" + (f" {json.dumps(body)}" if body is not None else "")
-    return (f"{shown}\n(shell: curl -sS -X {method} -H \"Authorization: Bearer $KOSMOS_API_TOKEN\"{data} "
-            f"{api.base_url}{path})")
+    """The request to the KOSMOS API as shown in the evidence (and the curl a person would type)."""
+    return http_client.as_curl(api, path, method=method, token_env="KOSMOS_API_TOKEN", body=body, quoted=False)
 
 
 def request(api: httpx.Client, method: str, path: str, what: str, body: dict | None = None):

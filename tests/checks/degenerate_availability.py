@@ -17,7 +17,7 @@ def _run(annotations, series, monitoring=None):
         return httpx.Response(200, json=series)
 
     client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://grafana.test")
-    return availability.availability(client, 99.9, timedelta(days=1), monitoring, now=NOW)
+    return availability.availability(client, objective=99.9, window=timedelta(days=1), monitoring=monitoring, now=NOW)
 
 
 def _matrix(values):

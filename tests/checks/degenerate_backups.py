@@ -39,7 +39,7 @@ class _Conn:
 
 def _replication(instance, incident=INCIDENT):
     return backups.replication(_Rds([instance]), _CloudWatch(), _Conn(), "kosmos-prod-replica", "kosmos-prod",
-                               "us-west-2", incident, timedelta(minutes=15), "dr")
+                               "us-west-2", incident, rpo=timedelta(minutes=15), where="dr")
 
 
 def _pitr(production, snapshots=()):
@@ -76,7 +76,7 @@ CASES = {
     ],
     "backups.replication": [
         ("no such instance", lambda: backups.replication(_Rds([None]), _CloudWatch(), _Conn(), "r", "p", "us-west-2",
-                                                         INCIDENT, timedelta(minutes=15), "dr")),
+                                                         INCIDENT, rpo=timedelta(minutes=15), where="dr")),
         ("empty instance record, no incident", lambda: _replication({}, incident=None)),
         ("empty instance record, DR database empty", lambda: _replication({"InstanceCreateTime": INCIDENT
                                                                            - timedelta(days=1)})),
@@ -91,12 +91,12 @@ _DOWN = RegionDown("us-east-1", "AWS describe_db_snapshots in us-east-1", "Servi
 
 
 def _copies_hourly(snapshots):
-    return backups.snapshots_hourly_from_copies(snapshots, "kosmos-prod", "us-east-1", "us-west-2", REF, H, G, _DOWN)
+    return backups.snapshots_hourly_from_copies(snapshots, "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G, down=_DOWN)
 
 
 def _pitr_dr(dr_instance, automated):
     return backups.pitr_retention_in_dr_region(dr_instance, "kosmos-prod-replica", "us-west-2", "kosmos-prod",
-                                               "us-east-1", automated, timedelta(days=30), _DOWN, now=INCIDENT)
+                                               "us-east-1", automated, retention=timedelta(days=30), down=_DOWN, now=INCIDENT)
 
 
 _COPY = {**LATER, "SourceRegion": "us-east-1", "SnapshotCreateTime": None, "OriginalSnapshotCreateTime": None}

@@ -41,11 +41,11 @@ def passed(criterion):
 
 CASES = {
     "failover.failover_trigger": [
-        ("no records", lambda: fo.failover_trigger(view(), TRIGGER)),
-        ("records without health checks or targets", lambda: fo.failover_trigger(view(BARE), TRIGGER)),
-        ("view None", lambda: fo.failover_trigger(None, TRIGGER)),
+        ("no records", lambda: fo.failover_trigger(view(), trigger=TRIGGER)),
+        ("records without health checks or targets", lambda: fo.failover_trigger(view(BARE), trigger=TRIGGER)),
+        ("view None", lambda: fo.failover_trigger(None, trigger=TRIGGER)),
         ("health check not read", lambda: fo.failover_trigger(view([dict(BARE[0], HealthCheckId="hc"), BARE[1]]),
-                                                             TRIGGER)),
+                                                             trigger=TRIGGER)),
     ],
     "failover.dns_on_secondary": [
         ("no records, no answer", lambda: fo.dns_on_secondary(view(), Nothing())),

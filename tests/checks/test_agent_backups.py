@@ -66,12 +66,12 @@ class S3:
 
 # -- BAK-AGENT-REALTIME -------------------------------------------------------------------------------
 def test_realtime_passes_on_a_fresh_history():
-    result = ab.agent_realtime(listing(history()), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing(history()), [ZEUS], REF, rpo=RPO)
     assert result.passed, result.summary
 
 
 def test_realtime_fails_on_no_agents():
-    assert not ab.agent_realtime(listing(history()), [], REF, RPO).passed
+    assert not ab.agent_realtime(listing(history()), [], REF, rpo=RPO).passed
 
 
 def test_realtime_does_not_count_backups_a_delete_marker_hides():
@@ -81,7 +81,7 @@ def test_realtime_does_not_count_backups_a_delete_marker_hides():
     for v in versions:
         if v["LastModified"] > AT - timedelta(minutes=40):
             v["IsLatest"] = False
-    result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, rpo=RPO)
     assert not result.passed
     assert result.summary == ("zeus-orchestrator: newest state backup 43 min before the incident start (8 newer deleted "
                               "(a delete marker is the current version)), limit 15 min (RPO)")
@@ -89,53 +89,53 @@ def test_realtime_does_not_count_backups_a_delete_marker_hides():
 
 def test_realtime_does_not_count_empty_placeholders():
     versions = [dict(v, Size=0) if v["LastModified"] > AT - timedelta(minutes=40) else v for v in history()]
-    result = ab.agent_realtime(listing(versions), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing(versions), [ZEUS], REF, rpo=RPO)
     assert not result.passed
     assert "newest state backup 43 min before the incident start (8 newer 0 bytes, too small" in result.summary
 
 
 def test_realtime_ignores_backups_written_after_the_reference():
-    result = ab.agent_realtime(listing([version(-5), version(60)]), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing([version(-5), version(60)]), [ZEUS], REF, rpo=RPO)
     assert not result.passed and "60 min" in result.summary
 
 
 # -- BAK-AGENT-VERSIONING -----------------------------------------------------------------------------
 def test_versioning_passes_when_enabled_and_every_archive_is_versioned():
-    assert ab.agent_versioning(S3(), listing(history()), [ZEUS], REF, KEEP).passed
+    assert ab.agent_versioning(S3(), listing(history()), [ZEUS], REF, retention=KEEP).passed
 
 
 def test_versioning_suspended_keeps_its_message():
-    result = ab.agent_versioning(S3(status="Suspended"), listing(history()), [ZEUS], REF, KEEP)
+    result = ab.agent_versioning(S3(status="Suspended"), listing(history()), [ZEUS], REF, retention=KEEP)
     assert result.summary == "versioning of s3://kosmos-backups is Suspended, required Enabled"
 
 
 def test_versioning_enabled_but_archives_of_the_window_unversioned():
     versions = [dict(v, VersionId="null") if v["LastModified"] < AT - timedelta(days=2) else v for v in history()]
-    result = ab.agent_versioning(S3(), listing(versions), [ZEUS], REF, KEEP)
+    result = ab.agent_versioning(S3(), listing(versions), [ZEUS], REF, retention=KEEP)
     assert not result.passed and "have VersionId null: versioning was off when they were written" in result.summary
 
 
 def test_versioning_of_a_bucket_without_the_agents_archives_fails():
-    result = ab.agent_versioning(S3(), listing(history("athena-analyst")), [ZEUS], REF, KEEP)
+    result = ab.agent_versioning(S3(), listing(history("athena-analyst")), [ZEUS], REF, retention=KEEP)
     assert not result.passed and "the versioned bucket holds none of its state" in result.summary
 
 
 # -- BAK-AGENT-RETENTION ------------------------------------------------------------------------------
 def test_retention_passes_on_a_seven_day_history():
-    result = ab.agent_retention(RULES, listing(history()), [ZEUS], REF, KEEP)
+    result = ab.agent_retention(RULES, listing(history()), [ZEUS], REF, retention=KEEP)
     assert result.passed, result.summary
 
 
 def test_retention_sees_a_rule_on_part_of_the_prefix():
     rules = RULES + [{"ID": "zeus-cleanup", "Filter": {"Prefix": "agent-state/zeus"}, "Status": "Enabled",
                       "Expiration": {"Days": 2}}]
-    result = ab.agent_retention(rules, listing(history()), [ZEUS], REF, KEEP)
+    result = ab.agent_retention(rules, listing(history()), [ZEUS], REF, retention=KEEP)
     assert not result.passed and "rule zeus-cleanup expires current versions after 2 d" in result.summary
 
 
 def test_retention_sees_a_transition_to_an_offline_class():
     rules = [dict(RULES[0], Transitions=[{"Days": 1, "StorageClass": "GLACIER"}])]
-    result = ab.agent_retention(rules, listing(history()), [ZEUS], REF, KEEP)
+    result = ab.agent_retention(rules, listing(history()), [ZEUS], REF, retention=KEEP)
     assert not result.passed and "moves current versions to GLACIER after 1 d" in result.summary
 
 
@@ -143,19 +143,19 @@ def test_retention_ignores_an_abort_rule_and_instant_retrieval():
     rules = RULES + [{"ID": "abort", "Filter": {"Prefix": ""}, "Status": "Enabled",
                       "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
                       "Transitions": [{"Days": 1, "StorageClass": "GLACIER_IR"}]}]
-    assert ab.agent_retention(rules, listing(history()), [ZEUS], REF, KEEP).passed
+    assert ab.agent_retention(rules, listing(history()), [ZEUS], REF, retention=KEEP).passed
 
 
 def test_retention_sees_a_hole_in_the_history():
     versions = [v for v in history() if not AT - timedelta(days=5) < v["LastModified"] < AT - timedelta(days=2)]
-    result = ab.agent_retention(RULES, listing(versions), [ZEUS], REF, KEEP)
+    result = ab.agent_retention(RULES, listing(versions), [ZEUS], REF, retention=KEEP)
     assert not result.passed and "of its history missing, limit 24 h 00 min" in result.summary
 
 
 def test_retention_sees_versions_already_archived():
     versions = [dict(v, StorageClass="DEEP_ARCHIVE") if v["LastModified"] < AT - timedelta(days=1) else v
                 for v in history()]
-    result = ab.agent_retention(RULES, listing(versions), [ZEUS], REF, KEEP)
+    result = ab.agent_retention(RULES, listing(versions), [ZEUS], REF, retention=KEEP)
     assert not result.passed and "in DEEP_ARCHIVE, not downloadable" in result.summary
 
 
@@ -216,9 +216,9 @@ def flat_history():
 
 def test_flat_layout_passes_every_listing_check():
     versions = flat_history()
-    assert ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, RPO).passed
-    assert ab.agent_versioning(S3(), listing(versions, layout=FLAT), [ZEUS], REF, KEEP).passed
-    result = ab.agent_retention(RULES, listing(versions, layout=FLAT), [ZEUS], REF, KEEP)
+    assert ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, rpo=RPO).passed
+    assert ab.agent_versioning(S3(), listing(versions, layout=FLAT), [ZEUS], REF, retention=KEEP).passed
+    result = ab.agent_retention(RULES, listing(versions, layout=FLAT), [ZEUS], REF, retention=KEEP)
     assert result.passed, result.summary
     newest = ab.newest_archive(listing(versions, layout=FLAT), ZEUS)
     assert newest["VersionId"] == "v3" and newest["Key"] == "agent-state/zeus-state-20251213.tar.gz"
@@ -232,7 +232,7 @@ def test_flat_layout_archive_passes_with_any_non_empty_state():
 
 def test_per_agent_folders_are_not_the_plans_layout():
     """The folder layout's keys are no archives under the plan's flat pattern: no state backup."""
-    result = ab.agent_realtime(listing(history(), layout=FLAT), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing(history(), layout=FLAT), [ZEUS], REF, rpo=RPO)
     assert not result.passed
     assert result.summary.startswith("zeus-orchestrator: no state backup before the incident start")
 
@@ -244,7 +244,7 @@ def test_a_deleted_days_key_hides_every_version_of_that_day():
         if v["Key"] == today:
             v["IsLatest"] = False
     marker = {"Key": today, "VersionId": "m", "IsLatest": True, "LastModified": AT + timedelta(minutes=1)}
-    result = ab.agent_realtime(listing(versions, [marker], layout=FLAT), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing(versions, [marker], layout=FLAT), [ZEUS], REF, rpo=RPO)
     assert not result.passed and "1 newer deleted (a delete marker is the current version)" in result.summary
 
 
@@ -252,7 +252,7 @@ def test_an_archive_written_days_after_the_date_its_key_names_is_no_backup_of_th
     """A copy of an old archive re-uploaded under its old key: fresh LastModified, old state."""
     versions = [flat_version(3, latest=True, key_day=AT - timedelta(days=3))] + [
         v for v in flat_history() if v["LastModified"] < AT - timedelta(hours=1)]
-    result = ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, rpo=RPO)
     assert not result.passed
     assert "1 newer written more than 24 h 00 min away from the time its key names (a copied or mis-dated " \
         "archive)" in result.summary
@@ -260,7 +260,7 @@ def test_an_archive_written_days_after_the_date_its_key_names_is_no_backup_of_th
 
 def test_listed_agent_found_by_its_archive_name_only():
     versions = [dict(v, Key=v["Key"].replace("zeus-state", "zeus-orchestrator-state")) for v in flat_history()]
-    result = ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, RPO)
+    result = ab.agent_realtime(listing(versions, layout=FLAT), [ZEUS], REF, rpo=RPO)
     assert not result.passed and "no state backup" in result.summary
 
 
@@ -295,9 +295,9 @@ UNBACKED = ("hermes-x runs in the DR cluster (pod hermes-x-0) but has no state a
 def test_unlisted_running_agent_without_backup_fails_every_criterion():
     agents = [ZEUS, "hermes-x"]
     results = [
-        ab.agent_realtime(listing(history()), agents, REF, RPO, discovered=DISCOVERED),
-        ab.agent_versioning(S3(), listing(history()), agents, REF, KEEP, discovered=DISCOVERED),
-        ab.agent_retention(RULES, listing(history()), agents, REF, KEEP, discovered=DISCOVERED),
+        ab.agent_realtime(listing(history()), agents, REF, rpo=RPO, discovered=DISCOVERED),
+        ab.agent_versioning(S3(), listing(history()), agents, REF, retention=KEEP, discovered=DISCOVERED),
+        ab.agent_retention(RULES, listing(history()), agents, REF, retention=KEEP, discovered=DISCOVERED),
         ab.agent_archive(S3(archive()), listing(history()), agents, discovered=DISCOVERED),
     ]
     for result in results:
@@ -307,5 +307,5 @@ def test_unlisted_running_agent_without_backup_fails_every_criterion():
 
 def test_unlisted_running_agent_with_backups_is_judged_like_the_listed_ones():
     versions = history() + history("hermes-x")
-    result = ab.agent_realtime(listing(versions), [ZEUS, "hermes-x"], REF, RPO, discovered=DISCOVERED)
+    result = ab.agent_realtime(listing(versions), [ZEUS, "hermes-x"], REF, rpo=RPO, discovered=DISCOVERED)
     assert result.passed and "(2)" in result.summary

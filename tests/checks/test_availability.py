@@ -35,7 +35,7 @@ def grafana(datasource: str, values=None, asked=None) -> httpx.Client:
 
 def test_the_targets_data_source_series_and_tag_are_asked_for():
     asked = []
-    result = availability.availability(grafana("kosmos-metrics", asked=asked), 99.9, WINDOW, OTHER, now=NOW)
+    result = availability.availability(grafana("kosmos-metrics", asked=asked), objective=99.9, window=WINDOW, monitoring=OTHER, now=NOW)
     assert result.passed, result.summary
     (_, annotations), (_, series) = asked
     assert annotations["tags"] == "planned-work"
@@ -44,12 +44,12 @@ def test_the_targets_data_source_series_and_tag_are_asked_for():
 
 def test_the_default_is_the_plans_prometheus_series():
     asked = []
-    assert availability.availability(grafana("prometheus", asked=asked), 99.9, WINDOW, now=NOW).passed
+    assert availability.availability(grafana("prometheus", asked=asked), objective=99.9, window=WINDOW, now=NOW).passed
     assert asked[1][1]["query"] == 'avg(avg_over_time(probe_success{job="kosmos-api"}[300s]))'
 
 
 def test_downtime_in_the_targets_series_fails():
-    result = availability.availability(grafana("kosmos-metrics", {i: 0.0 for i in range(1, 13)}), 99.9, WINDOW, OTHER,
+    result = availability.availability(grafana("kosmos-metrics", {i: 0.0 for i in range(1, 13)}), objective=99.9, window=WINDOW, monitoring=OTHER,
                                        now=NOW)
     assert not result.passed and "(60 min down, 1 min allowed)" in result.summary, result.summary
 
@@ -57,7 +57,7 @@ def test_downtime_in_the_targets_series_fails():
 def test_a_data_source_grafana_does_not_have_cannot_be_verified_and_is_named():
     with pytest.raises(DRUnverifiable, match="HTTP 404.*no Grafana data source with uid 'kosmos-metrics' "
                                              r"\(monitoring.datasource of the target\)"):
-        availability.availability(grafana("prometheus"), 99.9, WINDOW, OTHER, now=NOW)
+        availability.availability(grafana("prometheus"), objective=99.9, window=WINDOW, monitoring=OTHER, now=NOW)
 
 
 def test_queries_are_built_from_the_series():

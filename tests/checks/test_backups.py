@@ -118,7 +118,7 @@ SOURCE = "arn:aws:rds:us-east-1:123456789012:db:kosmos-prod"
 
 def replication(instance, lag=(2.0,), incident=None):
     return backups.replication(_Rds(instance), _CloudWatch(list(lag)), None, "kosmos-prod-replica", "kosmos-prod",
-                               "us-west-2", incident, timedelta(minutes=15), "dr")
+                               "us-west-2", incident, rpo=timedelta(minutes=15), where="dr")
 
 
 def test_available_replica_whose_replication_stopped_fails():
@@ -231,9 +231,9 @@ def test_a_promoted_replicas_lag_is_measured_on_the_targets_written_tables():
     promoted = {"DBInstanceStatus": "available", "InstanceCreateTime": INCIDENT - timedelta(days=9)}
     contract = Contract("app", timedelta(hours=1), "inserted_at", ("tickets",), (), ())
     result = backups.replication(_Rds(promoted), _CloudWatch([]), db, "kosmos-prod-replica", "kosmos-prod",
-                                 "us-west-2", INCIDENT, timedelta(minutes=15), "dr", contract)
+                                 "us-west-2", INCIDENT, rpo=timedelta(minutes=15), where="dr", database=contract)
     assert result.passed and "replication lag 4 min" in result.summary, result.summary
     assert any('FROM "app"."tickets" WHERE "inserted_at" <= %(t)s' in sql for sql in db.asked)
     missing = backups.replication(_Rds(promoted), _CloudWatch([]), Written(tables={}, keys=[]), "kosmos-prod-replica",
-                                  "kosmos-prod", "us-west-2", INCIDENT, timedelta(minutes=15), "dr", contract)
+                                  "kosmos-prod", "us-west-2", INCIDENT, rpo=timedelta(minutes=15), where="dr", database=contract)
     assert not missing.passed and "none of its written tables (tickets) is in schema app" in missing.summary

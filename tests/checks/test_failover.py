@@ -56,13 +56,13 @@ class Zone:
 
 # -- REC-FAILOVER-TRIGGER -----------------------------------------------------------------------------
 def test_trigger_passes_on_healthy_failover():
-    result = fo.failover_trigger(healthy_view(), TRIGGER)
+    result = fo.failover_trigger(healthy_view(), trigger=TRIGGER)
     assert result.passed, result.summary
 
 
 def test_trigger_sees_a_health_check_on_another_endpoint():
     checks = {"hc-east": http_check("hc-east", WEST), "hc-west": http_check("hc-west", WEST)}
-    result = fo.failover_trigger(healthy_view(checks=checks), TRIGGER)
+    result = fo.failover_trigger(healthy_view(checks=checks), trigger=TRIGGER)
     assert not result.passed
     assert f"on the PRIMARY record watches {WEST}, but the record points at {EAST}" in result.summary
 
@@ -72,37 +72,37 @@ def test_trigger_sees_a_calculated_check_that_is_always_healthy():
                                                            "HealthThreshold": 0}},
               "hc-east": http_check("hc-east", EAST), "hc-west": http_check("hc-west", WEST)}
     records = [record("PRIMARY", EAST, "calc"), record("SECONDARY", WEST, "hc-west")]
-    result = fo.failover_trigger(healthy_view(records=records, checks=checks), TRIGGER)
+    result = fo.failover_trigger(healthy_view(records=records, checks=checks), trigger=TRIGGER)
     assert not result.passed and "is healthy when 0 of its 1 child checks are: always healthy" in result.summary
 
 
 def test_trigger_sees_a_disabled_check():
     checks = {"hc-east": http_check("hc-east", EAST, Disabled=True), "hc-west": http_check("hc-west", WEST)}
-    result = fo.failover_trigger(healthy_view(checks=checks), TRIGGER)
+    result = fo.failover_trigger(healthy_view(checks=checks), trigger=TRIGGER)
     assert not result.passed and "is disabled" in result.summary
 
 
 def test_trigger_fails_without_records():
-    assert not fo.failover_trigger(fo.Route53View("kosmos.internal.", "Z1", API, []), TRIGGER).passed
+    assert not fo.failover_trigger(fo.Route53View("kosmos.internal.", "Z1", API, []), trigger=TRIGGER).passed
 
 
 # -- REC-DNS ------------------------------------------------------------------------------------------
 def test_dns_passes_on_the_secondary():
     view = healthy_view()
-    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    result = fo.dns_on_secondary(view, Zone(view), max_ttl=TRIGGER)
     assert result.passed, result.summary
 
 
 def test_dns_sees_a_secondary_pointing_at_the_primary():
     view = healthy_view(records=[record("PRIMARY", EAST, "hc-east"), record("SECONDARY", EAST, "hc-west")])
-    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    result = fo.dns_on_secondary(view, Zone(view), max_ttl=TRIGGER)
     assert result.summary == (f"the SECONDARY record points at the primary's endpoint ({EAST}, the PRIMARY's too): "
                               "failing over changes nothing")
 
 
 def test_dns_sees_a_ttl_longer_than_the_failover_trigger():
     view = healthy_view(records=[record("PRIMARY", EAST, "hc-east", ttl=3600), record("SECONDARY", WEST, "hc-west")])
-    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    result = fo.dns_on_secondary(view, Zone(view), max_ttl=TRIGGER)
     assert result.summary == (f"the PRIMARY record ({EAST}) has TTL 3600 s: resolvers keep its answer up to 60 min "
                               "after the switch, limit 5 min")
 
@@ -111,14 +111,14 @@ def test_dns_sees_a_private_zone_that_answers_the_primary():
     shadow = fo.Route53View("kosmos.internal.", "Z2", API, [
         {"Name": API, "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": EAST}]}], private=True)
     view = healthy_view(shadows=[shadow])
-    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    result = fo.dns_on_secondary(view, Zone(view), max_ttl=TRIGGER)
     assert result.summary == (f"private hosted zone kosmos.internal. (Z2) answers {API} with {EAST} (a plain CNAME "
                               f"record), not the secondary endpoint {WEST}")
 
 
 def test_dns_sees_a_private_zone_without_the_name():
     view = healthy_view(shadows=[fo.Route53View("kosmos.internal.", "Z2", API, [], private=True)])
-    result = fo.dns_on_secondary(view, Zone(view), TRIGGER)
+    result = fo.dns_on_secondary(view, Zone(view), max_ttl=TRIGGER)
     assert not result.passed and "has no record for api.kosmos.internal.: the clients it serves get NXDOMAIN" in \
         result.summary
 
@@ -147,8 +147,8 @@ def test_regional_outage_fails_on_no_parts_and_names_failed_ones():
 def test_min_checker_regions_is_the_targets():
     two = {"hc-east": http_check("hc-east", EAST, Regions=["us-east-1", "us-west-1"]),
            "hc-west": http_check("hc-west", WEST, Regions=["us-east-1", "us-west-1"])}
-    assert fo.failover_trigger(healthy_view(checks=two), TRIGGER).passed  # the default: 2
-    result = fo.failover_trigger(healthy_view(checks=two), TRIGGER, min_regions=3)
+    assert fo.failover_trigger(healthy_view(checks=two), trigger=TRIGGER).passed  # the default: 2
+    result = fo.failover_trigger(healthy_view(checks=two), trigger=TRIGGER, min_regions=3)
     assert not result.passed
     assert "checks from 2 regions (us-east-1, us-west-1), need 3" in result.summary
     assert "checked from >= 3 regions" in result.summary
@@ -158,7 +158,7 @@ def test_a_min_checker_regions_below_one_cannot_be_judged():
     import pytest
 
     with pytest.raises(fo.DRUnverifiable, match="min_checker_regions"):
-        fo.failover_trigger(healthy_view(), TRIGGER, min_regions=0)
+        fo.failover_trigger(healthy_view(), trigger=TRIGGER, min_regions=0)
 
 
 def test_regional_endpoints_follow_the_targets_regions_and_zone():

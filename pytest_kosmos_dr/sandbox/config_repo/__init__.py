@@ -89,8 +89,3 @@ def create_config_repo(dest: Path, layout: "Layout | None" = None) -> Path:
     _git(dest, "add", "--all")
     _git(dest, "commit", "--quiet", "--message", "KOSMOS production configuration")
     return dest
-
-
-def head_commit(repo: Path) -> str:
-    """The commit ``production`` points at."""
-    return _git(Path(repo), "rev-parse", PRODUCTION_BRANCH)
