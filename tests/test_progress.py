@@ -116,3 +116,29 @@ def test_sandbox_up_on_a_terminal_shows_progress_and_in_a_pipe_does_not(tmp_path
         assert "\r" not in piped.stdout + piped.stderr
     finally:
         subprocess.run([*cli, "down"], env=env, capture_output=True, timeout=120)
+
+
+def test_a_restore_shows_the_instance_status_while_it_waits(monkeypatch):
+    import contextlib
+
+    from pytest_kosmos_dr.drills import database_restore
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("KOSMOS_DR_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    screen = FakeTerminal()
+    monkeypatch.setattr(database_restore, "terminal", lambda: contextlib.nullcontext(screen))
+    monkeypatch.setattr(database_restore, "POLL_S", 0)
+    statuses = iter(["creating", "backing-up", "available"])
+
+    class Rds:
+        def describe_db_instances(self, DBInstanceIdentifier):
+            status = next(statuses)
+            return {"DBInstances": [{"DBInstanceStatus": status, "Endpoint": {"Address": "h"} if status == "available"
+                                     else None}]}
+
+    from datetime import timedelta
+
+    database_restore.wait_available(Rds(), "kosmos-dr-restore-1", timedelta(minutes=1))
+    assert "restoring kosmos-dr-restore-1: status creating" in screen.getvalue()
+    assert "restoring kosmos-dr-restore-1: status backing-up" in screen.getvalue()

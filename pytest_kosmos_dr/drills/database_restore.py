@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..errors import DRUnverifiable, RegionDown
+from ..progress import ProgressLine, terminal
 from ..timeparse import isoformat, parse_instant
 from . import guard
 from .resources import CreatedInstance, record
@@ -57,17 +58,20 @@ def wait_available(rds, identifier: str, timeout: timedelta) -> float:
     """Poll until the instance is ``available``; bounded by ``timeout``. Returns the seconds waited."""
     started = time.monotonic()
     deadline = started + timeout.total_seconds()
-    while True:
-        instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-        status = instance.get("DBInstanceStatus")
-        if status == "available" and instance.get("Endpoint"):
-            return time.monotonic() - started
-        if status in ("failed", "incompatible-restore", "incompatible-parameters", "storage-full"):
-            raise DRUnverifiable(f"restored instance {identifier}", f"ended in status {status!r}")
-        if time.monotonic() >= deadline:
-            raise DRUnverifiable(f"restored instance {identifier}",
-                                 f"not available after {timeout.total_seconds():.0f} s (status {status!r})")
-        time.sleep(POLL_S)
+    # a real restore takes 10-40 min: a progress line on the operator's terminal (silent in CI)
+    with terminal() as tty, ProgressLine(f"restoring {identifier}", tty) as line:
+        while True:
+            instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+            status = instance.get("DBInstanceStatus")
+            if status == "available" and instance.get("Endpoint"):
+                return time.monotonic() - started
+            if status in ("failed", "incompatible-restore", "incompatible-parameters", "storage-full"):
+                raise DRUnverifiable(f"restored instance {identifier}", f"ended in status {status!r}")
+            if time.monotonic() >= deadline:
+                raise DRUnverifiable(f"restored instance {identifier}",
+                                     f"not available after {timeout.total_seconds():.0f} s (status {status!r})")
+            line.update(f"status {status}")
+            time.sleep(POLL_S)
 
 
 def networking(database) -> dict:
