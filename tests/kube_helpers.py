@@ -8,6 +8,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
 from pytest_kosmos_dr.sandbox.component import SandboxContext
 from pytest_kosmos_dr.sandbox.kube import DRClusterComponent
 
@@ -45,3 +47,19 @@ class BackgroundCluster:
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(args)} -> {done.returncode}\n{done.stdout.decode()}\n{done.stderr.decode()}")
         return done
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A DR cluster API server of its own for one test module (import this fixture into the module)."""
+    running = BackgroundCluster(tmp_path_factory.mktemp("state"), tmp_path_factory.mktemp("data")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def api_client(cluster):
+    """The official Kubernetes client, configured from the cluster's kubeconfig."""
+    from kubernetes import config as k8s_config
+
+    return k8s_config.new_client_from_config(config_file=cluster.state["kubeconfig"], context="dr-cluster")

@@ -9,24 +9,12 @@ import json
 import time
 
 import pytest
-from kubernetes import client as k8s, config as k8s_config
+from kubernetes import client as k8s
 
-from kube_helpers import BackgroundCluster
+from kube_helpers import api_client, cluster  # noqa: F401 - the module fixtures
 
 NS = "kosmos"
 WAIT_S = 30  # an upper bound for a condition to come true, not a duration under test
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    running = BackgroundCluster(tmp_path_factory.mktemp("state"), tmp_path_factory.mktemp("data")).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def api_client(cluster):
-    return k8s_config.new_client_from_config(config_file=cluster.state["kubeconfig"], context="dr-cluster")
 
 
 def kubectl(cluster, *args, input: bytes | None = None) -> str:

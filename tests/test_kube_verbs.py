@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kubernetes import client as k8s, config as k8s_config
+from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from kube_helpers import BackgroundCluster
+from kube_helpers import api_client, cluster  # noqa: F401 - the module fixtures
 from pytest_kosmos_dr.sandbox.kube import protobuf
 from pytest_kosmos_dr.sandbox.kube.resources import find_type
 
@@ -26,18 +26,6 @@ NS = "kosmos"
 WAIT_S = 30  # an upper bound for a condition to come true, not a duration under test
 RBAC = Path(__file__).resolve().parents[1] / "deploy" / "cronjob" / "base" / "rbac.yaml"
 CRONJOB_SA = "system:serviceaccount:kosmos-dr:kosmos-dr"
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    running = BackgroundCluster(tmp_path_factory.mktemp("state"), tmp_path_factory.mktemp("data")).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def api_client(cluster):
-    return k8s_config.new_client_from_config(config_file=cluster.state["kubeconfig"], context="dr-cluster")
 
 
 def kubectl(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
