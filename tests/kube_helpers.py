@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,15 @@ def api_client(cluster):
     from kubernetes import config as k8s_config
 
     return k8s_config.new_client_from_config(config_file=cluster.state["kubeconfig"], context="dr-cluster")
+
+
+def eventually(probe, what: str, wait_s: float = 30, every_s: float = 0.1):
+    """``probe()``'s first truthy answer, polling (the controllers act asynchronously); fails after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(every_s)

@@ -11,7 +11,7 @@ import time
 import pytest
 from kubernetes import client as k8s
 
-from kube_helpers import api_client, cluster  # noqa: F401 - the module fixtures
+from kube_helpers import api_client, cluster, eventually  # noqa: F401 - the module fixtures
 
 NS = "kosmos"
 WAIT_S = 30  # an upper bound for a condition to come true, not a duration under test
@@ -23,18 +23,6 @@ def kubectl(cluster, *args, input: bytes | None = None) -> str:
 
 def get(cluster, what: str) -> dict:
     return json.loads(kubectl(cluster, "get", what, "-n", NS, "-o", "json"))
-
-
-def eventually(probe, what: str):
-    """``probe()``'s first truthy answer, polling (the controllers act asynchronously)."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        answer = probe()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.2)
 
 
 def pods(cluster, selector: str) -> list[dict]:

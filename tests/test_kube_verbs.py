@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from kube_helpers import api_client, cluster  # noqa: F401 - the module fixtures
+from kube_helpers import api_client, cluster, eventually  # noqa: F401 - the module fixtures
 from pytest_kosmos_dr.sandbox.kube import protobuf
 from pytest_kosmos_dr.sandbox.kube.resources import find_type
 
@@ -41,17 +41,6 @@ def http(cluster) -> httpx.Client:
     verify = ssl.create_default_context(cafile=state["ca_file"]) if state["ca_file"] else False
     return httpx.Client(base_url=state["url"], verify=verify,
                         headers={"Authorization": f"Bearer {state['token']}"}, timeout=WAIT_S)
-
-
-def eventually(probe, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        answer = probe()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

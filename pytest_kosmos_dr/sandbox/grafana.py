@@ -294,6 +294,20 @@ def _evaluate_promql(tree: tuple, at: float, series: list, samples, lookback: fl
     raise PromQLError(f"cannot evaluate {kind}")
 
 
+def incident_outage(incident: dict) -> tuple[float | None, float]:
+    """When the probe fails because of the sandbox's incident: (start, failover) in epoch seconds; the
+    failover is infinity while a manual failover waits, and the start None before the incident."""
+    try:
+        start = _parse_time(incident["start"])
+    except (KeyError, AttributeError, ValueError, TypeError):
+        return None, 0.0
+    try:
+        failover = _parse_time(incident["failover_at"])
+    except (KeyError, AttributeError, ValueError, TypeError):
+        failover = math.inf
+    return start, failover
+
+
 class GrafanaComponent:
     name = "grafana"
 
@@ -377,12 +391,9 @@ class GrafanaComponent:
         with sqlite3.connect(self.tsdb_path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS probe_success (ts REAL PRIMARY KEY, value REAL NOT NULL)")
             db.executemany("INSERT OR REPLACE INTO probe_success VALUES (?, ?)", samples)
-            try:
-                incident_start = datetime.fromisoformat(incident["start"].replace("Z", "+00:00")).timestamp()
-                failover = datetime.fromisoformat(incident["failover_at"].replace("Z", "+00:00")).timestamp()
-            except (KeyError, AttributeError, ValueError):
-                pass
-            else:  # the probe that failed at the incident and the first one that succeeded after failover
+            incident_start, failover = incident_outage(incident)
+            if incident_start is not None and failover != math.inf:
+                # the probe that failed at the incident and the first one that succeeded after failover
                 db.execute("UPDATE probe_success SET value = 0 WHERE ts >= ? AND ts < ?", (incident_start, failover))
                 db.execute("INSERT OR REPLACE INTO probe_success VALUES (?, 0)", (incident_start,))
                 db.execute("INSERT OR REPLACE INTO probe_success VALUES (?, 1)", (failover,))
@@ -412,18 +423,7 @@ class GrafanaComponent:
         self.last_sample = max([self.last_sample, *(ts for ts, _ in rows + edges)])
 
     def _incident_outage(self) -> tuple[float | None, float]:
-        """When the probe fails because of the sandbox's incident: from its start until failover (still
-        down while a manual failover waits for the operator). (None, 0) before a scheduled incident."""
-        incident = (getattr(self, "ctx", None) and self.ctx.state.get("incident")) or {}
-        try:
-            start = datetime.fromisoformat(incident["start"].replace("Z", "+00:00")).timestamp()
-        except (KeyError, AttributeError, ValueError, TypeError):
-            return None, 0.0
-        try:
-            failover = datetime.fromisoformat(incident["failover_at"].replace("Z", "+00:00")).timestamp()
-        except (KeyError, AttributeError, ValueError, TypeError):
-            failover = math.inf
-        return start, failover
+        return incident_outage((getattr(self, "ctx", None) and self.ctx.state.get("incident")) or {})
 
     def _set_values(self, start: float, end: float, value: float) -> None:
         with sqlite3.connect(self.tsdb_path) as db:
