@@ -128,7 +128,7 @@ def _sandbox(args: argparse.Namespace) -> int:
                                              outage_mode=args.outage_mode, outage_hold_s=args.outage_hold,
                                              layout=args.layout, incident_after=incident_after,
                                              manual_failover=args.manual_failover, latency_ms=latency_ms,
-                                             progress=line.update)
+                                             progress=line.update if line.enabled else None)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
         _print_incident(running.state.get("incident"))

@@ -161,7 +161,7 @@ class TargetRun:
                 # the terminal itself: pytest's capture holds fd 2 while a fixture sets up
                 with terminal() as tty, ProgressLine(f"starting the sandbox for {self.target.name}", tty) as line:
                     self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid,
-                                                     layout=layout, progress=line.update)
+                                                     layout=layout, progress=line.update if line.enabled else None)
         return self._sandbox
 
     @property
