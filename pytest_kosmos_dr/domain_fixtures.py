@@ -12,11 +12,10 @@ and the target's limits live here, not in the suites.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import pytest
 
 from .errors import DRUnverifiable
+from .prefetch import starts
 
 
 class DrRds:
@@ -24,18 +23,41 @@ class DrRds:
     as ``PrimaryRead`` (``.value``, or ``.down`` while that region answers like an outage); the
     ``replica`` (the DR instance) and the copies in the secondary region."""
 
-    def __init__(self, aws, target) -> None:
-        self._aws, self._target = aws, target
+    READS = ("production", "production_snapshots", "production_automated_backups", "secondary_snapshots",
+             "secondary_automated_backups", "replica", "replica_multi_az", "production_resource_id_if_answered")
+
+    def __init__(self, aws, target, prefetch=None) -> None:
+        self._aws, self._target, self._prefetch = aws, target, prefetch
         self.primary, self.secondary = target.aws.primary_region, target.aws.secondary_region
         self.production_id = target.database.production_instance
         self.replica_id = target.database.replica_instance
+        self._kept: dict[str, object] = {}
 
     def rds(self, region: str):
         return self._aws.client("rds", region)
 
-    @cached_property
+    def start_reads(self) -> None:
+        """Begin every read of this view at once (``dr_prefetch``); each is taken on first use."""
+        for name in self.READS:
+            self._prefetch.start(f"dr_rds.{name}", getattr(self, f"_read_{name}"))
+
+    def _fetched(self, name: str, keep: bool = True):
+        """The read ``name``: prefetched (handed out once), else made now; kept for the run when ``keep``
+        (an error is not kept: the next use asks again)."""
+        if name in self._kept:
+            return self._kept[name]
+        read = getattr(self, f"_read_{name}")
+        value = self._prefetch.take(f"dr_rds.{name}", read) if self._prefetch is not None else read()
+        if keep:
+            self._kept[name] = value
+        return value
+
+    @property
     def production(self):
         """The production instance (value None when RDS says it does not exist)."""
+        return self._fetched("production")
+
+    def _read_production(self):
         from .checks import backups
 
         return backups.PrimaryRead.of(lambda: backups.describe_instance(self.rds(self.primary), self.production_id,
@@ -51,6 +73,9 @@ class DrRds:
     def production_resource_id_if_answered(self) -> str | None:
         """The resource id asked afresh; None when the primary region's API does not answer (the
         copies must not depend on it: they are then matched by name only)."""
+        return self._fetched("production_resource_id_if_answered", keep=False)
+
+    def _read_production_resource_id_if_answered(self) -> str | None:
         from .checks import backups
 
         try:
@@ -59,17 +84,23 @@ class DrRds:
             return None
         return (found or {}).get("DbiResourceId")
 
-    @cached_property
+    @property
     def production_snapshots(self):
         """Every snapshot of production in the primary region (one paginated listing)."""
+        return self._fetched("production_snapshots")
+
+    def _read_production_snapshots(self):
         from .checks import backups
 
         return backups.PrimaryRead.of(lambda: backups.list_snapshots(self.rds(self.primary), self.production_id,
                                                                      self.primary))
 
-    @cached_property
+    @property
     def production_automated_backups(self):
         """Production's automated backups in the primary region."""
+        return self._fetched("production_automated_backups")
+
+    def _read_production_automated_backups(self):
         from .checks import backups
 
         return backups.PrimaryRead.of(lambda: backups.list_automated_backups(self.rds(self.primary), self.primary,
@@ -78,6 +109,9 @@ class DrRds:
     @property
     def replica(self) -> dict | None:
         """The DR instance in the secondary region, described now (None when RDS says it does not exist)."""
+        return self._fetched("replica", keep=False)
+
+    def _read_replica(self) -> dict | None:
         from .checks import backups
 
         return backups.describe_instance(self.rds(self.secondary), self.replica_id, self.secondary)
@@ -85,22 +119,31 @@ class DrRds:
     @property
     def replica_multi_az(self) -> bool:
         """The DR instance's MultiAZ setting (DescribeDBInstances in the secondary region)."""
+        return self._fetched("replica_multi_az", keep=False)
+
+    def _read_replica_multi_az(self) -> bool:
         from .clients.aws import call
 
         described = call(f"RDS DescribeDBInstances {self.replica_id}", self._aws.client("rds").describe_db_instances,
                          DBInstanceIdentifier=self.replica_id)
         return bool(described["DBInstances"][0].get("MultiAZ"))
 
-    @cached_property
+    @property
     def secondary_snapshots(self) -> list[dict]:
         """Every snapshot in the secondary region (copies of production's among them)."""
+        return self._fetched("secondary_snapshots")
+
+    def _read_secondary_snapshots(self) -> list[dict]:
         from .checks import backups
 
         return backups.list_snapshots(self.rds(self.secondary), None, self.secondary)
 
-    @cached_property
+    @property
     def secondary_automated_backups(self) -> list[dict]:
         """Automated backups in the secondary region (replicated ones of production among them)."""
+        return self._fetched("secondary_automated_backups")
+
+    def _read_secondary_automated_backups(self) -> list[dict]:
         from .checks import backups
 
         return backups.list_automated_backups(self.rds(self.secondary), self.secondary)
@@ -113,23 +156,49 @@ class DrRds:
 
 
 @pytest.fixture(scope="session")
-def dr_rds(dr_aws, dr_target) -> DrRds:
-    """The target's RDS instances and backups (``dr_rds.production``, ``dr_rds.replica``, ...)."""
-    return DrRds(dr_aws, dr_target)
+def dr_rds(dr_aws, dr_target, dr_prefetch) -> DrRds:
+    """The target's RDS instances and backups (``dr_rds.production``, ``dr_rds.replica``, ...); every
+    read starts with the run's other reads (``dr_prefetch``)."""
+    return DrRds(dr_aws, dr_target, dr_prefetch)
+
+
+@starts("dr_rds", order=30)
+def _start_rds_reads(request, prefetch) -> None:
+    request.getfixturevalue("dr_rds").start_reads()
+
+
+def namespaced_path(namespace: str, group_version: str, plural: str) -> str:
+    prefix = "/api" if "/" not in group_version else "/apis"
+    return f"{prefix}/{group_version}/namespaces/{namespace}/{plural}"
 
 
 class KosmosNamespace:
-    """The DR cluster as ``kubectl`` shows it for the KOSMOS namespace; each call lists afresh."""
+    """The DR cluster as ``kubectl`` shows it for the KOSMOS namespace; each call lists afresh (the
+    first call of a listing started with the run's reads takes that one)."""
 
-    def __init__(self, cluster, namespace: str) -> None:
-        self.cluster, self.namespace = cluster, namespace
+    def __init__(self, cluster, namespace: str, prefetch=None) -> None:
+        self.cluster, self.namespace, self._prefetch = cluster, namespace, prefetch
+
+    def _path(self, group_version: str, plural: str) -> str:
+        return namespaced_path(self.namespace, group_version, plural)
 
     def _ns(self, group_version: str, plural: str) -> list[dict]:
-        prefix = "/api" if "/" not in group_version else "/apis"
-        return self.cluster.list(f"{prefix}/{group_version}/namespaces/{self.namespace}/{plural}")
+        return self._list(self._path(group_version, plural))
+
+    def _list(self, path: str) -> list[dict]:
+        if self._prefetch is None:
+            return self.cluster.list(path)
+        return self._prefetch.take(f"dr_kosmos {path}", lambda: self.cluster.list(path))
+
+    @staticmethod
+    def start(prefetch, cluster, *paths: str) -> None:
+        """Begin these listings now (``dr_prefetch``; ``cluster()`` gives the DR cluster in the pool); the
+        next call of each on ``dr_kosmos`` takes its answer."""
+        for path in paths:
+            prefetch.start(f"dr_kosmos {path}", lambda path=path: cluster().list(path))
 
     def nodes(self) -> list[dict]:
-        return self.cluster.list("/api/v1/nodes")
+        return self._list("/api/v1/nodes")
 
     def pods(self) -> list[dict]:
         return self._ns("v1", "pods")
@@ -140,29 +209,57 @@ class KosmosNamespace:
 
         return cluster.workloads_of(self._ns("apps/v1", "deployments"), self._ns("apps/v1", "statefulsets"))
 
+
     def pod_metrics(self) -> list[dict]:
         return self._ns("metrics.k8s.io/v1beta1", "pods")
+
 
     def volume_claims(self) -> list[dict]:
         return self._ns("v1", "persistentvolumeclaims")
 
     def volumes(self) -> list[dict]:
-        return self.cluster.list("/api/v1/persistentvolumes")
+        return self._list("/api/v1/persistentvolumes")
 
     def storage_classes(self) -> list[dict]:
-        return self.cluster.list("/apis/storage.k8s.io/v1/storageclasses")
+        return self._list("/apis/storage.k8s.io/v1/storageclasses")
+
 
 
 @pytest.fixture(scope="session")
-def dr_kosmos(dr_cluster, dr_target) -> KosmosNamespace:
+def dr_kosmos(dr_cluster, dr_target, dr_prefetch) -> KosmosNamespace:
     """The KOSMOS namespace of the DR cluster: ``dr_kosmos.pods()``, ``.workloads()``, ``.nodes()``, ..."""
-    return KosmosNamespace(dr_cluster, dr_target.kubernetes.namespace)
+    return KosmosNamespace(dr_cluster, dr_target.kubernetes.namespace, dr_prefetch)
+
+
+def _start_listings(request, prefetch, *paths: tuple[str, str] | str) -> None:
+    """Begin listings of the KOSMOS namespace ((group version, plural)) or cluster-wide paths."""
+    from .fixtures import later_cluster
+
+    namespace = request.getfixturevalue("dr_target").kubernetes.namespace
+    KosmosNamespace.start(prefetch, later_cluster(request, prefetch),
+                          *(p if isinstance(p, str) else namespaced_path(namespace, *p) for p in paths))
+
+
+@starts("kosmos_workloads", order=20)
+def _start_workloads(request, prefetch) -> None:
+    _start_listings(request, prefetch, ("apps/v1", "deployments"), ("apps/v1", "statefulsets"))
 
 
 @pytest.fixture(scope="session")
 def kosmos_workloads(dr_kosmos):
     """The KOSMOS namespace's Deployments and StatefulSets (one list each)."""
     return dr_kosmos.workloads()
+
+
+@starts("VAL-POD-METRICS", order=40)
+def _start_pod_metrics(request, prefetch) -> None:
+    _start_listings(request, prefetch, ("metrics.k8s.io/v1beta1", "pods"))
+
+
+@starts("SCN-MULTI-AZ", order=40)
+def _start_storage(request, prefetch) -> None:  # SCN-MULTI-AZ: claims, volumes and storage classes
+    _start_listings(request, prefetch, ("v1", "persistentvolumeclaims"), "/api/v1/persistentvolumes",
+                    "/apis/storage.k8s.io/v1/storageclasses")
 
 
 @pytest.fixture(scope="session")
@@ -185,21 +282,33 @@ class AgentRoster:
         return self.listed + [name for name in self.discovered if name not in self.listed]
 
 
+def _roster(target, cluster) -> AgentRoster:
+    from .checks import agent_backups
+
+    listed = [agent.name for agent in target.agents]
+    selector = target.kubernetes.agent_selector
+    if not selector:
+        return AgentRoster(listed, {})
+    pods = cluster().list(f"/api/v1/namespaces/{target.kubernetes.namespace}/pods", label_selector=selector)
+    return AgentRoster(listed, agent_backups.unlisted_running_agents(pods, target.kubernetes.agent_label,
+                                                                      target.agents))
+
+
+@starts("dr_agents", order=20)
+def _start_roster(request, prefetch) -> None:
+    from .fixtures import later_cluster
+
+    target = request.getfixturevalue("dr_target")
+    cluster = later_cluster(request, prefetch) if target.kubernetes.agent_selector else None
+    prefetch.start("dr_agents", _roster, target, cluster)
+
+
 @pytest.fixture(scope="session")
-def dr_agents(dr_target, request) -> AgentRoster:
+def dr_agents(dr_target, request, dr_prefetch) -> AgentRoster:
     """Every agent: the listed ones plus the agent pods of the DR cluster (kubernetes.agent_selector; one
     read-only pod list, bounded by the target's timeouts; an unreachable cluster: could not verify).
     Without a selector, only the listed agents."""
-    from .checks import agent_backups
-
-    listed = [agent.name for agent in dr_target.agents]
-    selector = dr_target.kubernetes.agent_selector
-    if not selector:
-        return AgentRoster(listed, {})
-    cluster = request.getfixturevalue("dr_cluster")
-    pods = cluster.list(f"/api/v1/namespaces/{dr_target.kubernetes.namespace}/pods", label_selector=selector)
-    return AgentRoster(listed, agent_backups.unlisted_running_agents(pods, dr_target.kubernetes.agent_label,
-                                                                      dr_target.agents))
+    return dr_prefetch.take("dr_agents", lambda: _roster(dr_target, lambda: request.getfixturevalue("dr_cluster")))
 
 
 @pytest.fixture(scope="session")

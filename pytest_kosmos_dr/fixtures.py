@@ -12,6 +12,7 @@ import pytest
 
 from .criteria_marks import drill_refusal, item_criteria
 from .errors import DRCheckFailed, DRUnverifiable, SandboxError
+from .prefetch import Prefetch, finished_value, starters_for, starts
 from .results import CheckResult
 from .run import TargetRun
 from .session import activate, dr_plugin
@@ -23,6 +24,50 @@ def dr_run(request: pytest.FixtureRequest) -> TargetRun:
     """This target's part of the run (options, target, sandbox lease); one per target of --dr-target."""
     plugin = dr_plugin(request.config) or activate(request.config)  # a DR fixture asked for at run time
     return plugin.target_run(getattr(request, "param", None))
+
+
+@pytest.fixture(scope="session")
+def dr_prefetch():
+    """The run's read pool (``prefetch.Prefetch``): the independent reads of the selected tests start
+    together at the session's first test; each test takes what was fetched."""
+    prefetch = Prefetch()
+    yield prefetch
+    prefetch.close()
+
+
+_READS_STARTED = pytest.StashKey[bool]()
+
+
+def _start_reads(request: pytest.FixtureRequest, item) -> None:
+    """Once per session, at the first test that uses a prefetched read: start the reads behind every
+    prefetched fixture (or criterion) a selected test uses (``prefetch.starts``). A starter that cannot
+    even begin (no client) is ignored: the test that needs the value reports why, as before."""
+    stash = request.session.stash
+    if stash.get(_READS_STARTED, False) or not starters_for([item]):
+        return
+    stash[_READS_STARTED] = True
+    chosen = starters_for(request.session.items)
+    prefetch = request.getfixturevalue("dr_prefetch")
+    for starter in chosen:
+        try:
+            starter(request, prefetch)
+        except Exception:  # the fixture's own resolution raises the same error where it is needed
+            pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dr_reads_started_first(request: pytest.FixtureRequest):
+    """The run's reads start before the first test's own fixtures, when that test uses one."""
+    first = getattr(request, "_pyfuncitem", None) or (request.session.items or [None])[0]
+    if first is not None:
+        _start_reads(request, first)
+
+
+@pytest.fixture(autouse=True)
+def _dr_reads_started(request: pytest.FixtureRequest):
+    """Else at the first test that uses one (a test before it, e.g. one that breaks a component, runs
+    first; that test's own session fixtures were read already and are not read again)."""
+    _start_reads(request, request.node)
 
 
 @pytest.fixture(scope="session")
@@ -86,13 +131,32 @@ def grafana(dr_environment, dr_target):
         yield client
 
 
-@pytest.fixture(scope="session")
-def dr_database(dr_environment, dr_target):
-    """A psycopg connection to the DR database: read-only session, statement timeout."""
+def _connect_dr_database(environment, target):
     from .clients.database import connect_or_unverifiable
 
-    conn = connect_or_unverifiable(dr_environment.database, dr_target.timeouts.connect,
-                                   dr_target.database.statement_timeout)
+    return connect_or_unverifiable(environment.database, target.timeouts.connect, target.database.statement_timeout)
+
+
+@starts("dr_database", order=5)
+def _start_dr_database(request, prefetch) -> None:
+    """Connect in the database lane: the reads that share the connection queue behind it there."""
+    environment, target = request.getfixturevalue("dr_environment"), request.getfixturevalue("dr_target")
+    connecting = prefetch.start("dr_database", _connect_dr_database, environment, target, lane="database")
+    if connecting is None:
+        return
+
+    def close_untaken() -> None:
+        connection = finished_value(connecting) if prefetch.started("dr_database") is connecting else None
+        if connection is not None:  # opened, and no test took it
+            connection.close()
+
+    prefetch.on_close(close_untaken)
+
+
+@pytest.fixture(scope="session")
+def dr_database(dr_environment, dr_target, dr_prefetch):
+    """A psycopg connection to the DR database: read-only session, statement timeout."""
+    conn = dr_prefetch.take("dr_database", lambda: _connect_dr_database(dr_environment, dr_target))
     yield conn
     conn.close()
 
@@ -140,27 +204,69 @@ def dr_aws(dr_environment, dr_target):
                       primary_region=dr_target.aws.primary_region)
 
 
-@pytest.fixture(scope="session")
-def dr_cluster(dr_environment, dr_target):
-    """The DR cluster's Kubernetes API, for the target's kubeconfig and context."""
+def _connect_cluster(environment, target):
     from .clients.kube import connect
 
-    cluster = connect(dr_environment.kubeconfig, dr_environment.kube_context, dr_target.timeouts,
-                      in_cluster=dr_target.kubernetes.in_cluster)
+    return connect(environment.kubeconfig, environment.kube_context, target.timeouts,
+                   in_cluster=target.kubernetes.in_cluster)
+
+
+@starts("dr_cluster", order=-10)
+def _start_dr_cluster(request, prefetch) -> None:
+    """Connect (importing the Kubernetes client is the slow part) in the pool, first of all."""
+    environment, target = request.getfixturevalue("dr_environment"), request.getfixturevalue("dr_target")
+    connecting = prefetch.start("dr_cluster", _connect_cluster, environment, target)
+    if connecting is None:
+        return
+
+    def close_untaken() -> None:
+        cluster = finished_value(connecting) if prefetch.started("dr_cluster") is connecting else None
+        if cluster is not None:  # connected, and no test took it
+            cluster.api_client.close()
+
+    prefetch.on_close(close_untaken)
+
+
+def later_cluster(request, prefetch):
+    """A callable giving the DR cluster for a started read: the connection started with the run's reads,
+    else the ``dr_cluster`` fixture (resolved now; its error raised here, as in any test that needs it)."""
+    connecting = prefetch.started("dr_cluster")
+    if connecting is not None:
+        return connecting.result
+    cluster = request.getfixturevalue("dr_cluster")
+    return lambda: cluster
+
+
+@pytest.fixture(scope="session")
+def dr_cluster(dr_environment, dr_target, dr_prefetch):
+    """The DR cluster's Kubernetes API, for the target's kubeconfig and context."""
+    cluster = dr_prefetch.take("dr_cluster", lambda: _connect_cluster(dr_environment, dr_target))
     yield cluster
     cluster.api_client.close()
 
 
+def _kosmos_pods_path(target) -> str:
+    return f"/api/v1/namespaces/{target.kubernetes.namespace}/pods"
+
+
+@starts("dr_nodes", "kosmos_pods", order=20)
+def _start_cluster_lists(request, prefetch) -> None:
+    cluster = later_cluster(request, prefetch)
+    prefetch.start("dr_nodes", lambda: cluster().list("/api/v1/nodes"))
+    path = _kosmos_pods_path(request.getfixturevalue("dr_target"))
+    prefetch.start("kosmos_pods", lambda: cluster().list(path))
+
+
 @pytest.fixture(scope="session")
-def dr_nodes(dr_cluster):
+def dr_nodes(dr_cluster, dr_prefetch):
     """Every node of the DR cluster (one paginated list)."""
-    return dr_cluster.list("/api/v1/nodes")
+    return dr_prefetch.take("dr_nodes", lambda: dr_cluster.list("/api/v1/nodes"))
 
 
 @pytest.fixture(scope="session")
-def kosmos_pods(dr_cluster, dr_target):
+def kosmos_pods(dr_cluster, dr_target, dr_prefetch):
     """Every pod in the KOSMOS namespace (one paginated list)."""
-    return dr_cluster.list(f"/api/v1/namespaces/{dr_target.kubernetes.namespace}/pods")
+    return dr_prefetch.take("kosmos_pods", lambda: dr_cluster.list(_kosmos_pods_path(dr_target)))
 
 
 @pytest.fixture(scope="session")
@@ -177,13 +283,51 @@ def agent_pod(kosmos_pods, dr_target):
     return find
 
 
-@pytest.fixture(scope="session")
-def config_checkout(dr_environment, dr_target, tmp_path_factory):
-    """A fresh clone of the configuration repository's production branch."""
+def _clone_config(environment, target, dest):
     from .checks.configuration import clone_production
 
-    dest = tmp_path_factory.mktemp("config-repo") / "checkout"
-    return clone_production(dr_environment.config_repo_url, dr_target.config_repo.branch, dest)
+    return clone_production(environment.config_repo_url, target.config_repo.branch, dest)
+
+
+def _start_kubectl_jobs(checkout, target, environment) -> dict:
+    from .checks.configuration import start_apply, start_render
+
+    overlay = target.config_repo.overlay
+    return {"render": start_render(checkout, overlay),
+            "apply": start_apply(checkout, overlay, environment.kubeconfig, environment.kube_context)}
+
+
+def _kill_jobs(jobs: dict) -> None:
+    for job in jobs.values():
+        if job is not None:
+            job.kill()
+
+
+@starts("config_checkout", order=0)
+def _start_config_checkout(request, prefetch) -> None:
+    """The clone, then (when a test needs them) the two kubectl runs over it, in the pool."""
+    environment, target = request.getfixturevalue("dr_environment"), request.getfixturevalue("dr_target")
+    dest = request.getfixturevalue("tmp_path_factory").mktemp("config-repo") / "checkout"
+    cloning = prefetch.start("config_checkout", _clone_config, environment, target, dest)
+    if cloning is not None and any("config_kubectl_jobs" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        starting = prefetch.start("config_kubectl_jobs",
+                                  lambda: _start_kubectl_jobs(cloning.result(), target, environment))
+        if starting is None:
+            return
+
+        def kill_untaken() -> None:  # jobs no test took (the session ended early)
+            jobs = finished_value(starting) if prefetch.started("config_kubectl_jobs") is starting else None
+            if jobs is not None:
+                _kill_jobs(jobs)
+
+        prefetch.on_close(kill_untaken)
+
+
+@pytest.fixture(scope="session")
+def config_checkout(dr_environment, dr_target, tmp_path_factory, dr_prefetch):
+    """A fresh clone of the configuration repository's production branch."""
+    return dr_prefetch.take("config_checkout", lambda: _clone_config(
+        dr_environment, dr_target, tmp_path_factory.mktemp("config-repo") / "checkout"))
 
 
 class RestoredDatabase:
@@ -213,6 +357,7 @@ def drill_lease(request: pytest.FixtureRequest, dr_run, dr_target):
     refusal = drill_refusal(dr_run)
     if refusal:
         pytest.skip(refusal)
+    request.getfixturevalue("dr_prefetch").wait_all()  # no prefetched read overlaps a drill's change
     cluster = request.getfixturevalue("dr_cluster")
     lease = DrillLease(cluster, dr_target.kubernetes.namespace, dr_run).acquire()
     try:
@@ -285,14 +430,9 @@ def snapshot_restored_database(dr_run, drill_lease, dr_aws, dr_target, dr_enviro
 
 
 @pytest.fixture(scope="session")
-def config_kubectl_jobs(config_checkout, dr_target, dr_environment):
+def config_kubectl_jobs(config_checkout, dr_target, dr_environment, dr_prefetch):
     """``kubectl kustomize`` and ``kubectl apply --dry-run=server`` of the overlay, started together."""
-    from .checks.configuration import start_apply, start_render
-
-    overlay = dr_target.config_repo.overlay
-    jobs = {"render": start_render(config_checkout, overlay),
-            "apply": start_apply(config_checkout, overlay, dr_environment.kubeconfig, dr_environment.kube_context)}
+    jobs = dr_prefetch.take("config_kubectl_jobs", lambda: _start_kubectl_jobs(config_checkout, dr_target,
+                                                                               dr_environment))
     yield jobs
-    for job in jobs.values():
-        if job is not None:
-            job.kill()
+    _kill_jobs(jobs)

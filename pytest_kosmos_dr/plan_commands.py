@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .errors import DRUnverifiable
+from .prefetch import environ_snapshot
 from .redaction import redact, register_secret
 from .timeparse import format_duration, isoformat
 
@@ -169,7 +170,7 @@ def command_environment(*, api_url: str, api_token: str | None, token_env: str, 
                         context: dict[str, str] | None = None, ca_bundle: str = "",
                         base: dict[str, str] | None = None) -> dict[str, str]:
     """The commands' environment: the user's, the DR context, ``smoke.env``, the API URL and token."""
-    env = dict(os.environ if base is None else base)
+    env = environ_snapshot() if base is None else dict(base)  # safe in a read-pool thread
     env.update(context or {})
     env.update(dict(extra))
     env["KOSMOS_API_URL"] = api_url

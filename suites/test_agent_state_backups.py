@@ -23,23 +23,21 @@ def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, 
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-VERSIONING")
-def test_agent_state_bucket_is_versioned(agent_state_versions, dr_agents, dr_aws, dr_target, backup_reference,
-                                         dr_check):
-    dr_check(agent_backups.agent_versioning(dr_aws.client("s3"), agent_state_versions, dr_agents.names,
-                                            backup_reference, retention=dr_target.objectives.agent_state_retention,
-                                            discovered=dr_agents.discovered))
+def test_agent_state_bucket_is_versioned(agent_state_versions, dr_agents, versioning_read, dr_check):
+    # agent_backups.agent_versioning over the listing, every agent (suites/conftest.py)
+    dr_check(versioning_read.result())
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-RETENTION")
-def test_agent_state_is_kept_seven_days(agent_state_versions, dr_agents, dr_aws, dr_target, backup_reference,
+def test_agent_state_is_kept_seven_days(agent_state_versions, dr_agents, lifecycle_read, dr_target, backup_reference,
                                         dr_check):
-    rules = agent_backups.lifecycle_rules(dr_aws.client("s3"), dr_target.backups.bucket)
+    rules = lifecycle_read.result()  # agent_backups.lifecycle_rules, started with the run's reads
     dr_check(agent_backups.agent_retention(rules, agent_state_versions, dr_agents.names, backup_reference,
                                            retention=dr_target.objectives.agent_state_retention,
                                            discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-ARCHIVE")
-def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_versions, dr_agents, dr_aws, dr_check):
-    dr_check(agent_backups.agent_archive(dr_aws.client("s3"), agent_state_versions, dr_agents.names,
-                                         discovered=dr_agents.discovered))
+def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_versions, dr_agents, archives_read, dr_check):
+    # agent_backups.agent_archive: each agent's newest archive downloaded and read (suites/conftest.py)
+    dr_check(archives_read.result())

@@ -14,12 +14,8 @@ from pytest_kosmos_dr.checks import backups
 
 
 @pytest.mark.dr_criterion("BAK-DB-REPLICATION")
-def test_production_has_a_replica_in_the_secondary_region_within_the_rpo(dr_aws, dr_rds, dr_target, dr_database,
-                                                                         dr_environment, dr_incident_start, dr_check):
-    dr_check(backups.replication(dr_rds.rds(dr_rds.secondary), dr_aws.client("cloudwatch", dr_rds.secondary),
-                                 dr_database, dr_rds.replica_id, dr_rds.production_id, dr_rds.secondary,
-                                 dr_incident_start, rpo=dr_target.objectives.rpo,
-                                 where=dr_environment.database.describe(), database=dr_target.database))
+def test_production_has_a_replica_in_the_secondary_region_within_the_rpo(dr_database, replication_read, dr_check):
+    dr_check(replication_read.result())  # backups.replication, in the database lane
 
 
 @pytest.mark.dr_criterion("BAK-DB-SNAPSHOTS-HOURLY")

@@ -4,7 +4,6 @@ runs, it applies cleanly, and the bucket holds a current, restorable copy (BAK-C
 import pytest
 
 from pytest_kosmos_dr.checks import configuration
-from pytest_kosmos_dr.clients.aws import fetch_object
 
 
 def _render(config_checkout, config_kubectl_jobs, overlay):
@@ -14,18 +13,13 @@ def _render(config_checkout, config_kubectl_jobs, overlay):
 
 
 @pytest.mark.dr_criterion("BAK-CONFIG-GITOPS")
-def test_dr_cluster_runs_what_the_production_branch_renders(config_checkout, config_kubectl_jobs, dr_cluster,
+def test_dr_cluster_runs_what_the_production_branch_renders(config_checkout, config_kubectl_jobs, gitops_reads,
                                                             kosmos_pods, dr_target, dr_environment, dr_check):
-    overlay, namespace = dr_target.config_repo.overlay, dr_target.kubernetes.namespace
-    rendered, error = _render(config_checkout, config_kubectl_jobs, overlay)
-    live, applied, unserved = {}, [], ()
-    if rendered:  # every kind the overlay renders, as the cluster's API discovery maps it
-        kinds = configuration.rendered_kinds(dr_cluster.discovery(), rendered)
-        live = configuration.live_objects_for(dr_cluster, rendered, namespace, kinds)
-        applied = configuration.applied_objects(dr_cluster, rendered, namespace, kinds)
-        unserved = kinds.unserved
-    dr_check(configuration.gitops_in_sync(config_checkout, overlay, rendered, error, live, dr_environment.kube_context,
-                                          applied=applied, pods=kosmos_pods, unserved=unserved))
+    # the overlay rendered, then the live and applied objects of every kind it renders (suites/conftest.py)
+    rendered, error, live, applied, unserved = gitops_reads.result()
+    dr_check(configuration.gitops_in_sync(config_checkout, dr_target.config_repo.overlay, rendered, error, live,
+                                          dr_environment.kube_context, applied=applied, pods=kosmos_pods,
+                                          unserved=unserved))
 
 
 @pytest.mark.dr_criterion("REC-CONFIG-APPLY")
@@ -38,8 +32,8 @@ def test_production_overlay_applies_as_a_server_side_dry_run(config_checkout, co
 
 
 @pytest.mark.dr_criterion("BAK-CONFIG-MIRROR")
-def test_bucket_copy_of_the_configuration_is_the_production_head(config_checkout, dr_aws, dr_target, dr_check,
-                                                                 tmp_path):
+def test_bucket_copy_of_the_configuration_is_the_production_head(config_checkout, config_bundle_read, dr_target,
+                                                                 dr_check, tmp_path):
     bucket, key = dr_target.backups.bucket, dr_target.backups.config_bundle
-    bundle = fetch_object(dr_aws.client("s3"), bucket, key)
+    bundle = config_bundle_read.result()  # fetch_object(s3, bucket, key), started with the run's reads
     dr_check(configuration.mirror_matches(config_checkout, bucket, key, bundle, tmp_path))

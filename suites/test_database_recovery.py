@@ -15,11 +15,11 @@ from pytest_kosmos_dr.checks import integrity
 
 @pytest.mark.gate
 @pytest.mark.dr_criterion("REC-DB-INTEGRITY")
-def test_dr_database_is_intact_up_to_the_incident(dr_database, dr_incident_start, dr_target, dr_check):
+def test_dr_database_is_intact_up_to_the_incident(dr_database, integrity_read, dr_incident_start, dr_check):
     if dr_incident_start is None:
         pytest.skip("not verified: no incident start (give --dr-incident-start)")
-    dr_check(integrity.database_integrity(dr_database, dr_incident_start, "DR database", newest_must_precede=False,
-                                          database=dr_target.database))
+    # integrity.database_integrity of the DR database up to the incident, in the database lane
+    dr_check(integrity_read.result())
 
 
 @pytest.mark.dr_criterion("REC-DB-PITR", "REC-DB-INTEGRITY")

@@ -18,29 +18,6 @@ is down."""
 import pytest
 
 from pytest_kosmos_dr.checks import cluster, failover
-from pytest_kosmos_dr.clients.aws import ROUTE53_CONTROL_PLANE
-
-
-@pytest.fixture(scope="session")
-def api_route53(dr_aws, dr_target):
-    """The API name's failover records and their health checks (config and status), looked at once; or
-    ``ControlPlaneDown`` when Route53's API is lost with its region. The client is signed for the region
-    serving Route53's API (us-east-1), as boto3 signs it against AWS itself whatever the client's region."""
-    return failover.route53_look(dr_aws.client("route53", ROUTE53_CONTROL_PLANE), dr_target.aws.hosted_zone, dr_target.aws.api_record)
-
-
-def _dns_on_secondary(api_route53, dns_resolver, dr_target):
-    """REC-DNS against the target's regional endpoint names (``aws.<role>_api_endpoint``, else
-    ``<api label>.<region>.<hosted zone>``)."""
-    return failover.dns_on_secondary(api_route53, dns_resolver, max_ttl=dr_target.objectives.failover_trigger,
-                                     secondary_endpoint=failover.api_endpoint(dr_target.aws, "secondary"),
-                                     primary_endpoint=failover.api_endpoint(dr_target.aws, "primary"))
-
-
-@pytest.fixture(scope="session")
-def dns_resolver(dr_environment, dr_target):
-    """The sandbox's DNS server, or the system resolver for a real target."""
-    return failover.resolver_for(dr_environment.sandbox_state, dr_target.timeouts.read)
 
 
 @pytest.mark.dr_criterion("REC-FAILOVER-TRIGGER")
@@ -50,17 +27,17 @@ def test_health_checks_fail_over_within_five_minutes_from_several_regions(api_ro
 
 
 @pytest.mark.dr_criterion("REC-DNS")
-def test_api_name_answers_and_resolves_to_the_secondary_region(api_route53, dns_resolver, dr_target, dr_check):
-    dr_check(_dns_on_secondary(api_route53, dns_resolver, dr_target))
+def test_api_name_answers_and_resolves_to_the_secondary_region(api_route53, api_dns, dr_check):
+    dr_check(api_dns.result())  # dns_on_secondary (suites/conftest.py), started after the Route53 look
 
 
 @pytest.mark.dr_criterion("SCN-REGIONAL-OUTAGE")
 def test_secondary_region_serves_after_a_regional_outage(dr_nodes, kosmos_pods, kosmos_workloads, api_route53,
-                                                         dns_resolver, dr_target, dr_environment, dr_check):
+                                                         api_dns_in_outage, dr_target, dr_environment, dr_check):
     context = dr_environment.kube_context
     dr_check(failover.regional_outage([
         cluster.nodes_ready(dr_nodes, context, region=dr_target.aws.secondary_region),
         cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, context,
                              max_restarts=dr_target.objectives.max_restarts, workloads=kosmos_workloads, nodes=dr_nodes),
-        _dns_on_secondary(api_route53, dns_resolver, dr_target),
+        api_dns_in_outage.result(),
     ]))

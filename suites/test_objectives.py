@@ -19,10 +19,10 @@ def _incident(dr_incident_start):
 
 
 @pytest.mark.dr_criterion("OBJ-RPO")
-def test_data_loss_per_source_within_the_rpo(dr_database, agent_state_versions, dr_agents, dr_target,
+def test_data_loss_per_source_within_the_rpo(dr_database, newest_writes, agent_state_versions, dr_agents, dr_target,
                                              dr_incident_start, dr_check):
     incident = _incident(dr_incident_start)
-    tables = objectives.newest_writes_before(dr_database, incident, dr_target.database)
+    tables = newest_writes.result()  # objectives.newest_writes_before, in the database lane
     # the run's one listing of the agent-state prefix (also BAK-AGENT-*): current versions = ListObjectsV2;
     # every agent: the listed ones and those running in the DR cluster (dr_agents)
     agents = objectives.newest_current_backups(agent_state_versions, dr_agents.names, incident)

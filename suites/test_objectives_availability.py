@@ -7,10 +7,7 @@ annotations. See checks/availability.py.
 
 import pytest
 
-from pytest_kosmos_dr.checks import availability
-
 
 @pytest.mark.dr_criterion("OBJ-AVAILABILITY")
-def test_availability_over_the_window_meets_the_objective(grafana, dr_target, dr_objectives, dr_check):
-    dr_check(availability.availability(grafana, objective=dr_objectives.availability,
-                                       window=dr_objectives.availability_window, monitoring=dr_target.monitoring))
+def test_availability_over_the_window_meets_the_objective(availability_read, dr_check):
+    dr_check(availability_read.result())  # availability.availability, started with the run's reads

@@ -289,7 +289,10 @@ def rendered_kinds(discovery: Discovery, rendered: list[dict]) -> RenderedKinds:
     """Resolve every (apiVersion, kind) the overlay renders through ``discovery`` (as ``kubectl apply`` maps
     them). Discovery that cannot be read raises DRUnverifiable."""
     served, unserved = {}, []
-    for gvk in dict.fromkeys(_gvk(o) for o in rendered if isinstance(o, dict)):
+    gvks = list(dict.fromkeys(_gvk(o) for o in rendered if isinstance(o, dict)))
+    if hasattr(discovery, "load"):  # every group version's document at once
+        discovery.load(gvk[0] for gvk in gvks if all(gvk))
+    for gvk in gvks:
         if not all(gvk):
             continue  # an object without apiVersion or kind: gitops_in_sync names it
         kind = discovery.kind(*gvk)
@@ -304,6 +307,13 @@ def _listable(kind: ServedKind) -> ServedKind:
     if not kind.listable:
         raise DRUnverifiable("configuration drift", f"the DR cluster serves {kind} but does not let it be listed")
     return kind
+
+
+def _lists(cluster, paths: list[str]) -> list[list[dict]]:
+    """Each path listed; at once when the cluster view can (``list_many``), else one after another."""
+    if hasattr(cluster, "list_many"):
+        return cluster.list_many(paths)
+    return [cluster.list(path) for path in paths]
 
 
 def live_objects_for(cluster, rendered: list[dict], default_namespace: str,
@@ -322,9 +332,10 @@ def live_objects_for(cluster, rendered: list[dict], default_namespace: str,
             obj["metadata"]["namespace"] = namespace
         wanted.setdefault((served, namespace if served.namespaced else ""), []).append(obj)
     found: dict[tuple[str, str, str], dict | None] = {}
-    for (served, namespace), objects in wanted.items():
+    paths = [_listable(served).collection_path(namespace or None) for served, namespace in wanted]
+    for ((served, namespace), objects), items in zip(wanted.items(), _lists(cluster, paths)):
         by_name = {}
-        for item in cluster.list(_listable(served).collection_path(namespace or None)):
+        for item in items:
             item.setdefault("apiVersion", served.api_version)  # list items carry no kind (kubectl adds it back)
             item.setdefault("kind", served.kind)
             by_name[(item.get("metadata") or {}).get("name")] = item
@@ -339,14 +350,19 @@ def applied_objects(cluster, rendered: list[dict], namespace: str, kinds: Render
     ``APPLIED_KINDS`` that the cluster serves (API discovery)."""
     discovery = cluster.discovery()
     kinds = kinds if kinds is not None else rendered_kinds(discovery, rendered)
+    if hasattr(discovery, "load"):  # the documents of APPLIED_KINDS' group versions at once
+        discovery.load(gvk[0] for gvk in APPLIED_KINDS)
     listed = dict.fromkeys([*kinds.served.values(),
                             *(k for k in (discovery.kind(*gvk) for gvk in APPLIED_KINDS) if k is not None)])
-    found, seen = [], set()
+    found, seen, kinds_listed = [], set(), []
     for served in listed:
         if not served.namespaced or (served.kind, served.plural) in seen:
             continue
         seen.add((served.kind, served.plural))
-        for item in cluster.list(_listable(served).collection_path(namespace)):
+        kinds_listed.append(_listable(served))
+    lists = _lists(cluster, [served.collection_path(namespace) for served in kinds_listed])
+    for served, items in zip(kinds_listed, lists):
+        for item in items:
             if ((item.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED):
                 item.setdefault("apiVersion", served.api_version)
                 item.setdefault("kind", served.kind)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..errors import DRUnverifiable
+from ..prefetch import environ_snapshot
 from ..redaction import redact, register_secret
 
 GIT_TIMEOUT_S = 60
@@ -61,7 +62,7 @@ def _http_scope(url: str) -> str | None:
 def git_environment(url: str = "", token_env: str = "", base: dict[str, str] | None = None) -> dict[str, str]:
     """The user's environment for git (``base``, default ``os.environ``), made non-interactive, with the
     token from ``$token_env`` (when named) as an ``Authorization`` header for ``url``'s host."""
-    env = dict(os.environ if base is None else base)
+    env = environ_snapshot() if base is None else dict(base)  # safe in a read-pool thread
     env["GIT_TERMINAL_PROMPT"] = "0"
     for key, value in NON_INTERACTIVE.items():
         env.setdefault(key, value)

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,11 @@ class DRCluster:
         """Every item of a list endpoint, page by page."""
         return list(self.iter_list(path, label_selector, field_selector))
 
+    def list_many(self, paths: list[str]) -> list[list[dict[str, Any]]]:
+        """``[self.list(p) for p in paths]``, the lists made concurrently (a few at a time); the first
+        path in order that fails raises its error, as one after another would."""
+        return concurrently([lambda path=path: self.list(path) for path in paths])
+
     def iter_list(self, path: str, label_selector: str | None = None,
                   field_selector: str | None = None) -> Iterator[dict[str, Any]]:
         token = None
@@ -135,6 +141,22 @@ class ServedKind:
         return f"{self.kind} ({self.api_version})"
 
 
+CONCURRENT_READS = 6  # lists of one check made at once (well under the client's connection pool)
+
+
+def concurrently(reads: list) -> list:
+    """Run independent zero-argument reads at once (bounded); their values in order. The first read in
+    order that failed raises its error (what running them one after another would have raised first)."""
+    if len(reads) <= 1:
+        return [read() for read in reads]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(CONCURRENT_READS, len(reads)),
+                            thread_name_prefix="kosmos-dr-list") as pool:
+        futures = [pool.submit(read) for read in reads]
+    return [future.result() for future in futures]
+
+
 class Discovery:
     """The cluster's API discovery, as ``kubectl api-resources`` reads it: ``/api`` and ``/apis`` say which
     group versions are served, each group version's document which kinds. Read lazily, each document once;
@@ -151,8 +173,8 @@ class Discovery:
     def group_versions(self) -> set[str]:
         """Every group version the cluster serves ("v1", "apps/v1", ...)."""
         if self._served is None:
-            core = self._get("/api", missing_ok=True) or {}
-            groups = self._get("/apis", missing_ok=True) or {}
+            core, groups = (found or {} for found in concurrently([lambda: self._get("/api", missing_ok=True),
+                                                                     lambda: self._get("/apis", missing_ok=True)]))
             served = {v for v in core.get("versions") or [] if isinstance(v, str)}
             for group in groups.get("groups") or []:
                 for version in (group or {}).get("versions") or []:
@@ -163,24 +185,38 @@ class Discovery:
             self._served = served
         return self._served
 
+    def load(self, api_versions) -> None:
+        """Fetch the documents of these group versions at once (each once; the served ones only)."""
+        served = self.group_versions()
+        wanted = [v for v in dict.fromkeys(api_versions) if v not in self._kinds and v in served]
+        paths = [f"/apis/{v}" if "/" in v else f"/api/{v}" for v in wanted]
+        documents = concurrently([lambda path=path: self._get(path, missing_ok=True) for path in paths])
+        for api_version, document in zip(wanted, documents):
+            self._kinds[api_version] = self._kinds_of(api_version, document)
+
     def kinds(self, api_version: str) -> dict[str, ServedKind] | None:
         """The kinds ``api_version`` serves by name (None: the cluster does not serve that group version)."""
         if api_version not in self._kinds:
-            found = None
+            document = None
             if api_version in self.group_versions():
                 path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
                 document = self._get(path, missing_ok=True)
-                if document is not None:
-                    found = {}
-                    for entry in document.get("resources") or []:
-                        name = (entry or {}).get("name")
-                        if not isinstance(name, str) or "/" in name or not entry.get("kind"):
-                            continue  # subresources (pods/log, deployments/scale)
-                        found.setdefault(entry["kind"], ServedKind(
-                            api_version, entry["kind"], name, bool(entry.get("namespaced")),
-                            tuple(v for v in entry.get("verbs") or [] if isinstance(v, str))))
-            self._kinds[api_version] = found
+            self._kinds[api_version] = self._kinds_of(api_version, document)
         return self._kinds[api_version]
+
+    @staticmethod
+    def _kinds_of(api_version: str, document: dict | None) -> dict[str, ServedKind] | None:
+        if document is None:
+            return None
+        found: dict[str, ServedKind] = {}
+        for entry in document.get("resources") or []:
+            name = (entry or {}).get("name")
+            if not isinstance(name, str) or "/" in name or not entry.get("kind"):
+                continue  # subresources (pods/log, deployments/scale)
+            found.setdefault(entry["kind"], ServedKind(
+                api_version, entry["kind"], name, bool(entry.get("namespaced")),
+                tuple(v for v in entry.get("verbs") or [] if isinstance(v, str))))
+        return found
 
     def kind(self, api_version: str, kind: str) -> ServedKind | None:
         """``kind`` of ``api_version`` as the cluster serves it; None when it does not."""
@@ -201,9 +237,14 @@ class KubectlJob:
         self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                         text=True, env=env, start_new_session=True)
         self._done: subprocess.CompletedProcess | None = None
+        self._reading = threading.Lock()  # read from a prefetch thread and a test alike
 
     def result(self, timeout: float = KUBECTL_TIMEOUT_S) -> subprocess.CompletedProcess:
         """The finished command; raises subprocess.TimeoutExpired (after killing it) past ``timeout``."""
+        with self._reading:
+            return self._result(timeout)
+
+    def _result(self, timeout: float) -> subprocess.CompletedProcess:
         if self._done is None:
             try:
                 out, err = self.process.communicate(timeout=timeout)
