@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import DRConfigError, SandboxError
 from .ledger_commands import add_commands as add_ledger_commands
 from .reporting.commands import add_commands as add_report_commands
+from .sandbox.state import Incident, Outage, SandboxState
 from .target import SANDBOX_LAYOUTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -64,13 +65,13 @@ def _running_sandbox_layout(cfg) -> dict | None:
     if running is None:
         return None
     names = [name for name, t in cfg.targets.items() if t.is_sandbox and t.sandbox.layout == running.layout]
-    state = running.state
-    endpoints = {key: state[key].get("url") for key in ("api", "grafana", "status_page") if state.get(key)}
-    database = state.get("database") or {}
-    if database:
-        endpoints["database"] = f"{database.get('host')}:{database.get('port')}/{database.get('dbname')}"
-    if state.get("aws"):
-        endpoints["aws"] = state["aws"].get("endpoint_url")
+    state = SandboxState.of(running)
+    endpoints = {key: service.url for key, service in (("api", state.api), ("grafana", state.grafana),
+                                                        ("status_page", state.status_page)) if service}
+    db = state.database
+    endpoints["database"] = f"{db.host}:{db.port}/{db.dbname}"
+    if state.aws:
+        endpoints["aws"] = state.aws.endpoint_url
     return {"state_dir": str(running.state_dir), "layout": running.layout, "targets": names,
             "endpoints": {k: v for k, v in endpoints.items() if v}}
 
@@ -131,7 +132,7 @@ def _sandbox(args: argparse.Namespace) -> int:
                                              progress=line.update if line.enabled else None)
         print(("sandbox started" if started else "sandbox already running") + f" (pid {running.pid})")
         _print_endpoints(running)
-        _print_incident(running.state.get("incident"))
+        _print_incident(SandboxState.of(running).incident)
         _print_matching_target(running.layout, getattr(args, "config", None))
         return EXIT_OK
     if args.action == "down":
@@ -143,18 +144,21 @@ def _sandbox(args: argparse.Namespace) -> int:
         print(f"no sandbox running in {state_dir} (start one with: kosmos-dr sandbox up)", file=sys.stderr)
         return EXIT_FAILED
     if args.action == "incident":
-        before = running.incident()
+        before = Incident.from_dict(running.incident())
         incident = running.start_incident()
-        if before.get("state") != "scheduled":
-            print(f"the incident has happened already (started {incident.get('start')})")
+        started = Incident.from_dict(incident)
+        start = started.start if started else None
+        if before is None or before.state != "scheduled":
+            print(f"the incident has happened already (started {start})")
         else:
-            print(f"incident started {incident.get('start')}")
-        _print_incident(incident)
+            print(f"incident started {start}")
+        _print_incident(Incident.from_dict(incident))
         return EXIT_OK
     if args.action == "status":
-        print(f"sandbox running (pid {running.pid}), layout {running.layout!r}, started {running.state.get('started_at')}")
+        print(f"sandbox running (pid {running.pid}), layout {running.layout!r}, "
+              f"started {SandboxState.of(running).started_at}")
         _print_endpoints(running)
-        _print_incident(running.incident())
+        _print_incident(Incident.from_dict(running.incident()))
         applied = [f["name"] for f in running.faults() if f["applied"]]
         print(f"  faults applied: {', '.join(applied) if applied else 'none'}")
         return EXIT_OK
@@ -241,64 +245,62 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _print_endpoints(running) -> None:
-    state = running.state
-    db = state["database"]
+    state = SandboxState.of(running)
+    db = state.database
     print(f"  state folder: {running.state_dir}")
     print(f"  layout:       {running.layout}")
     latency = running.latency_ms
     print(f"  latency:      " + (f"{latency:g} ms added to every response of every endpoint (delaying proxies)"
                                  if latency else "none added (loopback)"))
     print(f"  env file:     {running.env_file}   (source it: psql, curl, aws and kubectl then reach the sandbox)")
-    print(f"  database:     postgresql://{db['user']}@{db['host']}:{db['port']}/{db['dbname']}  (password in env file)")
-    print(f"  KOSMOS API:   {state['api']['url']}  (token in env file as KOSMOS_API_TOKEN)")
-    print(f"  Grafana:      {state['grafana']['url']}")
-    for key, label in (("status_page", "status page"), ("aws", "AWS endpoint"), ("kubernetes", "kubeconfig")):
-        section = state.get(key)
-        if section:
-            value = section.get("kubeconfig") or section.get("url") or section.get("endpoint_url")
+    print(f"  database:     postgresql://{db.describe()}  (password in env file)")
+    print(f"  KOSMOS API:   {state.api.url}  (token in env file as KOSMOS_API_TOKEN)")
+    print(f"  Grafana:      {state.grafana.url}")
+    for label, value in (("status page", state.status_page and state.status_page.url),
+                         ("AWS endpoint", state.aws and state.aws.endpoint_url),
+                         ("kubeconfig", state.kubernetes.kubeconfig)):
+        if value:
             print(f"  {label + ':':<13} {value}")
-    if state.get("outage"):
-        _print_outage(state["outage"])
+    _print_outage(state.outage)
     from .sandbox.endpoints import endpoint_lines
 
-    lines = endpoint_lines(state)
+    lines = endpoint_lines(running.state)  # the sandbox's own rendering of its state
     if lines:
         print("  by the plan's names (sandbox DNS, HTTPS with the sandbox CA):")
         for line in lines:
             print(f"    {line}")
 
 
-def _print_incident(incident: dict | None) -> None:
+def _print_incident(incident: Incident | None) -> None:
     """The incident's state: scheduled (when), primary failed (waiting for the operator), failed over."""
-    if not incident:
+    if incident is None:
         return
-    state = incident.get("state") or "failed over"
-    failover = incident.get("failover") or "automatic"
+    state, failover = incident.state, incident.failover
     if state == "scheduled":
-        line = f"scheduled at {incident.get('scheduled_at')} ({failover} failover); start it now: kosmos-dr sandbox incident"
+        line = f"scheduled at {incident.scheduled_at} ({failover} failover); start it now: kosmos-dr sandbox incident"
     elif state == "primary failed":
-        line = (f"started {incident.get('start')}: {incident.get('primary_region')} failed; failover is manual, "
-                f"not done yet (./scripts/failover-to-dr.sh --region {incident.get('secondary_region')} --validate)")
+        line = (f"started {incident.start}: {incident.primary_region} failed; failover is manual, "
+                f"not done yet (./scripts/failover-to-dr.sh --region {incident.secondary_region} --validate)")
     elif state == "failed over":
-        line = (f"started {incident.get('start')}, failed over at {incident.get('failover_at')} ({failover}); "
-                f"last production write {incident.get('last_production_write')}")
+        line = (f"started {incident.start}, failed over at {incident.failover_at} ({failover}); "
+                f"last production write {incident.last_production_write}")
     else:
-        line = f"{state}: {incident.get('error', '')}"
+        line = f"{state}: {incident.error or ''}"
     print(f"  incident:     {line}")
-    workload = incident.get("workload")
+    workload = incident.workload
     if workload:
-        status = "writing" if workload.get("running") else "stopped"
-        print(f"  workload:     {status}, {workload.get('commits')} commits, last at {workload.get('last_commit')}"
-              + (f" ({workload['error']})" if workload.get("error") else ""))
+        status = "writing" if workload.running else "stopped"
+        print(f"  workload:     {status}, {workload.commits} commits, last at {workload.last_commit}"
+              + (f" ({workload.error})" if workload.error else ""))
 
 
-def _print_outage(outage: dict | None) -> None:
-    if not outage:
+def _print_outage(outage: Outage | None) -> None:
+    if outage is None:
         return
-    print(f"  OUTAGE:       {outage['region']} is down since {outage['since']} (mode {outage['mode']})")
-    for key, label in (("aws_api", "AWS API"), ("database", "database"), ("api_endpoint", "API endpoint")):
-        print(f"    {label + ':':<14}{outage[key]}")
-    print(f"    {'still up:':<14}{', '.join(outage['working'])}")
+    print(f"  OUTAGE:       {outage.region} is down since {outage.since} (mode {outage.mode})")
+    for label, value in (("AWS API", outage.aws_api), ("database", outage.database),
+                         ("API endpoint", outage.api_endpoint), ("still up", ", ".join(outage.working))):
+        print(f"    {label + ':':<14}{value}")
 
 
 def build_parser() -> argparse.ArgumentParser:

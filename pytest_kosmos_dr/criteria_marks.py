@@ -67,9 +67,15 @@ def drill_refusal(run) -> str | None:
     return None
 
 
-def run_rto_last(items: list[pytest.Item]) -> None:
-    """OBJ-RTO waits for every other gate verdict: collect it last (stable for xdist workers)."""
-    items.sort(key=lambda item: gate_board.RTO_CRITERION in item_criteria(item))
+# the one slow read at scale (tens of thousands of versions; gate_reads.py starts it with the run's reads)
+SLOW_READ = "agent_state_versions"
+
+
+def run_slow_reads_and_rto_last(items: list[pytest.Item]) -> None:
+    """OBJ-RTO waits for every other gate verdict: collect it last; before it the tests that evaluate the
+    slow agent-state listing, so that the listing overlaps every other check (stable for xdist workers)."""
+    items.sort(key=lambda item: (gate_board.RTO_CRITERION in item_criteria(item),
+                                 SLOW_READ in getattr(item, "fixturenames", ())))
 
 
 def is_board_gate(item: pytest.Item) -> bool:

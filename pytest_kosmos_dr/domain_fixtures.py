@@ -7,10 +7,18 @@ and the target's limits live here, not in the suites.
   and automated backups.
 * ``dr_kosmos``: the KOSMOS namespace of the DR cluster, listed afresh on each call.
 * ``kosmos_workloads``, ``dr_agents``, ``backup_reference``: what several suites evaluate.
-* ``agent_state_drill``: REC-AGENT-STATE's drill (``drills.agent_state``) into a scratch folder.
+* ``agent_state_drill``: REC-AGENT-STATE's drill (``drills.agent_state``) into a scratch folder;
+  ``kill_switch_control``: SCN-SECURITY-BREACH's, the switch put back as found.
+* ``known_incident_start``, ``gate_verdicts``: the incident (not verified without one) and the run's gate
+  board (OBJ-RTO).
+* ``incident_record``, ``status_page_incident``, ``drill_ledger``: the recorded evidence (COM-*, SCH-*).
+
+The reads the gate tests make are started early, in ``gate_reads.py``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import pytest
 
@@ -339,3 +347,140 @@ def agent_state_drill(dr_run, drill_lease, dr_environment, dr_target, dr_aws, ag
         yield restore
     finally:
         scratch.discard()
+
+
+@pytest.fixture
+def kill_switch_control(kosmos_api, dr_run, drill_lease):
+    """The KOSMOS kill switch's control for SCN-SECURITY-BREACH's drill (``drills.kill_switch``); after the
+    drill the switch is put back as it was found (released again only if it was found released)."""
+    from .drills.kill_switch import KillSwitchControl
+
+    keeper = KillSwitchControl.of(kosmos_api, dr_run)
+    found = keeper.read()
+    try:
+        yield KillSwitchControl.of(kosmos_api, dr_run)
+    finally:
+        keeper.put_back(found)
+
+
+# -- the incident and the run's gate board (OBJ-*) ----------------------------------------------------------
+
+NO_INCIDENT_START = "not verified: no incident start (give --dr-incident-start)"
+GATE_WAIT_S = 600
+
+
+@pytest.fixture(scope="session")
+def known_incident_start(dr_incident_start):
+    """When the disaster began; without it the test is not verified (skipped with that reason)."""
+    if dr_incident_start is None:
+        pytest.skip(NO_INCIDENT_START)
+    return dr_incident_start
+
+
+@pytest.fixture
+def gate_verdicts(dr_run, known_incident_start) -> list[dict]:
+    """Every recovery gate test's verdict, from the run's gate board (OBJ-RTO waits for them). Not verified
+    when the run left recovery gate criteria out: OBJ-RTO is judged over the whole gate catalog."""
+    from . import gate_board
+
+    _, left_out = gate_board.expected(dr_run.run_dir)
+    if left_out:
+        pytest.skip(f"not verified: this run left {len(left_out)} recovery gate criteria out ({', '.join(left_out)}); "
+                    "OBJ-RTO needs every recovery criterion of the plan")
+    verdicts, missing = gate_board.wait_for_all(dr_run.run_dir, GATE_WAIT_S)
+    if missing:
+        raise DRUnverifiable("OBJ-RTO", f"{len(missing)} gate tests had no verdict after {GATE_WAIT_S} s")
+    return verdicts
+
+
+# -- recorded evidence: the incident record (COM-*) and the drill ledger (SCH-*) ------------------------------
+
+def _record_origin(path, dr_run, request) -> str:
+    """Who wrote the record: the user (--dr-evidence) or the sandbox itself (self-attested)."""
+    from . import incident_record as records
+
+    published = {}
+    if dr_run.target.is_sandbox:
+        state = request.getfixturevalue("dr_environment").sandbox_state or {}
+        published = {found.resolve(): key for key in ("incident_record", "previous_incident_record")
+                     if (found := records.sandbox_evidence_path(state, key)) is not None}
+    written_by = published.get(path.resolve())
+    if written_by == "incident_record":
+        return "written by the sandbox about its own incident: self-attested by the sandbox"
+    if written_by == "previous_incident_record":
+        return "the sandbox's seeded record of an old drill: self-attested by the sandbox"
+    return "given with --dr-evidence"
+
+
+@pytest.fixture(scope="module")
+def incident_record_or_none(dr_run, request):
+    """The validated incident record (--dr-evidence, else the sandbox's), or None when there is none; a bad
+    record makes the tests broken."""
+    from . import incident_record as records
+
+    path = records.record_path_for(dr_run, lambda: request.getfixturevalue("dr_environment"))
+    if path is None:
+        return None
+    try:
+        record = records.load(path)
+    except records.InvalidRecord as exc:
+        raise DRUnverifiable(f"incident record {exc.path}", f"{exc.field + ': ' if exc.field else ''}{exc.problem}",
+                             "fix the record; its format is in docs/evidence.md") from None
+    return record.with_origin(_record_origin(path, dr_run, request))
+
+
+@pytest.fixture(scope="module")
+def incident_record(incident_record_or_none, dr_incident_start):
+    """The record, when it describes the incident this run is about (else not verified, with the reason)."""
+    from . import incident_record as records
+    from .checks import communication
+
+    if incident_record_or_none is None:
+        pytest.skip(records.NO_RECORD)
+    try:
+        return communication.about_this_incident(incident_record_or_none, dr_incident_start)
+    except communication.NotVerified as exc:
+        pytest.skip(str(exc))
+
+
+class IncidentShown(NamedTuple):
+    """The incident COM-STATUS-PAGE looks for on the status page, and where its start came from."""
+
+    start: object  # datetime | None
+    resolved_at: object  # datetime | None
+    provenance: str  # appended to the check's provenance
+
+
+@pytest.fixture(scope="module")
+def status_page_incident(incident_record_or_none, dr_incident_start, dr_run) -> IncidentShown:
+    """The incident start (the run's, else the record's) and its resolution (from a record of this same
+    incident only: the record of another incident says nothing about this one's resolution)."""
+    from . import incident_record as records
+
+    record = incident_record_or_none
+    if record is not None and records.other_incident(record, dr_incident_start):
+        record = None
+    start = dr_incident_start or (record.started_at if record else None)
+    resolved = record.resolution.resolved_at if record and record.resolution else None
+    source = ("--dr-incident-start" if dr_run.options.incident_start else "the sandbox's incident"
+              if dr_incident_start else f"the record {record.path}" if record else "none known")
+    provenance = f"; incident start from {source}"
+    if dr_run.target.is_sandbox:
+        provenance += "; the sandbox's stand-in page (self-attested by the sandbox)"
+    return IncidentShown(start, resolved, provenance)
+
+
+@pytest.fixture(scope="module")
+def drill_ledger(dr_run, request):
+    """The drill ledger, read and verified: --dr-ledger, else the sandbox's, else reports/drill-ledger.jsonl."""
+    from . import ledger
+
+    path = ledger.ledger_path_for_run(dr_run, lambda: request.getfixturevalue("dr_environment").sandbox_state)
+    if path is None:
+        pytest.skip("not verified: no drill ledger (give --dr-ledger PATH; the sandbox published none)")
+    if not path.exists():
+        pytest.skip(f"not verified: no drill ledger at {path}")
+    try:
+        return ledger.load(path, dr_run.options.ledger_head)
+    except ledger.LedgerError as exc:
+        raise DRUnverifiable("drill ledger", str(exc)) from None

@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
 from .redaction import Secret, SecretUrl, hide_secrets, secret
+from .sandbox.state import SandboxState
 from .target import Target
 
 
@@ -66,7 +68,7 @@ class DREnvironment:
     aws_endpoint_url: str | None
     aws_credentials: dict[str, Secret] | None  # explicit keys (sandbox); None: profile / standard chain
     config_repo_url: str = ""  # a SecretUrl: it may carry a Git token
-    sandbox_state: dict[str, Any] | None = None
+    sandbox_state: SandboxState | None = None  # the sandbox target's state (None for any other)
 
     @property
     def verify_tls(self) -> bool | str:
@@ -80,11 +82,15 @@ def _env_secret(name: str) -> Secret | None:
     return secret(os.environ.get(name) if name else None)
 
 
-def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREnvironment:
-    """The endpoints of ``target`` (``sandbox_state`` is required for the sandbox target)."""
+def resolve(target: Target, sandbox_state: SandboxState | Mapping[str, Any] | None = None) -> DREnvironment:
+    """The endpoints of ``target`` (``sandbox_state`` is required for the sandbox target: its
+    ``SandboxState``, or the running sandbox's raw ``state``, whose secrets are then hidden in place so
+    that its own repr masks them too). A malformed state is a SandboxError."""
     if target.is_sandbox:
         if sandbox_state is None:
             raise ValueError("the sandbox target needs a running sandbox")
+        if not isinstance(sandbox_state, SandboxState):
+            sandbox_state = SandboxState.from_dict(hide_secrets(sandbox_state))
         return _from_sandbox(target, sandbox_state)
     db = target.database
     kube = target.kubernetes
@@ -123,32 +129,29 @@ def resolve(target: Target, sandbox_state: dict[str, Any] | None = None) -> DREn
     )
 
 
-def _from_sandbox(target: Target, state: dict[str, Any]) -> DREnvironment:
-    hide_secrets(state)  # in place: the running sandbox's own repr masks them too
-    db = state["database"]
-    kube = state.get("kubernetes", {})
-    aws = state.get("aws")
+def _from_sandbox(target: Target, state: SandboxState) -> DREnvironment:
+    db, kube, aws = state.database, state.kubernetes, state.aws
     credentials = None
     if aws:
         credentials = {
-            "aws_access_key_id": secret(aws["access_key_id"]),
-            "aws_secret_access_key": secret(aws["secret_access_key"]),
+            "aws_access_key_id": secret(aws.access_key_id),
+            "aws_secret_access_key": secret(aws.secret_access_key),
         }
     return DREnvironment(
         target=target,
-        api_url=state["api"]["url"],
-        api_token=secret(state["api"].get("token")),
-        grafana_url=state["grafana"]["url"],
-        grafana_token=secret(state["grafana"].get("token")),
-        status_page_url=state.get("status_page", {}).get("url", ""),
+        api_url=state.api.url,
+        api_token=secret(state.api.token),
+        grafana_url=state.grafana.url,
+        grafana_token=secret(state.grafana.token),
+        status_page_url=state.status_page.url if state.status_page else "",
         database=DatabaseEndpoint(
-            host=db["host"], port=int(db["port"]), dbname=db["dbname"], user=db["user"],
-            password=secret(db["password"]), sslmode="disable", settings=target.database,
+            host=db.host, port=db.port, dbname=db.dbname, user=db.user,
+            password=secret(db.password), sslmode="disable", settings=target.database,
         ),
-        kubeconfig=kube.get("kubeconfig", ""),
-        kube_context=kube.get("context", target.kubernetes.context),
-        aws_endpoint_url=aws["endpoint_url"] if aws else None,
+        kubeconfig=kube.kubeconfig,
+        kube_context=kube.context or target.kubernetes.context,
+        aws_endpoint_url=aws.endpoint_url if aws else None,
         aws_credentials=credentials,
-        config_repo_url=SecretUrl(kube.get("config_repo", target.config_repo.url) or ""),
+        config_repo_url=SecretUrl(kube.config_repo or target.config_repo.url or ""),
         sandbox_state=state,
     )

@@ -29,7 +29,7 @@ def format_value(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, timedelta):
-        return format_duration(value.total_seconds())
+        return precise_duration(value)
     if isinstance(value, datetime):
         from .timeparse import isoformat
 
@@ -43,7 +43,10 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def format_duration(seconds: float) -> str:
+def precise_duration(delta: timedelta | float) -> str:
+    """A measured value or limit to the second, as evidence and reports show it: ``1 h 02 min 05 s``,
+    ``2 d 04 h 00 min``, ``4.5 s`` (a check's one-line summary uses ``timeparse.format_duration``: ``1 h 02 min``)."""
+    seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     if seconds < 60:
@@ -56,6 +59,10 @@ def format_duration(seconds: float) -> str:
     if hours:
         return f"{sign}{hours} h {minutes:02d} min {secs:02d} s"
     return f"{sign}{minutes} min {secs:02d} s"
+
+
+# the name reporting/timeline.py, reporting/scorecard.py and tests/test_many_targets.py still import
+format_duration = precise_duration
 
 
 def render(result: CheckResult) -> str:

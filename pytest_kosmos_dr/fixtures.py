@@ -131,6 +131,17 @@ def grafana(dr_environment, dr_target):
         yield client
 
 
+@pytest.fixture(scope="module")
+def status_page(dr_environment, dr_target):
+    """httpx client for the public status page (no credentials: it is public)."""
+    from .clients.http import http_client
+
+    if not dr_environment.status_page_url:
+        raise DRUnverifiable("status page", "the target has no status page URL", "set endpoints.status_page")
+    with http_client(dr_environment.status_page_url, dr_target.timeouts, None, dr_environment.verify_tls) as client:
+        yield client
+
+
 def _connect_dr_database(environment, target):
     from .clients.database import connect_or_unverifiable
 

@@ -285,16 +285,13 @@ def _postmortem(reader: _Reader, value: Any, started: datetime) -> Postmortem | 
 
 # -- where the record comes from ---------------------------------------------------------------------
 
-def published_evidence_path(sandbox_state: dict | None, key: str) -> Path | None:
-    """The path the sandbox published in ``sandbox.json`` under ``evidence.<key>`` (it may not exist yet)."""
-    evidence = (sandbox_state or {}).get("evidence")
-    raw = evidence.get(key) if isinstance(evidence, dict) else None
-    if not isinstance(raw, str) or not raw:
-        return None
-    return Path(raw)
+def published_evidence_path(sandbox_state, key: str) -> Path | None:
+    """The path the sandbox (its ``SandboxState``; None or empty: no sandbox) published under
+    ``evidence.<key>`` (it may not exist yet)."""
+    return sandbox_state.evidence_path(key) if sandbox_state else None
 
 
-def sandbox_evidence_path(sandbox_state: dict | None, key: str) -> Path | None:
+def sandbox_evidence_path(sandbox_state, key: str) -> Path | None:
     """A file the sandbox published under ``evidence.<key>``, if it exists: the run's kept copy of it under
     ``reports/evidence/<run id>/`` once the run has kept one (``evidence.keep``), the cited path."""
     from .evidence import kept_copy

@@ -542,8 +542,8 @@ def ledger_path_for_run(run, sandbox_state=None, *, live: bool = False) -> Path 
     when empty (``seed_sandbox_history``) and reads and cites its copy kept in the run's evidence folder
     (``reports/evidence/<run id>/drill-ledger.jsonl``); ``live=True`` gives the sandbox's own file (where
     the run records its drills before refreshing the copy).
-    ``sandbox_state`` is the sandbox's state, or a callable returning it (called only when needed);
-    when not given, the state of the sandbox this run already used is taken (none is started).
+    ``sandbox_state`` is the sandbox's ``SandboxState``, or a callable returning it (called only when
+    needed); when not given, the state of the sandbox this run already used is taken (none is started).
     """
     from .incident_record import published_evidence_path
 
@@ -554,7 +554,10 @@ def ledger_path_for_run(run, sandbox_state=None, *, live: bool = False) -> Path 
         sandbox_state = sandbox_state()
     if sandbox_state is None:
         running = run.running_sandbox  # the sandbox this target's run used, if any (never starts one)
-        sandbox_state = running.state if running is not None else None
+        if running is not None:
+            from .sandbox.state import SandboxState
+
+            sandbox_state = SandboxState.of(running)
     published = published_evidence_path(sandbox_state, "ledger")
     if published is None:
         return None

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from . import domain_fixtures, fixtures, session
+from . import domain_fixtures, fixtures, gate_reads, session
 from .config import find_config
 from .criteria_marks import is_dr_test
 from .reporting import hooks as reporting_hooks
@@ -85,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.pluginmanager.register(fixtures, "kosmos_dr.fixtures")  # inert until a test asks for one
     config.pluginmanager.register(domain_fixtures, "kosmos_dr.domain_fixtures")
+    config.pluginmanager.register(gate_reads, "kosmos_dr.gate_reads")
     if dr_requested(config):
         session.activate(config)
     elif config.pluginmanager.hasplugin("xdist"):

@@ -113,7 +113,7 @@ def finished_value(future: Future):
 
 
 # fixture name or criterion ID -> starters: ``starter(request, prefetch)`` begins the reads behind that fixture (it may
-# resolve session fixtures it needs, in the main thread); registered by the plugin and the suites
+# resolve session fixtures it needs, in the main thread); registered by fixtures.py, domain_fixtures.py, gate_reads.py
 STARTERS: dict[str, list[Callable[[Any, Prefetch], None]]] = {}
 
 
@@ -125,7 +125,7 @@ def starts(*fixture_names: str, order: int = 50):
         starter.prefetch_order = order
         key = getattr(starter, "prefetch_key", (starter.__module__, starter.__qualname__))
         starter.prefetch_key = key
-        for name in fixture_names:  # a starter registered again (a conftest imported anew) replaces itself
+        for name in fixture_names:  # a starter registered again (a module imported anew) replaces itself
             found = STARTERS.setdefault(name, [])
             found[:] = [s for s in found if s.prefetch_key != key] + [starter]
         return starter

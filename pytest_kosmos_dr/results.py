@@ -17,7 +17,9 @@ class Evidence:
 
 @dataclass
 class CheckResult:
-    criterion: str
+    """A check's verdict. The test's ``dr_criterion`` marker decides ``criterion``: ``dr_check`` stamps it
+    onto a result naming none, so a check names one only when its result speaks for another criterion."""
+
     passed: bool
     summary: str  # one line: what was measured against what, e.g. "newest snapshot 47 min old, limit 60 min"
     measured: Any = None
@@ -27,6 +29,18 @@ class CheckResult:
     # where the evidence judged came from, e.g. "run-recorded ledger entry (run 1a2b3c4d)",
     # "incident record reports/incident.json (sha256 ...)", "sandbox-seeded (self-attested)"
     provenance: str = ""
+    criterion: str = field(default="", kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.passed, bool):  # e.g. CheckResult("VAL-SMOKE", True, ...): the ID is a keyword now
+            raise TypeError(f"CheckResult.passed must be a bool, not {type(self.passed).__name__} "
+                            f"{self.passed!r} (name a criterion with criterion=...)")
+        if not isinstance(self.summary, str):
+            raise TypeError(f"CheckResult.summary must be a str, not {type(self.summary).__name__} {self.summary!r}")
+        if not self.summary.strip():
+            raise ValueError("CheckResult.summary is empty: say what was measured against what")
+        if not isinstance(self.criterion, str):
+            raise TypeError(f"CheckResult.criterion must be a str, not {type(self.criterion).__name__}")
 
     def __bool__(self) -> bool:
         return self.passed

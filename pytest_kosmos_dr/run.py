@@ -22,7 +22,8 @@ import pytest
 
 from .config import DRConfig, load_config
 from .environment import DREnvironment, resolve
-from .errors import DRConfigError
+from .errors import DRConfigError, SandboxError
+from .sandbox.state import SandboxState
 from .target import Target
 from .timeparse import isoformat, parse_instant, utcnow
 
@@ -35,7 +36,6 @@ OWNER_PID_KEY = "kosmos_dr_owner_pid"
 @dataclass(frozen=True)
 class RunOptions:
     targets: tuple[str, ...]  # --dr-target a,b (or "all"); one run verifies each of them
-    config_path: str | None
     incident_start: datetime | None
     restore_time: datetime | None  # None: the latest restorable time
     allow_restore: bool
@@ -70,7 +70,6 @@ class RunOptions:
         restore = None if raw_restore in (None, "latest") else _instant(raw_restore, "--dr-restore-time")
         return cls(
             targets=targets,
-            config_path=config.getoption("dr_config") or config.getini("dr_config") or None,
             incident_start=incident,
             restore_time=restore,
             allow_restore=bool(config.getoption("dr_allow_restore")),
@@ -173,11 +172,15 @@ class TargetRun:
         """What this process knows about the target's incident (start, failover, DNS switch), without
         starting a sandbox: the sandbox's recorded incident if it is in use, and --dr-incident-start."""
         found: dict[str, str] = {}
-        state = getattr(self._sandbox, "state", None) or {}
-        incident = state.get("incident") or {}
-        if isinstance(incident, dict):
-            found.update({k: _iso_text(v) for k, v in incident.items()
-                          if k in ("start", "failover_at", "dns_switched_at") and v})
+        incident = None
+        if self._sandbox is not None:
+            try:
+                incident = self._sandbox_state().incident
+            except SandboxError:  # for the report: a state that cannot be read names no incident
+                pass
+        if incident is not None:
+            found.update({k: _iso_text(v) for k, v in (("start", incident.start), ("failover_at", incident.failover_at),
+                                                       ("dns_switched_at", incident.dns_switched_at)) if v})
         if self.options.incident_start is not None:
             found["start"] = isoformat(self.options.incident_start)
         return found
@@ -207,7 +210,7 @@ class TargetRun:
 
                 kept = keep(path, self.evidence_dir, refresh=True)
             return LedgerRecord(entries, head_of(kept) if kept is not None else None, path=kept)
-        except (LedgerError, DRConfigError, OSError) as exc:
+        except (LedgerError, DRConfigError, SandboxError, OSError) as exc:
             return LedgerRecord(error=f"kosmos-dr: drill ledger not updated: {exc}")
 
     @cached_property
@@ -232,9 +235,13 @@ class TargetRun:
             return self.options.deadline
         return self.started + default_run_bound(self.target, self.options.allow_restore)
 
+    def _sandbox_state(self) -> SandboxState:
+        """The typed state of the sandbox this target uses (started if needed)."""
+        return SandboxState.of(self.sandbox())
+
     @cached_property
     def environment(self) -> DREnvironment:
-        state = self.sandbox().state if self.target.is_sandbox else None
+        state = self.sandbox().state if self.target.is_sandbox else None  # raw: resolve hides its secrets
         return resolve(self.target, state)
 
     @property
@@ -243,8 +250,8 @@ class TargetRun:
         if self.options.incident_start is not None:
             return self.options.incident_start
         if self.target.is_sandbox:  # None before a scheduled incident (sandbox up --incident-after)
-            start = (self.sandbox().state.get("incident") or {}).get("start")
-            return parse_instant(start) if start else None
+            incident = self._sandbox_state().incident
+            return parse_instant(incident.start) if incident is not None and incident.start else None
         return None
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from . import gate_board, outcomes
 from .criteria_marks import (apply_criteria_marks, is_board_gate, is_dr_test, item_criteria, require_full_coverage,
-                             run_rto_last, target_name_of)
+                             run_slow_reads_and_rto_last, target_name_of)
 from .errors import DRConfigError
 from .results import CheckResult
 from .run import OWNER_PID_KEY, RUN_DIR_KEY, DRRun, LedgerRecord, TargetRun
@@ -119,7 +119,7 @@ class DRPlugin:
     @pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: coverage counts every test that exists
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         apply_criteria_marks(items, self.run.target_runs)
-        run_rto_last(items)
+        run_slow_reads_and_rto_last(items)
         if config.getoption("dr_strict_coverage"):
             require_full_coverage(items)
 

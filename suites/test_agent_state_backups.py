@@ -16,28 +16,25 @@ from pytest_kosmos_dr.checks import agent_backups
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-REALTIME")
-def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, dr_agents, dr_target,
+def test_every_agent_state_backup_is_younger_than_the_rpo(agent_state_versions, dr_agents, dr_objectives,
                                                           backup_reference, dr_check):
     dr_check(agent_backups.agent_realtime(agent_state_versions, dr_agents.names, backup_reference,
-                                          rpo=dr_target.objectives.rpo, discovered=dr_agents.discovered))
+                                          rpo=dr_objectives.rpo, discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-VERSIONING")
-def test_agent_state_bucket_is_versioned(agent_state_versions, dr_agents, versioning_read, dr_check):
-    # agent_backups.agent_versioning over the listing, every agent (suites/conftest.py)
-    dr_check(versioning_read.result())
+def test_agent_state_bucket_is_versioned(agent_state_versioning, dr_check):
+    dr_check(agent_state_versioning)  # agent_backups.agent_versioning over the listing, every agent
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-RETENTION")
-def test_agent_state_is_kept_seven_days(agent_state_versions, dr_agents, lifecycle_read, dr_target, backup_reference,
-                                        dr_check):
-    rules = lifecycle_read.result()  # agent_backups.lifecycle_rules, started with the run's reads
-    dr_check(agent_backups.agent_retention(rules, agent_state_versions, dr_agents.names, backup_reference,
-                                           retention=dr_target.objectives.agent_state_retention,
+def test_agent_state_is_kept_seven_days(agent_state_versions, dr_agents, agent_state_lifecycle_rules, dr_objectives,
+                                        backup_reference, dr_check):
+    dr_check(agent_backups.agent_retention(agent_state_lifecycle_rules, agent_state_versions, dr_agents.names,
+                                           backup_reference, retention=dr_objectives.agent_state_retention,
                                            discovered=dr_agents.discovered))
 
 
 @pytest.mark.dr_criterion("BAK-AGENT-ARCHIVE")
-def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_versions, dr_agents, archives_read, dr_check):
-    # agent_backups.agent_archive: each agent's newest archive downloaded and read (suites/conftest.py)
-    dr_check(archives_read.result())
+def test_every_agent_newest_archive_is_a_usable_state_archive(agent_state_archives, dr_check):
+    dr_check(agent_state_archives)  # agent_backups.agent_archive: each agent's newest archive downloaded and read

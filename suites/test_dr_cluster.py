@@ -18,14 +18,13 @@ def test_every_dr_cluster_node_is_ready(dr_kosmos, dr_nodes, dr_target, dr_envir
 
 
 @pytest.mark.dr_criterion("REC-DR-PODS")
-def test_every_pod_in_kosmos_is_running_and_ready(dr_kosmos, dr_nodes, kosmos_pods, kosmos_workloads, dr_target,
-                                                  dr_environment, dr_check):
+def test_every_pod_in_kosmos_is_running_and_ready(dr_kosmos, dr_nodes, kosmos_pods, kosmos_workloads, dr_objectives,
+                                                  dr_target, dr_environment, dr_check):
     def probe(attempt):  # the first attempt judges the run's listings; later ones list afresh
-        fresh = attempt > 1
-        return cluster.pods_running(dr_kosmos.pods() if fresh else kosmos_pods, dr_kosmos.namespace,
-                                    dr_environment.kube_context, max_restarts=dr_target.objectives.max_restarts,
-                                    workloads=dr_kosmos.workloads() if fresh else kosmos_workloads,
-                                    nodes=dr_kosmos.nodes() if fresh else dr_nodes)
+        pods, workloads, nodes = ((kosmos_pods, kosmos_workloads, dr_nodes) if attempt == 1 else
+                                  (dr_kosmos.pods(), dr_kosmos.workloads(), dr_kosmos.nodes()))
+        return cluster.pods_running(pods, dr_kosmos.namespace, dr_environment.kube_context,
+                                    max_restarts=dr_objectives.max_restarts, workloads=workloads, nodes=nodes)
 
     dr_check(eventually(probe, dr_target.timeouts.converge))
 

@@ -21,23 +21,24 @@ from pytest_kosmos_dr.checks import cluster, failover
 
 
 @pytest.mark.dr_criterion("REC-FAILOVER-TRIGGER")
-def test_health_checks_fail_over_within_five_minutes_from_several_regions(api_route53, dr_target, dr_check):
-    dr_check(failover.failover_trigger(api_route53, trigger=dr_target.objectives.failover_trigger,
+def test_health_checks_fail_over_within_five_minutes_from_several_regions(api_route53, dr_objectives, dr_target,
+                                                                           dr_check):
+    dr_check(failover.failover_trigger(api_route53, trigger=dr_objectives.failover_trigger,
                                        min_regions=dr_target.aws.min_checker_regions))
 
 
 @pytest.mark.dr_criterion("REC-DNS")
-def test_api_name_answers_and_resolves_to_the_secondary_region(api_route53, api_dns, dr_check):
-    dr_check(api_dns.result())  # dns_on_secondary (suites/conftest.py), started after the Route53 look
+def test_api_name_answers_and_resolves_to_the_secondary_region(api_dns, dr_check):
+    dr_check(api_dns)  # failover.dns_on_secondary, resolved after Route53's look
 
 
 @pytest.mark.dr_criterion("SCN-REGIONAL-OUTAGE")
-def test_secondary_region_serves_after_a_regional_outage(dr_nodes, kosmos_pods, kosmos_workloads, api_route53,
-                                                         api_dns_in_outage, dr_target, dr_environment, dr_check):
-    context = dr_environment.kube_context
+def test_secondary_region_serves_after_a_regional_outage(dr_nodes, kosmos_pods, kosmos_workloads, api_dns_in_outage,
+                                                         dr_objectives, dr_target, dr_environment, dr_check):
+    context, namespace = dr_environment.kube_context, dr_target.kubernetes.namespace
     dr_check(failover.regional_outage([
         cluster.nodes_ready(dr_nodes, context, region=dr_target.aws.secondary_region),
-        cluster.pods_running(kosmos_pods, dr_target.kubernetes.namespace, context,
-                             max_restarts=dr_target.objectives.max_restarts, workloads=kosmos_workloads, nodes=dr_nodes),
-        api_dns_in_outage.result(),
+        cluster.pods_running(kosmos_pods, namespace, context, max_restarts=dr_objectives.max_restarts,
+                             workloads=kosmos_workloads, nodes=dr_nodes),
+        api_dns_in_outage,
     ]))

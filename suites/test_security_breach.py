@@ -11,23 +11,9 @@ engaged). The switch is put back as it was found; a switch found engaged is neve
 import pytest
 
 from pytest_kosmos_dr.checks import kill_switch
-from pytest_kosmos_dr.drills.kill_switch import KillSwitchControl
-
-
-@pytest.fixture
-def kill_switch_left_as_found(kosmos_api, dr_run, drill_lease):
-    """The switch as found before the drill; after it, released again if it was found released."""
-    control = KillSwitchControl.of(kosmos_api, dr_run)
-    found = control.read()
-    try:
-        yield found
-    finally:
-        control.put_back(found)
 
 
 @pytest.mark.dr_criterion("SCN-SECURITY-BREACH")
-def test_kill_switch_stops_agent_work_and_releases(kosmos_api, dr_run, dr_target, kill_switch_left_as_found,
-                                                   dr_check):
-    control = KillSwitchControl.of(kosmos_api, dr_run)
-    # agent work of the target's first agent (the plan's zeus-orchestrator) is what the switch must stop
-    dr_check(kill_switch.drill(control, dr_target.agents[0].name))
+def test_kill_switch_stops_agent_work_and_releases(kill_switch_control, drilled_agent, dr_check):
+    """Agent work of the drilled agent (the target's first: the plan's zeus-orchestrator) must stop."""
+    dr_check(kill_switch.drill(kill_switch_control, drilled_agent.name))

@@ -11,58 +11,41 @@ sandbox's seeded stand-ins, the criteria are skipped as "not verified: ...": nev
 
 import pytest
 
-from pytest_kosmos_dr import ledger as drill_ledger
 from pytest_kosmos_dr.checks import schedule
 from pytest_kosmos_dr.checks.communication import NotVerified
-from pytest_kosmos_dr import DRUnverifiable
-from pytest_kosmos_dr.timeparse import utcnow
 
 
-@pytest.fixture(scope="module")
-def ledger(dr_run, request):
-    """The drill ledger, read and verified: --dr-ledger, else the sandbox's, else reports/drill-ledger.jsonl."""
-    path = drill_ledger.ledger_path_for_run(dr_run, lambda: request.getfixturevalue("dr_environment").sandbox_state)
-    if path is None:
-        pytest.skip("not verified: no drill ledger (give --dr-ledger PATH; the sandbox published none)")
-    if not path.exists():
-        pytest.skip(f"not verified: no drill ledger at {path}")
-    try:
-        return drill_ledger.load(path, dr_run.options.ledger_head)
-    except drill_ledger.LedgerError as exc:
-        raise DRUnverifiable("drill ledger", str(exc)) from None
-
-
-def judged(dr_check, criterion, ledger, target):
+def judged(dr_check, criterion, drill_ledger, target):
     """Judge one schedule against the target's window: "not verified" (only seeded stand-ins) becomes a
     skip with that reason."""
     __tracebackhide__ = True
     try:
-        result = schedule.drill_recency(criterion, ledger, target.name, utcnow(), windows=target.schedule)
+        result = schedule.drill_recency(criterion, drill_ledger, target.name, windows=target.schedule)
     except NotVerified as exc:
         pytest.skip(str(exc))
     return dr_check(result)
 
 
 @pytest.mark.dr_criterion("SCH-RESTORE-MONTHLY")
-def test_a_restore_drill_passed_within_31_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-RESTORE-MONTHLY", ledger, dr_target)
+def test_a_restore_drill_passed_within_31_days(drill_ledger, dr_target, dr_check):
+    judged(dr_check, "SCH-RESTORE-MONTHLY", drill_ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-AGENT-DRILL-WEEKLY")
-def test_an_agent_state_drill_passed_within_7_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-AGENT-DRILL-WEEKLY", ledger, dr_target)
+def test_an_agent_state_drill_passed_within_7_days(drill_ledger, dr_target, dr_check):
+    judged(dr_check, "SCH-AGENT-DRILL-WEEKLY", drill_ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-FAILOVER-QUARTERLY")
-def test_a_failover_drill_passed_within_92_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-FAILOVER-QUARTERLY", ledger, dr_target)
+def test_a_failover_drill_passed_within_92_days(drill_ledger, dr_target, dr_check):
+    judged(dr_check, "SCH-FAILOVER-QUARTERLY", drill_ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-FULL-DR-ANNUAL")
-def test_a_full_dr_simulation_passed_within_366_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-FULL-DR-ANNUAL", ledger, dr_target)
+def test_a_full_dr_simulation_passed_within_366_days(drill_ledger, dr_target, dr_check):
+    judged(dr_check, "SCH-FULL-DR-ANNUAL", drill_ledger, dr_target)
 
 
 @pytest.mark.dr_criterion("SCH-TABLETOP-BIANNUAL")
-def test_a_tabletop_exercise_was_held_within_183_days(ledger, dr_target, dr_check):
-    judged(dr_check, "SCH-TABLETOP-BIANNUAL", ledger, dr_target)
+def test_a_tabletop_exercise_was_held_within_183_days(drill_ledger, dr_target, dr_check):
+    judged(dr_check, "SCH-TABLETOP-BIANNUAL", drill_ledger, dr_target)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from conftest import SUITES, run_suite
+from conftest import run_suite
 from pytest_kosmos_dr.checks import availability
 
 AVAILABILITY = "test_objectives_availability.py"
@@ -169,19 +169,13 @@ def test_kill_switch_found_engaged_is_left_engaged_and_the_drill_not_run(sandbox
 
 
 def test_switch_is_released_even_when_the_drill_is_interrupted_after_engaging(sandbox, api, pytester):
-    """The suite's fixture tears down (releases) even when the test is interrupted with the switch engaged."""
-    pytester.makepyfile(test_interrupted=f'''
-        import importlib.util
+    """The drill's fixture tears down (releases) even when the test is interrupted with the switch engaged."""
+    pytester.makepyfile(test_interrupted='''
         import pytest
 
-        spec = importlib.util.spec_from_file_location("shipped_breach", {str(SUITES / BREACH)!r})
-        shipped = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(shipped)
-        kill_switch_left_as_found = shipped.kill_switch_left_as_found
-
         @pytest.mark.dr_criterion("SCN-SECURITY-BREACH")
-        def test_engage_then_interrupted(kosmos_api, kill_switch_left_as_found):
-            kosmos_api.put("/v1/admin/kill-switch", json={{"engaged": True, "reason": "drill"}}).raise_for_status()
+        def test_engage_then_interrupted(kosmos_api, kill_switch_control):
+            kosmos_api.put("/v1/admin/kill-switch", json={"engaged": True, "reason": "drill"}).raise_for_status()
             assert kosmos_api.get("/v1/agents/zeus-orchestrator/probe").status_code in (423, 503)
             raise KeyboardInterrupt
     ''')

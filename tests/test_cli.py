@@ -6,6 +6,8 @@ import sys
 import subprocess
 from pathlib import Path
 
+import pytest
+
 KOSMOS_DR = shutil.which("kosmos-dr", path=str(Path(sys.executable).parent)) or "kosmos-dr"
 
 
@@ -62,3 +64,26 @@ def test_sandbox_target_prints_each_layouts_targets_file_entry(tmp_path):
         assert load_config(tmp_path, str(tmp_path / f"{layout}.toml")).target(name).sandbox.layout == layout
     unknown = run("sandbox", "target", "--layout", "sideways")
     assert unknown.returncode == 2 and "invalid choice: 'sideways'" in unknown.stderr
+
+
+def test_the_sandbox_state_is_read_typed_and_a_malformed_one_is_one_line():
+    from pytest_kosmos_dr.errors import SandboxError
+    from pytest_kosmos_dr.sandbox.state import SandboxState
+
+    raw = {"database": {"host": "127.0.0.1", "port": "5432", "dbname": "kosmos", "user": "admin", "password": "pw"},
+           "api": {"url": "http://127.0.0.1:1", "token": "tk"}, "grafana": {"url": "http://127.0.0.1:2"},
+           "dns": {"host": "127.0.0.1", "port": 53}, "incident": {"start": "2026-11-30T10:00:00Z"},
+           "evidence": {"ledger": "/state/drill-ledger.jsonl"}}
+    state = SandboxState.from_dict(raw)
+    assert (state.database.port, state.dns.port, state.aws, state.status_page) == (5432, 53, None, None)
+    assert (state.incident.state, state.incident.failover) == ("failed over", "automatic")  # the sandbox's defaults
+    assert state.evidence_path("ledger") == Path("/state/drill-ledger.jsonl") and state.evidence_path("x") is None
+    assert "pw" not in repr(state) and "tk" not in repr(state)
+    for broken, line in [({}, "sandbox state: no 'database' section"),
+                         ({**raw, "api": {}}, "sandbox state: no 'api' section"),
+                         ({**raw, "grafana": {"token": "t"}}, "sandbox state: no grafana.url"),
+                         ({**raw, "dns": {"host": "h", "port": "x"}}, "sandbox state: dns.port is 'x', not a port"),
+                         ({**raw, "incident": "soon"}, "sandbox state: 'incident' is str, not a section")]:
+        with pytest.raises(SandboxError) as caught:
+            SandboxState.from_dict(broken)
+        assert str(caught.value) == line

@@ -45,7 +45,8 @@ from pytest_kosmos_dr import CheckResult
 
 
 def unnamed(passed):
-    return CheckResult("", passed, f"a check naming no criterion, passed={passed}", measured=passed, limit=True)
+    return CheckResult(criterion="", passed=passed, summary=f"a check naming no criterion, passed={passed}",
+                       measured=passed, limit=True)
 
 
 @pytest.mark.dr_criterion("OBJ-AVAILABILITY")

@@ -103,9 +103,9 @@ def test_a_record_that_is_not_json_names_the_line(tmp_path):
 
 def test_every_evidence_check_passes_on_a_good_record(tmp_path):
     record = load(tmp_path, good_record())
-    results = [communication.incident_declared(record), communication.update_cadence(record, UPDATE, NOW),
-               communication.customer_notice(record, NOTICE, NOW), communication.resolution_email(record),
-               communication.postmortem_published(record, POSTMORTEM, NOW)]
+    results = [communication.incident_declared(record), communication.update_cadence(record, interval=UPDATE, now=NOW),
+               communication.customer_notice(record, within=NOTICE, now=NOW), communication.resolution_email(record),
+               communication.postmortem_published(record, within=POSTMORTEM, now=NOW)]
     assert [r.passed for r in results] == [True] * 5, [r.summary for r in results]
     assert results[1].summary == ("5 update(s) from declaration to resolution: largest gap 23 min, limit 30 min")
     assert results[2].summary == "customer email sent 9 min after the incident start, limit 15 min"
@@ -114,7 +114,7 @@ def test_every_evidence_check_passes_on_a_good_record(tmp_path):
 
 def test_a_45_minute_gap_between_updates_fails(tmp_path):
     record = load(tmp_path, broken(lambda r: r["updates"].pop(1) and r["updates"][1].update(at=at(55))))
-    result = communication.update_cadence(record, UPDATE, NOW)
+    result = communication.update_cadence(record, interval=UPDATE, now=NOW)
     assert not result.passed
     assert result.summary.startswith("largest gap between updates 45 min (between update 2025-12-13T10:10:00Z and "
                                      "update 2025-12-13T10:55:00Z), limit 30 min")
@@ -123,25 +123,25 @@ def test_a_45_minute_gap_between_updates_fails(tmp_path):
 
 def test_the_gaps_include_declaration_to_first_update_and_last_update_to_resolution(tmp_path):
     late_first = load(tmp_path, broken(lambda r: r["updates"].pop(0) and r["updates"].pop(0)))
-    assert communication.update_cadence(late_first, UPDATE, NOW).offenders == [
+    assert communication.update_cadence(late_first, interval=UPDATE, now=NOW).offenders == [
         "declaration -> update 2025-12-13T10:55:00Z: 52 min"]
     silent_end = load(tmp_path, broken(lambda r: r["updates"].pop()))
-    assert communication.update_cadence(silent_end, UPDATE, NOW).offenders == [
+    assert communication.update_cadence(silent_end, interval=UPDATE, now=NOW).offenders == [
         "update 2025-12-13T11:18:00Z -> resolution: 42 min"]
 
 
 def test_an_ongoing_incident_is_measured_up_to_now(tmp_path):
     record = load(tmp_path, broken(lambda r: r.update(resolution=None, postmortem=None)), NOW)
-    still_fine = communication.update_cadence(record, UPDATE, START + timedelta(minutes=120))
+    still_fine = communication.update_cadence(record, interval=UPDATE, now=START + timedelta(minutes=120))
     assert still_fine.passed and "to now (incident ongoing)" in still_fine.summary
-    gone_quiet = communication.update_cadence(record, UPDATE, START + timedelta(minutes=150))
+    gone_quiet = communication.update_cadence(record, interval=UPDATE, now=START + timedelta(minutes=150))
     assert not gone_quiet.passed
     assert gone_quiet.offenders == ["update 2025-12-13T11:40:00Z -> now (incident ongoing): 50 min"]
 
 
 def test_a_customer_email_25_minutes_after_the_start_fails(tmp_path):
     record = load(tmp_path, broken(lambda r: r["customer_email"].update(sent_at=at(25))))
-    result = communication.customer_notice(record, NOTICE, NOW)
+    result = communication.customer_notice(record, within=NOTICE, now=NOW)
     assert not result.passed
     assert result.summary == "customer email sent 25 min after the incident start (too late), limit 15 min"
     assert (result.measured, result.limit) == (timedelta(minutes=25), NOTICE)
@@ -150,8 +150,8 @@ def test_a_customer_email_25_minutes_after_the_start_fails(tmp_path):
 def test_a_missing_customer_email_is_not_due_before_15_minutes_and_fails_after(tmp_path):
     record = load(tmp_path, broken(lambda r: r.update(customer_email=None)))
     with pytest.raises(NotVerified, match=r"^not verified: customer email not due yet .*6 min left"):
-        communication.customer_notice(record, NOTICE, START + timedelta(minutes=9))
-    result = communication.customer_notice(record, NOTICE, START + timedelta(minutes=40))
+        communication.customer_notice(record, within=NOTICE, now=START + timedelta(minutes=9))
+    result = communication.customer_notice(record, within=NOTICE, now=START + timedelta(minutes=40))
     assert not result.passed
     assert result.summary == "no customer email 40 min after the incident start (2025-12-13T10:00:00Z), limit 15 min"
 
@@ -183,7 +183,7 @@ def test_a_resolution_email_not_to_all_hands_fails(tmp_path):
 
 def test_a_postmortem_60_hours_after_resolution_fails(tmp_path):
     record = load(tmp_path, broken(lambda r: r["postmortem"].update(published_at=at(120 + 60 * 60))))
-    result = communication.postmortem_published(record, POSTMORTEM, NOW)
+    result = communication.postmortem_published(record, within=POSTMORTEM, now=NOW)
     assert not result.passed
     assert result.summary == "post-mortem published 60 h after the resolution (too late), limit 48 h"
 
@@ -192,8 +192,8 @@ def test_a_missing_postmortem_is_not_verified_until_48_hours_have_passed(tmp_pat
     record = load(tmp_path, broken(lambda r: r.update(postmortem=None)))
     resolved = START + timedelta(minutes=120)
     with pytest.raises(NotVerified, match=r"^not verified: post-mortem not due yet .*36 h left"):
-        communication.postmortem_published(record, POSTMORTEM, resolved + timedelta(hours=12))
-    result = communication.postmortem_published(record, POSTMORTEM, resolved + timedelta(hours=50))
+        communication.postmortem_published(record, within=POSTMORTEM, now=resolved + timedelta(hours=12))
+    result = communication.postmortem_published(record, within=POSTMORTEM, now=resolved + timedelta(hours=50))
     assert not result.passed
     assert result.summary == "no post-mortem 50 h after the resolution, limit 48 h"
 
@@ -202,17 +202,17 @@ def test_no_update_yet_on_an_ongoing_incident_is_not_verified_never_passed(tmp_p
     record = load(tmp_path, broken(lambda r: r.update(updates=[], resolution=None, postmortem=None)), NOW)
     with pytest.raises(NotVerified, match=r"^not verified: no status update posted yet .* due 30 min after the "
                                           r"declaration \(2025-12-13T10:33:00Z\)"):
-        communication.update_cadence(record, UPDATE, START + timedelta(minutes=10))
-    assert not communication.update_cadence(record, UPDATE, START + timedelta(minutes=40)).passed
+        communication.update_cadence(record, interval=UPDATE, now=START + timedelta(minutes=10))
+    assert not communication.update_cadence(record, interval=UPDATE, now=START + timedelta(minutes=40)).passed
 
 
 def test_every_evidence_result_names_the_record_it_came_from(tmp_path):
     record = load(tmp_path, good_record()).with_origin("given with --dr-evidence")
     digest = hashlib.sha256((tmp_path / "incident.json").read_bytes()).hexdigest()
     expected = f"incident record {tmp_path / 'incident.json'} sha256 {digest} (given with --dr-evidence)"
-    results = [communication.incident_declared(record), communication.update_cadence(record, UPDATE, NOW),
-               communication.customer_notice(record, NOTICE, NOW), communication.resolution_email(record),
-               communication.postmortem_published(record, POSTMORTEM, NOW)]
+    results = [communication.incident_declared(record), communication.update_cadence(record, interval=UPDATE, now=NOW),
+               communication.customer_notice(record, within=NOTICE, now=NOW), communication.resolution_email(record),
+               communication.postmortem_published(record, within=POSTMORTEM, now=NOW)]
     assert [r.provenance for r in results] == [expected] * 5
     assert all(f"(evidence from: {expected})" in r.evidence[0].answer for r in results)
 
@@ -232,7 +232,7 @@ def test_an_unresolved_incident_leaves_resolution_and_postmortem_not_verified(tm
     with pytest.raises(NotVerified, match="^not verified: incident INC-2025-1213 not resolved yet"):
         communication.resolution_email(record)
     with pytest.raises(NotVerified, match="^not verified: incident INC-2025-1213 not resolved yet"):
-        communication.postmortem_published(record, POSTMORTEM, NOW)
+        communication.postmortem_published(record, within=POSTMORTEM, now=NOW)
 
 
 # -- the sandbox's evidence files ----------------------------------------------------------------------------
@@ -245,10 +245,10 @@ def test_the_sandbox_record_is_an_ongoing_incident_with_nothing_in_the_future(tm
     now = utcnow()
     assert all(t <= now for t in (record.declared.at, record.declared.paging.at, record.customer_email.sent_at))
     assert communication.incident_declared(record).passed
-    assert communication.customer_notice(record, NOTICE).passed
-    assert communication.update_cadence(record, UPDATE).passed
+    assert communication.customer_notice(record, within=NOTICE).passed
+    assert communication.update_cadence(record, interval=UPDATE).passed
     # nobody keeps posting: after 30 min of silence the record honestly fails the cadence
-    assert not communication.update_cadence(record, UPDATE, now + timedelta(minutes=31)).passed
+    assert not communication.update_cadence(record, interval=UPDATE, now=now + timedelta(minutes=31)).passed
 
 
 def test_the_sandbox_posts_an_update_every_20_minutes_while_ongoing(tmp_path):

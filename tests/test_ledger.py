@@ -19,8 +19,9 @@ from pytest_kosmos_dr import ledger
 from pytest_kosmos_dr.catalog import catalog
 from pytest_kosmos_dr.checks import schedule
 from pytest_kosmos_dr.checks.communication import NotVerified
-from pytest_kosmos_dr.errors import DRConfigError
+from pytest_kosmos_dr.errors import DRConfigError, SandboxError
 from pytest_kosmos_dr.sandbox import evidence_files
+from pytest_kosmos_dr.sandbox.state import SandboxState
 from pytest_kosmos_dr.timeparse import isoformat, utcnow
 
 SUITE = "test_testing_schedule.py"
@@ -492,6 +493,12 @@ def test_schedule_suite_on_hand_typed_drills_fails_and_on_seeded_ones_is_not_ver
                                  "entries of this kind are sandbox-seeded stand-ins*"])
 
 
+def sandbox_json(**sections) -> dict:
+    """The least a running sandbox's ``sandbox.json`` holds, with ``sections`` added."""
+    return {"database": {"host": "127.0.0.1", "port": 5432, "dbname": "kosmos", "user": "admin"},
+            "api": {"url": "http://127.0.0.1:1"}, "grafana": {"url": "http://127.0.0.1:2"}, **sections}
+
+
 def test_the_ledger_of_a_run_is_the_option_else_the_sandbox_s_never_the_repository_s_for_the_sandbox(tmp_path):
     from types import SimpleNamespace
 
@@ -507,7 +514,7 @@ def test_the_ledger_of_a_run_is_the_option_else_the_sandbox_s_never_the_reposito
                                evidence_dir=evidence_dir)
 
     published = write_ledger(tmp_path / "sandbox-ledger.jsonl", target="sandbox")
-    state = {"evidence": {"ledger": str(published)}}
+    state = sandbox_json(evidence={"ledger": str(published)})  # the running sandbox's raw state
     kept = evidence_dir / published.name
     assert ledger.ledger_path_for_run(run("aws", None)) == tmp_path / "reports" / "drill-ledger.jsonl"
     assert ledger.ledger_path_for_run(run("sandbox", "/x/l.jsonl", state)) == Path("/x/l.jsonl")
@@ -515,9 +522,11 @@ def test_the_ledger_of_a_run_is_the_option_else_the_sandbox_s_never_the_reposito
     assert ledger.ledger_path_for_run(run("sandbox", None, state)) == kept
     assert kept.read_bytes() == published.read_bytes()
     assert ledger.ledger_path_for_run(run("sandbox", None, state), live=True) == published
-    assert ledger.ledger_path_for_run(run("sandbox", None, {})) is None
+    assert ledger.ledger_path_for_run(run("sandbox", None, sandbox_json())) is None  # it published none
     assert ledger.ledger_path_for_run(run("sandbox", None)) is None
-    assert ledger.ledger_path_for_run(run("sandbox", None), lambda: state) == kept
+    assert ledger.ledger_path_for_run(run("sandbox", None), lambda: SandboxState.from_dict(state)) == kept
+    with pytest.raises(SandboxError, match="^sandbox state: no 'database' section$"):
+        ledger.ledger_path_for_run(run("sandbox", None, {"evidence": {"ledger": str(published)}}))
 
 
 def test_the_run_seeds_an_empty_published_sandbox_ledger_once_and_keeps_a_copy(tmp_path):
@@ -527,7 +536,7 @@ def test_the_run_seeds_an_empty_published_sandbox_ledger_once_and_keeps_a_copy(t
     evidence_dir = tmp_path / "reports" / "evidence" / "0a1b2c3d"
     run = SimpleNamespace(config=SimpleNamespace(getoption=lambda name: None, getini=lambda name: ""),
                           target=SimpleNamespace(is_sandbox=True, name="sandbox"), options=None,
-                          running_sandbox=SimpleNamespace(state={"evidence": {"ledger": str(published)}}),
+                          running_sandbox=SimpleNamespace(state=sandbox_json(evidence={"ledger": str(published)})),
                           evidence_dir=evidence_dir)
     kept = ledger.ledger_path_for_run(run)
     assert kept == evidence_dir / "drill-ledger.jsonl"

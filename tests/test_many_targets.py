@@ -90,13 +90,13 @@ from pytest_kosmos_dr.results import CheckResult
 
 @pytest.mark.dr_criterion("OBJ-RTO")
 def test_recovered_within_the_rto(dr_check, dr_objectives):
-    dr_check(CheckResult("OBJ-RTO", True, f"recovered in 1 h, limit {dr_objectives.rto}",
+    dr_check(CheckResult(True, f"recovered in 1 h, limit {dr_objectives.rto}",
                          measured=timedelta(hours=1), limit=dr_objectives.rto))
 
 
 @pytest.mark.dr_criterion("VAL-API-HEALTH")
 def test_api_health(dr_check, dr_target):
-    dr_check(CheckResult("VAL-API-HEALTH", True, f"{dr_target.name}: every component healthy"))
+    dr_check(CheckResult(True, f"{dr_target.name}: every component healthy"))
 '''
 
 

@@ -113,12 +113,12 @@ def test_eventually_retries_a_converging_check_and_records_every_attempt():
     from pytest_kosmos_dr.results import CheckResult
 
     def probe(attempt):
-        return CheckResult("REC-DR-PODS", attempt >= 3, f"{attempt - 1} of 2 pods Ready")
+        return CheckResult(attempt >= 3, f"{attempt - 1} of 2 pods Ready")
 
     result = eventually(probe, timedelta(seconds=5), interval_s=0.05)
     assert result.passed and "passed after 3 attempts" in result.summary
     assert "attempt 1" in result.evidence[-1].asked and "attempt 3" in result.evidence[-1].answer
-    never = eventually(lambda a: CheckResult("X", False, "still down"), timedelta(seconds=0.3), interval_s=0.05)
+    never = eventually(lambda a: CheckResult(False, "still down"), timedelta(seconds=0.3), interval_s=0.05)
     assert not never.passed and "still failing after" in never.summary
 
 

@@ -97,18 +97,18 @@ from pytest_kosmos_dr.results import CheckResult, Evidence
 
 @pytest.mark.dr_criterion("OBJ-RTO")
 def test_recovery_took_too_long(dr_check):
-    dr_check(CheckResult("OBJ-RTO", False, "recovered in 5 h, RTO 4 h", timedelta(hours=5), timedelta(hours=4),
+    dr_check(CheckResult(False, "recovered in 5 h, RTO 4 h", timedelta(hours=5), timedelta(hours=4),
                          evidence=[Evidence("gates", "every gate criterion", "last passed at +5 h")]))
 
 @pytest.mark.dr_criterion("OBJ-RPO")
 def test_data_loss_within_rpo(dr_check):
-    dr_check(CheckResult("OBJ-RPO", True, "largest gap 6 min, RPO 15 min",
+    dr_check(CheckResult(True, "largest gap 6 min, RPO 15 min",
                          {"database": timedelta(minutes=6), "agent-state": timedelta(minutes=2)},
                          timedelta(minutes=15)))
 
 @pytest.mark.dr_criterion("VAL-API-HEALTH")
 def test_health_answers(dr_check):
-    dr_check(CheckResult("VAL-API-HEALTH", False, "HTTP 503", 503, 200))
+    dr_check(CheckResult(False, "HTTP 503", 503, 200))
 
 @pytest.mark.dr_criterion("VAL-MONITORING")
 def test_grafana_unreachable():

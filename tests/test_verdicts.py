@@ -82,7 +82,7 @@ def _verdict(outcome, cid="VAL-SMOKE", at=None):
 
 def test_rto_missed_when_the_gate_passed_after_the_rto_reports_the_measured_time():
     incident = datetime.now(timezone.utc) - timedelta(hours=5)
-    result = objectives.rto(incident, [_verdict("passed")], timedelta(hours=4))
+    result = objectives.rto(incident, [_verdict("passed")], limit=timedelta(hours=4))
     assert not result.passed and result.measured >= 5 * 3600 - 5
     assert "RTO 4 h 00 min: missed by 60 min" in result.summary
 
@@ -90,15 +90,30 @@ def test_rto_missed_when_the_gate_passed_after_the_rto_reports_the_measured_time
 def test_rto_with_only_broken_gates_is_not_verified_unless_the_rto_ran_out():
     recent = datetime.now(timezone.utc) - timedelta(minutes=30)
     with pytest.raises(DRUnverifiable, match="could not be verified .*VAL-SMOKE"):
-        objectives.rto(recent, [_verdict("passed", "VAL-API-HEALTH"), _verdict("broken")], timedelta(hours=4))
+        objectives.rto(recent, [_verdict("passed", "VAL-API-HEALTH"), _verdict("broken")], limit=timedelta(hours=4))
     late = datetime.now(timezone.utc) - timedelta(hours=5)
-    result = objectives.rto(late, [_verdict("broken")], timedelta(hours=4))
+    result = objectives.rto(late, [_verdict("broken")], limit=timedelta(hours=4))
     assert not result.passed and "(missed)" in result.summary
-    failed = objectives.rto(recent, [_verdict("failed")], timedelta(hours=4))
+    failed = objectives.rto(recent, [_verdict("failed")], limit=timedelta(hours=4))
     assert not failed.passed and "VAL-SMOKE" in failed.summary
 
 
 # -- against the sandbox -------------------------------------------------------------------------
+def test_a_result_s_criterion_is_a_keyword_and_a_malformed_result_is_refused():
+    from pytest_kosmos_dr.results import CheckResult
+
+    assert CheckResult(True, "s").criterion == ""  # the test's marker decides it (dr_check stamps it)
+    assert CheckResult(False, "s", criterion="VAL-DB-CONNECT").criterion == "VAL-DB-CONNECT"
+    with pytest.raises(TypeError, match="passed must be a bool, not str 'VAL-SMOKE'"):
+        CheckResult("VAL-SMOKE", True, "s")  # the old positional ID never passes as passed="VAL-SMOKE"
+    with pytest.raises(TypeError, match="passed must be a bool, not int"):
+        CheckResult(1, "s")
+    with pytest.raises(TypeError, match="summary must be a str, not NoneType"):
+        CheckResult(True, None)
+    with pytest.raises(ValueError, match="summary is empty"):
+        CheckResult(True, "  ")
+
+
 def test_a_partial_selection_is_partial_with_the_rto_not_verified(sandbox, pytester, tmp_path):
     card_path = tmp_path / "card.json"
     result = run_suite(pytester, "-k", "rto or select_1", "--dr-scorecard", str(card_path), "-rs")
@@ -158,7 +173,7 @@ from pytest_kosmos_dr.results import CheckResult
 
 @pytest.mark.dr_criterion("VAL-SMOKE")
 def test_smoke_claims_another_criterion(dr_check):
-    dr_check(CheckResult("VAL-DB-CONNECT", True, "SELECT 1 returned 1"))
+    dr_check(CheckResult(True, "SELECT 1 returned 1", criterion="VAL-DB-CONNECT"))
 """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["BROKEN *test_smoke_claims_another_criterion - VAL-SMOKE: could not verify: check "

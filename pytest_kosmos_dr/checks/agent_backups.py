@@ -201,10 +201,9 @@ def agent_realtime(listing: AgentVersions, agents: list[str], reference: Referen
     """BAK-AGENT-REALTIME: every agent's newest state backup (at or before the reference, still current,
     not an empty placeholder, not a copy under an older key) younger than the RPO. ``discovered``: agents
     found running in the DR cluster that the targets file does not list (name -> where they run)."""
-    cid = "BAK-AGENT-REALTIME"
     problem = _agents_problem(agents)
     if problem:
-        return CheckResult(cid, False, problem, measured=0, limit=">= 1 agent")
+        return CheckResult(False, problem, measured=0, limit=">= 1 agent")
     _listing_problem(listing)
     ages: dict[str, timedelta | None] = {}
     notes: dict[str, list[str]] = {}
@@ -222,10 +221,10 @@ def agent_realtime(listing: AgentVersions, agents: list[str], reference: Referen
                  for agent, age in ages.items() if age is None or age > rpo]
     measured = {agent: age for agent, age in ages.items()}
     if offenders:
-        return CheckResult(cid, False, "; ".join(offenders) + f", limit {format_duration(rpo)} (RPO)",
+        return CheckResult(False, "; ".join(offenders) + f", limit {format_duration(rpo)} (RPO)",
                            measured=measured, limit=rpo, offenders=offenders, evidence=evidence)
     oldest_agent = max(ages, key=lambda a: ages[a])
-    return CheckResult(cid, True, f"newest state backup of every agent ({len(agents)}) at most "
+    return CheckResult(True, f"newest state backup of every agent ({len(agents)}) at most "
                        f"{format_duration(ages[oldest_agent])} before {reference.label} ({oldest_agent}), limit "
                        f"{format_duration(rpo)} (RPO)", measured=measured, limit=rpo, evidence=evidence)
 
@@ -235,10 +234,9 @@ def agent_versioning(s3, listing: AgentVersions, agents: list[str], reference: R
                      retention: timedelta, discovered: dict[str, str] | None = None) -> CheckResult:
     """BAK-AGENT-VERSIONING: versioning is Enabled on the bucket that holds the agents' archives, and was
     on while the archives of the retention window were written (no version ``null`` among them)."""
-    cid = "BAK-AGENT-VERSIONING"
     problem = _agents_problem(agents)
     if problem:
-        return CheckResult(cid, False, problem, measured=0, limit=">= 1 agent")
+        return CheckResult(False, problem, measured=0, limit=">= 1 agent")
     _listing_problem(listing)
     bucket = listing.bucket
     answer = call(f"S3 GetBucketVersioning {bucket}", s3.get_bucket_versioning, Bucket=bucket) or {}
@@ -264,10 +262,10 @@ def agent_versioning(s3, listing: AgentVersions, agents: list[str], reference: R
                          f"Status={answer.get('Status')} MFADelete={answer.get('MFADelete')}"),
                 Evidence("version ids of the archives", listing.listed, "\n".join(lines))]
     if offenders:
-        return CheckResult(cid, False, "; ".join(offenders), measured=status, limit="Enabled",
+        return CheckResult(False, "; ".join(offenders), measured=status, limit="Enabled",
                            offenders=[bucket] if status != "Enabled" and len(offenders) == 1 else offenders,
                            evidence=evidence)
-    return CheckResult(cid, True, f"versioning of s3://{bucket} is Enabled and every archive of the {retention.days} d "
+    return CheckResult(True, f"versioning of s3://{bucket} is Enabled and every archive of the {retention.days} d "
                        f"before {reference.label} has a version id ({len(agents)} agents)", measured=status,
                        limit="Enabled", evidence=evidence)
 
@@ -322,10 +320,9 @@ def agent_retention(rules: list[dict], listing: AgentVersions, agents: list[str]
     """BAK-AGENT-RETENTION: no Enabled lifecycle rule that applies to the agent-state prefix removes current
     or noncurrent versions, or moves them to an offline archive class, before the retention; every agent has
     versions reaching back the retention, with no day of it missing."""
-    cid = "BAK-AGENT-RETENTION"
     problem = _agents_problem(agents)
     if problem:
-        return CheckResult(cid, False, problem, measured=0, limit=">= 1 agent")
+        return CheckResult(False, problem, measured=0, limit=">= 1 agent")
     _listing_problem(listing)
     if rules is None:
         raise DRUnverifiable(f"lifecycle rules of s3://{listing.bucket}", "not read")
@@ -373,11 +370,11 @@ def agent_retention(rules: list[dict], listing: AgentVersions, agents: list[str]
                          "\n".join(rule_lines) or "no lifecycle configuration"),
                 Evidence("versions per agent", listing.listed, "\n".join(lines))]
     if offenders:
-        return CheckResult(cid, False, f"agent state kept less than {days} d: " + "; ".join(offenders)
+        return CheckResult(False, f"agent state kept less than {days} d: " + "; ".join(offenders)
                            + f" (limit {days} d)", measured=reach, limit=retention, offenders=offenders,
                            evidence=evidence)
     shortest = min(reach.values(), default=None)
-    return CheckResult(cid, True, f"no lifecycle rule removes or archives agent state before {days} d ({len(rules)} "
+    return CheckResult(True, f"no lifecycle rule removes or archives agent state before {days} d ({len(rules)} "
                        f"rules); every agent's versions reach back at least {format_duration(shortest or timedelta(0))} "
                        f"before {reference.label} with no day missing, limit {days} d", measured=reach,
                        limit=retention, evidence=evidence)
@@ -540,10 +537,9 @@ def agent_archive(s3, listing: AgentVersions, agents: list[str],
     """BAK-AGENT-ARCHIVE: each agent's newest archive downloads, is a readable .tar.gz of that agent's state
     holding the target's expected members (none named: at least one non-empty file), not all empty, and its
     checksums match MANIFEST.sha256 where one exists."""
-    cid = "BAK-AGENT-ARCHIVE"
     problem = _agents_problem(agents)
     if problem:
-        return CheckResult(cid, False, problem, measured=0, limit=">= 1 agent")
+        return CheckResult(False, problem, measured=0, limit=">= 1 agent")
     _listing_problem(listing)
     members = listing.layout.members
     wanted = ", ".join(members) if members else "at least one non-empty file"
@@ -568,11 +564,11 @@ def agent_archive(s3, listing: AgentVersions, agents: list[str],
                                  + trim("\n".join(problems) or files, 1500)))
         offenders += [f"{agent}: {key.rsplit('/', 1)[-1]}: {p}" for p in problems]
     if offenders:
-        return CheckResult(cid, False, "unusable agent-state archives: " + "; ".join(offenders)
+        return CheckResult(False, "unusable agent-state archives: " + "; ".join(offenders)
                            + f" (expected a .tar.gz of the agent's state with {wanted}, matching its manifest)",
                            measured=f"{len(agents) - len({o.split(':')[0].split(' ')[0] for o in offenders})}"
                                     f"/{len(agents)} usable",
                            limit="all usable", offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"newest archive of all {len(agents)} agents is a readable .tar.gz of its own state "
+    return CheckResult(True, f"newest archive of all {len(agents)} agents is a readable .tar.gz of its own state "
                        f"with {wanted}, checksums match {MANIFEST} ({with_manifest} of {len(agents)} have one)",
                        measured=f"{len(agents)}/{len(agents)} usable", limit="all usable", evidence=evidence)

@@ -8,7 +8,6 @@ from ..results import CheckResult, Evidence
 def state_restored(agent: str, pod: str, path: str, key: str, expected: dict[str, str],
                    found: dict[str, str], copy_command: str) -> CheckResult:
     """REC-AGENT-STATE: every file of the archive (name -> sha256) reads back identical from the pod."""
-    cid = "REC-AGENT-STATE"
     expected, found = dict(expected or {}), dict(found or {})
     missing = sorted(set(expected) - set(found))
     differing = sorted(name for name in expected if name in found and found[name] != expected[name])
@@ -19,15 +18,15 @@ def state_restored(agent: str, pod: str, path: str, key: str, expected: dict[str
                 Evidence("read back", f"kubectl exec {pod} -- sh -c 'cd {path} && find . -type f -exec sha256sum {{}} +'",
                          "\n".join(lines))]
     if not agent or not pod:
-        return CheckResult(cid, False, f"no agent or pod named (agent {agent!r}, pod {pod!r}): nothing was restored",
+        return CheckResult(False, f"no agent or pod named (agent {agent!r}, pod {pod!r}): nothing was restored",
                            measured=0, limit=">= 1 file", evidence=evidence)
     if not expected:
-        return CheckResult(cid, False, f"{key} holds no state files for {agent}", measured=0, limit=">= 1 file",
+        return CheckResult(False, f"{key} holds no state files for {agent}", measured=0, limit=">= 1 file",
                            evidence=evidence)
     if offenders:
-        return CheckResult(cid, False, f"state of {agent} from {key} did not read back identical: " + "; ".join(offenders),
+        return CheckResult(False, f"state of {agent} from {key} did not read back identical: " + "; ".join(offenders),
                            measured=f"{len(expected) - len(offenders)}/{len(expected)} identical", limit="all identical",
                            offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"{len(expected)} state files of {agent} from {key} copied into {pod}:{path} and "
+    return CheckResult(True, f"{len(expected)} state files of {agent} from {key} copied into {pod}:{path} and "
                        "read back identical (sha256)", measured=f"{len(expected)}/{len(expected)} identical",
                        limit="all identical", evidence=evidence)

@@ -122,7 +122,6 @@ def availability(grafana: httpx.Client, *, objective: float, window: timedelta, 
                  now: datetime | None = None, step: timedelta = STEP) -> CheckResult:
     """OBJ-AVAILABILITY: availability over ``window`` (planned maintenance left out) is at least ``objective`` %,
     read from ``monitoring.availability_series`` of data source ``monitoring.datasource``."""
-    cid = "OBJ-AVAILABILITY"
     monitoring = monitoring or Monitoring()
     datasource_uid, maintenance_tag = monitoring.datasource, monitoring.maintenance_tag
     query = range_query(monitoring.availability_series, step)
@@ -233,11 +232,11 @@ def availability(grafana: httpx.Client, *, objective: float, window: timedelta, 
     scope = f"over {window_text} ({', '.join(notes)})"
     budget = f"{downtime_min:.0f} min down, {allowed_min:.0f} min allowed"
     if measured >= objective:
-        return CheckResult(cid, True, f"availability {measured:.3f} % {scope}, objective {objective:g} %; "
+        return CheckResult(True, f"availability {measured:.3f} % {scope}, objective {objective:g} %; "
                            f"error budget left {left_min:.0f} min ({budget})",
                            measured=f"{measured:.3f} %", limit=f">= {objective:g} %", offenders=offenders,
                            evidence=evidence)
-    return CheckResult(cid, False, f"availability {measured:.3f} % {scope} < objective {objective:g} %; "
+    return CheckResult(False, f"availability {measured:.3f} % {scope} < objective {objective:g} %; "
                        f"error budget exceeded by {-left_min:.0f} min ({budget})",
                        measured=f"{measured:.3f} %", limit=f">= {objective:g} %", offenders=offenders,
                        evidence=evidence)

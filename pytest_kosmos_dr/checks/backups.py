@@ -149,13 +149,12 @@ def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, regi
     in the DR database ``conn`` (over the target's written tables, ``database.window_tables``, by
     their write timestamp; ``database``: the target's ``[database]`` settings).
     """
-    cid = "BAK-DB-REPLICATION"
     instance = describe_instance(rds, replica_id, region)
     described = (f"aws rds describe-db-instances --region {region} --db-instance-identifier {replica_id} "
                  "--query 'DBInstances[0].[DBInstanceStatus,ReadReplicaSourceDBInstanceIdentifier,StatusInfos,"
                  "InstanceCreateTime]'")
     if instance is None:
-        return CheckResult(cid, False, f"no DB instance {replica_id} in {region}: production {production_id} has no "
+        return CheckResult(False, f"no DB instance {replica_id} in {region}: production {production_id} has no "
                            f"replica there (limit: lag <= {format_duration(rpo)})", measured=None, limit=rpo,
                            offenders=[replica_id], evidence=[Evidence("replica instance", described, "DBInstanceNotFound")])
     source = instance.get("ReadReplicaSourceDBInstanceIdentifier") or ""
@@ -166,40 +165,40 @@ def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, regi
                          f"StatusInfos[read replication]={replicating or '-'} created={created}")]
     if source:
         if source.split(":")[-1] != production_id:
-            return CheckResult(cid, False, f"{replica_id} ({region}) replicates {source}, not production {production_id}",
+            return CheckResult(False, f"{replica_id} ({region}) replicates {source}, not production {production_id}",
                                measured=source, limit=production_id, offenders=[replica_id], evidence=evidence)
         if replicating is not None and (replicating.get("Status") != "replicating" or replicating.get("Normal") is False):
             said = replicating.get("Status") or "unknown"
             message = f": {replicating['Message']}" if replicating.get("Message") else ""
-            return CheckResult(cid, False, f"{replica_id} ({region}) is {status} but its replication of {production_id} "
+            return CheckResult(False, f"{replica_id} ({region}) is {status} but its replication of {production_id} "
                                f"is {said!r}{message} (required: replicating, lag <= {format_duration(rpo)})",
                                measured=said, limit="replicating", offenders=[replica_id], evidence=evidence)
         lag, method = _streaming_lag(cloudwatch, conn, replica_id, region, where, evidence)
         if lag is None:
-            return CheckResult(cid, False, f"{replica_id} ({region}) reports ReplicaLag -1: replication of "
+            return CheckResult(False, f"{replica_id} ({region}) reports ReplicaLag -1: replication of "
                                f"{production_id} is not active ({method}), limit {format_duration(rpo)} (RPO)",
                                measured=None, limit=rpo, offenders=[replica_id], evidence=evidence)
         state = f"{replica_id} ({region}) replicating {production_id}"
     else:
         if incident_start is None:
-            return CheckResult(cid, False, f"{replica_id} ({region}) is not replicating (status {status}, no replication "
+            return CheckResult(False, f"{replica_id} ({region}) is not replicating (status {status}, no replication "
                                "source) and no incident start is known: production has no live replica",
                                measured=None, limit=rpo, offenders=[replica_id], evidence=evidence)
         if created is None or created > incident_start:
             when = f"created {isoformat(created)}" if created else "no InstanceCreateTime"
-            return CheckResult(cid, False, f"{replica_id} ({region}) has no replication source and was {when}, after "
+            return CheckResult(False, f"{replica_id} ({region}) has no replication source and was {when}, after "
                                f"the incident start {isoformat(incident_start)}: it is not the replica that replicated "
                                f"{production_id} before the incident", measured=created, limit=incident_start,
                                offenders=[replica_id], evidence=evidence)
         lag, method = _lag_at_incident(conn, incident_start, where, evidence, Contract.of(database))
         state = f"{replica_id} ({region}) promoted"
         if lag is None:
-            return CheckResult(cid, False, f"{state}: the DR database {where} holds no write at or before the incident "
+            return CheckResult(False, f"{state}: the DR database {where} holds no write at or before the incident "
                                f"start {isoformat(incident_start)} ({method})", measured=None, limit=rpo,
                                offenders=[replica_id], evidence=evidence)
     summary = f"{state}: replication lag {format_duration(lag)} ({method}), limit {format_duration(rpo)} (RPO)"
     passed = lag <= rpo
-    return CheckResult(cid, passed, summary, measured=lag, limit=rpo, offenders=[] if passed else [replica_id],
+    return CheckResult(passed, summary, measured=lag, limit=rpo, offenders=[] if passed else [replica_id],
                        evidence=evidence)
 
 
@@ -334,7 +333,6 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
     before the reference exceeds interval + grace. Only available snapshots of ``instance`` (of its current incarnation,
     ``resource_id`` = its DbiResourceId, when known) count; a copy counts by its data's time.
     ``read_from`` = (the listing's command, why it was read there) when not listed in ``region``."""
-    cid = "BAK-DB-SNAPSHOTS-HOURLY"
     limit = interval + grace
     usable, ignored = _snapshots_of(snapshots, instance, resource_id)
     asked = (f"aws rds describe-db-snapshots --region {region} --db-instance-identifier {instance} "
@@ -358,7 +356,7 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
     every = _grace_limit(interval, grace)
     if not at_or_before:
         later = f" ({len(usable)} taken after it)" if usable else ""
-        return CheckResult(cid, False, f"{instance} ({region}) has no available snapshot at or before "
+        return CheckResult(False, f"{instance} ({region}) has no available snapshot at or before "
                            f"{reference.describe()}{later}{_not_counted(ignored)}, limit one every {every}{source}",
                            measured=None, limit=limit, offenders=[instance], evidence=evidence)
     newest = at_or_before[-1]
@@ -376,10 +374,10 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
     widest = max((_snapshot_time(b) - _snapshot_time(a) for a, b in zip(chain, chain[1:])), default=timedelta(0))
     measured = {"newest_age": newest_age, "widest_gap": widest, "snapshots_in_window": len(in_window), "window": window}
     if offenders:
-        return CheckResult(cid, False, f"{instance} ({region}) snapshots: " + "; ".join(offenders) + ", limit "
+        return CheckResult(False, f"{instance} ({region}) snapshots: " + "; ".join(offenders) + ", limit "
                            f"{every}{_not_counted(ignored)}{source}", measured=measured, limit=limit,
                            offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"{instance} ({region}): newest snapshot {format_duration(newest_age)} before "
+    return CheckResult(True, f"{instance} ({region}): newest snapshot {format_duration(newest_age)} before "
                        f"{reference.label}, widest gap in the {span_text} before it {format_duration(widest)} over "
                        f"{len(in_window)} snapshots, limit {every}{source}",
                        measured=measured, limit=limit, evidence=evidence)
@@ -416,7 +414,6 @@ def pitr_retention(production: dict | None, production_id: str, primary: str, dr
     """BAK-DB-PITR-RETENTION: BackupRetentionPeriod >= the retention on production (and on the DR
     instance once it is promoted), and production's earliest restorable time reaches back the
     retention, or, when it is younger, to within ``slack`` (backups.pitr_slack) of its creation."""
-    cid = "BAK-DB-PITR-RETENTION"
     now = now or utcnow()
     days = retention.days
     offenders: list[str] = []
@@ -428,7 +425,7 @@ def pitr_retention(production: dict | None, production_id: str, primary: str, dr
              f"aws rds describe-db-snapshots --region {primary} --db-instance-identifier {production_id} "
              "--snapshot-type automated")
     if production is None:
-        return CheckResult(cid, False, f"production instance {production_id} not found in {primary}: no point-in-time "
+        return CheckResult(False, f"production instance {production_id} not found in {primary}: no point-in-time "
                            f"recovery, limit {days} d", measured=None, limit=retention, offenders=[production_id],
                            evidence=[Evidence("production instance", asked, "DBInstanceNotFound")])
     checked = [(production, production_id, primary)]
@@ -478,12 +475,12 @@ def pitr_retention(production: dict | None, production_id: str, primary: str, dr
     measured = {"retention_days": periods, "reach": reach}
     periods_text = ", ".join(f"{ident} {p} d" for ident, p in periods.items())
     if offenders:
-        return CheckResult(cid, False, "point-in-time recovery short of " f"{days} d: " + "; ".join(offenders)
+        return CheckResult(False, "point-in-time recovery short of " f"{days} d: " + "; ".join(offenders)
                            + f" (limit BackupRetentionPeriod >= {days} d)", measured=measured, limit=retention,
                            offenders=offenders, evidence=evidence)
     reach_text = (f"to the instance's creation {format_duration(now - created)} ago (younger than {days} d)"
                   if young else f"{format_duration(reach)} back")
-    return CheckResult(cid, True, f"BackupRetentionPeriod {periods_text}, limit >= {days} d; earliest restorable "
+    return CheckResult(True, f"BackupRetentionPeriod {periods_text}, limit >= {days} d; earliest restorable "
                        f"time reaches {reach_text} ({source})", measured=measured, limit=retention, evidence=evidence)
 
 
@@ -514,7 +511,6 @@ def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary:
     its RestoreWindow reaching back the retention (or to production's creation when younger).
     Without a replicated backup, production's restore window is kept only in the lost region:
     ``RegionDown`` (after failing on a DR-instance retention that is already too short)."""
-    cid = "BAK-DB-PITR-RETENTION"
     now = now or utcnow()
     days = retention.days
     offenders: list[str] = []
@@ -574,7 +570,7 @@ def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary:
     measured = {"retention_days": periods, "reach": reach}
     periods_text = ", ".join(f"{ident} {p} d" for ident, p in periods.items())
     if offenders:
-        return CheckResult(cid, False, f"point-in-time recovery short of {days} d: " + "; ".join(offenders)
+        return CheckResult(False, f"point-in-time recovery short of {days} d: " + "; ".join(offenders)
                            + f" (limit BackupRetentionPeriod >= {days} d; {where})", measured=measured,
                            limit=retention, offenders=offenders, evidence=evidence)
     if newest is None:
@@ -582,7 +578,7 @@ def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary:
         raise RegionDown(down.region, f"point-in-time window of {production_id} ({down.what})",
                          f"{down.reason}; {secondary} holds no replicated automated backup of it, so its restore "
                          f"window is kept only in {primary}{_not_counted(ignored)}{checked}")
-    return CheckResult(cid, True, f"BackupRetentionPeriod {periods_text}, limit >= {days} d; earliest restorable time "
+    return CheckResult(True, f"BackupRetentionPeriod {periods_text}, limit >= {days} d; earliest restorable time "
                        f"{isoformat(earliest)} reaches {format_duration(reach)} back (replicated automated backup "
                        f"RestoreWindow; {where})", measured=measured, limit=retention, evidence=evidence)
 
@@ -598,7 +594,6 @@ def cross_region(snapshots: list[dict], automated_backups: list[dict], productio
     the secondary region, the newest holding data at or before the reference at most interval + grace
     older than it. Only available copies from the primary region of production (of its current
     incarnation, ``resource_id`` = its DbiResourceId, when known) count, by their data's time."""
-    cid = "BAK-DB-CROSS-REGION"
     limit = interval + grace
     every = _grace_limit(interval, grace)
     from_primary = [s for s in snapshots if copied_from(s, primary)]
@@ -622,12 +617,12 @@ def cross_region(snapshots: list[dict], automated_backups: list[dict], productio
                          + "; newest:\n"
                          + ("\n".join(newest_lines) or "none"))]
     if not points:
-        return CheckResult(cid, False, f"no copies of {production_id}'s backups in {secondary} ({len(copies)} snapshot "
+        return CheckResult(False, f"no copies of {production_id}'s backups in {secondary} ({len(copies)} snapshot "
                            f"copies from {primary}, {len(replicated)} replicated automated backups{_not_counted(ignored)}), "
                            f"limit newest within {every}", measured=None, limit=limit, offenders=[secondary],
                            evidence=evidence)
     if not at_or_before:
-        return CheckResult(cid, False, f"no copy of {production_id}'s backups in {secondary} holds data at or before "
+        return CheckResult(False, f"no copy of {production_id}'s backups in {secondary} holds data at or before "
                            f"{reference.describe()} ({len(points)} hold later data){_not_counted(ignored)}, limit newest "
                            f"within {every}", measured=None, limit=limit, offenders=[secondary], evidence=evidence)
     newest_at, what = at_or_before[-1]
@@ -635,5 +630,5 @@ def cross_region(snapshots: list[dict], automated_backups: list[dict], productio
     summary = (f"newest backup of {production_id} in {secondary} holds data {format_duration(age)} older than "
                f"{reference.label} ({what}, {len(copies)} copies), limit {every}"
                + (_not_counted(ignored) if age > limit else ""))
-    return CheckResult(cid, age <= limit, summary, measured=age, limit=limit,
+    return CheckResult(age <= limit, summary, measured=age, limit=limit,
                        offenders=[] if age <= limit else [what], evidence=evidence)

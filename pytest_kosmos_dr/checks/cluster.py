@@ -116,7 +116,6 @@ def nodes_ready(nodes: list[dict], context: str, region: str | None = None,
                 now: dt.datetime | None = None) -> CheckResult:
     """REC-DR-NODES: every node of the DR cluster is Ready, by a kubelet heartbeat that is recent,
     without pressure, cordon or out-of-service taints, and (``region`` given) in the DR region."""
-    cid = "REC-DR-NODES"
     now = _now(now)
     problems = {_name(node): _node_problems(node, now, region) for node in nodes}
     offenders = [p for found in problems.values() for p in found]
@@ -129,14 +128,14 @@ def nodes_ready(nodes: list[dict], context: str, region: str | None = None,
         for n in nodes))]
     limit = "all Ready, heartbeat <= " + _age(NODE_HEARTBEAT_MAX_AGE) + (f", in {region}" if region else "")
     if not nodes:
-        return CheckResult(cid, False, f"DR cluster (context {context}) has no nodes", measured=0, limit=">= 1 Ready",
+        return CheckResult(False, f"DR cluster (context {context}) has no nodes", measured=0, limit=">= 1 Ready",
                            evidence=evidence)
     bad = sum(1 for found in problems.values() if found)
     if offenders:
-        return CheckResult(cid, False, f"{bad} of {len(nodes)} nodes not Ready: " + "; ".join(offenders),
+        return CheckResult(False, f"{bad} of {len(nodes)} nodes not Ready: " + "; ".join(offenders),
                            measured=f"{len(nodes) - bad}/{len(nodes)} Ready", limit=limit, offenders=offenders,
                            evidence=evidence)
-    return CheckResult(cid, True, f"all {len(nodes)} nodes Ready (context {context})",
+    return CheckResult(True, f"all {len(nodes)} nodes Ready (context {context})",
                        measured=f"{len(nodes)}/{len(nodes)} Ready", limit=limit, evidence=evidence)
 
 
@@ -209,7 +208,6 @@ def pods_running(pods: list[dict], namespace: str, context: str, *, max_restarts
     with ``workloads``: each Deployment/StatefulSet has its replicas Running+Ready, on its current
     revision and images (from the pods themselves, not the workload's status); with ``nodes``: every
     pod is on a node that exists (a pod whose node is gone has a status nobody renews)."""
-    cid = "REC-DR-PODS"
     per_pod = {_name(pod): pod_problems(pod, max_restarts) for pod in pods}
     if nodes is not None:
         existing = {_name(n) for n in nodes}
@@ -246,19 +244,19 @@ def pods_running(pods: list[dict], namespace: str, context: str, *, max_restarts
     evidence = [Evidence("pods", asked + "; kubectl get deploy,sts", "\n".join(lines))]
     limit = f"all Running+Ready, restarts <= {max_restarts}" + (", every replica present" if workloads is not None else "")
     if not pods:
-        return CheckResult(cid, False, f"namespace {namespace} has no pods", measured=0, limit=">= 1 Running",
+        return CheckResult(False, f"namespace {namespace} has no pods", measured=0, limit=">= 1 Running",
                            evidence=evidence)
     if workloads is not None and not workloads:
-        return CheckResult(cid, False, f"namespace {namespace} has no Deployments or StatefulSets", measured=0,
+        return CheckResult(False, f"namespace {namespace} has no Deployments or StatefulSets", measured=0,
                            limit=">= 1 workload", evidence=evidence)
     healthy = len(pods) - bad_pods
     if offenders:
         what = f"{bad_pods} of {len(pods)} pods in {namespace} unhealthy" if bad_pods else \
             f"workloads in {namespace} short of replicas"
-        return CheckResult(cid, False, f"{what}: " + "; ".join(offenders),
+        return CheckResult(False, f"{what}: " + "; ".join(offenders),
                            measured=f"{healthy}/{len(pods)} healthy", limit=limit, offenders=offenders,
                            evidence=evidence)
-    return CheckResult(cid, True, f"all {len(pods)} pods in {namespace} Running with every container Ready"
+    return CheckResult(True, f"all {len(pods)} pods in {namespace} Running with every container Ready"
                        + (f", {len(workloads)} workloads at full strength" if workloads else ""),
                        measured=f"{healthy}/{len(pods)} healthy", limit=limit, evidence=evidence)
 
@@ -275,7 +273,6 @@ def pod_metrics_within_limits(pods: list[dict], metrics: list[dict], namespace: 
     """VAL-POD-METRICS: a current sample (not older than METRICS_MAX_AGE, not from before the
     container started) for every container, every container has cpu and memory limits, and its
     usage stays under them."""
-    cid = "VAL-POD-METRICS"
     now = _now(now)
     samples = {_name(m): m for m in metrics}
     offenders = []
@@ -329,13 +326,13 @@ def pod_metrics_within_limits(pods: list[dict], metrics: list[dict], namespace: 
     evidence = [Evidence("metrics", f"kubectl top pods -n {namespace} --containers --context={context}", "\n".join(lines))]
     limit = f"every container limited, under its limits, sampled within {_age(METRICS_MAX_AGE)}"
     if not pods:
-        return CheckResult(cid, False, f"namespace {namespace} has no pods to measure", measured=0, limit=">= 1",
+        return CheckResult(False, f"namespace {namespace} has no pods to measure", measured=0, limit=">= 1",
                            evidence=evidence)
     if offenders:
-        return CheckResult(cid, False, f"{len(offenders)} metric problems in {namespace}: " + "; ".join(offenders),
+        return CheckResult(False, f"{len(offenders)} metric problems in {namespace}: " + "; ".join(offenders),
                            measured=f"{len(offenders)} over limit, unlimited, stale or missing", limit=limit,
                            offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"current metrics for all {len(pods)} pods in {namespace}, every container under "
+    return CheckResult(True, f"current metrics for all {len(pods)} pods in {namespace}, every container under "
                        "its limits", measured="0 over limit", limit=limit, evidence=evidence)
 
 
@@ -448,7 +445,6 @@ def multi_az(nodes: list[dict], pods: list[dict], workloads: list[dict], claims:
     in >= 2 zones, or is a one-replica StatefulSet free to move to another zone (not pinned to a zone,
     every volume reachable from every zone per its bound PersistentVolume; whether that replica is Ready
     now is REC-DR-PODS's question); the DR database instance Multi-AZ."""
-    cid = "SCN-MULTI-AZ"
     node_zone, offenders = _node_zones(nodes)
     zones = sorted({z for z in node_zone.values() if z})
     claims_by_name = {_name(c): c for c in claims}
@@ -495,9 +491,9 @@ def multi_az(nodes: list[dict], pods: list[dict], workloads: list[dict], claims:
                          "kubectl get pvc -n kosmos; kubectl get pv -o yaml; "
                          f"aws rds describe-db-instances --db-instance-identifier {database_name}", "\n".join(lines))]
     if offenders:
-        return CheckResult(cid, False, "not zone-redundant: " + "; ".join(offenders), measured=f"{len(zones)} zones",
+        return CheckResult(False, "not zone-redundant: " + "; ".join(offenders), measured=f"{len(zones)} zones",
                            limit=">= 2 zones per workload", offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"nodes in {len(zones)} zones, {len(workloads)} workloads survive the loss of a "
+    return CheckResult(True, f"nodes in {len(zones)} zones, {len(workloads)} workloads survive the loss of a "
                        f"zone, database {database_name} Multi-AZ", measured=f"{len(zones)} zones", limit=">= 2 zones",
                        evidence=evidence)
 

@@ -80,13 +80,12 @@ def about_this_incident(record: IncidentRecord, incident_start: datetime | None)
 
 
 @_from_record
-def incident_declared(record: IncidentRecord, channel: str = INCIDENT_CHANNEL) -> CheckResult:
+def incident_declared(record: IncidentRecord, *, channel: str = INCIDENT_CHANNEL) -> CheckResult:
     """COM-INCIDENT-DECLARED: declared in the incident channel and in the paging system, with times."""
-    cid = "COM-INCIDENT-DECLARED"
     limit = f"declared in {channel} and paged, with timestamps"
     declared = record.declared
     if declared is None:
-        return CheckResult(cid, False, f"incident {record.incident_id} was never declared (declared is null); "
+        return CheckResult(False, f"incident {record.incident_id} was never declared (declared is null); "
                            f"expected {limit}", measured="not declared", limit=limit,
                            evidence=[_record_evidence(record, "declaration", "declared: null")])
     paging = declared.paging
@@ -102,16 +101,15 @@ def incident_declared(record: IncidentRecord, channel: str = INCIDENT_CHANNEL) -
         problems.append("nobody was paged (no paging-system incident)")
     measured = {"channel": declared.channel, "paging": f"{paging.system} {paging.incident_id}" if paging else None}
     if problems:
-        return CheckResult(cid, False, f"{'; '.join(problems)} (expected {limit})", measured=measured,
+        return CheckResult(False, f"{'; '.join(problems)} (expected {limit})", measured=measured,
                            limit=limit, offenders=problems, evidence=evidence)
-    return CheckResult(cid, True, f"{shown}; {paged}", measured=measured, limit=limit, evidence=evidence)
+    return CheckResult(True, f"{shown}; {paged}", measured=measured, limit=limit, evidence=evidence)
 
 
 @_from_record
-def update_cadence(record: IncidentRecord, interval: timedelta, now: datetime | None = None) -> CheckResult:
+def update_cadence(record: IncidentRecord, *, interval: timedelta, now: datetime | None = None) -> CheckResult:
     """COM-UPDATES-30MIN: no gap longer than ``interval`` from declaration, through every update, to
     resolution (or to now while the incident is ongoing)."""
-    cid = "COM-UPDATES-30MIN"
     now = now or utcnow()
     if record.declared is not None:
         begin, begin_label = record.declared.at, "declaration"
@@ -135,18 +133,17 @@ def update_cadence(record: IncidentRecord, interval: timedelta, now: datetime | 
         raise NotVerified(f"no status update posted yet for incident {record.incident_id}; the first is due "
                           f"{human(interval)} after the {begin_label} ({isoformat(begin + interval)})")
     if offenders:
-        return CheckResult(cid, False, f"largest gap between updates {human(largest)} ({where}), limit "
+        return CheckResult(False, f"largest gap between updates {human(largest)} ({where}), limit "
                            f"{human(interval)}; {len(offenders)} gap(s) too long", measured=largest, limit=interval,
                            offenders=offenders, evidence=evidence)
     span = f"{begin_label} to {end_label}"
-    return CheckResult(cid, True, f"{count} update(s) from {span}: largest gap {human(largest)}, "
+    return CheckResult(True, f"{count} update(s) from {span}: largest gap {human(largest)}, "
                        f"limit {human(interval)}", measured=largest, limit=interval, evidence=evidence)
 
 
 @_from_record
-def customer_notice(record: IncidentRecord, within: timedelta, now: datetime | None = None) -> CheckResult:
+def customer_notice(record: IncidentRecord, *, within: timedelta, now: datetime | None = None) -> CheckResult:
     """COM-CUSTOMER-15MIN: the customer email went out within ``within`` of the incident start."""
-    cid = "COM-CUSTOMER-15MIN"
     now = now or utcnow()
     email = record.customer_email
     start = isoformat(record.started_at)
@@ -155,44 +152,42 @@ def customer_notice(record: IncidentRecord, within: timedelta, now: datetime | N
         if elapsed <= within:
             raise NotVerified(f"customer email not due yet (due {human(within)} after the start {start}; "
                               f"{human(within - elapsed)} left)")
-        return CheckResult(cid, False, f"no customer email {human(elapsed)} after the incident start ({start}), "
+        return CheckResult(False, f"no customer email {human(elapsed)} after the incident start ({start}), "
                            f"limit {human(within)}", measured=None, limit=within,
                            evidence=[_record_evidence(record, "customer email", "customer_email: null")])
     delay = email.sent_at - record.started_at
     evidence = [_record_evidence(record, "customer email",
                                  f"incident start {start}\nsent {isoformat(email.sent_at)} to {email.audience}")]
     verdict = "" if delay <= within else " (too late)"
-    return CheckResult(cid, delay <= within, f"customer email sent {human(delay)} after the incident start{verdict}, "
+    return CheckResult(delay <= within, f"customer email sent {human(delay)} after the incident start{verdict}, "
                        f"limit {human(within)}", measured=delay, limit=within, evidence=evidence)
 
 
 @_from_record
-def resolution_email(record: IncidentRecord, audience: str = RESOLUTION_AUDIENCE) -> CheckResult:
+def resolution_email(record: IncidentRecord, *, audience: str = RESOLUTION_AUDIENCE) -> CheckResult:
     """COM-RESOLUTION-EMAIL: a resolution email went to all-hands."""
-    cid = "COM-RESOLUTION-EMAIL"
     resolution = record.resolution
     if resolution is None:
         raise NotVerified(f"incident {record.incident_id} not resolved yet (resolution is null in {record.path})")
     email = resolution.email
     resolved = isoformat(resolution.resolved_at)
     if email is None:
-        return CheckResult(cid, False, f"resolved at {resolved} but no resolution email was sent "
+        return CheckResult(False, f"resolved at {resolved} but no resolution email was sent "
                            f"(expected one to {audience})", measured=None, limit=audience,
                            evidence=[_record_evidence(record, "resolution email", "resolution.email: null")])
     recipients = ", ".join(email.to)
     evidence = [_record_evidence(record, "resolution email",
                                  f"resolved {resolved}\nemail sent {isoformat(email.sent_at)} to {recipients}")]
     if audience not in email.to:
-        return CheckResult(cid, False, f"resolution email went to {recipients}, not {audience}", measured=recipients,
+        return CheckResult(False, f"resolution email went to {recipients}, not {audience}", measured=recipients,
                            limit=audience, offenders=list(email.to), evidence=evidence)
-    return CheckResult(cid, True, f"resolution email sent {isoformat(email.sent_at)} to {recipients} "
+    return CheckResult(True, f"resolution email sent {isoformat(email.sent_at)} to {recipients} "
                        f"(required: {audience})", measured=recipients, limit=audience, evidence=evidence)
 
 
 @_from_record
-def postmortem_published(record: IncidentRecord, within: timedelta, now: datetime | None = None) -> CheckResult:
+def postmortem_published(record: IncidentRecord, *, within: timedelta, now: datetime | None = None) -> CheckResult:
     """COM-POSTMORTEM-48H: published within ``within`` of resolution (judged once due or published)."""
-    cid = "COM-POSTMORTEM-48H"
     now = now or utcnow()
     resolution = record.resolution
     if resolution is None:
@@ -205,14 +200,14 @@ def postmortem_published(record: IncidentRecord, within: timedelta, now: datetim
         if elapsed <= within:
             raise NotVerified(f"post-mortem not due yet (due {human(within)} after the resolution at "
                               f"{isoformat(resolved)}; {human(within - elapsed)} left)")
-        return CheckResult(cid, False, f"no post-mortem {human(elapsed)} after the resolution, limit {human(within)}",
+        return CheckResult(False, f"no post-mortem {human(elapsed)} after the resolution, limit {human(within)}",
                            measured=None, limit=within,
                            evidence=[_record_evidence(record, "post-mortem", "postmortem: null")])
     delay = postmortem.published_at - resolved
     evidence = [_record_evidence(record, "post-mortem", f"resolved {isoformat(resolved)}\n"
                                  f"published {isoformat(postmortem.published_at)} at {postmortem.url}")]
     verdict = "" if delay <= within else " (too late)"
-    return CheckResult(cid, delay <= within, f"post-mortem published {human(delay)} after the resolution{verdict}, "
+    return CheckResult(delay <= within, f"post-mortem published {human(delay)} after the resolution{verdict}, "
                        f"limit {human(within)}", measured=delay, limit=within, evidence=evidence)
 
 
@@ -267,7 +262,6 @@ def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at
     (Statuspage API v2 summary) must show *this* incident: an unresolved incident since the start
     (within ``tolerance``), a status indicator other than "none", and content produced after the
     start (not a cached copy from before it). Otherwise it must answer its current status."""
-    cid = "COM-STATUS-PAGE"
     path = "/api/v2/summary.json"
     asked = http_client.as_curl(page, path, flags="-sSi", quoted=False)
     if incident_start is not None and resolved_at is not None and resolved_at < incident_start:
@@ -279,7 +273,7 @@ def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at
     provenance = f"status page {page.base_url} asked directly (GET {path})"
     answer = http_client.get(page, path, "status page")
     if isinstance(answer, str):
-        return CheckResult(cid, False, f"status page {page.base_url} did not answer: {answer}", measured=answer,
+        return CheckResult(False, f"status page {page.base_url} did not answer: {answer}", measured=answer,
                            limit=limit, evidence=[Evidence("status page summary", asked, answer)],
                            provenance=provenance)
     headers = "\n".join(f"{k}: {answer.headers[k]}" for k in ("date", "age", "last-modified", "cache-control")
@@ -298,7 +292,7 @@ def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at
                                       ("the page object", page_info is None),
                                       ("the incidents list", not isinstance(incidents, list))) if bad]
     if answer.status_code != 200 or missing:
-        return CheckResult(cid, False, f"status page {path}: HTTP {answer.status_code}, not a Statuspage v2 summary "
+        return CheckResult(False, f"status page {path}: HTTP {answer.status_code}, not a Statuspage v2 summary "
                            f"(no {', no '.join(missing) or 'success'})", measured=answer.status_code, limit=limit,
                            evidence=evidence, provenance=provenance)
     provenance += f", served {answer.headers.get('date', 'without a Date header')}"
@@ -307,7 +301,7 @@ def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at
     shown = f"indicator {indicator!r} ({description}), {len(unresolved)} unresolved incident(s)"
     measured = {"indicator": indicator, "unresolved incidents": len(unresolved)}
     if not during:
-        return CheckResult(cid, True, f"status page answers: {shown}", measured=measured, limit=limit,
+        return CheckResult(True, f"status page answers: {shown}", measured=measured, limit=limit,
                            evidence=evidence, provenance=provenance)
     earliest = incident_start - tolerance
     problems = [f"{label} {isoformat(at)}, before the incident start: a copy older than the incident"
@@ -321,8 +315,8 @@ def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at
         problems.append(f"status indicator 'none' ({description or 'All Systems Operational'})")
     measured["this incident"] = [_named(i) for i in this]
     if problems:
-        return CheckResult(cid, False, f"status page does not show the incident that started "
+        return CheckResult(False, f"status page does not show the incident that started "
                            f"{isoformat(incident_start)}: {'; '.join(problems)}", measured=measured, limit=limit,
                            offenders=problems, evidence=evidence, provenance=provenance)
-    return CheckResult(cid, True, f"status page shows the incident: {', '.join(_named(i) for i in this)}; {shown}",
+    return CheckResult(True, f"status page shows the incident: {', '.join(_named(i) for i in this)}; {shown}",
                        measured=measured, limit=limit, evidence=evidence, provenance=provenance)

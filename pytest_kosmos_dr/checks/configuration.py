@@ -195,16 +195,15 @@ def gitops_in_sync(checkout: ConfigCheckout, overlay: str, rendered: list[dict],
     live objects carrying that annotation), and the workloads' ``pods`` run the images Git renders. A kind the
     overlay renders that the cluster does not serve (``unserved``: (apiVersion, kind), from API discovery)
     cannot be running: it fails."""
-    cid = "BAK-CONFIG-GITOPS"
     if checkout.path is None:
-        return CheckResult(cid, False, f"configuration repository has no {checkout.branch!r} branch: {checkout.error}",
+        return CheckResult(False, f"configuration repository has no {checkout.branch!r} branch: {checkout.error}",
                            measured="no branch", limit=f"branch {checkout.branch}")
     if render_error:
-        return CheckResult(cid, False, f"{overlay} on {checkout.branch} does not render: {render_error}",
+        return CheckResult(False, f"{overlay} on {checkout.branch} does not render: {render_error}",
                            measured="render failed", limit="renders", evidence=[
                                Evidence("kustomize", f"kubectl kustomize {overlay}", render_error)])
     if not rendered:
-        return CheckResult(cid, False, f"{overlay}@{(checkout.head or '?')[:12]} renders 0 objects: the branch "
+        return CheckResult(False, f"{overlay}@{(checkout.head or '?')[:12]} renders 0 objects: the branch "
                            f"configures nothing the DR cluster could run", measured="0 objects",
                            limit="renders the KOSMOS objects", evidence=[
                                Evidence("kustomize", f"kubectl kustomize {overlay}", "(no objects)")])
@@ -259,11 +258,11 @@ def gitops_in_sync(checkout: ConfigCheckout, overlay: str, rendered: list[dict],
                          trim("\n".join(offenders) or f"{len(rendered)} objects, no drift; {len(applied)} applied "
                               f"objects, none left over; pods run the rendered images"))]
     if offenders:
-        return CheckResult(cid, False, f"DR cluster drifted from {checkout.branch}@{checkout.head[:12]}: "
+        return CheckResult(False, f"DR cluster drifted from {checkout.branch}@{checkout.head[:12]}: "
                            + "; ".join(offenders[:10]) + (f" (+{len(offenders) - 10} more)" if len(offenders) > 10 else ""),
                            measured=f"{len(offenders)} differences", limit="no drift", offenders=offenders,
                            evidence=evidence)
-    return CheckResult(cid, True, f"{len(rendered)} objects of {overlay}@{checkout.head[:12]} match the DR cluster "
+    return CheckResult(True, f"{len(rendered)} objects of {overlay}@{checkout.head[:12]} match the DR cluster "
                        f"(applied from it, nothing left over, pods run its images)",
                        measured="0 differences", limit="no drift", evidence=evidence)
 
@@ -375,9 +374,8 @@ def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, conte
                   job: KubectlJob | None = None, *, rendered: list[dict] | None = None) -> CheckResult:
     """REC-CONFIG-APPLY: ``kubectl apply -k <overlay> --dry-run=server`` succeeds on the DR cluster, without
     warnings, for every object the overlay renders (``rendered``; a dry run of nothing proves nothing)."""
-    cid = "REC-CONFIG-APPLY"
     if checkout.path is None:
-        return CheckResult(cid, False, f"nothing to apply: {checkout.error}", measured="no branch", limit="applies")
+        return CheckResult(False, f"nothing to apply: {checkout.error}", measured="no branch", limit="applies")
     shown = f"kubectl apply -k {overlay} --dry-run=server --context={context}"
     try:
         done = (job or start_apply(checkout, overlay, kubeconfig, context)).result()
@@ -393,7 +391,7 @@ def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, conte
         if refused:  # the API did not judge the manifests: nothing is known about them
             raise DRUnverifiable(f"kubectl apply --dry-run=server on {context}", refused[0], refused[1])
         errors = _kubectl_errors(output)
-        return CheckResult(cid, False, f"{overlay} does not apply to the DR cluster: "
+        return CheckResult(False, f"{overlay} does not apply to the DR cluster: "
                            + ("; ".join(errors[:5]) or (output.splitlines() or ["no output"])[-1]),
                            measured=f"exit {done.returncode}", limit=limit, offenders=errors, evidence=evidence)
     applied = set()
@@ -415,10 +413,10 @@ def apply_dry_run(checkout: ConfigCheckout, overlay: str, kubeconfig: str, conte
         if missed:
             problems.append(f"{len(missed)} rendered object(s) not applied: {', '.join(missed[:5])}")
     if problems:
-        return CheckResult(cid, False, f"{overlay}@{(checkout.head or '?')[:12]} server-side dry run exit 0, but "
+        return CheckResult(False, f"{overlay}@{(checkout.head or '?')[:12]} server-side dry run exit 0, but "
                            + "; ".join(problems), measured=f"exit 0, {len(applied)} objects, {len(warnings)} warnings",
                            limit=limit, offenders=warnings + problems, evidence=evidence)
-    return CheckResult(cid, True, f"{overlay}@{checkout.head[:12]} applies as a server-side dry run ({len(applied)} "
+    return CheckResult(True, f"{overlay}@{checkout.head[:12]} applies as a server-side dry run ({len(applied)} "
                        f"objects, no warnings)", measured=f"exit 0, {len(applied)} objects", limit=limit,
                        evidence=evidence)
 
@@ -468,13 +466,12 @@ def _kubectl_errors(output: str) -> list[str]:
 def mirror_matches(checkout: ConfigCheckout, bucket: str, key: str, bundle: bytes | None, workdir: Path) -> CheckResult:
     """BAK-CONFIG-MIRROR: the bucket's Git bundle has the repository's production head, and it restores:
     a clone from the bundle alone checks out that head (a truncated or incremental bundle cannot)."""
-    cid = "BAK-CONFIG-MIRROR"
     shown = f"aws s3 cp s3://{bucket}/{key} . && git bundle list-heads {Path(key).name}"
     if checkout.path is None or not checkout.head:
-        return CheckResult(cid, False, f"cannot compare: {checkout.error or 'no production head'}", measured="no branch",
+        return CheckResult(False, f"cannot compare: {checkout.error or 'no production head'}", measured="no branch",
                            limit="same head")
     if not bundle:
-        return CheckResult(cid, False, f"no configuration copy at s3://{bucket}/{key}"
+        return CheckResult(False, f"no configuration copy at s3://{bucket}/{key}"
                            + (" (an empty object)" if bundle is not None else ""), measured="missing",
                            limit=f"bundle with {checkout.branch}@{checkout.head[:12]}",
                            evidence=[Evidence("mirror", shown, "NoSuchKey" if bundle is None else "0 bytes")])
@@ -492,10 +489,10 @@ def mirror_matches(checkout: ConfigCheckout, bucket: str, key: str, bundle: byte
     limit = f"a restorable bundle with {checkout.branch}@{checkout.head[:12]}"
     if done.returncode != 0 or mirrored is None:
         other = ", ".join(sorted(heads)) or "none"
-        return CheckResult(cid, False, f"s3://{bucket}/{key} is not a Git bundle with branch {checkout.branch} "
+        return CheckResult(False, f"s3://{bucket}/{key} is not a Git bundle with branch {checkout.branch} "
                            f"(heads: {other})", measured="unreadable", limit=limit, evidence=evidence)
     if mirrored != checkout.head:
-        return CheckResult(cid, False, f"backup copy s3://{bucket}/{key} holds {checkout.branch}@{mirrored[:12]}, "
+        return CheckResult(False, f"backup copy s3://{bucket}/{key} holds {checkout.branch}@{mirrored[:12]}, "
                            f"repository head is {checkout.head[:12]}", measured=mirrored[:12], limit=checkout.head[:12],
                            evidence=evidence)
     restored = workdir / "mirror-restore"
@@ -511,8 +508,8 @@ def mirror_matches(checkout: ConfigCheckout, bucket: str, key: str, bundle: byte
                              f"exit {clone.returncode}: {clone.stderr.strip() or 'cloned'}; HEAD {head or '-'}"))
     shutil.rmtree(restored, ignore_errors=True)
     if clone.returncode != 0 or head != checkout.head:
-        return CheckResult(cid, False, f"backup copy s3://{bucket}/{key} names {checkout.branch}@{mirrored[:12]} but "
+        return CheckResult(False, f"backup copy s3://{bucket}/{key} names {checkout.branch}@{mirrored[:12]} but "
                            f"does not restore: {reason}", measured="not restorable", limit=limit, evidence=evidence)
-    return CheckResult(cid, True, f"backup copy s3://{bucket}/{key} holds {checkout.branch}@{mirrored[:12]} = repository "
+    return CheckResult(True, f"backup copy s3://{bucket}/{key} holds {checkout.branch}@{mirrored[:12]} = repository "
                        f"head, and a clone from it restores that commit", measured=mirrored[:12],
                        limit=checkout.head[:12], evidence=evidence)

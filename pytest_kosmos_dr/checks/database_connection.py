@@ -30,7 +30,6 @@ def database_connect(endpoint: DatabaseEndpoint, *, connect_timeout: timedelta,
     DR copy). ``database``: the target's ``[database]`` settings (None: the endpoint's, else defaults)."""
     import psycopg
 
-    cid = "VAL-DB-CONNECT"
     contract = Contract.of(database if database is not None else getattr(endpoint, "settings", None))
     required = tuple(contract.required())
     holding = contract.window_tables
@@ -54,7 +53,7 @@ def database_connect(endpoint: DatabaseEndpoint, *, connect_timeout: timedelta,
         cannot_look, reason, hint = classify(exc)
         if cannot_look:
             raise DRUnverifiable(f"DR database {where}", reason, hint) from None
-        return CheckResult(cid, False, f"DR database {where} did not answer SELECT 1 and the identity queries: {reason}",
+        return CheckResult(False, f"DR database {where} did not answer SELECT 1 and the identity queries: {reason}",
                            measured=reason, limit="SELECT 1 = 1", evidence=[Evidence("query", asked, reason)])
     database_name = name or endpoint.dbname
     seen = (f"SELECT 1 = {value} in {elapsed:.0f} ms; in recovery={recovering}; database={name}; KOSMOS tables "
@@ -82,10 +81,10 @@ def database_connect(endpoint: DatabaseEndpoint, *, connect_timeout: timedelta,
         problems.append(f"database {database_name} holds no {' or '.join(holding)}: a blank database, not the DR copy "
                         "of production")
     if problems:
-        return CheckResult(cid, False, f"DR database {where} answered SELECT 1 in {elapsed:.0f} ms, but "
+        return CheckResult(False, f"DR database {where} answered SELECT 1 in {elapsed:.0f} ms, but "
                            + "; ".join(problems) + " (required: the promoted DR database with KOSMOS's data)",
                            measured=seen, limit="SELECT 1 = 1 on the promoted DR database", offenders=problems,
                            evidence=evidence)
-    return CheckResult(cid, True, f"SELECT 1 on {where} returned 1 in {elapsed:.0f} ms; the promoted DR database "
+    return CheckResult(True, f"SELECT 1 on {where} returned 1 in {elapsed:.0f} ms; the promoted DR database "
                        f"(not in recovery, {database_name} with the KOSMOS tables {', '.join(required)} and rows in "
                        f"{', '.join(holding)})", measured=value, limit=1, evidence=evidence)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from ..clients.aws import call
@@ -260,7 +260,6 @@ def failover_trigger(view: Route53View, *, trigger: timedelta,
     """REC-FAILOVER-TRIGGER: the failover records' health checks watch the records' own endpoints, fail over
     within the trigger time (request interval x failure threshold) and watch from at least ``min_regions``
     regions (aws.min_checker_regions); the PRIMARY has one."""
-    cid = "REC-FAILOVER-TRIGGER"
     if min_regions is None or min_regions < 1:
         raise DRUnverifiable("REC-FAILOVER-TRIGGER", f"aws.min_checker_regions is {min_regions!r}: no number of "
                              "checker regions to require", "set aws.min_checker_regions to 1 or more")
@@ -296,10 +295,10 @@ def failover_trigger(view: Route53View, *, trigger: timedelta,
         offenders.append(f"no endpoint health check on the failover records of {view.api_name}: nothing measures "
                          "the primary")
     if offenders:
-        return CheckResult(cid, False, "; ".join(offenders) + f" (limit: fail over within {format_duration(trigger)}, "
+        return CheckResult(False, "; ".join(offenders) + f" (limit: fail over within {format_duration(trigger)}, "
                            f"checked from >= {min_regions} regions)", measured=measured, limit=trigger,
                            offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"{len(detections)} health checks on {view.api_name} watch their records' endpoints "
+    return CheckResult(True, f"{len(detections)} health checks on {view.api_name} watch their records' endpoints "
                        f"and fail over within {format_duration(slowest)} (interval x threshold), limit "
                        f"{format_duration(trigger)}; each checked from >= {min_regions} regions",
                        measured=measured, limit=trigger, evidence=evidence)
@@ -369,11 +368,12 @@ class SystemResolver:
         return Resolved(names, addresses)
 
 
-def resolver_for(sandbox_state: dict | None, timeout: timedelta):
-    """The sandbox's DNS server when there is one, else the system resolver."""
-    dns = (sandbox_state or {}).get("dns")
-    if dns:
-        return ServerResolver(dns["host"], dns["port"], timeout)
+def resolver_for(sandbox_state, timeout: timedelta):
+    """The sandbox's DNS server when there is one (``sandbox_state``: the environment's ``SandboxState``,
+    None for an estate), else the system resolver."""
+    dns = getattr(sandbox_state, "dns", None)
+    if dns is not None:
+        return ServerResolver(dns.host, dns.port, timeout)
     return SystemResolver(timeout)
 
 
@@ -461,7 +461,6 @@ def _dns_from_data_plane(down: ControlPlaneDown, resolver, max_ttl: timedelta, s
     secondary endpoint (by its name in the CNAME chain, or by its addresses) and to none of the primary
     endpoint's addresses; the two endpoints must not share an address; the answer's TTL (where the resolver
     reports it) lets clients follow within ``max_ttl``."""
-    cid = "REC-DNS"
     api = down.api_name
     secondary = _norm(secondary_endpoint)
     primary = _norm(primary_endpoint) if primary_endpoint else None
@@ -509,9 +508,9 @@ def _dns_from_data_plane(down: ControlPlaneDown, resolver, max_ttl: timedelta, s
                          "\n".join(lines))]
     measured = {"answering": None, "resolved": resolved.names[1:] + resolved.addresses, "judged from": "DNS alone"}
     if offenders:
-        return CheckResult(cid, False, "; ".join(offenders) + f" ({how})", measured=measured,
+        return CheckResult(False, "; ".join(offenders) + f" ({how})", measured=measured,
                            limit=f"the secondary endpoint {secondary}", offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"{how}: {api} resolves to {where}, the secondary endpoint {secondary}, none of the "
+    return CheckResult(True, f"{how}: {api} resolves to {where}, the secondary endpoint {secondary}, none of the "
                        f"primary's addresses; {ttl_note}", measured=measured, limit=f"the secondary endpoint {secondary}",
                        evidence=evidence)
 
@@ -526,7 +525,6 @@ def dns_on_secondary(view: "Route53View | ControlPlaneDown", resolver, *, max_tt
 
     With Route53's control plane down (``ControlPlaneDown``) it is judged from DNS alone: the name must resolve
     to ``secondary_endpoint`` and not to ``primary_endpoint`` (the target's regional endpoint names)."""
-    cid = "REC-DNS"
     if view is None or resolver is None:
         raise DRUnverifiable("REC-DNS", "no look at the hosted zone or no resolver")
     if isinstance(view, ControlPlaneDown):
@@ -586,22 +584,25 @@ def dns_on_secondary(view: "Route53View | ControlPlaneDown", resolver, *, max_tt
                          f"{resolver.command} {primary_name or ''}", "\n".join(resolution_lines))]
     measured = {"answering": (answering or {}).get("Failover"), "resolved": resolved.names[1:] + resolved.addresses}
     if offenders:
-        return CheckResult(cid, False, "; ".join(offenders), measured=measured, limit="SECONDARY",
+        return CheckResult(False, "; ".join(offenders), measured=measured, limit="SECONDARY",
                            offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"Route53 answers the SECONDARY record for {api} in {1 + len(view.shadows)} hosted "
+    return CheckResult(True, f"Route53 answers the SECONDARY record for {api} in {1 + len(view.shadows)} hosted "
                        f"zone(s), TTL within {format_duration(max_ttl)}; the name resolves to {where}, the secondary "
                        "endpoint", measured=measured, limit="SECONDARY", evidence=evidence)
 
 
 # -- SCN-REGIONAL-OUTAGE ------------------------------------------------------------------------------
+# The parts' own criteria, in the order they are given: inside SCN-REGIONAL-OUTAGE's verdict each part speaks
+# for its own criterion, not the test's marker, so these IDs are written here.
 REGIONAL_OUTAGE_PARTS = ("REC-DR-NODES", "REC-DR-PODS", "REC-DNS")
 
 
-def regional_outage(parts: list[CheckResult]) -> CheckResult:
-    """SCN-REGIONAL-OUTAGE: every part (DR nodes, DR pods, DNS on the secondary) was judged and passed; the
-    summary names the parts that did not, or are missing."""
-    cid = "SCN-REGIONAL-OUTAGE"
-    parts = [p for p in parts or [] if p is not None]
+def regional_outage(parts: list[CheckResult | None]) -> CheckResult:
+    """SCN-REGIONAL-OUTAGE: every part (DR nodes, DR pods, DNS on the secondary, in that order) was judged
+    and passed; the summary names the parts that did not, or are missing (None). A part naming no
+    criterion is the one of its position in ``REGIONAL_OUTAGE_PARTS``."""
+    parts = [p if p.criterion or i >= len(REGIONAL_OUTAGE_PARTS) else replace(p, criterion=REGIONAL_OUTAGE_PARTS[i])
+             for i, p in enumerate(parts or []) if p is not None]
     given = {p.criterion for p in parts}
     missing = [c for c in REGIONAL_OUTAGE_PARTS if c not in given]
     failed = [p for p in parts if not p.passed]
@@ -612,7 +613,7 @@ def regional_outage(parts: list[CheckResult]) -> CheckResult:
     if failed or missing:
         reasons = [f"{p.criterion} failed: {p.summary}" for p in failed]
         reasons += [f"{c} was not judged" for c in missing]
-        return CheckResult(cid, False, "the secondary region does not serve: " + "; ".join(reasons), measured=measured,
+        return CheckResult(False, "the secondary region does not serve: " + "; ".join(reasons), measured=measured,
                            limit="all parts pass", offenders=[p.criterion for p in failed] + missing, evidence=evidence)
-    return CheckResult(cid, True, "the secondary region serves: " + "; ".join(f"{p.criterion}: {p.summary}" for p in parts),
+    return CheckResult(True, "the secondary region serves: " + "; ".join(f"{p.criterion}: {p.summary}" for p in parts),
                        measured=measured, limit="all parts pass", evidence=evidence)

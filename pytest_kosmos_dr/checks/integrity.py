@@ -260,20 +260,20 @@ def _schema_problems(catalog: Catalog, contract: Contract, source: Catalog | Non
 
 
 def database_integrity(conn, restore_point: datetime | None, where: str, source_conn=None, source_name: str = "",
-                       newest_must_precede: bool = True, criterion: str = "REC-DB-INTEGRITY",
+                       newest_must_precede: bool = True, criterion: str = "",
                        database=None) -> CheckResult:
     """All integrity conditions on ``conn``; ``source_conn`` (optional) holds the rows expected.
 
     ``database`` is the target's ``[database]`` settings (or a ``Contract``; None: the defaults).
     ``newest_must_precede`` is False for a live DR database, which legitimately takes writes after
-    the incident. ``criterion`` names the drill the integrity is proven for (REC-DB-PITR, ...).
+    the incident. ``criterion`` names the drill the integrity is proven for (REC-DB-PITR, ...) when the
+    test is marked with more than one criterion; empty: the test's only marker decides.
     """
-    cid = criterion
     contract = Contract.of(database)
     window = span(contract.window)
     if restore_point is None:
-        return CheckResult(cid, False, f"{where}: no restore point to check the database against",
-                           measured=None, limit="a restore point")
+        return CheckResult(False, f"{where}: no restore point to check the database against",
+                           measured=None, limit="a restore point", criterion=criterion)
     problems: list[str] = []
     evidence: list[Evidence] = []
     shown = {"since": repr(isoformat(restore_point - contract.window)), "until": repr(isoformat(restore_point))}
@@ -288,8 +288,8 @@ def database_integrity(conn, restore_point: datetime | None, where: str, source_
                              + (f"\non {source_name}:\n{_describe_catalog(theirs_catalog)}" if compare else "")))
     lacking = _schema_problems(catalog, contract, theirs_catalog, source_name)
     if lacking:
-        return CheckResult(cid, False, f"{where}: " + "; ".join(lacking), measured="schema incomplete",
-                           limit="expected schema", offenders=lacking, evidence=evidence)
+        return CheckResult(False, f"{where}: " + "; ".join(lacking), measured="schema incomplete",
+                           limit="expected schema", offenders=lacking, evidence=evidence, criterion=criterion)
 
     tables = timestamped_tables(catalog, contract)
     # a table only the restored database has holds none of the source's data: not compared
@@ -359,12 +359,12 @@ def database_integrity(conn, restore_point: datetime | None, where: str, source_
 
     limit = theirs[first]["window"] if compare and first in (theirs or {}) else "> 0"
     if problems:
-        return CheckResult(cid, False, f"{where}: " + "; ".join(problems), measured=count,
-                           limit=limit, offenders=problems, evidence=evidence)
+        return CheckResult(False, f"{where}: " + "; ".join(problems), measured=count,
+                           limit=limit, offenders=problems, evidence=evidence, criterion=criterion)
     matched = (f" (every table = source {source_name}: counts and md5 over the {window}, counts up to the restore "
                "point)" if compare else " (source not reachable: not compared)")
     held = ", ".join(f"{ours[t]['window']} {t}" for t in contract.window_tables)
-    return CheckResult(cid, True, f"{where}: {held} in the {window} before {isoformat(restore_point)}{matched}, "
+    return CheckResult(True, f"{where}: {held} in the {window} before {isoformat(restore_point)}{matched}, "
                        f"{len(catalog.foreign_keys)} foreign keys without orphans, expected schema"
                        + (", nothing newer than the restore point" if newest_must_precede else ""),
-                       measured=count, limit=limit, evidence=evidence)
+                       measured=count, limit=limit, evidence=evidence, criterion=criterion)

@@ -81,7 +81,6 @@ def _served(answer) -> bool:
 
 def drill(control: KillSwitchControl, agent: str) -> CheckResult:
     """SCN-SECURITY-BREACH: engaged, the kill switch stops agent work; released, service returns."""
-    cid = "SCN-SECURITY-BREACH"
     api, contract = control.api, control.contract
     codes = tuple(contract.engaged_codes)
     wait_s = contract.wait.total_seconds()
@@ -90,14 +89,14 @@ def drill(control: KillSwitchControl, agent: str) -> CheckResult:
     guard.check(control.run, "the kill switch drill")  # refused before anything is asked or sent
     found = control.read(evidence)
     if isinstance(found, str):
-        return CheckResult(cid, False, f"no usable kill switch: {found}", measured=found, limit="GET 200 "
+        return CheckResult(False, f"no usable kill switch: {found}", measured=found, limit="GET 200 "
                            "{engaged: true|false}", evidence=evidence)
     if found["engaged"]:
         raise DRUnverifiable("kill switch", f"found engaged since {found.get('since') or '?'} "
                              f"(reason: {found.get('reason') or '-'}); drill not run, the switch is left engaged",
                              "release it deliberately (or wait for whoever engaged it), then run the drill again")
     if not codes:
-        return CheckResult(cid, False, "kill_switch.engaged_codes is empty: a refusal could not be recognised",
+        return CheckResult(False, "kill_switch.engaged_codes is empty: a refusal could not be recognised",
                            measured=[], limit=">= 1 HTTP code", evidence=evidence)
     path = contract.probe_path.format(agent=agent)
     baseline = http_client.get(api, path, f"agent probe {agent}")
@@ -113,7 +112,7 @@ def drill(control: KillSwitchControl, agent: str) -> CheckResult:
     if problem:
         # it may have been engaged all the same: release it (harmless when it was not)
         control.release(evidence, "DR drill: engaging failed, releasing", "release after the failed engage")
-        return CheckResult(cid, False, f"could not engage the kill switch: {problem}", measured=problem,
+        return CheckResult(False, f"could not engage the kill switch: {problem}", measured=problem,
                            limit=limit, evidence=evidence)
     guard.pause_point("kill-switch-engaged")
     was_refused, refused_after, tries, last = _eventually(api, path, wait_s, refused, "engaged", evidence,
@@ -145,9 +144,9 @@ def drill(control: KillSwitchControl, agent: str) -> CheckResult:
     measured = {"refused after": f"{refused_after:.1f} s" if was_refused else "never",
                 "served again after": f"{back_after:.1f} s" if back else "never"}
     if problems:
-        return CheckResult(cid, False, "kill switch drill: " + "; ".join(problems), measured=measured, limit=limit,
+        return CheckResult(False, "kill switch drill: " + "; ".join(problems), measured=measured, limit=limit,
                            offenders=problems, evidence=evidence)
-    return CheckResult(cid, True, f"kill switch drill: engaged -> agent work refused after {refused_after:.1f} s "
+    return CheckResult(True, f"kill switch drill: engaged -> agent work refused after {refused_after:.1f} s "
                        f"({_tries(len(tries))}); released -> served again after {back_after:.1f} s "
                        f"({_tries(len(back_tries))}); limit {wait_s:g} s each; left released as found",
                        measured=measured, limit=limit, evidence=evidence)

@@ -37,12 +37,11 @@ def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_st
         *, limit: timedelta, where: str, discovered: dict[str, str] | None = None) -> CheckResult:
     """OBJ-RPO: incident start minus the newest recovered write, per source, at most the RPO. ``discovered``:
     agents found running in the DR cluster that the targets file does not list (named as such)."""
-    cid = "OBJ-RPO"
     if incident_start is None:
         raise DRUnverifiable("OBJ-RPO", "no incident start to measure the data-loss window from")
     if not database or not agent_state:
         missing = [what for what, found in (("database tables", database), ("agents", agent_state)) if not found]
-        return CheckResult(cid, False, f"nothing to measure the data-loss window on: no {' and no '.join(missing)} "
+        return CheckResult(False, f"nothing to measure the data-loss window on: no {' and no '.join(missing)} "
                            f"(expected every written table of {where} and every agent's state)",
                            measured=None, limit=limit.total_seconds() if limit else None)
     gaps: dict[str, timedelta | None] = {}
@@ -61,20 +60,19 @@ def rpo(incident_start: datetime, database: dict[str, datetime | None], agent_st
     worst = max(known) if known else None
     measured = {source: (None if gap is None else round(gap.total_seconds(), 1)) for source, gap in gaps.items()}
     if offenders:
-        return CheckResult(cid, False, f"data loss over the RPO ({format_duration(limit)}): " + "; ".join(offenders),
+        return CheckResult(False, f"data loss over the RPO ({format_duration(limit)}): " + "; ".join(offenders),
                            measured=measured, limit=limit.total_seconds(), offenders=offenders, evidence=evidence)
-    return CheckResult(cid, True, f"worst data-loss window {format_duration(worst)} over {len(gaps)} sources, "
+    return CheckResult(True, f"worst data-loss window {format_duration(worst)} over {len(gaps)} sources, "
                        f"limit {format_duration(limit)}", measured=measured, limit=limit.total_seconds(),
                        evidence=evidence)
 
 
-def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta, now: datetime | None = None) -> CheckResult:
+def rto(incident_start: datetime, verdicts: list[dict], *, limit: timedelta, now: datetime | None = None) -> CheckResult:
     """OBJ-RTO: from the incident start until every gate criterion had passed, at most the RTO.
 
     Gate tests that only could not look (broken, skipped as not verified) leave the RTO unknown,
     not missed: that raises DRUnverifiable, unless the RTO has run out anyway (then it is missed).
     """
-    cid = "OBJ-RTO"
     if incident_start is None:
         raise DRUnverifiable("OBJ-RTO", "no incident start to measure the recovery time from")
     now = now or datetime.now(incident_start.tzinfo)
@@ -83,7 +81,7 @@ def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta, now: d
     lines = [f"{v['at']}  {v['outcome']:<8} {','.join(v.get('criteria') or [])}  {v.get('nodeid', '?')}" for v in verdicts]
     evidence = [Evidence("gate verdicts", "every gate test of this run, when it finished", "\n".join(lines))]
     if not verdicts:
-        return CheckResult(cid, False, "no gate criterion ran in this run, so recovery was never validated",
+        return CheckResult(False, "no gate criterion ran in this run, so recovery was never validated",
                            measured=None, limit=limit.total_seconds(), evidence=evidence)
     if not_passed:
         names = sorted({c for v in not_passed for c in v.get("criteria") or [v.get("nodeid", "?")]})
@@ -93,7 +91,7 @@ def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta, now: d
             raise DRUnverifiable("OBJ-RTO", f"{len(names)} gate criteria could not be verified ({', '.join(names)}), "
                                  f"so recovery is unknown {format_duration(elapsed)} after the incident start "
                                  f"(RTO {format_duration(limit)})")
-        return CheckResult(cid, False, f"not recovered after {format_duration(elapsed)}: {len(names)} gate criteria "
+        return CheckResult(False, f"not recovered after {format_duration(elapsed)}: {len(names)} gate criteria "
                            f"have not passed ({', '.join(names)}); RTO {format_duration(limit)}"
                            + (" (missed)" if elapsed > limit else ""),
                            measured=elapsed.total_seconds(), limit=limit.total_seconds(), offenders=names,
@@ -104,5 +102,5 @@ def rto(incident_start: datetime, verdicts: list[dict], limit: timedelta, now: d
     summary = (f"recovery validated {format_duration(elapsed)} after the incident start "
                f"({isoformat(incident_start)} -> {isoformat(validated)}), RTO {format_duration(limit)}"
                + ("" if ok else f": missed by {format_duration(elapsed - limit)}"))
-    return CheckResult(cid, ok, summary, measured=elapsed.total_seconds(), limit=limit.total_seconds(),
+    return CheckResult(ok, summary, measured=elapsed.total_seconds(), limit=limit.total_seconds(),
                        evidence=evidence)

@@ -64,25 +64,27 @@ def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | N
     its window, read from ``windows`` (the target's ``schedule``; None: its defaults).
 
     Raises ``NotVerified`` when the target's only entries of the kind are the sandbox's seeded
-    stand-ins (no drill was run: nothing to judge, never a pass).
+    stand-ins (no drill was run: nothing to judge, never a pass). The result names ``criterion``: the
+    ledger kind and window were looked up by it, so ``dr_check`` refuses it under another marker.
     """
     kind, _, what = SCHEDULE[criterion]
     window = window_of(criterion, windows)
     if window is None or window <= timedelta(0):
-        return CheckResult(criterion, False, f"no window for the {what}: schedule.{SCHEDULE[criterion][1]} is "
-                           f"{window!r} (expected a positive duration)", measured=None, limit=window)
+        return CheckResult(False, f"no window for the {what}: schedule.{SCHEDULE[criterion][1]} is "
+                           f"{window!r} (expected a positive duration)", measured=None, limit=window,
+                           criterion=criterion)
     now = now or utcnow()
     asked = (f"drill ledger {ledger.path}: newest {COUNTING[kind]} entry with kind={kind}, target={target}, "
              f"result=passed\n(shell: kosmos-dr ledger show --ledger {ledger.path})")
     if ledger.problems:
         shown = "; ".join(ledger.problems[:3]) + (f"; ... {len(ledger.problems) - 3} more"
                                                    if len(ledger.problems) > 3 else "")
-        return CheckResult(criterion, False, f"ledger tampered: {shown} (expected an intact hash chain)",
+        return CheckResult(False, f"ledger tampered: {shown} (expected an intact hash chain)",
                            measured=f"{len(ledger.problems)} problem(s)", limit="intact hash chain",
                            offenders=list(ledger.problems),
                            evidence=[Evidence("ledger verification", f"kosmos-dr ledger verify --ledger {ledger.path}",
                                               "\n".join(ledger.problems))],
-                           provenance=f"drill ledger {ledger.path}: fails verification")
+                           provenance=f"drill ledger {ledger.path}: fails verification", criterion=criterion)
     found = newest_passing(ledger, kind, target, now)
     if found is None:
         ignored = Counter(counts_for(e, kind) for _, e in ledger.entries
@@ -94,12 +96,12 @@ def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | N
         if seeded_only:
             raise NotVerified(f"no {COUNTING[kind]} {what} for target {target} in {ledger.path}: its only entries "
                               f"of this kind are sandbox-seeded stand-ins (no drill was run), which never count")
-        return CheckResult(criterion, False, f"no {COUNTING[kind]} passing {what} for target {target} in "
+        return CheckResult(False, f"no {COUNTING[kind]} passing {what} for target {target} in "
                            f"{ledger.path} ({len(ledger.entries)} entries{'; ' + listed if listed else ''}), "
                            f"limit one within {human(window)}", measured=None, limit=window,
                            evidence=[Evidence(f"newest {kind}", asked, "none"),
                                      Evidence("where the evidence came from", "drill ledger", provenance)],
-                           provenance=provenance)
+                           provenance=provenance, criterion=criterion)
     number, entry = found
     age = now - parse_instant(entry["at"])
     provenance = entry_provenance(ledger, number, entry)
@@ -107,8 +109,8 @@ def drill_recency(criterion: str, ledger: Ledger, target: str, now: datetime | N
              f" - {entry.get('note', '')}"
     ok = age <= window
     source = "run-recorded" if entry.get("source") == "run" else "manual"
-    return CheckResult(criterion, ok, f"newest {source} passing {what} {human(age)} ago ({entry['at']}, ledger line "
+    return CheckResult(ok, f"newest {source} passing {what} {human(age)} ago ({entry['at']}, ledger line "
                        f"{number}){'' if ok else ' (overdue)'}, limit {human(window)}", measured=age, limit=window,
                        evidence=[Evidence(f"newest {kind}", asked, answer),
                                  Evidence("where the evidence came from", "drill ledger", provenance)],
-                       provenance=provenance)
+                       provenance=provenance, criterion=criterion)

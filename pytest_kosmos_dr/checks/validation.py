@@ -115,7 +115,6 @@ def api_health(api: httpx.Client, health: Health | None = None, *, region: str |
                incident_start: datetime | None = None, now: datetime | None = None) -> CheckResult:
     """VAL-API-HEALTH: ``GET <health.path>`` is 200, its status one of the OK values, every component
     healthy (the required ones among them), answered fresh by the DR ``region`` (when the body names one)."""
-    cid = "VAL-API-HEALTH"
     health = health or Health()
     if health.required_components and not health.components_field:
         raise DRUnverifiable("health contract", f"health.required_components {list(health.required_components)} "
@@ -133,7 +132,7 @@ def api_health(api: httpx.Client, health: Health | None = None, *, region: str |
     elapsed = time.monotonic() - started
     asked = http_client.as_curl(api, path)
     if isinstance(answer, str):
-        return CheckResult(cid, False, f"{api.base_url}{path} did not answer: {answer}",
+        return CheckResult(False, f"{api.base_url}{path} did not answer: {answer}",
                            measured=answer, limit=limit, evidence=[Evidence("health request", asked, answer)])
     body = _json(answer)
     age = f" (Age: {answer.headers['age']})" if "age" in answer.headers else ""
@@ -182,13 +181,13 @@ def api_health(api: httpx.Client, health: Health | None = None, *, region: str |
         problems += _freshness(answer, body, health, incident_start, now or datetime.now(timezone.utc))
     shown_status = None if status is _ABSENT else status
     if problems:
-        return CheckResult(cid, False, f"{path}: {'; '.join(problems)} (expected {limit})",
+        return CheckResult(False, f"{path}: {'; '.join(problems)} (expected {limit})",
                            measured=f"HTTP {answer.status_code}, status {shown_status!r}, {len(components)} components",
                            limit=limit, offenders=offenders, evidence=evidence)
     where = f" from {answered}" if answered not in (_ABSENT, None, "") else ""
     parts = f", {len(components)} components ok ({', '.join(components)})" if health.components_field else \
         " (the body lists no components: health.components_field is empty)"
-    return CheckResult(cid, True, f"{path}: HTTP 200 in {elapsed * 1000:.0f} ms{where}, {health.status_field} "
+    return CheckResult(True, f"{path}: HTTP 200 in {elapsed * 1000:.0f} ms{where}, {health.status_field} "
                        f"{shown_status}{parts}", measured=f"HTTP 200, {len(components)} components ok", limit=limit,
                        evidence=evidence)
 
@@ -199,14 +198,13 @@ def grafana_health(grafana: httpx.Client, monitoring: Monitoring | None = None) 
     availability series (monitoring that is up but sees nothing is not monitoring)."""
     from .availability import live_query
 
-    cid = "VAL-MONITORING"
     monitoring = monitoring or Monitoring()
     uid, query = monitoring.datasource, live_query(monitoring.availability_series)
     limit = f"HTTP 200 database ok; data source {uid} OK; a current sample of {query}"
     answer = http_client.get(grafana, "/api/health", "Grafana /api/health")
     asked = f"GET {grafana.base_url}/api/health\n(shell: curl -sS {grafana.base_url}/api/health)"
     if isinstance(answer, str):
-        return CheckResult(cid, False, f"Grafana {grafana.base_url}/api/health did not answer: {answer}",
+        return CheckResult(False, f"Grafana {grafana.base_url}/api/health did not answer: {answer}",
                            measured=answer, limit=limit, evidence=[Evidence("health", asked, answer)])
     body = _json(answer)
     body = body if isinstance(body, dict) else {}
@@ -214,7 +212,7 @@ def grafana_health(grafana: httpx.Client, monitoring: Monitoring | None = None) 
     evidence = [Evidence("health", asked, f"HTTP {answer.status_code}\n{trim(answer.text)}")]
     if answer.status_code != 200 or database != "ok" or not version:
         missing = "" if version else ", no version (not Grafana's health answer)"
-        return CheckResult(cid, False, f"Grafana /api/health: HTTP {answer.status_code}, database={database!r}{missing} "
+        return CheckResult(False, f"Grafana /api/health: HTTP {answer.status_code}, database={database!r}{missing} "
                            f"(expected HTTP 200, database 'ok')", measured=database, limit="ok", evidence=evidence)
     problems = []
     # the data source the availability series is read from
@@ -251,9 +249,9 @@ def grafana_health(grafana: httpx.Client, monitoring: Monitoring | None = None) 
                 problems.append(f"no current sample of {query}: the monitoring does not see the KOSMOS API "
                                 f"(probes stopped or aimed elsewhere)")
     if problems:
-        return CheckResult(cid, False, f"Grafana {version} is up (database ok) but " + "; ".join(problems),
+        return CheckResult(False, f"Grafana {version} is up (database ok) but " + "; ".join(problems),
                            measured="; ".join(problems), limit=limit, offenders=problems, evidence=evidence)
-    return CheckResult(cid, True, f"Grafana {version}: HTTP 200, database ok; data source {uid} OK with a current "
+    return CheckResult(True, f"Grafana {version}: HTTP 200, database ok; data source {uid} OK with a current "
                        f"sample of the availability series", measured="ok", limit=limit, evidence=evidence)
 
 
@@ -272,7 +270,6 @@ def _command_evidence(title: str, run: plan_commands.CommandRun) -> Evidence:
 def smoke_tests(smoke: SmokeTests, env: dict[str, str], run_folder: Path) -> CheckResult:
     """VAL-SMOKE: the plan's smoke tests (``smoke.smoke_command``, ``pytest tests/integration/smoke_tests.py``)
     run in the KOSMOS checkout against the DR API, and pass with at least one test run."""
-    cid = "VAL-SMOKE"
     checkout = plan_commands.resolve_checkout(smoke.checkout)
     run = plan_commands.run_command(smoke.smoke_command, checkout=checkout, env=env, timeout=smoke.timeout,
                                     run_folder=run_folder, name="smoke-tests")
@@ -281,14 +278,13 @@ def smoke_tests(smoke: SmokeTests, env: dict[str, str], run_folder: Path) -> Che
     measured = run.junit.describe() if run.junit else f"exit {run.exit_code}"
     limit = "exit 0 with at least one test run and none failed"
     offenders = list(run.junit.failed) if run.junit and not passed else ([] if passed else [run.last_line()[:300]])
-    return CheckResult(cid, passed, f"smoke tests {run.shown!r} in {run.cwd}: {reason}", measured=measured,
+    return CheckResult(passed, f"smoke tests {run.shown!r} in {run.cwd}: {reason}", measured=measured,
                        limit=limit, offenders=offenders, evidence=evidence)
 
 
 def agent_routing(smoke: SmokeTests, agents: tuple[str, ...], env: dict[str, str], run_folder: Path) -> CheckResult:
     """VAL-AGENT-ROUTING: the plan's routing script (``smoke.routing_command``, ``python
     scripts/test_agent_routing.py --agent {agent}``) passes for every agent of the target."""
-    cid = "VAL-AGENT-ROUTING"
     if not agents:
         raise DRUnverifiable("agent routing", "the target lists no agents to route to",
                              "list the plan's agents under [targets.NAME.agents]")
@@ -304,9 +300,9 @@ def agent_routing(smoke: SmokeTests, agents: tuple[str, ...], env: dict[str, str
     limit = f"exit 0 for every agent ({', '.join(agents)})"
     if failed:
         names = ", ".join(line.split(":", 1)[0] for line in failed)
-        return CheckResult(cid, False, f"routing script {script} failed for {names}: " + "; ".join(failed),
+        return CheckResult(False, f"routing script {script} failed for {names}: " + "; ".join(failed),
                            measured=f"{len(failed)} of {len(agents)} agents failed", limit=limit, offenders=failed,
                            evidence=evidence)
-    return CheckResult(cid, True, f"routing script {script} passed for {len(agents)} agent(s): "
+    return CheckResult(True, f"routing script {script} passed for {len(agents)} agent(s): "
                        + "; ".join(passed_agents), measured=f"{len(agents)}/{len(agents)} agents", limit=limit,
                        evidence=evidence)

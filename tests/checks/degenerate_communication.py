@@ -46,18 +46,20 @@ CASES = {
             record(declared=Declaration(START, None, None)))),
     ],
     "communication.update_cadence": [
-        ("nothing at all, 8 h ongoing", lambda: communication.update_cadence(record(), UPDATE, START + EIGHT_HOURS)),
+        ("nothing at all, 8 h ongoing", lambda: communication.update_cadence(
+            record(), interval=UPDATE, now=START + EIGHT_HOURS)),
         ("declared, no update, resolved after 3 h", lambda: communication.update_cadence(
             record(declared=Declaration(START, "#incidents", None),
-                   resolution=Resolution(START + timedelta(hours=3), None)), UPDATE, LATER)),
-        ("zero interval", lambda: communication.update_cadence(record(), timedelta(0), START + EIGHT_HOURS)),
+                   resolution=Resolution(START + timedelta(hours=3), None)), interval=UPDATE, now=LATER)),
+        ("zero interval", lambda: communication.update_cadence(
+            record(), interval=timedelta(0), now=START + EIGHT_HOURS)),
     ],
     "communication.customer_notice": [
-        ("no email, days later", lambda: communication.customer_notice(record(), NOTICE, LATER)),
+        ("no email, days later", lambda: communication.customer_notice(record(), within=NOTICE, now=LATER)),
         ("email with empty audience sent a day late", lambda: communication.customer_notice(
-            record(customer_email=CustomerEmail(START + timedelta(days=1), "")), NOTICE, LATER)),
+            record(customer_email=CustomerEmail(START + timedelta(days=1), "")), within=NOTICE, now=LATER)),
         ("zero allowance", lambda: communication.customer_notice(
-            record(customer_email=CustomerEmail(START + timedelta(minutes=1), "all")), timedelta(0), LATER)),
+            record(customer_email=CustomerEmail(START + timedelta(minutes=1), "all")), within=timedelta(0), now=LATER)),
     ],
     "communication.resolution_email": [
         ("resolved, no email", lambda: communication.resolution_email(record(resolution=RESOLVED_NO_EMAIL))),
@@ -68,11 +70,11 @@ CASES = {
     ],
     "communication.postmortem_published": [
         ("resolved, no post-mortem, days later", lambda: communication.postmortem_published(
-            record(resolution=RESOLVED_NO_EMAIL), POSTMORTEM, LATER)),
+            record(resolution=RESOLVED_NO_EMAIL), within=POSTMORTEM, now=LATER)),
         ("zero allowance, none published", lambda: communication.postmortem_published(
-            record(resolution=RESOLVED_NO_EMAIL), timedelta(0), LATER)),
+            record(resolution=RESOLVED_NO_EMAIL), within=timedelta(0), now=LATER)),
         ("no post-mortem a year later", lambda: communication.postmortem_published(
-            record(resolution=RESOLVED_NO_EMAIL), POSTMORTEM, START + timedelta(days=365))),
+            record(resolution=RESOLVED_NO_EMAIL), within=POSTMORTEM, now=START + timedelta(days=365))),
     ],
     "communication.status_page": [
         ("empty object", lambda: communication.status_page(page({}), None, None)),

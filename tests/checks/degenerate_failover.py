@@ -36,7 +36,7 @@ def down():
 
 
 def passed(criterion):
-    return CheckResult(criterion, True, "ok")
+    return CheckResult(True, "ok", criterion=criterion)
 
 
 CASES = {

@@ -21,9 +21,10 @@ CASES = {
         ("sources None", lambda: objectives.rpo(NOW, None, None, limit=RPO, where="db")),
     ],
     "objectives.rto": [
-        ("no gate verdicts", lambda: objectives.rto(NOW - timedelta(hours=1), [], RTO)),
-        ("None verdicts", lambda: objectives.rto(NOW - timedelta(hours=1), None, RTO)),
-        ("verdicts missing their fields", lambda: objectives.rto(NOW - timedelta(hours=1), [{}, {"outcome": "passed"}], RTO)),
-        ("no incident start", lambda: objectives.rto(None, [{"at": NOW.isoformat(), "outcome": "passed"}], RTO)),
+        ("no gate verdicts", lambda: objectives.rto(NOW - timedelta(hours=1), [], limit=RTO)),
+        ("None verdicts", lambda: objectives.rto(NOW - timedelta(hours=1), None, limit=RTO)),
+        ("verdicts missing their fields", lambda: objectives.rto(NOW - timedelta(hours=1), [{}, {"outcome": "passed"}],
+                                                                limit=RTO)),
+        ("no incident start", lambda: objectives.rto(None, [{"at": NOW.isoformat(), "outcome": "passed"}], limit=RTO)),
     ],
 }

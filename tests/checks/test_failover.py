@@ -125,7 +125,7 @@ def test_dns_sees_a_private_zone_without_the_name():
 
 # -- SCN-REGIONAL-OUTAGE ------------------------------------------------------------------------------
 def part(criterion, passed=True):
-    return CheckResult(criterion, passed, f"{criterion} summary")
+    return CheckResult(passed, f"{criterion} summary", criterion=criterion)
 
 
 def test_regional_outage_passes_with_every_part():
@@ -135,6 +135,16 @@ def test_regional_outage_passes_with_every_part():
 def test_regional_outage_fails_on_a_missing_part():
     result = fo.regional_outage([part("REC-DR-NODES"), part("REC-DR-PODS")])
     assert result.summary == "the secondary region does not serve: REC-DNS was not judged"
+
+
+def test_regional_outage_names_unnamed_parts_by_their_position():
+    unnamed = [CheckResult(True, "nodes"), CheckResult(True, "pods"), CheckResult(False, "dns")]
+    result = fo.regional_outage(unnamed)
+    assert result.summary == "the secondary region does not serve: REC-DNS failed: dns"
+    assert result.measured == {"REC-DR-NODES": "passed", "REC-DR-PODS": "passed", "REC-DNS": "failed"}
+    assert [p.criterion for p in unnamed] == ["", "", ""]  # the caller's results are left as they were
+    assert fo.regional_outage([CheckResult(True, "nodes"), None, CheckResult(True, "dns")]).summary == \
+        "the secondary region does not serve: REC-DR-PODS was not judged"
 
 
 def test_regional_outage_fails_on_no_parts_and_names_failed_ones():

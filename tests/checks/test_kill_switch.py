@@ -20,6 +20,17 @@ ALTERNATE = KillSwitch(method="POST", path="/api/admin/kill-switch", probe_path=
                        engaged_codes=(503,), wait=timedelta(seconds=0.5))
 
 
+@pytest.fixture(autouse=True)
+def no_pauses(monkeypatch):
+    """The retries and polls still happen, without their pauses: an engaged switch's 503 is retried as
+    transient by ``clients.http.get`` (1 s of backoff per probe) and a refusal is polled for the whole wait."""
+    from pytest_kosmos_dr.clients import http
+
+    monkeypatch.setattr(http, "RETRY_BACKOFF_S", (0.0, 0.0))
+    monkeypatch.setattr(kill_switch, "POLL_FIRST_S", 0.01)
+    monkeypatch.setattr(kill_switch, "POLL_MAX_S", 0.05)
+
+
 class FakeApi:
     """A KOSMOS API that keeps a switch behind ``contract`` and refuses agent work with ``code`` while engaged."""
 
@@ -58,8 +69,9 @@ def test_the_drill_follows_the_targets_contract():
 
 
 def test_a_refusal_code_outside_the_contract_is_no_refusal():
-    api = FakeApi(ALTERNATE, code=423)  # the alternate contract says 503 only
-    result = kill_switch.drill(KillSwitchControl(api.client(), run(), ALTERNATE), "zeus-orchestrator")
+    contract = replace(ALTERNATE, wait=timedelta(seconds=0.05))  # refused never comes: polled for the whole wait
+    api = FakeApi(contract, code=423)  # the alternate contract says 503 only
+    result = kill_switch.drill(KillSwitchControl(api.client(), run(), contract), "zeus-orchestrator")
     assert not result.passed
     assert "agent work still answered with the switch engaged" in result.summary and "expected HTTP 503" in result.summary
     assert api.state["engaged"] is False  # released all the same

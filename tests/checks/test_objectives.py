@@ -34,13 +34,13 @@ def test_rpo_fails_with_nothing_to_measure():
 def test_rto_within_and_missed():
     at = lambda delta: (INCIDENT + delta).isoformat()  # noqa: E731
     ok = objectives.rto(INCIDENT, [{"nodeid": "a", "criteria": ["VAL-SMOKE"], "outcome": "passed",
-                                    "at": at(timedelta(hours=1))}], RTO)
+                                    "at": at(timedelta(hours=1))}], limit=RTO)
     assert ok.passed and ok.measured == 3600
     late = objectives.rto(INCIDENT, [{"nodeid": "a", "criteria": ["VAL-SMOKE"], "outcome": "passed",
-                                      "at": at(timedelta(hours=5))}], RTO)
+                                      "at": at(timedelta(hours=5))}], limit=RTO)
     assert not late.passed and "missed by 60 min" in late.summary
 
 
 def test_rto_without_an_incident_start_cannot_be_verified():
     with pytest.raises(DRUnverifiable):
-        objectives.rto(None, [], RTO)
+        objectives.rto(None, [], limit=RTO)
