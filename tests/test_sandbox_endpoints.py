@@ -166,6 +166,23 @@ def test_https_refuses_without_the_sandbox_ca_or_for_another_name(sandbox):
     assert wrong_name.returncode == 60 and "api.example.com" in wrong_name.stderr, (port, wrong_name.stderr)
 
 
+def test_plugin_http_client_trusts_the_targets_ca_bundle_only(sandbox):
+    """The checks' HTTP client verifies TLS against the target's CA bundle (``endpoints.ca_bundle``),
+    and against the system roots without one: the sandbox's certificate is then refused."""
+    import httpx
+
+    from pytest_kosmos_dr.clients.http import http_client
+    from pytest_kosmos_dr.target import Timeouts
+
+    port = re.search(r":(\d+)$", sandbox.state["grafana"]["https_url"].rstrip("/")).group(1)
+    url = f"https://127.0.0.1:{port}"
+    bundle = re.search(r"^export KOSMOS_DR_CA_BUNDLE=(\S+)$", sandbox.env_file.read_text(), re.M).group(1)
+    with http_client(url, Timeouts(), verify=bundle) as client:
+        assert client.get("/api/health").status_code == 200
+    with http_client(url, Timeouts(), verify=True) as client, pytest.raises(httpx.ConnectError, match="verify failed"):
+        client.get("/api/health")
+
+
 def test_env_file_lets_curl_verify_and_keeps_the_plans_psql_line(sandbox):
     _need("curl", "psql")
     env_file = sandbox.env_file

@@ -331,6 +331,7 @@ CLIENT_COMMANDS = {
 
 
 @pytest.mark.parametrize("client", sorted(CLIENT_COMMANDS))
+@pytest.mark.slow  # owns a sandbox at --latency
 def test_real_clients_work_through_the_latency(slow_sandbox, client):
     walls = []
     for _ in range(2):
@@ -342,6 +343,7 @@ def test_real_clients_work_through_the_latency(slow_sandbox, client):
 
 
 @pytest.mark.parametrize("transport", ["", "+tcp"])
+@pytest.mark.slow  # owns a sandbox at --latency
 def test_dns_answers_through_the_latency(slow_sandbox, transport):
     dns = slow_sandbox.state["dns"]
     wall, done = _shell(slow_sandbox, f"dig @{dns['host']} -p {dns['port']} {transport} +short +tries=1 +time=5 "
@@ -350,6 +352,7 @@ def test_dns_answers_through_the_latency(slow_sandbox, transport):
     assert wall >= LATENCY_MS / 1000
 
 
+@pytest.mark.slow  # owns a sandbox at --latency
 def test_single_request_round_trip_is_at_least_the_latency(slow_sandbox):
     """One HTTP request on an open connection (no connect, no interpreter): the minimum of several."""
     import httpx
@@ -365,6 +368,7 @@ def test_single_request_round_trip_is_at_least_the_latency(slow_sandbox):
     assert min(rounds) >= LATENCY_MS / 1000
 
 
+@pytest.mark.slow  # owns a sandbox at --latency
 def test_python_clients_and_status_show_the_latency(slow_sandbox):
     """psycopg, boto3 and the official Kubernetes client through the proxies; ``sandbox status`` names the latency."""
     import boto3
@@ -391,6 +395,37 @@ def test_python_clients_and_status_show_the_latency(slow_sandbox):
     assert f"latency:      {LATENCY_MS} ms" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.slow  # owns a sandbox at --latency
+def test_rds_endpoint_is_behind_the_latency(slow_sandbox):
+    """A client that takes the DR database's port from describe-db-instances (the plan's ``psql -h <RDS
+    endpoint>``) goes through a delaying proxy too: the connection is counted by that proxy, and takes
+    at least one round trip; ``sandbox status`` prints the same port. (Production is down after the
+    incident: nothing to connect to.)"""
+    instance, region = "kosmos-prod-replica", "us-west-2"
+    import boto3
+    import psycopg
+
+    env = _env(slow_sandbox)
+    rds = boto3.client("rds", region_name=region, endpoint_url=env["AWS_ENDPOINT_URL"],
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    endpoint = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]["Endpoint"]
+    port = int(endpoint["Port"])
+    proxied = {name: counts for name, counts in slow_sandbox.latency_counts().items() if name.startswith("rds:")}
+    assert len(proxied) >= 1, slow_sandbox.latency_counts()
+    before = sum(c["connections"] for c in proxied.values())
+    started = time.monotonic()
+    with psycopg.connect(host=endpoint["Address"], port=port, dbname=env["PGDATABASE"], user=env["PGUSER"],
+                         password=env["PGPASSWORD"], connect_timeout=30) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert time.monotonic() - started >= LATENCY_MS / 1000
+    after = {name: c for name, c in slow_sandbox.latency_counts().items() if name.startswith("rds:")}
+    assert sum(c["connections"] for c in after.values()) > before, (port, after)
+    out = subprocess.run([sys.executable, "-m", "pytest_kosmos_dr.cli", "sandbox", "--state-dir",
+                          str(slow_sandbox.state_dir), "status"], capture_output=True, text=True, timeout=60)
+    assert f" -p {port} " in out.stdout, out.stdout + out.stderr  # the psql line by the RDS endpoint name
+
+
+@pytest.mark.slow  # owns a sandbox at --latency
 def test_another_latency_is_a_mismatch(slow_sandbox):
     from pytest_kosmos_dr.sandbox import manager
 
@@ -400,6 +435,7 @@ def test_another_latency_is_a_mismatch(slow_sandbox):
     assert not started and running.latency_ms == LATENCY_MS
 
 
+@pytest.mark.slow  # owns a sandbox at --latency
 def test_gate_passes_through_the_proxies(slow_sandbox, pytester, monkeypatch):
     from conftest import run_suite
 

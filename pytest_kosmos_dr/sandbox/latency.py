@@ -26,6 +26,7 @@ import logging
 import re
 import socket
 import struct
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,13 @@ class TcpDelayProxy:
     def target(self) -> tuple[str, int]:
         return self.upstream() if callable(self.upstream) else self.upstream
 
-    async def start(self) -> "TcpDelayProxy":
-        self.server = await asyncio.start_server(self._serve, self.host, self.port, limit=CHUNK)
+    async def start(self, sock: socket.socket | None = None) -> "TcpDelayProxy":
+        """Listen (on ``sock`` when given: a socket already bound and listening, whose queued
+        connections are then served)."""
+        if sock is not None:
+            self.server = await asyncio.start_server(self._serve, sock=sock, limit=CHUNK)
+        else:
+            self.server = await asyncio.start_server(self._serve, self.host, self.port, limit=CHUNK)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -309,7 +315,13 @@ PORT_ENV = ("PGPORT", "DB_PORT")
 
 
 class LatencyProxies:
-    """Every endpoint the sandbox publishes, behind a delaying proxy; ``published`` rewrites what is written out."""
+    """Every endpoint the sandbox publishes, behind a delaying proxy; ``published`` rewrites what is written out.
+
+    RDS reports each instance's endpoint behind a proxy of its own (``instance_port``): a client that
+    takes the port from ``describe-db-instances`` (the plan's ``psql -h <RDS endpoint>``, a restore
+    drill's connection) waits for the round trip too. Those proxies are made when RDS first reports
+    the instance, from moto's request thread, without waiting for the event loop: the listening socket
+    is bound there (connections queue in its backlog) and handed to the loop to serve."""
 
     def __init__(self, delay_s: float) -> None:
         self.delay_s = delay_s
@@ -317,11 +329,46 @@ class LatencyProxies:
         self.ports: dict[int, int] = {}  # direct port -> the proxy's, for the endpoints that do not move
         self.database: TcpDelayProxy | None = None
         self._database_port: Callable[[], int | None] = lambda: None
+        self.instance_ports: dict[int, int] = {}  # an RDS instance's server port -> its proxy's
+        self._instance_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unserved: set[socket.socket] = set()  # bound for an instance proxy, not yet served by the loop
+
+    def instance_port(self, port: int) -> int:
+        """The port RDS reports for an instance whose server listens on ``port``: its delaying proxy's
+        (made on first use; thread-safe, never blocks on the event loop)."""
+        with self._instance_lock:
+            if port in self.instance_ports:
+                return self.instance_ports[port]
+            if self._loop is None or self._loop.is_closed():
+                return port
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((LOOPBACK, 0))
+            sock.listen(128)
+            sock.setblocking(False)
+            proxy = TcpDelayProxy((LOOPBACK, port), self.delay_s, LOOPBACK, sock.getsockname()[1], name=f"rds:{port}")
+            self.instance_ports[port] = proxy.port
+            self._unserved.add(sock)
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._serve_instance(proxy, sock)))
+            return proxy.port
+
+    async def _serve_instance(self, proxy: TcpDelayProxy, sock: socket.socket) -> None:
+        try:
+            await proxy.start(sock)
+        except OSError as exc:
+            log.warning("latency proxy %s: cannot serve: %s", proxy.name, exc)
+            sock.close()
+            return
+        finally:
+            self._unserved.discard(sock)
+        self.proxies.append(proxy)
 
     async def wrap(self, ctx) -> None:
         """Start a proxy for each endpoint in ``ctx.state`` (after every component has started)."""
         from urllib.parse import urlsplit
 
+        self._loop = asyncio.get_running_loop()
         state = ctx.state
         for section, key in HTTP_SECTIONS:
             url = (state.get(section) or {}).get(key)
@@ -351,6 +398,9 @@ class LatencyProxies:
         kubeconfig = (state.get("kubernetes") or {}).get("kubeconfig")
         if kubeconfig and Path(kubeconfig).is_file():
             self.rewrite_file(Path(kubeconfig))
+        rds = getattr(ctx.components.get("aws"), "rds", None)
+        if rds is not None:  # describe-db-instances reports each instance behind its proxy
+            rds.published_port = self.instance_port
 
     async def _add(self, proxy):
         await proxy.start()
@@ -376,6 +426,11 @@ class LatencyProxies:
         return {p.name: {"connections": getattr(p, "opened", 0), "round_trips": p.round_trips} for p in self.proxies}
 
     async def stop(self) -> None:
+        with self._instance_lock:
+            self._loop = None  # no more instance proxies
+            unserved, self._unserved = set(self._unserved), set()
+        for sock in unserved:
+            sock.close()
         for proxy in reversed(self.proxies):
             await proxy.stop()
         self.proxies.clear()

@@ -4,7 +4,8 @@ moto keeps the API's bookkeeping (identifiers, settings, snapshots, events); thi
 the backend methods that change data so each PostgreSQL instance is a real server:
 
 * ``create_db_instance``: initdb + start (WAL archived to the instance's own archive), the
-  ``Endpoint`` is 127.0.0.1 and the real port; its first automated snapshot is a real base backup.
+  ``Endpoint`` is 127.0.0.1 and the real port (with ``--latency``: the port of a delaying proxy in
+  front of it, sandbox/latency.py); its first automated snapshot is a real base backup.
 * ``create_db_snapshot`` (manual or automated, also the final snapshot of a delete): a real
   ``pg_basebackup``; ``copy_db_snapshot`` links a copy in the same region to the same base backup,
   and gives a copy in another region its own physical copy of it, kept in that region (as on AWS,
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..component import LOOPBACK
 from ..postgres import History, PostgresServer, RestorePoint, prepare_data_root, run_as_server_user
@@ -138,6 +139,8 @@ class RealRds:
         self._pending = threading.local()  # the server a restore prepared for create_db_instance
         self._backends: list[Any] = []
         self._counter = itertools.count(1)
+        # the port DescribeDBInstances reports for a server's port (sandbox/latency.py: its delaying proxy)
+        self.published_port: Callable[[int], int] = lambda port: port
         self._regional_copies: dict[tuple[Path, str], BaseBackup] = {}  # (source backup, region) -> copy
         self.after_restore: list = []  # callables(RealInstance): faults that corrupt what a restore yields
 
@@ -676,6 +679,17 @@ def _real_instance_class():
             @property
             def address(self) -> str:
                 return LOOPBACK
+
+            @property
+            def endpoint(self) -> dict[str, Any]:
+                """Where clients reach the server: behind its latency proxy when the sandbox adds latency."""
+                return {"Address": self.address, "Port": self.db_instance_port}
+
+            @property
+            def db_instance_port(self) -> int | None:
+                if self.port is None or self.registry is None:
+                    return self.port
+                return self.registry.published_port(self.port)
 
             @property
             def latest_restorable_time(self) -> datetime:
