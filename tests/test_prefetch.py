@@ -106,3 +106,12 @@ def test_concurrent_lists_keep_their_order_and_raise_the_first_failure_in_order(
         concurrently([lambda: [1], fail(first), fail(second)])
     assert raised.value is first
     assert concurrently([]) == []
+
+
+def test_the_clients_keep_a_connection_for_every_read_of_the_pool():
+    """The read pool never outgrows a client's connection pool (urllib3 would discard and warn)."""
+    from pytest_kosmos_dr import prefetch
+    from pytest_kosmos_dr.clients import aws, kube
+
+    assert aws.POOL_CONNECTIONS >= prefetch.WORKERS
+    assert kube.POOL_CONNECTIONS >= prefetch.WORKERS

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
@@ -34,6 +35,7 @@ from ..results import CheckResult, Evidence, trim
 from ..target import Health, Monitoring, SmokeTests
 from ..timeparse import format_duration, isoformat
 
+ROUTING_AT_ONCE = 4  # the plan's routing script, for this many agents at once
 HEALTH_MAX_AGE = timedelta(minutes=5)  # a health answer older than this is a cached one
 _ABSENT = object()
 
@@ -290,9 +292,17 @@ def agent_routing(smoke: SmokeTests, agents: tuple[str, ...], env: dict[str, str
                              "list the plan's agents under [targets.NAME.agents]")
     checkout = plan_commands.resolve_checkout(smoke.checkout)
     evidence, failed, passed_agents = [], [], []
-    for agent in agents:
-        run = plan_commands.run_command(smoke.routing_command, checkout=checkout, env=env, timeout=smoke.timeout,
-                                        run_folder=run_folder, name="agent-routing", agent=agent)
+
+    def route(agent: str) -> plan_commands.CommandRun:
+        return plan_commands.run_command(smoke.routing_command, checkout=checkout, env=env, timeout=smoke.timeout,
+                                         run_folder=run_folder, name="agent-routing", agent=agent)
+
+    # the agents' runs are independent: run together (a handful at most), judged in the target's order;
+    # one at a time when the command names its own JUnit file (the runs would overwrite it)
+    at_once = 1 if "junitxml" in smoke.routing_command else min(len(agents), ROUTING_AT_ONCE)
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        runs = list(pool.map(route, agents))
+    for agent, run in zip(agents, runs):
         ok, reason = plan_commands.verdict(run, smoke.cannot_verify_exit_codes)
         evidence.append(_command_evidence(f"routing {agent}", run))
         (passed_agents if ok else failed).append(f"{agent}: {reason}")

@@ -13,6 +13,7 @@ from ..target import Timeouts
 ROUTE53_CONTROL_PLANE = "us-east-1"  # Route53's API is served from us-east-1 (its DNS answers are global)
 
 
+POOL_CONNECTIONS = 20  # connections kept per endpoint: above the run's read pool (prefetch.WORKERS)
 OUTAGE_CODES = ("ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
                 "InternalServerError", "503", "502", "500", "504", "RequestTimeout")
 
@@ -124,6 +125,7 @@ class AwsClients:
                 connect_timeout=self.timeouts.connect.total_seconds(),
                 read_timeout=self.timeouts.read.total_seconds(),
                 retries={"mode": "adaptive", "max_attempts": 4},
+                max_pool_connections=POOL_CONNECTIONS,
             )
         return self._session
 

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import DRUnverifiable
 from ..target import Timeouts
 
+POOL_CONNECTIONS = 20  # connections kept per endpoint: above the run's read pool (prefetch.WORKERS)
 PAGE_SIZE = 500
 
 
@@ -299,4 +300,5 @@ def connect(kubeconfig: str, context: str, timeouts: Timeouts, in_cluster: bool 
     except ConfigException as exc:
         raise DRUnverifiable("DR cluster", f"kubeconfig unusable: {str(exc).splitlines()[0]}") from None
     configuration.retries = 2
+    configuration.connection_pool_maxsize = POOL_CONNECTIONS  # the run's reads share one client
     return DRCluster(client.ApiClient(configuration), context, timeouts)
