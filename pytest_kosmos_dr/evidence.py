@@ -61,9 +61,6 @@ def precise_duration(delta: timedelta | float) -> str:
     return f"{sign}{minutes} min {secs:02d} s"
 
 
-# the name reporting/timeline.py, reporting/scorecard.py and tests/test_many_targets.py still import
-format_duration = precise_duration
-
 
 def render(result: CheckResult) -> str:
     """Plain-text evidence: verdict, measured vs limit, offenders, each request and answer."""

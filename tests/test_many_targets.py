@@ -105,7 +105,7 @@ def test_two_targets_report_each_target_in_allure_and_their_scorecards(pytester,
     Allure result, picture, environment entry and scorecard speaks for."""
     from datetime import datetime, timedelta, timezone
 
-    from pytest_kosmos_dr.evidence import format_duration
+    from pytest_kosmos_dr.evidence import precise_duration
 
     monkeypatch.setenv("KOSMOS_DR_SANDBOX_DIR", str(tmp_path / "no-shared-sandbox"))
     config = tmp_path / "kosmos-dr.toml"
@@ -131,7 +131,7 @@ def test_two_targets_report_each_target_in_allure_and_their_scorecards(pytester,
             [picture] = [a for a in result["attachments"] if a["name"] == "RTO timeline"]
             svg = (results / picture["source"]).read_text()
             rto = {"east": 2, "west": 6}[target]
-            assert f"the {format_duration(rto * 3600)} RTO" in svg, (target, svg[:400])
+            assert f"the {precise_duration(rto * 3600)} RTO" in svg, (target, svg[:400])
 
     env = dict(line.split("=", 1) for line in (results / "environment.properties").read_text().splitlines())
     assert env["targets"] == "east, west"

@@ -203,10 +203,7 @@ class ReportingPlugin:
                 running = manager.find_running(folder)
                 if running is not None:
                     for secret in running.secrets():
-                        register_secret(secret)
-                    for section in running.state.values():
-                        if isinstance(section, dict):
-                            register_secret(section.get("secret_access_key"))
+                        register_secret(secret)  # passwords, tokens and the AWS secret key
         except Exception:  # noqa: BLE001 - pattern redaction still applies
             pass
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import catalog
-from ..evidence import format_duration, format_value
+from ..evidence import format_value, precise_duration
 from ..redaction import redact
 from ..timeparse import isoformat
 
@@ -55,7 +55,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, timedelta):
-        return {"seconds": value.total_seconds(), "text": format_duration(value.total_seconds())}
+        return {"seconds": value.total_seconds(), "text": precise_duration(value.total_seconds())}
     if isinstance(value, datetime):
         return isoformat(value)
     if isinstance(value, dict):

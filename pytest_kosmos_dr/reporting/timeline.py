@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 from typing import Any
 
-from ..evidence import format_duration
+from ..evidence import precise_duration
 from ..timeparse import isoformat, parse_instant
 from .scorecard import seconds_of
 
@@ -91,11 +91,11 @@ def rto_timeline_svg(incident: dict[str, Any], rto: timedelta | None, title: str
     def x(seconds: float) -> float:
         return round(left + seconds * scale, 1)
 
-    header = f"incident start {isoformat(start)}; measured {format_duration(measured)}"
+    header = f"incident start {isoformat(start)}; measured {precise_duration(measured)}"
     if rto_s:
         share = measured / rto_s * 100
-        header += f" of the {format_duration(rto_s)} RTO ({share:.1f} %)" if share < 1000 else \
-            f" against the {format_duration(rto_s)} RTO"
+        header += f" of the {precise_duration(rto_s)} RTO ({share:.1f} %)" if share < 1000 else \
+            f" against the {precise_duration(rto_s)} RTO"
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}' {FONT}>",
         f"<title>{escape(title)}</title>",
@@ -106,7 +106,7 @@ def rto_timeline_svg(incident: dict[str, Any], rto: timedelta | None, title: str
     ]
     ticks = (0.0, axis_end / 2, axis_end) if axis_end >= 4 else (0.0, axis_end)
     for tick in ticks:  # the axis says what it spans
-        tick_label = "0" if tick == 0 else f"+{format_duration(round(tick))}"
+        tick_label = "0" if tick == 0 else f"+{precise_duration(round(tick))}"
         anchor = "middle" if 0 < tick < axis_end else ("start" if tick == 0 else "end")
         parts.append(f"<line x1='{x(tick)}' y1='{axis_y - 4}' x2='{x(tick)}' y2='{axis_y + 4}' stroke='#333'/>")
         parts.append(f"<text x='{x(tick)}' y='{axis_y - 18}' text-anchor='{anchor}' fill='#777' font-size='10'>"
@@ -118,7 +118,7 @@ def rto_timeline_svg(incident: dict[str, Any], rto: timedelta | None, title: str
             parts.append(f"<rect x='{left}' y='{axis_y - 14}' width='{x(rto_s) - left}' height='28' fill='{fill}' opacity='0.6'/>")
             parts.append(f"<line x1='{x(rto_s)}' y1='{axis_y - 30}' x2='{x(rto_s)}' y2='{axis_y + 10}' "
                          "stroke='#c0392b' stroke-dasharray='5,3' stroke-width='2'/>")
-            label = f"RTO {format_duration(rto_s)}"
+            label = f"RTO {precise_duration(rto_s)}"
             lx, anchor = _label_x(x(rto_s), label, width)
             parts.append(f"<text x='{lx}' y='{axis_y - 34}' text-anchor='{anchor}' fill='#c0392b'>{escape(label)}</text>")
         else:  # far longer than the recovery: a break in the axis, then the objective
@@ -129,14 +129,14 @@ def rto_timeline_svg(incident: dict[str, Any], rto: timedelta | None, title: str
             parts.append(f"<line x1='{bx + 16}' y1='{axis_y}' x2='{rx}' y2='{axis_y}' stroke='#333' stroke-dasharray='2,3'/>")
             parts.append(f"<line x1='{rx}' y1='{axis_y - 30}' x2='{rx}' y2='{axis_y + 10}' stroke='#c0392b' "
                          "stroke-dasharray='5,3' stroke-width='2'/>")
-            label = f"RTO {format_duration(rto_s)} (off scale)"
+            label = f"RTO {precise_duration(rto_s)} (off scale)"
             lx, anchor = _label_x(rx, label, width)
             parts.append(f"<text x='{lx}' y='{axis_y - 34}' text-anchor='{anchor}' fill='#c0392b'>{escape(label)}</text>")
     for i, (label, seconds) in enumerate(offsets):
         cx = x(seconds)
         parts.append(f"<circle cx='{cx}' cy='{axis_y}' r='6' fill='#2c7be5'><title>{escape(label)}</title></circle>")
         ly = rows_top + 22 * i
-        text = f"{label} +{format_duration(seconds)}"
+        text = f"{label} +{precise_duration(seconds)}"
         lx, anchor = _label_x(cx, text, width)
         parts.append(f"<line x1='{cx}' y1='{axis_y + 6}' x2='{cx}' y2='{ly - 12}' stroke='#bbb'/>")
         parts.append(f"<text x='{lx}' y='{ly}' text-anchor='{anchor}'>{escape(text)}</text>")
@@ -175,15 +175,15 @@ def rpo_gap_svg(measured: Any, limit: Any, title: str = "RPO gap per source") ->
         f"<text x='20' y='24' font-size='16' font-weight='bold'>{escape(title)}</text>",
     ]
     if limit_s:
-        parts.append(f"<text x='20' y='44' fill='#555'>RPO objective {escape(format_duration(limit_s))}</text>")
+        parts.append(f"<text x='20' y='44' fill='#555'>RPO objective {escape(precise_duration(limit_s))}</text>")
     for i, (source, gap) in enumerate(sources):
         y = 60 + i * (bar_h + 12)
         over = limit_s is not None and gap > limit_s
         parts.append(f"<text x='{left - 10}' y='{y + 16}' text-anchor='end'>{escape(source)}</text>")
         parts.append(f"<rect x='{left}' y='{y}' width='{max(round(gap * scale, 1), 1)}' height='{bar_h}' "
                      f"fill='{'#e74c3c' if over else '#27ae60'}'><title>{escape(source)}: "
-                     f"{escape(format_duration(gap))}</title></rect>")
-        parts.append(f"<text x='{left + max(gap * scale, 1) + 6:.1f}' y='{y + 16}'>{escape(format_duration(gap))}</text>")
+                     f"{escape(precise_duration(gap))}</title></rect>")
+        parts.append(f"<text x='{left + max(gap * scale, 1) + 6:.1f}' y='{y + 16}'>{escape(precise_duration(gap))}</text>")
     if limit_s:
         lx = round(left + limit_s * scale, 1)
         bottom = 60 + len(sources) * (bar_h + 12)
