@@ -4,7 +4,8 @@ the session clients of ``fixtures.py``; the Kubernetes API paths, the regions ea
 and the target's limits live here, not in the suites.
 
 * ``dr_rds``: production (primary region) and the DR replica (secondary region), their snapshots
-  and automated backups.
+  and automated backups; ``dr_rds.production_snapshot_history`` / ``production_restore_window`` /
+  ``production_backup_copies``: what each BAK-DB-* criterion judges (``checks.backups.ProductionBackups``).
 * ``dr_kosmos``: the KOSMOS namespace of the DR cluster, listed afresh on each call.
 * ``kosmos_workloads``, ``dr_agents``, ``backup_reference``: what several suites evaluate.
 * ``agent_state_drill``: REC-AGENT-STATE's drill (``drills.agent_state``) into a scratch folder;
@@ -161,6 +162,47 @@ class DrRds:
         """The primary region's outage as the production reads saw it, else None."""
         return (self.production.down or self.production_snapshots.down
                 or self.production_automated_backups.down)
+
+    # -- production's backups as each BAK-DB-* criterion reads them (``checks.backups.ProductionBackups``);
+    # each takes only the reads its criterion needs, the secondary region's only while the primary is down
+    def _backups(self, **read):
+        from .checks.backups import ProductionBackups
+
+        return ProductionBackups(self.production_id, self.primary, self.secondary, dr_id=self.replica_id, **read)
+
+    @property
+    def production_snapshot_history(self):
+        """BAK-DB-SNAPSHOTS-HOURLY: production's snapshots in the primary region; while that listing
+        is down, every snapshot of the secondary region (the copies among them)."""
+        resource_id = self.production_resource_id
+        snapshots = self.production_snapshots
+        if snapshots.down is None:
+            return self._backups(resource_id=resource_id, snapshots=snapshots.value)
+        return self._backups(resource_id=resource_id, secondary_snapshots=self.secondary_snapshots,
+                             down=snapshots.down)
+
+    @property
+    def production_restore_window(self):
+        """BAK-DB-PITR-RETENTION: the DR instance described now, and production with its automated
+        backups and snapshots; while the primary region is down, the secondary region's automated
+        backups (the replicated ones among them) instead."""
+        dr_instance = self.replica
+        down = self.production_down
+        if down is None:
+            return self._backups(production=self.production.value, resource_id=self.production_resource_id,
+                                 automated_backups=self.production_automated_backups.value,
+                                 snapshots=self.production_snapshots.value, dr_instance=dr_instance)
+        return self._backups(dr_instance=dr_instance, secondary_automated_backups=self.secondary_automated_backups,
+                             down=down)
+
+    @property
+    def production_backup_copies(self):
+        """BAK-DB-CROSS-REGION: the secondary region's snapshots and automated backups, and production's
+        resource id asked afresh (None when the primary region does not answer: the copies must not
+        depend on it, they are then matched by name only)."""
+        snapshots, automated = self.secondary_snapshots, self.secondary_automated_backups
+        return self._backups(secondary_snapshots=snapshots, secondary_automated_backups=automated,
+                             resource_id=self.production_resource_id_if_answered)
 
 
 @pytest.fixture(scope="session")

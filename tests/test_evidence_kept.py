@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 from pytest_kosmos_dr import evidence, incident_record, ledger
+from pytest_kosmos_dr.sandbox.state import SandboxState
 
 CLI = [sys.executable, "-m", "pytest_kosmos_dr.cli"]
 
@@ -25,7 +26,7 @@ def test_keep_copies_once_and_the_published_path_then_names_the_copy(tmp_path):
     source.write_text("second")
     assert evidence.keep(source, folder).read_text() == "first"  # what the run judged stays cited
     assert evidence.keep(source, folder, refresh=True).read_text() == "second"
-    state = {"evidence": {"incident_record": str(source)}}
+    state = SandboxState(database=None, api=None, grafana=None, evidence={"incident_record": source})
     assert incident_record.sandbox_evidence_path(state, "incident_record") == kept
     source.unlink()  # the sandbox stopped: the copy is still there
     assert kept.is_file()

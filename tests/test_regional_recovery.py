@@ -46,13 +46,19 @@ def replicated(earliest: datetime, period: int = 30, **extra) -> dict:
 PROMOTED = {"DBInstanceIdentifier": "kosmos-prod-replica", "BackupRetentionPeriod": 30}
 
 
+def read_while_down(**read):
+    """Production's backups as read while us-east-1 is down: only the DR region's listings."""
+    return backups.ProductionBackups("kosmos-prod", "us-east-1", "us-west-2", dr_id="kosmos-prod-replica",
+                                     down=DOWN, **read)
+
+
 def pitr(dr_instance, automated):
-    return backups.pitr_retention_in_dr_region(dr_instance, "kosmos-prod-replica", "us-west-2", "kosmos-prod",
-                                               "us-east-1", automated, retention=DAYS30, down=DOWN, now=INCIDENT)
+    return backups.pitr_retention(read_while_down(dr_instance=dr_instance, secondary_automated_backups=automated),
+                                  retention=DAYS30, now=INCIDENT)
 
 
 def hourly(snapshots):
-    return backups.snapshots_hourly_from_copies(snapshots, "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G, down=DOWN)
+    return backups.snapshots_hourly(read_while_down(secondary_snapshots=snapshots), reference=REF, interval=H, grace=G)
 
 
 # -- BAK-DB-SNAPSHOTS-HOURLY from the copies ---------------------------------------------------------
@@ -111,14 +117,14 @@ def test_without_a_replicated_backup_the_window_is_not_verifiable():
 
 # Degenerate inputs of the two DR-region readings (the same contract as tests/checks/test_degenerate_world.py).
 DEGENERATE = {
-    "backups.snapshots_hourly_from_copies": [
+    "backups.snapshots_hourly (primary down)": [
         ("no snapshots", lambda: hourly([])),
         ("empty snapshot record", lambda: hourly([{}])),
         ("copy with None times", lambda: hourly([copy(INCIDENT, OriginalSnapshotCreateTime=None,
                                                       SnapshotCreateTime=None)])),
         ("copy not available", lambda: hourly([copy(INCIDENT - H, Status=None)])),
     ],
-    "backups.pitr_retention_in_dr_region": [
+    "backups.pitr_retention (primary down)": [
         ("nothing in the DR region", lambda: pitr(None, [])),
         ("empty records", lambda: pitr({}, [{}])),
         ("replicated backup without a window", lambda: pitr(PROMOTED, [replicated(INCIDENT, RestoreWindow=None)])),

@@ -10,13 +10,16 @@ While the primary region is down (its RDS raises ``RegionDown``) the same facts 
 region where it holds them: the snapshot copies (hourly cadence, by their original snapshot time),
 the DR instance's own retention and the replicated automated backups' restore window. Only what no
 DR-region source holds stays ``RegionDown`` ("not verifiable while <region> is down").
+
+The criteria take ``ProductionBackups`` (what was read, ``down`` set while the primary region is
+down) plus keyword-only limits, and choose between the two readings themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..clients.aws import call, describe_error
 from ..errors import DRUnverifiable, RegionDown
@@ -85,6 +88,27 @@ class PrimaryRead:
         if self.down is not None:
             raise self.down
         return self.value
+
+
+@dataclass(frozen=True)
+class ProductionBackups:
+    """Production's backups as one BAK-DB-* criterion reads them (plain data: ``dr_rds`` reads them,
+    a unit test writes them). ``down``: why the primary region's API could not be read (its
+    ``RegionDown``), else None; the criteria then judge the secondary region's fields. A field the
+    criterion does not read is left empty (never a pass: an empty listing fails)."""
+
+    production_id: str
+    primary: str
+    secondary: str
+    production: dict | None = None  # described in the primary region; None: RDS has no such instance
+    resource_id: str | None = None  # production's DbiResourceId; None: unknown (backups matched by name)
+    automated_backups: Sequence[dict] = ()  # production's, in the primary region
+    snapshots: Sequence[dict] = ()  # production's, in the primary region
+    secondary_snapshots: Sequence[dict] = ()  # every snapshot in the secondary region (the copies among them)
+    secondary_automated_backups: Sequence[dict] = ()  # the secondary region's (replicated ones among them)
+    dr_id: str = ""
+    dr_instance: dict | None = None  # described in the secondary region; None: RDS has no such instance
+    down: RegionDown | None = None
 
 
 def copied_from(snapshot: dict, region: str) -> bool:
@@ -324,12 +348,24 @@ def _not_counted(ignored: list[str]) -> str:
     return f"; not counted: {'; '.join(ignored)}" if ignored else ""
 
 
-def snapshots_hourly(snapshots: list[dict], instance: str, region: str, reference: Reference, *,
-                     interval: timedelta, grace: timedelta, resource_id: str | None = None,
-                     read_from: tuple[str, str] | None = None,
-                     window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
-    """BAK-DB-SNAPSHOTS-HOURLY: the newest snapshot holding data at or before the reference is at most
-    interval + grace old; no gap between consecutive snapshots in the ``window`` (backups.snapshot_window)
+def snapshots_hourly(backups: ProductionBackups, *, reference: Reference, interval: timedelta,
+                     grace: timedelta, window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
+    """BAK-DB-SNAPSHOTS-HOURLY on production's snapshots in the primary region; while it is down
+    (``backups.down``), on their copies in the secondary region (``_snapshots_hourly_from_copies``)."""
+    if backups.down is None:
+        return _snapshot_cadence(backups.snapshots, backups.production_id, backups.primary, reference,
+                                 interval=interval, grace=grace, resource_id=backups.resource_id, window=window)
+    return _snapshots_hourly_from_copies(backups.secondary_snapshots, backups.production_id, backups.primary,
+                                         backups.secondary, reference, interval=interval, grace=grace,
+                                         down=backups.down, resource_id=backups.resource_id, window=window)
+
+
+def _snapshot_cadence(snapshots: Sequence[dict], instance: str, region: str, reference: Reference, *,
+                      interval: timedelta, grace: timedelta, resource_id: str | None = None,
+                      read_from: tuple[str, str] | None = None,
+                      window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
+    """BAK-DB-SNAPSHOTS-HOURLY over one listing: the newest snapshot holding data at or before the reference
+    is at most interval + grace old; no gap between consecutive snapshots in the ``window`` (backups.snapshot_window)
     before the reference exceeds interval + grace. Only available snapshots of ``instance`` (of its current incarnation,
     ``resource_id`` = its DbiResourceId, when known) count; a copy counts by its data's time.
     ``read_from`` = (the listing's command, why it was read there) when not listed in ``region``."""
@@ -383,10 +419,10 @@ def snapshots_hourly(snapshots: list[dict], instance: str, region: str, referenc
                        measured=measured, limit=limit, evidence=evidence)
 
 
-def snapshots_hourly_from_copies(snapshots: list[dict], instance: str, primary: str, secondary: str,
-                                 reference: Reference, *, interval: timedelta, grace: timedelta,
-                                 down: RegionDown, resource_id: str | None = None,
-                                 window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
+def _snapshots_hourly_from_copies(snapshots: Sequence[dict], instance: str, primary: str, secondary: str,
+                                  reference: Reference, *, interval: timedelta, grace: timedelta,
+                                  down: RegionDown, resource_id: str | None = None,
+                                  window: timedelta = _BACKUPS.snapshot_window) -> CheckResult:
     """BAK-DB-SNAPSHOTS-HOURLY while ``primary`` is down: the same cadence read from the copies of
     ``instance``'s snapshots in ``secondary`` (``snapshots`` = that region's listing), each by its
     OriginalSnapshotCreateTime. A gap there is a gap in what the DR region can restore. With no copy
@@ -402,15 +438,29 @@ def snapshots_hourly_from_copies(snapshots: list[dict], instance: str, primary: 
     matched = "" if resource_id else ", matched by name"
     why = (f"read from the copies in {secondary} by their original snapshot time{matched}: {primary} is down "
            f"({down.reason})")
-    return snapshots_hourly(copies, instance, primary, reference, interval=interval, grace=grace, resource_id=resource_id,
-                            read_from=(asked, why), window=window)
+    return _snapshot_cadence(copies, instance, primary, reference, interval=interval, grace=grace,
+                             resource_id=resource_id, read_from=(asked, why), window=window)
 
 
 # -- BAK-DB-PITR-RETENTION --------------------------------------------------------------------------
-def pitr_retention(production: dict | None, production_id: str, primary: str, dr_instance: dict | None,
-                   dr_id: str, secondary: str, automated_backups: list[dict], snapshots: list[dict], *,
-                   retention: timedelta, now: datetime | None = None,
+def pitr_retention(backups: ProductionBackups, *, retention: timedelta, now: datetime | None = None,
                    slack: timedelta = _BACKUPS.pitr_slack) -> CheckResult:
+    """BAK-DB-PITR-RETENTION on production and the DR instance; while the primary region is down
+    (``backups.down``), read in the secondary region (``_pitr_retention_in_dr_region``)."""
+    if backups.down is None:
+        return _pitr_retention_in_primary(backups.production, backups.production_id, backups.primary,
+                                          backups.dr_instance, backups.dr_id, backups.secondary,
+                                          backups.automated_backups, backups.snapshots, retention=retention,
+                                          now=now, slack=slack)
+    return _pitr_retention_in_dr_region(backups.dr_instance, backups.dr_id, backups.secondary, backups.production_id,
+                                        backups.primary, backups.secondary_automated_backups, retention=retention,
+                                        down=backups.down, now=now, slack=slack)
+
+
+def _pitr_retention_in_primary(production: dict | None, production_id: str, primary: str, dr_instance: dict | None,
+                               dr_id: str, secondary: str, automated_backups: Sequence[dict],
+                               snapshots: Sequence[dict], *, retention: timedelta, now: datetime | None,
+                               slack: timedelta) -> CheckResult:
     """BAK-DB-PITR-RETENTION: BackupRetentionPeriod >= the retention on production (and on the DR
     instance once it is promoted), and production's earliest restorable time reaches back the
     retention, or, when it is younger, to within ``slack`` (backups.pitr_slack) of its creation."""
@@ -501,10 +551,10 @@ def _replicated_backups_of(automated_backups: list[dict], production_id: str, pr
     return replicated, skipped
 
 
-def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary: str, production_id: str,
-                                primary: str, automated_backups: list[dict], *, retention: timedelta,
-                                down: RegionDown, now: datetime | None = None,
-                                slack: timedelta = _BACKUPS.pitr_slack) -> CheckResult:
+def _pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary: str, production_id: str,
+                                 primary: str, automated_backups: Sequence[dict], *, retention: timedelta,
+                                 down: RegionDown, now: datetime | None = None,
+                                 slack: timedelta = _BACKUPS.pitr_slack) -> CheckResult:
     """BAK-DB-PITR-RETENTION while ``primary`` is down, read in ``secondary``: the promoted DR
     instance's own BackupRetentionPeriod, and production's replicated automated backup there
     (``automated_backups`` = that region's listing): its BackupRetentionPeriod >= the retention and
@@ -587,13 +637,16 @@ def pitr_retention_in_dr_region(dr_instance: dict | None, dr_id: str, secondary:
 REPLICATED_BACKUP_STATES = ("replicating", "active", "retained")
 
 
-def cross_region(snapshots: list[dict], automated_backups: list[dict], production_id: str, primary: str,
-                 secondary: str, reference: Reference, *, interval: timedelta, grace: timedelta,
-                 resource_id: str | None = None) -> CheckResult:
+def cross_region(backups: ProductionBackups, *, reference: Reference, interval: timedelta,
+                 grace: timedelta) -> CheckResult:
     """BAK-DB-CROSS-REGION: copies of production's snapshots (or replicated automated backups) exist in
     the secondary region, the newest holding data at or before the reference at most interval + grace
     older than it. Only available copies from the primary region of production (of its current
-    incarnation, ``resource_id`` = its DbiResourceId, when known) count, by their data's time."""
+    incarnation, ``backups.resource_id`` = its DbiResourceId, when known) count, by their data's time.
+    Read in the secondary region only, whether or not the primary region is down."""
+    snapshots, automated_backups = backups.secondary_snapshots, backups.secondary_automated_backups
+    production_id, primary, secondary = backups.production_id, backups.primary, backups.secondary
+    resource_id = backups.resource_id
     limit = interval + grace
     every = _grace_limit(interval, grace)
     from_primary = [s for s in snapshots if copied_from(s, primary)]

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 from pytest_kosmos_dr.checks import backups
+from pytest_kosmos_dr.errors import RegionDown
 
 INCIDENT = datetime(2025, 12, 13, 9, 12, tzinfo=timezone.utc)
 REF = backups.Reference.of(INCIDENT)
@@ -42,30 +43,47 @@ def _replication(instance, incident=INCIDENT):
                                "us-west-2", incident, rpo=timedelta(minutes=15), where="dr")
 
 
-def _pitr(production, snapshots=()):
-    return backups.pitr_retention(production, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2",
-                                  [], list(snapshots), retention=timedelta(days=30), now=INCIDENT)
+_DOWN = RegionDown("us-east-1", "AWS describe_db_snapshots in us-east-1", "ServiceUnavailable")
+
+
+def _production(**read):
+    return backups.ProductionBackups("kosmos-prod", "us-east-1", "us-west-2", dr_id="kosmos-prod-replica", **read)
+
+
+def _pitr(production, snapshots=(), **read):
+    return backups.pitr_retention(_production(production=production, snapshots=list(snapshots), **read),
+                                  retention=timedelta(days=30), now=INCIDENT)
+
+
+def _hourly(snapshots, resource_id=None, **read):
+    return backups.snapshots_hourly(_production(snapshots=snapshots, resource_id=resource_id, **read), reference=REF,
+                                    interval=H, grace=G)
+
+
+def _cross(snapshots, automated):
+    return backups.cross_region(_production(secondary_snapshots=snapshots, secondary_automated_backups=automated),
+                                reference=REF, interval=H, grace=G)
 
 
 CASES = {
     "backups.snapshots_hourly": [
-        ("no snapshots", lambda: backups.snapshots_hourly([], "kosmos-prod", "us-east-1", REF, interval=H, grace=G)),
-        ("only snapshots after the reference", lambda: backups.snapshots_hourly([LATER], "kosmos-prod", "us-east-1",
-                                                                                REF, interval=H, grace=G)),
-        ("snapshot without fields", lambda: backups.snapshots_hourly([{}], "kosmos-prod", "us-east-1", REF, interval=H, grace=G)),
-        ("snapshot with None time", lambda: backups.snapshots_hourly(
-            [{**LATER, "SnapshotCreateTime": None}], "kosmos-prod", "us-east-1", REF, interval=H, grace=G, resource_id="db-X")),
+        ("no snapshots", lambda: _hourly([])),
+        ("only snapshots after the reference", lambda: _hourly([LATER])),
+        ("snapshot without fields", lambda: _hourly([{}])),
+        ("snapshot with None time", lambda: _hourly([{**LATER, "SnapshotCreateTime": None}], resource_id="db-X")),
+        ("nothing read", lambda: _hourly(())),
+        ("primary down, no copies", lambda: _hourly([], down=_DOWN)),
+        ("primary down, only copies after the reference", lambda: _hourly(
+            [], down=_DOWN, secondary_snapshots=[{**LATER, "SourceRegion": "us-east-1"}])),
     ],
     "backups.cross_region": [
-        ("nothing in the secondary region", lambda: backups.cross_region([], [], "kosmos-prod", "us-east-1",
-                                                                         "us-west-2", REF, interval=H, grace=G)),
-        ("only copies after the reference", lambda: backups.cross_region(
-            [{**LATER, "SourceRegion": "us-east-1"}], [], "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G)),
-        ("empty snapshot and backup records", lambda: backups.cross_region([{}], [{}], "kosmos-prod", "us-east-1",
-                                                                           "us-west-2", REF, interval=H, grace=G)),
-        ("replicated backup without a window", lambda: backups.cross_region(
-            [], [{"DBInstanceIdentifier": "kosmos-prod", "Region": "us-east-1", "RestoreWindow": None}],
-            "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G)),
+        ("nothing in the secondary region", lambda: _cross([], [])),
+        ("only copies after the reference", lambda: _cross([{**LATER, "SourceRegion": "us-east-1"}], [])),
+        ("empty snapshot and backup records", lambda: _cross([{}], [{}])),
+        ("replicated backup without a window", lambda: _cross(
+            [], [{"DBInstanceIdentifier": "kosmos-prod", "Region": "us-east-1", "RestoreWindow": None}])),
+        ("only the primary region's listing", lambda: backups.cross_region(
+            _production(snapshots=[{**LATER, "SnapshotCreateTime": INCIDENT}]), reference=REF, interval=H, grace=G)),
     ],
     "backups.pitr_retention": [
         ("no production instance", lambda: _pitr(None)),
@@ -73,6 +91,9 @@ CASES = {
         ("retention None, no backups", lambda: _pitr({"BackupRetentionPeriod": None, "InstanceCreateTime": None})),
         ("retention 30, no backups", lambda: _pitr({"BackupRetentionPeriod": 30,
                                                     "InstanceCreateTime": INCIDENT - timedelta(days=2)})),
+        ("primary down, nothing in the DR region", lambda: _pitr(None, down=_DOWN)),
+        ("primary down, empty records", lambda: _pitr(None, down=_DOWN, dr_instance={},
+                                                      secondary_automated_backups=[{}])),
     ],
     "backups.replication": [
         ("no such instance", lambda: backups.replication(_Rds([None]), _CloudWatch(), _Conn(), "r", "p", "us-west-2",
@@ -86,33 +107,22 @@ CASES = {
 }
 
 
-from pytest_kosmos_dr.errors import RegionDown
-_DOWN = RegionDown("us-east-1", "AWS describe_db_snapshots in us-east-1", "ServiceUnavailable")
-
-
 def _copies_hourly(snapshots):
-    return backups.snapshots_hourly_from_copies(snapshots, "kosmos-prod", "us-east-1", "us-west-2", REF, interval=H, grace=G, down=_DOWN)
+    return _hourly([], down=_DOWN, secondary_snapshots=snapshots)
 
 
 def _pitr_dr(dr_instance, automated):
-    return backups.pitr_retention_in_dr_region(dr_instance, "kosmos-prod-replica", "us-west-2", "kosmos-prod",
-                                               "us-east-1", automated, retention=timedelta(days=30), down=_DOWN, now=INCIDENT)
+    return _pitr(None, down=_DOWN, dr_instance=dr_instance, secondary_automated_backups=automated)
 
 
 _COPY = {**LATER, "SourceRegion": "us-east-1", "SnapshotCreateTime": None, "OriginalSnapshotCreateTime": None}
 _REPLICATED = {"DBInstanceIdentifier": "kosmos-prod", "Region": "us-east-1", "Status": "replicating"}
-CASES.update({
-    "backups.snapshots_hourly_from_copies": [
-        ("no snapshots", lambda: _copies_hourly([])),
-        ("empty snapshot record", lambda: _copies_hourly([{}])),
-        ("copy with None times", lambda: _copies_hourly([_COPY])),
-        ("only copies after the reference", lambda: _copies_hourly([{**LATER, "SourceRegion": "us-east-1"}])),
-    ],
-    "backups.pitr_retention_in_dr_region": [
-        ("nothing in the DR region", lambda: _pitr_dr(None, [])),
-        ("empty records", lambda: _pitr_dr({}, [{}])),
-        ("replicated backup without a window", lambda: _pitr_dr({"BackupRetentionPeriod": 30},
-                                                                [{**_REPLICATED, "BackupRetentionPeriod": 30}])),
-        ("retention None everywhere", lambda: _pitr_dr({"BackupRetentionPeriod": None}, [_REPLICATED])),
-    ],
-})
+CASES["backups.snapshots_hourly"] += [  # while the primary region is down: read from the copies
+    ("primary down, empty snapshot record", lambda: _copies_hourly([{}])),
+    ("primary down, copy with None times", lambda: _copies_hourly([_COPY])),
+]
+CASES["backups.pitr_retention"] += [  # while the primary region is down: read in the DR region
+    ("primary down, replicated backup without a window", lambda: _pitr_dr(
+        {"BackupRetentionPeriod": 30}, [{**_REPLICATED, "BackupRetentionPeriod": 30}])),
+    ("primary down, retention None everywhere", lambda: _pitr_dr({"BackupRetentionPeriod": None}, [_REPLICATED])),
+]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from pytest_kosmos_dr.checks import backups
+from pytest_kosmos_dr.errors import RegionDown
 
 INCIDENT = datetime(2025, 12, 13, 9, 12, tzinfo=timezone.utc)
 REFERENCE = backups.Reference.of(INCIDENT)
@@ -29,15 +31,28 @@ def copies(**kwargs):
     return [snapshot(h + 0.3, SourceRegion="us-east-1", **kwargs) for h in range(24)]
 
 
+def production_backups(**read):
+    """Production's backups as a criterion read them (kosmos-prod in us-east-1, its DR instance in us-west-2)."""
+    return backups.ProductionBackups("kosmos-prod", "us-east-1", "us-west-2", dr_id="kosmos-prod-replica", **read)
+
+
+DOWN = RegionDown("us-east-1", "AWS describe_db_snapshots in us-east-1", "ServiceUnavailable")
+
+
+def snapshots_hourly(listing, rid=RID, **limits):
+    return backups.snapshots_hourly(production_backups(snapshots=listing, resource_id=rid), reference=REFERENCE,
+                                    interval=HOUR, grace=GRACE, **limits)
+
+
 # -- BAK-DB-SNAPSHOTS-HOURLY -----------------------------------------------------------------------------
 def test_hourly_snapshots_pass():
-    result = backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
+    result = snapshots_hourly(hourly())
     assert result.passed, result.summary
 
 
 def test_only_snapshots_after_the_incident_fail_instead_of_counting_as_zero_old():
     later = [snapshot(-1), snapshot(-2)]
-    result = backups.snapshots_hourly(later, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
+    result = snapshots_hourly(later)
     assert not result.passed
     assert "has no available snapshot at or before the incident start 2025-12-13T09:12:00Z (2 taken after it)" \
         in result.summary
@@ -50,22 +65,34 @@ def test_only_snapshots_after_the_incident_fail_instead_of_counting_as_zero_old(
     ([], "has no available snapshot at or before"),
 ])
 def test_snapshots_that_are_not_production_s_usable_ones_do_not_count(listing, said):
-    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
+    result = snapshots_hourly(listing)
     assert not result.passed and said in result.summary
 
 
 def test_a_fresh_copy_of_old_data_counts_by_its_data_time():
     stale = [snapshot(h + 0.2, original=INCIDENT - timedelta(hours=12)) for h in range(6)] + [
         snapshot(h + 0.2) for h in range(6, 24)]
-    result = backups.snapshots_hourly(stale, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID)
+    result = snapshots_hourly(stale)
     assert not result.passed and "newest snapshot rds:kosmos-prod-6.2 6 h 12 min before the incident start" \
         in result.summary
 
 
+def test_while_the_primary_is_down_the_cadence_is_read_from_the_copies():
+    """The primary listing is left unread (empty): the copies in the secondary region hold the fact."""
+    down = production_backups(secondary_snapshots=copies(), down=DOWN)
+    result = backups.snapshots_hourly(down, reference=REFERENCE, interval=HOUR, grace=GRACE)
+    assert result.passed and "read from the copies in us-west-2 by their original snapshot time, matched by name: " \
+        "us-east-1 is down (ServiceUnavailable)" in result.summary, result.summary
+    with pytest.raises(RegionDown, match="us-west-2 holds no copy of them"):
+        backups.snapshots_hourly(production_backups(snapshots=hourly(), down=DOWN), reference=REFERENCE,
+                                 interval=HOUR, grace=GRACE)
+
+
 # -- BAK-DB-CROSS-REGION ---------------------------------------------------------------------------------
 def cross(listing, backups_listed=(), rid=RID):
-    return backups.cross_region(listing, list(backups_listed), "kosmos-prod", "us-east-1", "us-west-2", REFERENCE,
-                                interval=HOUR, grace=GRACE, resource_id=rid)
+    return backups.cross_region(production_backups(secondary_snapshots=listing,
+                                                   secondary_automated_backups=list(backups_listed), resource_id=rid),
+                                reference=REFERENCE, interval=HOUR, grace=GRACE)
 
 
 def test_copies_pass():
@@ -149,9 +176,9 @@ def test_replica_of_another_instance_fails():
 
 
 # -- BAK-DB-PITR-RETENTION -------------------------------------------------------------------------------
-def pitr(production, snapshots, dr=None):
-    return backups.pitr_retention(production, "kosmos-prod", "us-east-1", dr, "kosmos-prod-replica", "us-west-2", [],
-                                  snapshots, retention=timedelta(days=30), now=INCIDENT)
+def pitr(production, snapshots, dr=None, retention=timedelta(days=30), **limits):
+    return backups.pitr_retention(production_backups(production=production, snapshots=snapshots, dr_instance=dr),
+                                  retention=retention, now=INCIDENT, **limits)
 
 
 def test_retention_reaching_back_30_days_passes_and_a_short_window_on_an_old_instance_fails():
@@ -174,30 +201,43 @@ def test_promoted_dr_instance_with_short_retention_fails():
     assert not result.passed and "kosmos-prod-replica (us-west-2) BackupRetentionPeriod 1 d" in result.summary
 
 
+def test_while_the_primary_is_down_the_retention_is_read_in_the_dr_region():
+    replicated = {"DBInstanceIdentifier": "kosmos-prod", "Region": "us-east-1", "Status": "replicating",
+                  "BackupRetentionPeriod": 30, "InstanceCreateTime": INCIDENT - timedelta(days=400),
+                  "RestoreWindow": {"EarliestTime": INCIDENT - timedelta(days=30), "LatestTime": INCIDENT}}
+    promoted = {"BackupRetentionPeriod": 1}
+    facts = production_backups(dr_instance=promoted, secondary_automated_backups=[replicated], down=DOWN)
+    result = backups.pitr_retention(facts, retention=timedelta(days=30), now=INCIDENT)
+    assert not result.passed and "kosmos-prod-replica (us-west-2) BackupRetentionPeriod 1 d" in result.summary
+    assert "read in us-west-2: us-east-1 is down (ServiceUnavailable)" in result.summary
+    assert backups.pitr_retention(replace(facts, dr_instance={"BackupRetentionPeriod": 30}),
+                                  retention=timedelta(days=30), now=INCIDENT).passed
+    with pytest.raises(RegionDown, match="kept only in us-east-1"):
+        backups.pitr_retention(production_backups(dr_instance=promoted, down=DOWN), retention=timedelta(days=1),
+                               now=INCIDENT)
+
+
 # -- the target's windows (backups.snapshot_window, backups.pitr_slack) ---------------------------------
 def test_the_snapshot_window_is_the_targets():
     """A 3 h gap 30 h before the incident: outside the default 24 h window, inside a 36 h one."""
     listing = [snapshot(h + 0.2) for h in range(48) if h not in (29, 30)]
-    assert backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID).passed
-    result = backups.snapshots_hourly(listing, "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID,
-                                      window=timedelta(hours=36))
+    assert snapshots_hourly(listing).passed
+    result = snapshots_hourly(listing, window=timedelta(hours=36))
     assert not result.passed and "gap of 3 h" in result.summary
     assert "in the 36 h before" in result.evidence[0].answer
 
 
 def test_a_zero_snapshot_window_cannot_be_judged():
     with pytest.raises(backups.DRUnverifiable, match="snapshot window"):
-        backups.snapshots_hourly(hourly(), "kosmos-prod", "us-east-1", REFERENCE, interval=HOUR, grace=GRACE, resource_id=RID, window=timedelta(0))
+        snapshots_hourly(hourly(), window=timedelta(0))
 
 
 def test_a_three_day_restore_window_passes_on_three_days_and_fails_on_two():
     old = {"BackupRetentionPeriod": 3, "InstanceCreateTime": INCIDENT - timedelta(days=90), "DbiResourceId": RID}
     three = [snapshot(24 * d) for d in range(4)]
-    ok = backups.pitr_retention(old, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2", [],
-                                three, retention=timedelta(days=3), now=INCIDENT)
+    ok = pitr(old, three, retention=timedelta(days=3))
     assert ok.passed, ok.summary
-    short = backups.pitr_retention(dict(old, BackupRetentionPeriod=2), "kosmos-prod", "us-east-1", None,
-                                   "kosmos-prod-replica", "us-west-2", [], three[:2], retention=timedelta(days=3), now=INCIDENT)
+    short = pitr(dict(old, BackupRetentionPeriod=2), three[:2], retention=timedelta(days=3))
     assert not short.passed and "short of 3 d" in short.summary and "BackupRetentionPeriod 2 d" in short.summary
 
 
@@ -207,8 +247,7 @@ def test_the_first_backup_slack_is_the_targets():
     listing = [snapshot(48 - 1.5)]
 
     def judged(slack):
-        return backups.pitr_retention(young, "kosmos-prod", "us-east-1", None, "kosmos-prod-replica", "us-west-2", [],
-                                      listing, retention=timedelta(days=30), now=INCIDENT, slack=slack)
+        return pitr(young, listing, slack=slack)
 
     assert judged(timedelta(hours=2)).passed
     result = judged(timedelta(hours=1))
