@@ -1,7 +1,25 @@
-"""Shared fixtures for the plugin's own tests: one real sandbox for the whole test session.
+"""Shared fixtures for the plugin's own tests: one real sandbox for the whole test session, and two tiers.
 
-Inner pytest runs (pytester) find it through KOSMOS_DR_SANDBOX_DIR, the same way a user's
+Inner pytest runs (pytester) find the sandbox through KOSMOS_DR_SANDBOX_DIR, the same way a user's
 `kosmos-dr sandbox up` is reused, so each inner run costs a second, not a sandbox start.
+
+Tiers. `pytest tests/` runs the fast tier; `pytest tests/ --slow` (or KOSMOS_DR_SLOW_TESTS=1) runs
+both, `pytest tests/ -m slow` the slow tier alone. A test is in the slow tier (``@pytest.mark.slow``)
+when it
+
+- owns a sandbox or a part of one: starts and stops its own, or its inner run does (layouts,
+  outages, the incident, the latency knob, several targets, the AWS side, the fidelity list, a killed
+  sandbox daemon, a cluster API server of its own);
+- restores a database: runs a drill (restores, agent-state copy, kill switch) or kills a drill run;
+- is a long run: the whole gate, the full run, the HTML report, an inner run on xdist;
+- or is a further twin of a fault matrix. Of the tests that apply a sandbox fault (``fault``) the
+  fast tier keeps the first of each module in file order; the rest are marked slow here. Twins that
+  break the world another way (kubectl, a wrong credential) are marked by hand.
+
+So the fast tier is the pure unit layer, the plugin's inner runs without a sandbox, the
+healthy-sandbox passes and one fault twin per module, all on the one shared sandbox. The unit layer
+(tests/checks) never starts a sandbox: a test there that asks for ``sandbox`` or ``fault`` is a
+collection error.
 """
 
 from __future__ import annotations
@@ -19,6 +37,75 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
 SUITES = REPO / "suites"
+UNIT_LAYER = Path(__file__).resolve().parent / "checks"
+SANDBOX_FIXTURES = ("sandbox", "fault")
+SLOW_ENV = "KOSMOS_DR_SLOW_TESTS"
+# Child pytests (inner runs, the smoke tests they start) need not load Hypothesis's plugin: ~1.5 s of CPU each.
+CHILD_PYTEST_ADDOPTS = "-p no:hypothesispytest"
+_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help=f"also run the slow tier (tests that own a sandbox, drills, the full fault matrix); "
+                          f"also {SLOW_ENV}=1")
+
+
+def _slow_included(config) -> bool:
+    """--slow, KOSMOS_DR_SLOW_TESTS=1, or a -m expression that names the tier (`-m slow`: the slow tier alone)."""
+    return (config.getoption("--slow") or os.environ.get(SLOW_ENV, "") not in ("", "0")
+            or "slow" in (config.getoption("markexpr", "") or ""))
+
+
+def unit_layer_violations(items) -> list[str]:
+    """Node ids of unit-layer tests (under tests/checks) that ask for a sandbox."""
+    return [item.nodeid for item in items
+            if UNIT_LAYER in Path(item.path).parents and set(SANDBOX_FIXTURES) & set(getattr(item, "fixturenames", ()))]
+
+
+def _mark_fault_matrix(items) -> None:
+    """Every fault twin but the first of its module goes to the slow tier."""
+    seen = set()
+    for item in items:
+        if "fault" not in getattr(item, "fixturenames", ()):
+            continue
+        if item.path in seen:
+            item.add_marker(pytest.mark.slow)
+        seen.add(item.path)
+
+
+def pytest_collection_modifyitems(config, items):
+    violations = unit_layer_violations(items)
+    if violations:
+        raise pytest.UsageError("the unit layer (tests/checks) must not start a sandbox; these ask for one: "
+                                + ", ".join(violations))
+    _mark_fault_matrix(items)
+    if _slow_included(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+    config.stash[_LEFT_OUT] = len(slow)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    left_out = config.stash.get(_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(f"fast tier: {left_out} slow tests left out; `pytest tests/ --slow` runs them too")
+
+
+@pytest.fixture(autouse=True)
+def _child_pytests_without_hypothesis(monkeypatch):
+    """Child pytests this test starts itself skip Hypothesis's plugin (appended to the user's PYTEST_ADDOPTS)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"{os.environ.get('PYTEST_ADDOPTS', '')} {CHILD_PYTEST_ADDOPTS}".strip())
+
+
+@pytest.fixture
+def pytester(pytester, monkeypatch):
+    """pytester, whose inner runs also skip Hypothesis's plugin (pytester itself clears PYTEST_ADDOPTS)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", CHILD_PYTEST_ADDOPTS)
+    return pytester
 
 
 @pytest.fixture(scope="session")

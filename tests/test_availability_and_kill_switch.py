@@ -118,6 +118,7 @@ def test_availability_series_and_annotations_need_the_grafana_token(sandbox):
 
 # -- SCN-SECURITY-BREACH ----------------------------------------------------------------------
 
+@pytest.mark.slow  # runs the kill switch drill
 def test_kill_switch_drill_passes_and_leaves_the_switch_released(sandbox, api, pytester):
     result = run_suite(pytester, BREACH, "--dr-allow-restore", "-v")
     result.assert_outcomes(passed=1)
@@ -154,6 +155,7 @@ def test_kill_switch_drill_fails_under_its_fault(sandbox, fault, api, pytester, 
     assert_released_and_serving(api)
 
 
+@pytest.mark.slow  # runs the kill switch drill
 def test_kill_switch_found_engaged_is_left_engaged_and_the_drill_not_run(sandbox, api, pytester):
     api.put("/v1/admin/kill-switch", json={"engaged": True, "reason": "security incident SEC-42"}).raise_for_status()
     try:
@@ -168,6 +170,7 @@ def test_kill_switch_found_engaged_is_left_engaged_and_the_drill_not_run(sandbox
     assert_released_and_serving(api)
 
 
+@pytest.mark.slow  # runs the kill switch drill
 def test_switch_is_released_even_when_the_drill_is_interrupted_after_engaging(sandbox, api, pytester):
     """The drill's fixture tears down (releases) even when the test is interrupted with the switch engaged."""
     pytester.makepyfile(test_interrupted='''
@@ -184,6 +187,7 @@ def test_switch_is_released_even_when_the_drill_is_interrupted_after_engaging(sa
     assert_released_and_serving(api)
 
 
+@pytest.mark.slow  # runs the kill switch drill
 def test_validation_suite_stays_green_after_the_drill(sandbox, api, pytester):
     run_suite(pytester, BREACH, "--dr-allow-restore").assert_outcomes(passed=1)
     health = api.get("/health").json()

@@ -44,6 +44,7 @@ def test_cluster_and_configuration_checks_pass_on_the_healthy_sandbox(sandbox, p
     assert result.parseoutcomes() == {"passed": len(CHECKS)}
 
 
+@pytest.mark.slow  # the fault matrix: a fault twin made with a real client
 def test_node_not_ready_set_with_the_official_client_fails_the_node_check(sandbox, pytester):
     from kubernetes import client, config
 
@@ -61,6 +62,7 @@ def test_node_not_ready_set_with_the_official_client_fails_the_node_check(sandbo
     assert_only_failing(result, "REC-DR-NODES", "*1 of 3 nodes not Ready: node/dr-node-c: Ready=False*PLEG is not healthy*")
 
 
+@pytest.mark.slow  # the fault matrix: a fault twin made with a real client
 def test_metrics_over_limits_annotated_with_kubectl_fail_the_metrics_check(sandbox, pytester):
     kubectl(sandbox, "annotate", "pod", "zeus-orchestrator-0", "-n", "kosmos",
             "sandbox.kosmos.dr/metrics-memory=9Gi", "--overwrite")
@@ -74,6 +76,7 @@ def test_metrics_over_limits_annotated_with_kubectl_fail_the_metrics_check(sandb
                         "*pod/zeus-orchestrator-0 container agent: memory 9216Mi, limit *Mi*")
 
 
+@pytest.mark.slow  # the fault matrix: a fault twin made with a real client
 def test_configmap_drift_made_with_kubectl_fails_the_gitops_check(sandbox, pytester):
     original = json.loads(kubectl(sandbox, "get", "configmap", "kosmos-config", "-n", "kosmos", "-o", "json"))["data"]
     kubectl(sandbox, "patch", "configmap", "kosmos-config", "-n", "kosmos", "--type=merge",

@@ -260,6 +260,7 @@ def _config_checks(cluster, tmp_path):
 
 
 @needs_kubectl
+@pytest.mark.slow  # a cluster API server of its own in the alternate layout
 def test_the_alternate_layouts_cluster_runs_kosmos_in_its_own_namespace_and_region(alternate_cluster):
     pods = alternate_cluster.kubectl("get", "pods", "-n", "kosmos-dr", "--no-headers").stdout.decode()
     assert {"zeus-orchestrator-0", "athena-analyst-0", "hermes-courier-0"} <= {line.split()[0] for line in pods.splitlines()}
@@ -270,6 +271,7 @@ def test_the_alternate_layouts_cluster_runs_kosmos_in_its_own_namespace_and_regi
 
 
 @needs_kubectl
+@pytest.mark.slow  # a cluster API server of its own in the alternate layout
 def test_the_alternate_overlay_renders_its_extra_kinds_and_the_configuration_checks_pass(alternate_cluster, tmp_path):
     rendered, gitops, apply = _config_checks(alternate_cluster, tmp_path)
     kinds = {o["kind"] for o in rendered}
@@ -281,6 +283,7 @@ def test_the_alternate_overlay_renders_its_extra_kinds_and_the_configuration_che
 
 
 @needs_kubectl
+@pytest.mark.slow  # a cluster API server of its own in the alternate layout
 def test_an_ingress_drifted_in_the_alternate_layout_fails_gitops_naming_it(alternate_cluster, tmp_path):
     apply_fault, revert = _fault(alternate_cluster, "ingress-drifted")
     apply_fault()
@@ -296,6 +299,7 @@ def test_an_ingress_drifted_in_the_alternate_layout_fails_gitops_naming_it(alter
 
 
 @needs_kubectl
+@pytest.mark.slow  # a cluster API server of its own in the alternate layout
 def test_a_cluster_that_does_not_serve_the_ingress_api_fails_both_checks(alternate_cluster, tmp_path):
     apply_fault, revert = _fault(alternate_cluster, "ingress-api-not-served")
     apply_fault()

@@ -131,6 +131,7 @@ def test_with_skipping_disabled_and_no_permission_no_drill_sends_anything(sandbo
 
 # -- item 3: live agent state is never written --------------------------------------------------------
 
+@pytest.mark.slow  # runs a drill
 def test_the_agent_state_drill_never_writes_the_live_state_folder(sandbox, world, pytester):
     before = world.pod.checksums(world.agent.state_path)
     assert before, "the sandbox's live agent state is empty: the proof would prove nothing"
@@ -148,6 +149,7 @@ def test_the_agent_state_drill_never_writes_the_live_state_folder(sandbox, world
 
 # -- item 4: one drill run per target -----------------------------------------------------------------
 
+@pytest.mark.slow  # runs the drills against a held lease: a further drill-safety twin
 def test_a_live_lease_of_another_run_refuses_the_drills_in_one_line(sandbox, world, pytester):
     put_lease(world, "otherrun1", datetime.now(timezone.utc))
     try:
@@ -166,6 +168,7 @@ def test_a_live_lease_of_another_run_refuses_the_drills_in_one_line(sandbox, wor
         drop_lease(world)
 
 
+@pytest.mark.slow  # runs a drill
 def test_an_expired_lease_is_taken_over_and_released_at_the_end(sandbox, world, pytester):
     put_lease(world, "deadrun1", datetime.now(timezone.utc) - timedelta(minutes=10))
     try:
@@ -176,6 +179,7 @@ def test_an_expired_lease_is_taken_over_and_released_at_the_end(sandbox, world, 
         drop_lease(world)
 
 
+@pytest.mark.slow  # runs a drill
 def test_two_drill_runs_do_not_interleave(sandbox, world, pytester, tmp_path):
     """The first run holds the lease (paused with the switch engaged); the second refuses and sends nothing."""
     first, mark = _start_paused(world, "kill-switch-engaged", tmp_path, ["test_security_breach.py"])
@@ -197,6 +201,7 @@ def test_two_drill_runs_do_not_interleave(sandbox, world, pytester, tmp_path):
 
 # -- item 5: cleanup decides liveness from the lease ----------------------------------------------------
 
+@pytest.mark.slow  # runs a drill
 def test_cleanup_leaves_a_live_remote_runs_instance_and_deletes_it_once_its_lease_expired(sandbox, world,
                                                                                          private_tmp, capsys):
     from pytest_kosmos_dr.drills.resources import drill_tags
@@ -290,6 +295,7 @@ def _start_paused(world, point: str, tmp_path: Path, suites=DRILL_SUITES, env_ex
 
 
 @pytest.mark.parametrize("point", ["restore", "kill-switch-engaged", "agent-state-copy"])
+@pytest.mark.slow  # runs a drill
 def test_a_drill_run_killed_at_any_point_is_undone_exactly_by_cleanup(sandbox, world, private_tmp, tmp_path, point,
                                                                        capsys):
     live_before = world.pod.checksums(world.agent.state_path)

@@ -75,6 +75,7 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> st
     raise AssertionError(f"{path} never written")
 
 
+@pytest.mark.slow  # runs a drill
 def test_drills_pass_and_leave_no_instance_behind(sandbox, pytester):
     result = run_suite(pytester, "test_database_recovery.py", "test_agent_state_recovery.py", "--dr-allow-restore", "-v")
     assert result.parseoutcomes() == {"passed": 6}, result.stdout.str()
@@ -89,6 +90,7 @@ def test_without_permission_drills_are_skipped_naming_the_flag(sandbox, pytester
     result.stdout.fnmatch_lines(["*drill creates resources: run with --dr-allow-restore to allow it*"])
 
 
+@pytest.mark.slow  # runs a drill
 def test_restore_happens_once_per_run_under_xdist(sandbox, pytester, tmp_path, monkeypatch):
     mark = tmp_path / "ids"
     monkeypatch.setenv("RESTORE_MARK", str(mark))
@@ -99,6 +101,7 @@ def test_restore_happens_once_per_run_under_xdist(sandbox, pytester, tmp_path, m
     assert drill_instances(sandbox) == []
 
 
+@pytest.mark.slow  # runs a drill
 def test_restore_time_outside_the_window_is_one_clear_line(sandbox, pytester):
     result = run_suite(pytester, "test_database_recovery.py", "--dr-allow-restore",
                        "--dr-restore-time", "2020-01-01T00:00:00Z", "-k", "point_in_time")
@@ -108,6 +111,7 @@ def test_restore_time_outside_the_window_is_one_clear_line(sandbox, pytester):
 
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+@pytest.mark.slow  # runs a drill
 def test_interrupted_drill_leaves_nothing_after_teardown_or_cleanup(sandbox, pytester, tmp_path, monkeypatch, how,
                                                                      capsys):
     from pytest_kosmos_dr.drills.cleanup import cleanup_command
@@ -166,6 +170,7 @@ def test_hold_a_restored_database(restored_database):
 """
 
 
+@pytest.mark.slow  # runs a drill
 def test_killed_xdist_worker_still_leaves_no_instance_behind(sandbox, pytester, tmp_path, monkeypatch):
     mark = tmp_path / "identifier"
     monkeypatch.setenv("RESTORE_MARK", str(mark))

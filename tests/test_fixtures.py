@@ -77,6 +77,7 @@ def test_wrong_database_password_is_broken_not_failed_and_never_printed(sandbox,
     assert wrong not in result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.slow  # the fault matrix: a further could-not-verify twin
 def test_service_down_fails_the_check_while_an_unresolvable_name_is_broken(sandbox, pytester, monkeypatch):
     monkeypatch.setenv("ELSEWHERE_DB_PASSWORD", sandbox.state["database"]["password"])
     monkeypatch.setenv("ELSEWHERE_API_TOKEN", sandbox.state["api"]["token"])
@@ -90,6 +91,7 @@ def test_service_down_fails_the_check_while_an_unresolvable_name_is_broken(sandb
     assert result.parseoutcomes() == {"failed": 3, "broken": 1, "passed": 1}
 
 
+@pytest.mark.slow  # the fault matrix: a further could-not-verify twin
 def test_wrong_api_token_is_broken_with_a_hint(sandbox, pytester, monkeypatch):
     monkeypatch.setenv("ELSEWHERE_DB_PASSWORD", sandbox.state["database"]["password"])
     monkeypatch.setenv("ELSEWHERE_API_TOKEN", "wrong-token-123456")

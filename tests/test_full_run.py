@@ -5,6 +5,8 @@ with its run id and scorecard hash, and only those run-recorded entries satisfy 
 
 import json
 
+import pytest
+
 from conftest import run_suite
 from pytest_kosmos_dr.catalog import catalog
 
@@ -19,6 +21,7 @@ NOT_VERIFIED_ON_A_FRESH_SANDBOX = {
 }
 
 
+@pytest.mark.slow  # the full run: every suite and every drill
 def test_every_gate_and_drill_criterion_passes_and_evidence_is_honest(sandbox, pytester, tmp_path):
     from fnmatch import fnmatch
 

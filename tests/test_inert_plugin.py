@@ -61,7 +61,7 @@ def _dr_leftovers(pytester: pytest.Pytester, tmp: str) -> list[str]:
         sorted(str(p) for p in pytester.path.rglob("*") if "scorecard" in p.name or p.name == "reports")
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+@pytest.mark.parametrize("workers", [[], pytest.param(["-n", "2"], marks=pytest.mark.slow)], ids=["one-process", "xdist"])
 def test_a_plain_project_looks_as_if_the_plugin_were_not_installed(pytester, tmp_path, monkeypatch, workers):
     tmp = tmp_path / "tmp"
     tmp.mkdir()

@@ -18,6 +18,8 @@ from kube_helpers import BackgroundCluster
 from pytest_kosmos_dr.sandbox.kube.resources import RESOURCE_TYPES, find_type
 from pytest_kosmos_dr.sandbox.kube.seed import RENDERED_FILE
 
+pytestmark = pytest.mark.slow  # a cluster API server of its own, driven with kubectl and the official client
+
 NS = "kosmos"
 AGENTS = ("zeus-orchestrator", "athena-analyst", "hermes-courier")
 MODEL = {

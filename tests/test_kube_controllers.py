@@ -13,6 +13,8 @@ from kubernetes import client as k8s
 
 from kube_helpers import api_client, cluster, eventually  # noqa: F401 - the module fixtures
 
+pytestmark = pytest.mark.slow  # a cluster API server of its own, driven with kubectl and the official client
+
 NS = "kosmos"
 WAIT_S = 30  # an upper bound for a condition to come true, not a duration under test
 

@@ -18,6 +18,8 @@ from kubernetes.client.rest import ApiException
 from kube_helpers import BackgroundCluster
 from pytest_kosmos_dr.sandbox.kube.resources import RESOURCE_TYPES, find_type
 
+pytestmark = pytest.mark.slow  # a cluster API server of its own, driven with kubectl and the official client
+
 NS = "kosmos"
 
 

@@ -22,6 +22,8 @@ from kube_helpers import api_client, cluster, eventually  # noqa: F401 - the mod
 from pytest_kosmos_dr.sandbox.kube import protobuf
 from pytest_kosmos_dr.sandbox.kube.resources import find_type
 
+pytestmark = pytest.mark.slow  # a cluster API server of its own, driven with kubectl and the official client
+
 NS = "kosmos"
 WAIT_S = 30  # an upper bound for a condition to come true, not a duration under test
 RBAC = Path(__file__).resolve().parents[1] / "deploy" / "cronjob" / "base" / "rbac.yaml"

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import run_suite
 
+pytestmark = pytest.mark.slow  # each run starts a sandbox per target
+
 TWO_SANDBOXES = """
 [targets.east]
 kind = "sandbox"

@@ -90,6 +90,7 @@ def _on_a_terminal(argv: list[str], env: dict[str, str], cwd: Path | None = None
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="pty")
+@pytest.mark.slow  # its run starts a sandbox of its own
 def test_a_run_that_starts_its_sandbox_shows_progress_on_a_terminal(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "KOSMOS_DR_SANDBOX_DIR": str(tmp_path / "none-running"), "TERM": "xterm"}
@@ -102,6 +103,7 @@ def test_a_run_that_starts_its_sandbox_shows_progress_on_a_terminal(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="pty")
+@pytest.mark.slow  # starts a sandbox of its own
 def test_sandbox_up_on_a_terminal_shows_progress_and_in_a_pipe_does_not(tmp_path):
     """`kosmos-dr sandbox up` under a pseudo-terminal prints progress lines; piped (CI) output has none."""
     state = tmp_path / "sbx"

@@ -74,7 +74,7 @@ def sandbox_secrets(sandbox) -> set[str]:
     return found | {"deliberate-Secret-4711-xyz", "param-S3cret-in-id"}
 
 
-@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+@pytest.mark.parametrize("parallel", [[], pytest.param(["-n", "2"], marks=pytest.mark.slow)], ids=["one-process", "xdist"])
 def test_no_secret_in_any_output(sandbox, pytester, tmp_path, parallel):
     out = tmp_path / "out"
     pytester.makepyfile(test_leaky=LEAKY_TEST)

@@ -10,6 +10,8 @@ import pytest
 from conftest import run_suite
 from pytest_kosmos_dr.catalog import catalog, recovery_gate
 
+pytestmark = pytest.mark.slow  # the whole run during an outage, and its fault matrix
+
 REGION_DOWN = "not verified: not verifiable while us-east-1 is down"
 
 

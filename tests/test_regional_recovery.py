@@ -215,6 +215,7 @@ def test_regional_restore_drill_passes_during_the_outage_and_leaves_nothing(sand
     assert drill_instances(sandbox, "us-west-2") == []
 
 
+@pytest.mark.slow  # runs the restore drills
 def test_healthy_backup_and_database_suites_are_unchanged(sandbox, pytester):
     result = run_suite(pytester, "test_backup_strategy.py", "test_database_recovery.py", "--dr-allow-restore", "-v")
     assert result.parseoutcomes() == {"passed": 9}, result.stdout.str()

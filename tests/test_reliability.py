@@ -29,6 +29,7 @@ def _db_writes(sandbox) -> int:
         return conn.execute("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables").fetchone()[0]
 
 
+@pytest.mark.slow  # a long run: the whole gate
 def test_a_gate_run_makes_no_mutating_call_anywhere(sandbox, pytester):
     sandbox.clear_requests()
     writes_before = _db_writes(sandbox)
@@ -42,6 +43,7 @@ def test_a_gate_run_makes_no_mutating_call_anywhere(sandbox, pytester):
     assert _db_writes(sandbox) == writes_before
 
 
+@pytest.mark.slow  # runs a drill
 def test_the_request_log_does_see_mutations(sandbox, pytester):
     """The proof above could not pass by accident: a drill run shows up as mutating calls."""
     sandbox.clear_requests()
@@ -61,6 +63,7 @@ def test_the_request_log_does_see_mutations(sandbox, pytester):
                              "DR database *: connection refused*", "*test_every_dr_cluster_node_is_ready PASSED*"),
     ],
 )
+@pytest.mark.slow  # the whole gate, once per component lost
 def test_component_lost_mid_run_breaks_only_what_needs_it(sandbox, pytester, fault_name, broken_line, still_passing):
     pytester.makepyfile(test_000_outage=OUTAGE_MID_RUN.format(fault=fault_name))
     try:
@@ -174,6 +177,7 @@ def test_missing_kubeconfig_or_context_is_one_line(sandbox, pytester, settings, 
     result.stdout.fnmatch_lines([f"BROKEN *test_every_dr_cluster_node_is_ready - REC-DR-NODES: {message}"])
 
 
+@pytest.mark.slow  # the fault matrix: a further could-not-verify twin
 def test_wrong_kubernetes_token_is_broken_and_not_printed(sandbox, pytester, tmp_path):
     import yaml
 
@@ -188,6 +192,7 @@ def test_wrong_kubernetes_token_is_broken_and_not_printed(sandbox, pytester, tmp
     assert "wrong-token-0123456789" not in result.stdout.str()
 
 
+@pytest.mark.slow  # the fault matrix: a further could-not-verify twin
 def test_tls_verification_failure_is_broken_naming_the_trust_problem(sandbox, pytester):
     """The API URL points at an HTTPS server whose certificate nobody trusts."""
     untrusted = sandbox.state["kubernetes"]["url"]

@@ -229,6 +229,7 @@ def test_network_probe_sees_a_page_that_calls_out(tmp_path):
     assert "http://example.org/x.png" in requests and "https://example.com/y" in requests
 
 
+@pytest.mark.slow  # a long run: two suite runs and the HTML report generator
 def test_html_report_is_offline_has_trend_and_shows_the_run(sandbox, pytester, tmp_path):
     ensure_generator()
     reports = tmp_path / "reports"

@@ -12,6 +12,8 @@ import pytest
 
 from pytest_kosmos_dr.sandbox import manager
 
+pytestmark = pytest.mark.slow  # each test starts and stops a sandbox of its own
+
 KOSMOS_DR = shutil.which("kosmos-dr", path=str(Path(sys.executable).parent)) or "kosmos-dr"
 
 RECORD_SANDBOX = """

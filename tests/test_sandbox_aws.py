@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a sandbox of its own (its module fixture overrides the shared one)
+
 pytest.importorskip("moto")
 pytest.importorskip("dnslib")
 

@@ -81,6 +81,7 @@ def delete(client, *identifiers: str) -> None:
 
 
 @pytest.mark.parametrize("label", ["yesterday-14h", "20-days-ago"])
+@pytest.mark.slow  # restores a database
 def test_point_in_time_restore_into_the_seeded_past(sandbox, label):
     primary, _ = regions(sandbox)
     east = rds(sandbox, primary)
@@ -122,6 +123,7 @@ def test_dr_instance_reports_its_restore_window(sandbox):
     assert promoted - timedelta(seconds=5) <= window["EarliestTime"] <= window["LatestTime"]
 
 
+@pytest.mark.slow  # restores databases
 def test_listed_snapshots_restore_with_the_rows_their_time_implies(sandbox):
     primary, secondary = regions(sandbox)
     east, west = rds(sandbox, primary), rds(sandbox, secondary)

@@ -19,6 +19,8 @@ from pytest_kosmos_dr.plan_commands import sandbox_checkout
 from pytest_kosmos_dr.sandbox import manager
 from pytest_kosmos_dr.timeparse import parse_instant
 
+pytestmark = pytest.mark.slow  # sandboxes of its own with a delayed or manual incident
+
 SCRIPT = "scripts/failover-to-dr.sh"
 
 

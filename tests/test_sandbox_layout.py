@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a sandbox of its own in the alternate layout
+
 pytest.importorskip("moto")
 pytest.importorskip("dnslib")
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a sandbox of its own, started during a regional outage
+
 pytest.importorskip("moto")
 pytest.importorskip("dnslib")
 

@@ -231,6 +231,7 @@ def _foreign_files_intact(folder: Path) -> None:
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
 
 
+@pytest.mark.slow  # starts and stops a sandbox of its own
 def test_shared_state_folder_keeps_its_mode_and_other_files_after_stop(shared_folder):
     running, started = manager.start(shared_folder, owner_pid=os.getpid())
     assert started
@@ -245,6 +246,7 @@ def test_shared_state_folder_keeps_its_mode_and_other_files_after_stop(shared_fo
     assert left == {"notes.txt", "other-tool", "added-while-running.txt", "sandbox.log", ".lock"}, left
 
 
+@pytest.mark.slow  # starts a sandbox of its own and kills it
 def test_sigkilled_daemon_leaves_no_server_data_or_sockets_even_with_a_long_tmpdir(shared_folder, long_tmpdir,
                                                                                   monkeypatch):
     long_tmp = long_tmpdir

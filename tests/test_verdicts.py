@@ -128,6 +128,7 @@ def test_a_partial_selection_is_partial_with_the_rto_not_verified(sandbox, pytes
                                  "gate criteria not verified in this run (27): OBJ-RTO, OBJ-RPO, *"])
 
 
+@pytest.mark.slow  # a long run: the whole gate
 def test_an_rto_already_missed_is_failed_with_the_measured_time_and_every_check_still_runs(sandbox, pytester):
     over = isoformat(utcnow() - timedelta(hours=5))
     result = run_suite(pytester, "-m", "gate", "--dr-incident-start", over, "-rfE")

@@ -22,7 +22,8 @@ from pytest_kosmos_dr.sandbox import manager
 from .catalog import Command, load, mismatches
 
 COMMANDS = load()
-pytestmark = pytest.mark.xdist_group("fidelity")  # one sandbox, in file order (entries build on earlier ones)
+pytestmark = [pytest.mark.xdist_group("fidelity"),  # one sandbox, in file order (entries build on earlier ones)
+              pytest.mark.slow]  # a sandbox of its own
 COMMAND_TIMEOUT_S = 180
 REQUIRED = {"kubectl": "kubectl", "aws": "aws", "psql": "psql", "curl": "curl", "dig": "dig", "script": "bash"}
 
