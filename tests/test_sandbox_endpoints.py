@@ -169,10 +169,11 @@ def test_https_refuses_without_the_sandbox_ca_or_for_another_name(sandbox):
 def test_plugin_http_client_trusts_the_targets_ca_bundle_only(sandbox):
     """The checks' HTTP client verifies TLS against the target's CA bundle (``endpoints.ca_bundle``),
     and against the system roots without one: the sandbox's certificate is then refused."""
-    import httpx
-
+    from pytest_kosmos_dr.clients import http
     from pytest_kosmos_dr.clients.http import http_client
     from pytest_kosmos_dr.target import Timeouts
+
+    httpx = http.httpx  # the client's own module: a long session may have re-imported httpx since (pytester)
 
     port = re.search(r":(\d+)$", sandbox.state["grafana"]["https_url"].rstrip("/")).group(1)
     url = f"https://127.0.0.1:{port}"
@@ -248,3 +249,16 @@ def test_endpoint_lines_follow_the_layout_and_say_when_a_name_does_not_resolve()
     # no RDS to name the DR instance: the database as sandbox.json publishes it
     assert 'psql -h 127.0.0.1 -p 5433 -U admin -d kosmos -c "SELECT 1"' in lines
     assert not any("password" in line.lower() for line in lines)
+
+
+def test_a_rewritten_ca_bundle_is_trusted_afresh(tmp_path):
+    """The shared TLS context follows the bundle's file: a new sandbox's CA at the same path is loaded."""
+    from pytest_kosmos_dr.clients.http import tls_context
+    from pytest_kosmos_dr.sandbox.ca import SandboxCA
+
+    bundle = tmp_path / "ca.crt"
+    bundle.write_bytes(SandboxCA().pem)
+    before = tls_context(str(bundle))
+    bundle.write_bytes(SandboxCA().pem + b"\n")
+    assert tls_context(str(bundle)) is not before
+    assert tls_context(str(bundle)) is tls_context(str(bundle))  # and cached again

@@ -16,14 +16,26 @@ from ..target import Timeouts
 
 
 _TLS_LOCK = threading.Lock()
-_TLS_CONTEXTS: dict[tuple[bool | str, str, str], ssl.SSLContext] = {}
+_TLS_CONTEXTS: dict[tuple, ssl.SSLContext] = {}
+
+
+def _version(verify: bool | str) -> tuple[int, int] | None:
+    """(mtime, size) of a CA bundle path, so a rewritten bundle is not served from the cache."""
+    if not isinstance(verify, str):
+        return None
+    try:
+        stat = Path(verify).expanduser().stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def tls_context(verify: bool | str = True) -> ssl.SSLContext:
     """The TLS trust for ``verify`` (True: the default roots, honouring SSL_CERT_FILE/SSL_CERT_DIR as httpx
     does; a path: that CA bundle or folder; False: no verification), made once per run and shared by
-    every client: loading a CA bundle costs tens of milliseconds of CPU each time."""
-    key = (verify, os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    every client: loading a CA bundle costs tens of milliseconds of CPU each time. A bundle rewritten
+    since (a new sandbox's CA at the same path) is loaded afresh."""
+    key = (verify, os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""), _version(verify))
     with _TLS_LOCK:
         if key not in _TLS_CONTEXTS:
             if isinstance(verify, str):
