@@ -14,8 +14,8 @@ from pathlib import Path
 from .errors import DRConfigError, SandboxError
 from .ledger_commands import add_commands as add_ledger_commands
 from .reporting.commands import add_commands as add_report_commands
+from .sandbox import SANDBOX_LAYOUTS
 from .sandbox.state import Incident, Outage, SandboxState
-from .target import SANDBOX_LAYOUTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

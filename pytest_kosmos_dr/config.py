@@ -15,23 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DRConfigError
-from .target import ARCHIVE_PLACEHOLDERS, SANDBOX_LAYOUTS, TARGET_KINDS, Agent, Target
+from .sandbox import SANDBOX_LAYOUTS, SANDBOX_SCHEMA, SANDBOX_SMOKE
+from .target import ARCHIVE_PLACEHOLDERS, TARGET_KINDS, Agent, Target
 from .timeparse import parse_duration
 
 CONFIG_FILE = "kosmos-dr.toml"
 CONTROL_CHARACTERS = ("\u2028", "\u2029", "\x85", "\x7f")  # Unicode line separators and DEL
 PYPROJECT_TABLE = "kosmos-dr"
-
-# the sandbox's application schema (pytest_kosmos_dr/data/kosmos_schema.sql), as a target states it
-SANDBOX_SCHEMA = ("agents.id", "agents.display_name", "agents.created_at", "conversations.id",
-                  "conversations.agent_id", "conversations.title", "conversations.created_at",
-                  "conversations.updated_at", "messages.id", "messages.conversation_id", "messages.role",
-                  "messages.body", "messages.created_at")
-
-# the KOSMOS checkout shipped with the sandbox (pytest_kosmos_dr/sandbox/kosmos_checkout), run with this Python
-SANDBOX_SMOKE = {"checkout": "@sandbox",
-                 "smoke_command": "{python} -m pytest -q -p no:cacheprovider tests/integration/smoke_tests.py",
-                 "routing_command": "{python} scripts/test_agent_routing.py --agent {agent}"}
 
 # Built-in targets: the sandbox (default) and the plan's real DR setup (dataclass defaults).
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {

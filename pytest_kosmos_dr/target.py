@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 TARGET_KINDS = ("aws", "sandbox")
-SANDBOX_LAYOUTS = ("default", "alternate")
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,35 @@ def test_no_import_cycle_among_module_level_imports():
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_every_module_imports(module):
     importlib.import_module(module)
+
+
+# The sandbox stands apart from the plugin: of the core it uses only the catalog, the error types and
+# stdlib-only helpers (time parsing, secret masking, the plan's archive key format, which the sandbox writes
+# and the checks read), never the checks, the run, the fixtures, the config or reporting.
+SANDBOX_MAY_IMPORT = {f"{PACKAGE}.{name}" for name in ("catalog", "errors", "timeparse", "redaction", "archive_keys")}
+
+
+def _every_import(module: str, path: Path) -> set[str]:
+    """Every package module ``module`` imports, function-local imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            source = _resolve(module, node)
+            targets = [f"{source}.{a.name}" if f"{source}.{a.name}" in MODULES else source for a in node.names]
+        else:
+            continue
+        found.update(t for t in targets if t in MODULES)
+    return found
+
+
+def test_the_sandbox_imports_only_the_catalog_errors_and_stdlib_only_helpers_of_the_core():
+    sandbox = f"{PACKAGE}.sandbox"
+    wrong = {module: sorted(t for t in _every_import(module, path)
+                            if not (t == sandbox or t.startswith(sandbox + ".")) and t not in SANDBOX_MAY_IMPORT)
+             for module, path in MODULES.items() if module == sandbox or module.startswith(sandbox + ".")}
+    assert not {m: t for m, t in wrong.items() if t}, "the sandbox reaches into the plugin's core"
+    for helper in SANDBOX_MAY_IMPORT:  # and what it may use reaches no further than stdlib-only modules
+        beyond = {t for t in _every_import(helper, MODULES[helper]) if _every_import(t, MODULES[t])}
+        assert not beyond, f"{helper} imports {sorted(beyond)}, which import more of the core"

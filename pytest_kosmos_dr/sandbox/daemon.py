@@ -31,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..target import SANDBOX_LAYOUTS
+from . import SANDBOX_LAYOUTS
 from ..timeparse import isoformat, utcnow
 from . import AGENTS, layout_target_name
 from .component import SandboxContext

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..target import SANDBOX_LAYOUTS
+from . import SANDBOX_LAYOUTS
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ class Layout:
 
     def target_table(self) -> dict[str, Any]:
         """This layout's entry in a targets file (kind ``sandbox``): every name and contract it changes."""
-        from ..config import SANDBOX_SCHEMA, SANDBOX_SMOKE
-        from . import AGENTS
+        from . import AGENTS, SANDBOX_SCHEMA, SANDBOX_SMOKE
 
         shape = self.health
         return {

@@ -227,7 +227,7 @@ def start(state_dir: Path | None = None, *, owner_pid: int | None = None,
     0: no proxies); a running sandbox is reused only if it adds the same (else ``LatencyMismatch``); None
     takes any running one and starts one without added latency.
     ``progress(step)`` (optional) is called while a new sandbox starts with the step its daemon logged last."""
-    from ..target import SANDBOX_LAYOUTS
+    from . import SANDBOX_LAYOUTS
 
     if layout is not None and layout not in SANDBOX_LAYOUTS:
         raise SandboxError(f"unknown sandbox layout {layout!r}; known: {', '.join(SANDBOX_LAYOUTS)}")
