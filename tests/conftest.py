@@ -14,7 +14,8 @@ when it
 - is a long run: the whole gate, the full run, the HTML report, an inner run on xdist;
 - or is a further twin of a fault matrix. Of the tests that apply a sandbox fault (``fault``) the
   fast tier keeps the first of each module in file order; the rest are marked slow here. Twins that
-  break the world another way (kubectl, a wrong credential) are marked by hand.
+  break the world another way (kubectl, a wrong credential) are marked by hand. Likewise, of a
+  parametrized test that runs inner pytests or uses the sandbox, the fast tier keeps the first case.
 
 So the fast tier is the pure unit layer, the plugin's inner runs without a sandbox, the
 healthy-sandbox passes and one fault twin per module, all on the one shared sandbox. The unit layer
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -39,10 +41,14 @@ REPO = Path(__file__).resolve().parent.parent
 SUITES = REPO / "suites"
 UNIT_LAYER = Path(__file__).resolve().parent / "checks"
 SANDBOX_FIXTURES = ("sandbox", "fault")
+INNER_RUN_FIXTURES = ("pytester", "sandbox", "fault")
 SLOW_ENV = "KOSMOS_DR_SLOW_TESTS"
 # Child pytests (inner runs, the smoke tests they start) need not load Hypothesis's plugin: ~1.5 s of CPU each.
 CHILD_PYTEST_ADDOPTS = "-p no:hypothesispytest"
 _LEFT_OUT = pytest.StashKey[int]()
+# The harness caches bytecode and pytest's rewritten test modules even where PYTHONDONTWRITEBYTECODE is set
+# (as in many containers): hundreds of child pytests would otherwise recompile the plugin every time.
+sys.dont_write_bytecode = False
 
 
 def pytest_addoption(parser):
@@ -74,12 +80,26 @@ def _mark_fault_matrix(items) -> None:
         seen.add(item.path)
 
 
+def _mark_case_matrices(items) -> None:
+    """Of a parametrized test that runs inner pytests or uses the sandbox, every case but the first goes to
+    the slow tier (the broken-record, layout and bad-option matrices: one case proves the path)."""
+    seen = set()
+    for item in items:
+        if getattr(item, "callspec", None) is None or not set(INNER_RUN_FIXTURES) & set(item.fixturenames):
+            continue
+        key = (item.path, item.originalname)
+        if key in seen:
+            item.add_marker(pytest.mark.slow)
+        seen.add(key)
+
+
 def pytest_collection_modifyitems(config, items):
     violations = unit_layer_violations(items)
     if violations:
         raise pytest.UsageError("the unit layer (tests/checks) must not start a sandbox; these ask for one: "
                                 + ", ".join(violations))
     _mark_fault_matrix(items)
+    _mark_case_matrices(items)
     if _slow_included(config):
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
@@ -99,12 +119,14 @@ def pytest_terminal_summary(terminalreporter, config):
 def _child_pytests_without_hypothesis(monkeypatch):
     """Child pytests this test starts itself skip Hypothesis's plugin (appended to the user's PYTEST_ADDOPTS)."""
     monkeypatch.setenv("PYTEST_ADDOPTS", f"{os.environ.get('PYTEST_ADDOPTS', '')} {CHILD_PYTEST_ADDOPTS}".strip())
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # see sys.dont_write_bytecode above
 
 
 @pytest.fixture
 def pytester(pytester, monkeypatch):
     """pytester, whose inner runs also skip Hypothesis's plugin (pytester itself clears PYTEST_ADDOPTS)."""
     monkeypatch.setenv("PYTEST_ADDOPTS", CHILD_PYTEST_ADDOPTS)
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     return pytester
 
 
