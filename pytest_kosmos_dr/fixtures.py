@@ -43,6 +43,11 @@ def _start_reads(request: pytest.FixtureRequest, item) -> None:
     prefetched fixture (or criterion) a selected test uses (``prefetch.starts``). A starter that cannot
     even begin (no client) is ignored: the test that needs the value reports why, as before."""
     stash = request.session.stash
+    if hasattr(request.config, "workerinput"):
+        # a pytest-xdist worker runs a share of the tests it learns one by one: starting every selected
+        # test's reads would make them in each worker (twice the requests, and two runs of the plan's
+        # commands writing one JUnit file). Each test makes its own reads; the workers are the concurrency.
+        return
     if stash.get(_READS_STARTED, False) or not starters_for([item]):
         return
     stash[_READS_STARTED] = True

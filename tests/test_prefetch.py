@@ -115,3 +115,23 @@ def test_the_clients_keep_a_connection_for_every_read_of_the_pool():
 
     assert aws.POOL_CONNECTIONS >= prefetch.WORKERS
     assert kube.POOL_CONNECTIONS >= prefetch.WORKERS
+
+
+def test_an_xdist_worker_starts_no_reads_ahead():
+    """A worker learns its tests one by one: reads started for every selected test would be made by each
+    worker (the plan's smoke tests twice, writing one JUnit file). On a worker each test reads for itself."""
+    from types import SimpleNamespace
+
+    from pytest_kosmos_dr import fixtures, gate_reads, prefetch
+
+    assert prefetch.starters_for([SimpleNamespace(fixturenames=("_smoke_started",), iter_markers=lambda n: iter(()))])
+    assert gate_reads  # (its starters are registered)
+
+    def no_pool(name):
+        raise AssertionError(f"a worker asked for {name}")
+
+    request = SimpleNamespace(config=SimpleNamespace(workerinput={"workerid": "gw0"}),
+                              session=SimpleNamespace(stash={}, items=[]), getfixturevalue=no_pool)
+    item = SimpleNamespace(fixturenames=("plan_smoke_tests", "_smoke_started"), iter_markers=lambda name: iter(()))
+    fixtures._start_reads(request, item)
+    assert request.session.stash == {}
