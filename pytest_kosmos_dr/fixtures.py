@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from .criteria_marks import drill_refusal, item_criteria
+from .criteria_marks import drill_refusal, item_criteria, target_name_of
 from .errors import DRCheckFailed, DRUnverifiable, SandboxError
 from .prefetch import Prefetch, finished_value, starters_for, starts
 from .results import CheckResult
@@ -27,31 +27,34 @@ def dr_run(request: pytest.FixtureRequest) -> TargetRun:
 
 
 @pytest.fixture(scope="session")
-def dr_prefetch():
-    """The run's read pool (``prefetch.Prefetch``): the independent reads of the selected tests start
-    together at the session's first test; each test takes what was fetched."""
+def dr_prefetch(dr_run):
+    """This target's read pool (``prefetch.Prefetch``): the independent reads of its selected tests start
+    together at its first test; each test takes what was fetched. One per target: reads are keyed by
+    what they read (``"BAK-CONFIG-MIRROR"``), so two targets must never share a pool."""
     prefetch = Prefetch()
     yield prefetch
     prefetch.close()
 
 
-_READS_STARTED = pytest.StashKey[bool]()
+_READS_STARTED = pytest.StashKey[set]()  # the targets whose reads were started
 
 
 def _start_reads(request: pytest.FixtureRequest, item) -> None:
-    """Once per session, at the first test that uses a prefetched read: start the reads behind every
-    prefetched fixture (or criterion) a selected test uses (``prefetch.starts``). A starter that cannot
-    even begin (no client) is ignored: the test that needs the value reports why, as before."""
+    """Once per target, at its first test that uses a prefetched read: start the reads behind every
+    prefetched fixture (or criterion) a selected test of that target uses (``prefetch.starts``). A starter
+    that cannot even begin (no client) is ignored: the test that needs the value reports why, as before."""
     stash = request.session.stash
     if hasattr(request.config, "workerinput"):
         # a pytest-xdist worker runs a share of the tests it learns one by one: starting every selected
         # test's reads would make them in each worker (twice the requests, and two runs of the plan's
         # commands writing one JUnit file). Each test makes its own reads; the workers are the concurrency.
         return
-    if stash.get(_READS_STARTED, False) or not starters_for([item]):
+    target = target_name_of(item)  # None: the run has one target
+    started = stash.setdefault(_READS_STARTED, set())
+    if target in started or not starters_for([item]):
         return
-    stash[_READS_STARTED] = True
-    chosen = starters_for(request.session.items)
+    started.add(target)
+    chosen = starters_for([i for i in request.session.items if target_name_of(i) == target])
     prefetch = request.getfixturevalue("dr_prefetch")
     for starter in chosen:
         try:

@@ -150,3 +150,17 @@ def test_two_targets_report_each_target_in_allure_and_their_scorecards(pytester,
             {"OBJ-RTO": "passed", "VAL-API-HEALTH": "passed"}
         assert all(f"[{target}]" in test for row in scorecard["criteria"] for test in row["tests"])
         assert scorecard["incident"]["start"].startswith(start[:16])
+
+
+def test_two_targets_in_one_process_never_share_a_read(pytester, tmp_path, monkeypatch):
+    """Without xdist both targets run in one process: each target's reads are its own. (They were keyed by
+    criterion in one shared read pool, so west judged east's configuration bundle against its own Git
+    head; on healthy sandboxes only the differing commit ids showed it.)"""
+    monkeypatch.setenv("KOSMOS_DR_SANDBOX_DIR", str(tmp_path / "no-shared-sandbox"))
+    config = tmp_path / "kosmos-dr.toml"
+    config.write_text(TWO_SANDBOXES.format(west_rpo="15m"))
+    result = run_suite(pytester, "test_configuration.py", "--dr-config", str(config), "--dr-target", "east,west",
+                       "--dr-scorecard", str(tmp_path / "card.json"), "-v")
+    assert result.parseoutcomes().get("failed", 0) == 0, result.stdout.str()  # (a partial run: exit 1 by design)
+    for target in ("east", "west"):
+        result.stdout.fnmatch_lines([f"*test_bucket_copy_of_the_configuration_is_the_production_head?{target}? PASSED*"])
