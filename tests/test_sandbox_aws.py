@@ -98,8 +98,8 @@ def test_dr_database_is_the_promoted_replica(sandbox):
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
         newest = newest_row(conn)
         assert newest < parse_instant(incident["start"])  # nothing written after the incident reached the DR side
-        # its newest row is production's last write (recorded to the millisecond)
-        assert abs(newest - parse_instant(incident["last_production_write"])) < timedelta(milliseconds=1)
+        # its newest row is production's last write (the row's own clock vs the workload's: under a second apart)
+        assert abs(newest - parse_instant(incident["last_production_write"])) < timedelta(seconds=1)
         conn.execute("CREATE TEMP TABLE writable (x int)")  # it takes writes
     assert parse_instant(incident["start"]) <= parse_instant(incident["failover_at"]) <= parse_instant(incident["dns_switched_at"])
 
