@@ -130,6 +130,11 @@ def is_pytest_like(argv: list[str]) -> bool:
     return any(a == "-m" and b in ("pytest", "py.test") for a, b in zip(argv, argv[1:]))
 
 
+def names_its_junit(command: str) -> bool:
+    """``command`` writes a JUnit file it names itself (``--junitxml=...``): two runs at once would share it."""
+    return _named_junit(split_command(command)) is not None
+
+
 def _named_junit(argv: list[str]) -> str | None:
     for i, word in enumerate(argv):
         for flag in ("--junitxml", "--junit-xml"):

@@ -69,28 +69,29 @@ def unit_layer_violations(items) -> list[str]:
             if UNIT_LAYER in Path(item.path).parents and set(SANDBOX_FIXTURES) & set(getattr(item, "fixturenames", ()))]
 
 
-def _mark_fault_matrix(items) -> None:
-    """Every fault twin but the first of its module goes to the slow tier."""
+def _keep_first_fast(items, group, applies) -> None:
+    """Of the items ``applies`` to, the first of each ``group(item)`` stays fast; the rest go to the slow tier."""
     seen = set()
     for item in items:
-        if "fault" not in getattr(item, "fixturenames", ()):
+        if not applies(item):
             continue
-        if item.path in seen:
+        key = group(item)
+        if key in seen:
             item.add_marker(pytest.mark.slow)
-        seen.add(item.path)
+        seen.add(key)
+
+
+def _mark_fault_matrix(items) -> None:
+    """Every fault twin but the first of its module goes to the slow tier."""
+    _keep_first_fast(items, lambda item: item.path, lambda item: "fault" in getattr(item, "fixturenames", ()))
 
 
 def _mark_case_matrices(items) -> None:
     """Of a parametrized test that runs inner pytests or uses the sandbox, every case but the first goes to
     the slow tier (the broken-record, layout and bad-option matrices: one case proves the path)."""
-    seen = set()
-    for item in items:
-        if getattr(item, "callspec", None) is None or not set(INNER_RUN_FIXTURES) & set(item.fixturenames):
-            continue
-        key = (item.path, item.originalname)
-        if key in seen:
-            item.add_marker(pytest.mark.slow)
-        seen.add(key)
+    _keep_first_fast(items, lambda item: (item.path, item.originalname),
+                     lambda item: getattr(item, "callspec", None) is not None
+                     and bool(set(INNER_RUN_FIXTURES) & set(item.fixturenames)))
 
 
 def pytest_collection_modifyitems(config, items):

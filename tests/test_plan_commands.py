@@ -236,3 +236,10 @@ def test_pytest_usage_errors_are_not_verified(checkout, tmp_path):
     bad = smoke(checkout, command="{python} -m pytest --no-such-option tests/integration/smoke_tests.py")
     with pytest.raises(DRUnverifiable, match="exited 4"):
         validation.smoke_tests(bad, env(), tmp_path / "run")
+
+
+def test_a_command_naming_its_own_junit_file_is_known_as_such():
+    """The routing script runs for several agents at once only when the runs do not share one JUnit file."""
+    assert plan_commands.names_its_junit("pytest --junitxml=out.xml tests/")
+    assert plan_commands.names_its_junit("python -m pytest --junit-xml out.xml")
+    assert not plan_commands.names_its_junit("python scripts/test_agent_routing.py --agent {agent}")

@@ -299,7 +299,7 @@ def agent_routing(smoke: SmokeTests, agents: tuple[str, ...], env: dict[str, str
 
     # the agents' runs are independent: run together (a handful at most), judged in the target's order;
     # one at a time when the command names its own JUnit file (the runs would overwrite it)
-    at_once = 1 if "junitxml" in smoke.routing_command else min(len(agents), ROUTING_AT_ONCE)
+    at_once = 1 if plan_commands.names_its_junit(smoke.routing_command) else min(len(agents), ROUTING_AT_ONCE)
     with ThreadPoolExecutor(max_workers=at_once) as pool:
         runs = list(pool.map(route, agents))
     for agent, run in zip(agents, runs):
