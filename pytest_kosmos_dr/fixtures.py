@@ -7,6 +7,7 @@ When a client cannot be created, the tests that need it are *broken* with one cl
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -241,7 +242,7 @@ def _start_dr_cluster(request, prefetch) -> None:
     def close_untaken() -> None:
         cluster = finished_value(connecting) if prefetch.started("dr_cluster") is connecting else None
         if cluster is not None:  # connected, and no test took it
-            cluster.api_client.close()
+            cluster.close()
 
     prefetch.on_close(close_untaken)
 
@@ -261,7 +262,7 @@ def dr_cluster(dr_environment, dr_target, dr_prefetch):
     """The DR cluster's Kubernetes API, for the target's kubeconfig and context."""
     cluster = dr_prefetch.take("dr_cluster", lambda: _connect_cluster(dr_environment, dr_target))
     yield cluster
-    cluster.api_client.close()
+    cluster.close()
 
 
 def _kosmos_pods_path(target) -> str:
@@ -322,11 +323,22 @@ def _kill_jobs(jobs: dict) -> None:
             job.kill()
 
 
+def _checkout_dest(dr_run) -> Path:
+    """Where this process clones the configuration repository: a private folder in the run's folder
+    (removed with it; xdist workers share that folder, so one each). Not pytest's ``tmp_path_factory``:
+    it keeps the last three runs' folders (a clone whose remote URL may name a token) and prunes older
+    ones at the session's end, other pytest runs' included."""
+    import tempfile
+
+    dr_run.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="config-repo-", dir=dr_run.run_dir)) / "checkout"
+
+
 @starts("config_checkout", order=0)
 def _start_config_checkout(request, prefetch) -> None:
     """The clone, then (when a test needs them) the two kubectl runs over it, in the pool."""
     environment, target = request.getfixturevalue("dr_environment"), request.getfixturevalue("dr_target")
-    dest = request.getfixturevalue("tmp_path_factory").mktemp("config-repo") / "checkout"
+    dest = _checkout_dest(request.getfixturevalue("dr_run"))
     cloning = prefetch.start("config_checkout", _clone_config, environment, target, dest)
     if cloning is not None and any("config_kubectl_jobs" in getattr(item, "fixturenames", ()) for item in request.session.items):
         starting = prefetch.start("config_kubectl_jobs",
@@ -343,10 +355,10 @@ def _start_config_checkout(request, prefetch) -> None:
 
 
 @pytest.fixture(scope="session")
-def config_checkout(dr_environment, dr_target, tmp_path_factory, dr_prefetch):
+def config_checkout(dr_environment, dr_target, dr_run, dr_prefetch):
     """A fresh clone of the configuration repository's production branch."""
-    return dr_prefetch.take("config_checkout", lambda: _clone_config(
-        dr_environment, dr_target, tmp_path_factory.mktemp("config-repo") / "checkout"))
+    return dr_prefetch.take("config_checkout", lambda: _clone_config(dr_environment, dr_target,
+                                                                     _checkout_dest(dr_run)))
 
 
 class RestoredDatabase:

@@ -38,8 +38,10 @@ def activate(config: pytest.Config, run_dir=None) -> "DRPlugin":
     found = dr_plugin(config)
     if found is not None:
         return found
+    from .heap import thaw_before_run
     from .redaction import redact_debug_log
 
+    thaw_before_run()
     redact_debug_log(config)  # --debug: no secret reaches pytestdebug.log
     try:
         run = DRRun(config, run_dir=run_dir)
@@ -183,4 +185,7 @@ class DRPlugin:
         self.reporting.write_run_files({name: r.head for name, r in self.ledger_records.items()})
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from .heap import freeze_after_run
+
         self.run.close()
+        freeze_after_run()  # before pytest's last gc.collect() and the interpreter's own

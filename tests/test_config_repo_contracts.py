@@ -254,7 +254,7 @@ def _config_checks(cluster, tmp_path):
         gitops = configuration.gitops_in_sync(checkout, overlay, rendered, error, live, "dr-cluster", applied=applied,
                                               pods=pods, unserved=kinds.unserved)
     finally:
-        dr.api_client.close()
+        dr.close()
     apply = configuration.apply_dry_run(checkout, overlay, cluster.state["kubeconfig"], "dr-cluster", rendered=rendered)
     return rendered, gitops, apply
 

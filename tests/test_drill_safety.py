@@ -52,7 +52,7 @@ def world(sandbox):
     w.pod = PodFiles(env.kubeconfig, env.kube_context, w.namespace, agent.pod_name)
     yield w
     api.close()
-    cluster.api_client.close()
+    cluster.close()
 
 
 @pytest.fixture

@@ -126,24 +126,11 @@ def _path(namespace: str, name: str | None = None) -> str:
 
 def call(cluster, method: str, path: str, body: dict | None = None) -> tuple[int, dict | None]:
     """One request to the cluster's API: (HTTP status, decoded JSON body). No answer: DRUnverifiable."""
-    from kubernetes.client.exceptions import ApiException
+    from ..clients.kube import ClusterUnreachable, _short
 
-    from ..clients.kube import _short
-
-    api = cluster.api_client
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    verb, url, headers, sent, _ = api.param_serialize(method, path, header_params=headers, body=body,
-                                                      auth_settings=["BearerToken"])
-    cluster.requests += 1
     try:
-        response = api.call_api(verb, url, header_params=headers, body=sent, _request_timeout=cluster.request_timeout)
-        response.read()
-        status, data = response.status, response.data
-    except ApiException as exc:
-        status, data = exc.status, exc.body
-    except Exception as exc:  # urllib3 connection, TLS, timeout
+        status, _, data = cluster.request(method, path, body=body)
+    except ClusterUnreachable as exc:
         raise DRUnverifiable(f"drill lease: {method} {path}", _short(exc), "is the DR cluster reachable?") from None
     try:
         decoded = json.loads(data) if data else None
