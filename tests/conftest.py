@@ -43,8 +43,10 @@ UNIT_LAYER = Path(__file__).resolve().parent / "checks"
 SANDBOX_FIXTURES = ("sandbox", "fault")
 INNER_RUN_FIXTURES = ("pytester", "sandbox", "fault")
 SLOW_ENV = "KOSMOS_DR_SLOW_TESTS"
-# Child pytests (inner runs, the smoke tests they start) need not load Hypothesis's plugin: ~1.5 s of CPU each.
-CHILD_PYTEST_ADDOPTS = "-p no:hypothesispytest"
+# Child pytests (inner runs, the smoke tests they start) need not load Hypothesis's plugin (~1.5 s of CPU each,
+# a test-extra only) nor anyio's (~0.1 s each; no inner run has an async test; a DR job loads it, and so do the
+# benchmark's runs).
+CHILD_PYTEST_ADDOPTS = "-p no:hypothesispytest -p no:anyio"
 _LEFT_OUT = pytest.StashKey[int]()
 # The harness caches bytecode and pytest's rewritten test modules even where PYTHONDONTWRITEBYTECODE is set
 # (as in many containers): hundreds of child pytests would otherwise recompile the plugin every time.
@@ -163,12 +165,15 @@ def fault(sandbox):
         sandbox.revert_fault(name)
 
 
-def run_suite(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+def run_suite(pytester: pytest.Pytester, *args: str, in_process: bool = False) -> pytest.RunResult:
     """Run (part of) the shipped DR suites in a subprocess, as a user would, with the repository's config.
 
-    (In-process runs are not used: pytester restores sys.modules after each run, and the
-    re-imported psycopg/httpcore exception classes then no longer match their C parts.)"""
+    (In-process runs are not used for runs that reach the suites' tests: pytester restores sys.modules
+    after each run, and the re-imported psycopg/httpcore exception classes then no longer match their
+    C parts.) ``in_process=True`` only for a run that stops at configuration, a usage error: no DR test,
+    client or read starts there, and it saves a child's start (~1 s of CPU)."""
     paths = [a for a in args if a.endswith(".py") or "::" in a]
     rest = [a for a in args if a not in paths]
     targets = [str(SUITES / p) for p in paths] or [str(SUITES)]
-    return pytester.runpytest_subprocess(*targets, "-p", "no:cacheprovider", "--rootdir", str(REPO), *rest)
+    run = pytester.runpytest_inprocess if in_process else pytester.runpytest_subprocess
+    return run(*targets, "-p", "no:cacheprovider", "--rootdir", str(REPO), *rest)

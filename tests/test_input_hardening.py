@@ -71,7 +71,7 @@ def test_target_names_that_cannot_be_file_names_are_refused(name):
 
 def test_an_empty_target_option_is_a_usage_error(pytester):
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = pytester.runpytest_subprocess("--dr-target", "")
+    result = pytester.runpytest_inprocess("--dr-target", "")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --dr-target '': name a target*"])
 
@@ -79,10 +79,10 @@ def test_an_empty_target_option_is_a_usage_error(pytester):
 def test_a_config_file_that_is_not_utf8_or_too_deep_is_one_line(pytester):
     pytester.path.joinpath("kosmos-dr.toml").write_bytes(b"\xff\xfe[targets]")
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_inprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *kosmos-dr.toml: not UTF-8 text*"])
     pytester.path.joinpath("kosmos-dr.toml").write_text("x = " + "[" * 5000 + "]" * 5000)
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_inprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "Traceback" not in result.stderr.str() and "INTERNALERROR" not in result.stdout.str()

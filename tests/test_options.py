@@ -1,4 +1,5 @@
-"""Command-line options, ini twins and markers: bad input is one line and exit code 4."""
+"""Command-line options, ini twins and markers: bad input is one line and exit code 4. Runs that stop at
+configuration (usage errors, --markers) run in this process; runs that reach a DR test run as children."""
 
 import pytest
 
@@ -26,7 +27,7 @@ def _error_lines(result):
 
 
 def test_unknown_target_is_one_line_listing_the_known_targets(pytester):
-    result = run_suite(pytester, "--dr-target=nope")
+    result = run_suite(pytester, "--dr-target=nope", in_process=True)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert _error_lines(result) == [
         "ERROR: unknown DR target 'nope' (known targets: dr-cluster, sandbox; "
@@ -44,7 +45,7 @@ def test_unknown_target_is_one_line_listing_the_known_targets(pytester):
     ],
 )
 def test_bad_option_values_are_usage_errors(pytester, option, message):
-    result = run_suite(pytester, option)
+    result = run_suite(pytester, option, in_process=True)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert len(_error_lines(result)) == 1
@@ -53,7 +54,7 @@ def test_bad_option_values_are_usage_errors(pytester, option, message):
 def test_malformed_config_file_is_a_usage_error_naming_the_key(pytester):
     pytester.makefile(".toml", **{"kosmos-dr": '[targets.sandbox.objectives]\nrpo = "fifteen"\n'})
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_inprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *kosmos-dr.toml: targets.sandbox.objectives.rpo: expected a duration*"])
 
@@ -61,13 +62,13 @@ def test_malformed_config_file_is_a_usage_error_naming_the_key(pytester):
 def test_ini_twin_selects_the_target(pytester):
     pytester.makeini("[pytest]\ndr_target = elsewhere\n")
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_inprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: unknown DR target 'elsewhere'*"])
 
 
 def test_markers_are_registered(pytester):
-    result = pytester.runpytest_subprocess("--markers")
+    result = pytester.runpytest_inprocess("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.gate:*", "@pytest.mark.drill:*", "@pytest.mark.evidence:*",
                                  "@pytest.mark.dr_criterion(*ids):*"])
 
@@ -92,11 +93,11 @@ def test_production_target_drills_need_confirmation_too(pytester):
     """A job that lost its confirm flag stops with one line and a non-zero exit, never goes green."""
     pytester.makefile(".toml", **{"kosmos-dr": '[targets.prod]\nkind = "aws"\nproduction = true\n'})
     pytester.makepyfile(test_mix=DRILL_AND_GATE)
-    result = pytester.runpytest_subprocess("--dr-target=prod", "--dr-allow-restore", "-rs", "-k", "drill")
+    result = pytester.runpytest_inprocess("--dr-target=prod", "--dr-allow-restore", "-rs", "-k", "drill")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: target 'prod' is marked production: drills need --dr-allow-restore and "
                                  "--dr-confirm-target prod; nothing was run"])
-    wrong = pytester.runpytest_subprocess("--dr-target=prod", "--dr-allow-restore", "--dr-confirm-target=sandbox")
+    wrong = pytester.runpytest_inprocess("--dr-target=prod", "--dr-allow-restore", "--dr-confirm-target=sandbox")
     assert wrong.ret == pytest.ExitCode.USAGE_ERROR
     wrong.stderr.fnmatch_lines(["ERROR: --dr-confirm-target sandbox: not a target of this run (prod); no drill was run"])
     result = pytester.runpytest_subprocess("--dr-target=prod", "--dr-allow-restore", "--dr-confirm-target=prod", "-k", "drill")
@@ -106,7 +107,7 @@ def test_production_target_drills_need_confirmation_too(pytester):
 def test_the_built_in_dr_cluster_is_production(pytester):
     """From a folder without a targets file the plan's real DR setup is still guarded."""
     pytester.makepyfile(test_mix=DRILL_AND_GATE)
-    result = pytester.runpytest_subprocess("--dr-target=dr-cluster", "--dr-allow-restore", "-k", "drill")
+    result = pytester.runpytest_inprocess("--dr-target=dr-cluster", "--dr-allow-restore", "-k", "drill")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: target 'dr-cluster' is marked production: *--dr-confirm-target dr-cluster*"])
 

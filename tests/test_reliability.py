@@ -106,7 +106,7 @@ def test_an_rto_already_run_out_does_not_stop_the_checks_and_the_run_is_still_bo
 
 def test_bad_deadline_is_a_usage_error(pytester):
     pytester.makepyfile(test_x="def test_x(): pass")
-    result = pytester.runpytest_subprocess("--dr-deadline", "soonish")
+    result = pytester.runpytest_inprocess("--dr-deadline", "soonish")  # stops at configuration
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --dr-deadline soonish: expected a duration like '10m' or an ISO-8601 time"])
 
