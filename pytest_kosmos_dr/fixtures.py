@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,9 +16,11 @@ from .criteria_marks import drill_refusal, item_criteria, target_name_of
 from .errors import DRCheckFailed, DRUnverifiable, SandboxError
 from .prefetch import Prefetch, finished_value, starters_for, starts
 from .results import CheckResult
-from .run import TargetRun
 from .session import activate, dr_plugin
-from .target import Objectives, Target
+
+if TYPE_CHECKING:  # imported when a DR run starts, not by every pytest process
+    from .run import TargetRun
+    from .target import Objectives, Target
 
 
 @pytest.fixture(scope="session")

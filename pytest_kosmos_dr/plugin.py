@@ -14,10 +14,8 @@ import os
 import pytest
 
 from . import domain_fixtures, fixtures, gate_reads, session
-from .config import find_config
 from .criteria_marks import is_dr_test
 from .reporting import hooks as reporting_hooks
-from .run import OWNER_PID_KEY, RUN_DIR_KEY, DRRun, reserve_run_dir
 
 MARKERS = (
     "gate: read-only DR check, safe to run right after a failover (-m gate)",
@@ -71,6 +69,10 @@ def dr_requested(config: pytest.Config) -> bool:
         return True
     if any(config.getini(key) for key in DR_INI_KEYS):
         return True
+    if not any((config.rootpath / name).is_file() for name in ("kosmos-dr.toml", "pyproject.toml")):
+        return False  # no targets file can be there: the config modules stay unloaded
+    from .config import find_config
+
     try:
         found, _ = find_config(config.rootpath)
     except Exception:  # noqa: BLE001 - an unreadable targets file is a DR project: the run reports it
@@ -113,6 +115,8 @@ class _XdistWiring:
         config = node.config
         if session.dr_plugin(config) is not None:
             return  # the DR plugin hands out its own run folder
+        from .run import OWNER_PID_KEY, RUN_DIR_KEY, reserve_run_dir
+
         if _RESERVED_RUN_DIR not in config.stash:
             config.stash[_RESERVED_RUN_DIR] = reserve_run_dir()
         node.workerinput[RUN_DIR_KEY] = str(config.stash[_RESERVED_RUN_DIR])
@@ -128,4 +132,6 @@ class _XdistWiring:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         reserved = config.stash.get(_RESERVED_RUN_DIR, None)
         if session.dr_plugin(config) is None and reserved is not None and reserved.exists():
+            from .run import DRRun
+
             DRRun(config, run_dir=reserved).close()  # a worker used it, no DR report came: stop what it started

@@ -13,6 +13,8 @@ reporting reach it through ``dr_plugin(config)``, and a target always by name:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from . import gate_board, outcomes
@@ -20,7 +22,9 @@ from .criteria_marks import (apply_criteria_marks, is_board_gate, is_dr_test, it
                              run_slow_reads_and_rto_last, target_name_of)
 from .errors import DRConfigError
 from .results import CheckResult
-from .run import OWNER_PID_KEY, RUN_DIR_KEY, DRRun, LedgerRecord, TargetRun
+
+if TYPE_CHECKING:  # the run's modules load when a DR run starts, not in every pytest process
+    from .run import DRRun, LedgerRecord, TargetRun
 
 PLUGIN_NAME = "kosmos_dr.session"
 _CHECK_RESULTS = pytest.StashKey[list]()
@@ -44,6 +48,8 @@ def activate(config: pytest.Config, run_dir=None) -> "DRPlugin":
     thaw_before_run()
     redact_debug_log(config)  # --debug: no secret reaches pytestdebug.log
     try:
+        from .run import DRRun
+
         run = DRRun(config, run_dir=run_dir)
     except DRConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -110,6 +116,8 @@ class DRPlugin:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
         """xdist controller: every worker gets the run folder (where the shared sandbox lives)."""
+        from .run import OWNER_PID_KEY, RUN_DIR_KEY
+
         node.workerinput[RUN_DIR_KEY] = str(self.run.run_dir)
         node.workerinput[OWNER_PID_KEY] = self.run.owner_pid
 
