@@ -9,6 +9,7 @@ import base64
 import json
 import stat
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -162,12 +163,13 @@ def test_each_form_reaches_the_sandbox_api(sandbox, tmp_path, form):
 
 def test_a_wrong_token_or_an_untrusted_server_is_unverifiable_with_the_reason(sandbox, tmp_path):
     cluster, _, _ = _sandbox_kubeconfig(sandbox)
-    dr = connect(str(_write(tmp_path, {"token": "not-the-token"}, cluster)), "dr-cluster", Timeouts())
+    patient = Timeouts(connect=timedelta(seconds=60), read=timedelta(seconds=60))  # a loaded machine: no timeout first
+    dr = connect(str(_write(tmp_path, {"token": "not-the-token"}, cluster)), "dr-cluster", patient)
     with pytest.raises(DRUnverifiable, match="HTTP 401: credentials rejected"):
         dr.list("/api/v1/namespaces/kosmos/pods")
     dr.close()
     untrusted = {"server": cluster["server"]}  # the system's CAs do not know the sandbox's
-    dr = connect(str(_write(tmp_path, {"token": "t"}, untrusted, name="untrusted")), "dr-cluster", Timeouts())
+    dr = connect(str(_write(tmp_path, {"token": "t"}, untrusted, name="untrusted")), "dr-cluster", patient)
     with pytest.raises(DRUnverifiable, match="TLS certificate not trusted"):
         dr.list("/api/v1/namespaces/kosmos/pods")
     dr.close()
