@@ -316,8 +316,9 @@ def _start_kubectl_jobs(checkout, target, environment) -> dict:
     from .checks.configuration import start_apply, start_render
 
     overlay = target.config_repo.overlay
-    return {"render": start_render(checkout, overlay),
-            "apply": start_apply(checkout, overlay, environment.kubeconfig, environment.kube_context)}
+    render = start_render(checkout, overlay)  # one rendering: the GitOps check reads it, the dry run applies it
+    return {"render": render,
+            "apply": start_apply(checkout, overlay, environment.kubeconfig, environment.kube_context, render=render)}
 
 
 def _kill_jobs(jobs: dict) -> None:
@@ -345,7 +346,7 @@ def _start_config_checkout(request, prefetch) -> None:
     cloning = prefetch.start("config_checkout", _clone_config, environment, target, dest)
     if cloning is not None and any("config_kubectl_jobs" in getattr(item, "fixturenames", ()) for item in request.session.items):
         starting = prefetch.start("config_kubectl_jobs",
-                                  lambda: _start_kubectl_jobs(cloning.result(), target, environment))
+                                  lambda: _start_kubectl_jobs(cloning.result(), target, environment), after=(cloning,))
         if starting is None:
             return
 

@@ -7,10 +7,12 @@ commands, SQL, downloads), the check's ``CheckResult`` (``api_health``, ``plan_s
 Each read is a private fixture whose resolution starts it (``_..._started``: a ``Future``, registered
 with ``prefetch.resolving``) and a public one that waits for it in the setup of the test that needs it:
 its value, or the very error it raised (``DRUnverifiable``, ``RegionDown``, an SQL error ...). Reads that
-need another read's answer start after it (DNS after Route53's look; the GitOps chain after the clone
-and the render; the agent-state checks after the listing and the roster). The reads that share the DR
-database's one connection run one after another in its *database lane*, in the tests' order. The checks
-still evaluate in the suites' order: the same evidence and verdicts as reading one after another.
+need another read's answer start after it, holding no worker while they wait (DNS after Route53's look;
+the GitOps chain after the clone and the render; the agent-state checks after the listing and the roster).
+The DR database is read on two connections, each in its *lane* (its reads one after another, in the
+tests' order): BAK-DB-REPLICATION on the first, REC-DB-INTEGRITY and OBJ-RPO on a second; within a read,
+independent queries go out together (``clients.database.pipelined``). The checks still evaluate in the
+suites' order: the same evidence and verdicts as reading one after another.
 
 The agent-state listing is the one slow read at scale (tens of thousands of versions): the tests that
 evaluate it run last (``criteria_marks.run_slow_reads_and_rto_last``), so it overlaps every other check.
@@ -23,7 +25,7 @@ from typing import NamedTuple
 
 import pytest
 
-from .prefetch import resolving
+from .prefetch import finished_value, resolving
 
 # -- reads several tests evaluate ------------------------------------------------------------------------
 
@@ -81,7 +83,8 @@ def _dns_on_secondary(looking, resolver, target):
 
 @pytest.fixture(scope="session")
 def _api_dns_started(dr_prefetch, _api_route53_started, dns_resolver, dr_target):
-    return dr_prefetch.start("REC-DNS", _dns_on_secondary, _api_route53_started, dns_resolver, dr_target)
+    return dr_prefetch.start("REC-DNS", _dns_on_secondary, _api_route53_started, dns_resolver, dr_target,
+                             after=(_api_route53_started,))
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +96,7 @@ def api_dns(api_route53, _api_dns_started):
 @pytest.fixture(scope="session")
 def _api_dns_in_outage_started(dr_prefetch, _api_route53_started, dns_resolver, dr_target):
     return dr_prefetch.start("SCN-REGIONAL-OUTAGE dns", _dns_on_secondary, _api_route53_started, dns_resolver,
-                             dr_target)
+                             dr_target, after=(_api_route53_started,))
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +111,7 @@ resolving("_api_dns_started", order=16)
 resolving("_api_dns_in_outage_started", order=16)
 
 
-# -- the DR database's lane (one connection, one query at a time, in the tests' order) --------------------
+# -- the DR database's lanes (one per connection, their reads in the tests' order) ----------------------
 
 class _ReadNow:
     """A read not started early (the connection was not started with the run's reads): made when asked."""
@@ -120,29 +123,77 @@ class _ReadNow:
         return self._read()
 
 
+class _Client:
+    """An AWS client made at its first call (``make()``)."""
+
+    def __init__(self, make) -> None:
+        self._make, self._client = make, None
+
+    def __getattr__(self, name: str):
+        if self._client is None:
+            self._client = self._make()
+        return getattr(self._client, name)
+
+
 def _after(looking, fn, *args):
     """``fn(looking.result(), *args)``: a read that needs another read's answer (started after it)."""
     return fn(looking.result(), *args)
 
 
-def _on_dr_database(dr_prefetch, request, fn, *args, **kwargs):
-    """Start ``fn(connection, *args, **kwargs)`` in the database lane, behind the connection's start."""
+def _on_dr_database(dr_prefetch, request, fn, *args, second: bool = False, **kwargs):
+    """Start ``fn(connection, *args, **kwargs)`` in the database lane, behind the connection's start; with
+    ``second``, in the second lane, on a second connection of the same kind (``_second_connection``)."""
     connecting = dr_prefetch.started("dr_database")
     if connecting is None:
         return _ReadNow(lambda: fn(request.getfixturevalue("dr_database"), *args, **kwargs))
+    lane = "database"
+    if second:
+        connecting, lane = _second_connection(dr_prefetch, request), SECOND_LANE
     return dr_prefetch.start(f"dr_database {fn.__module__}.{fn.__qualname__}", _after, connecting,
-                             functools.partial(fn, **kwargs), *args, lane="database")
+                             functools.partial(fn, **kwargs), *args, lane=lane)
+
+
+SECOND_LANE = "database 2"
+
+
+def _second_connection(dr_prefetch, request):
+    """A second read-only connection to the DR database (same endpoint, timeouts and session settings), opened
+    in the second lane: REC-DB-INTEGRITY and OBJ-RPO read there while BAK-DB-REPLICATION reads on the first
+    (it waits for RDS's description of the replica). Closed when the run's reads end."""
+    from .clients.database import connect_or_unverifiable
+
+    environment, target = request.getfixturevalue("dr_environment"), request.getfixturevalue("dr_target")
+    key = "dr_database (second connection)"
+    if dr_prefetch.started(key) is None:
+        connecting = dr_prefetch.start(key, connect_or_unverifiable, environment.database, target.timeouts.connect,
+                                       target.database.statement_timeout, lane=SECOND_LANE)
+
+        def close_second() -> None:
+            connection = finished_value(connecting)
+            if connection is not None:
+                connection.close()
+
+        dr_prefetch.on_close(close_second)
+    return dr_prefetch.started(key)
 
 
 @pytest.fixture(scope="session")
 def _replication_started(dr_prefetch, request, dr_aws, dr_rds, dr_target, dr_environment, dr_incident_start):
     from .checks import backups
 
-    def replication(connection):
-        return backups.replication(dr_rds.rds(dr_rds.secondary), dr_aws.client("cloudwatch", dr_rds.secondary),
+    # the replica's description (RDS) does not need the connection: asked while it opens
+    describing = None
+    if dr_prefetch.started("dr_database") is not None:
+        describing = dr_prefetch.start("BAK-DB-REPLICATION replica", lambda: backups.describe_instance(
+            dr_rds.rds(dr_rds.secondary), dr_rds.replica_id, dr_rds.secondary))
+
+    def replication(connection):  # (clients made when used: the lane does not wait on another read's client)
+        return backups.replication(_Client(lambda: dr_rds.rds(dr_rds.secondary)),
+                                   _Client(lambda: dr_aws.client("cloudwatch", dr_rds.secondary)),
                                    connection, dr_rds.replica_id, dr_rds.production_id, dr_rds.secondary,
                                    dr_incident_start, rpo=dr_target.objectives.rpo,
-                                   where=dr_environment.database.describe(), database=dr_target.database)
+                                   where=dr_environment.database.describe(), database=dr_target.database,
+                                   described=describing)
 
     return _on_dr_database(dr_prefetch, request, replication)
 
@@ -161,7 +212,7 @@ def _integrity_started(dr_prefetch, request, dr_incident_start, dr_target):
     if dr_incident_start is None:
         return None
     return _on_dr_database(dr_prefetch, request, integrity.database_integrity, dr_incident_start, "DR database",
-                           newest_must_precede=False, database=dr_target.database)
+                           newest_must_precede=False, database=dr_target.database, second=True)
 
 
 @pytest.fixture(scope="session")
@@ -177,7 +228,7 @@ def _newest_writes_started(dr_prefetch, request, dr_incident_start, dr_target):
     if dr_incident_start is None:
         return None
     return _on_dr_database(dr_prefetch, request, objectives.newest_writes_before, dr_incident_start,
-                           dr_target.database)
+                           dr_target.database, second=True)
 
 
 @pytest.fixture(scope="session")
@@ -344,9 +395,7 @@ def _gitops_objects(checkout, jobs, cluster, overlay, namespace) -> GitopsObject
                                                                                               jobs["render"])
     live, applied, unserved = {}, [], ()
     if rendered:
-        kinds = configuration.rendered_kinds(cluster.discovery(), rendered)
-        live = configuration.live_objects_for(cluster, rendered, namespace, kinds)
-        applied = configuration.applied_objects(cluster, rendered, namespace, kinds)
+        kinds, live, applied = configuration.gitops_reads(cluster, rendered, namespace)
         unserved = kinds.unserved
     return GitopsObjects(rendered, error, live, applied, unserved)
 
@@ -363,7 +412,8 @@ def _gitops_started(dr_prefetch, request, dr_target):
                                                 request.getfixturevalue("dr_cluster"), overlay, namespace))
     cluster = later_cluster(request, dr_prefetch)
     return dr_prefetch.start("BAK-CONFIG-GITOPS", lambda: _gitops_objects(cloning.result(), starting.result(),
-                                                                           cluster(), overlay, namespace))
+                                                                           cluster(), overlay, namespace),
+                             after=(cloning, starting, dr_prefetch.started("dr_cluster")))
 
 
 @pytest.fixture(scope="session")
@@ -403,7 +453,7 @@ def _agent_reads(dr_prefetch, request, key, fn, *args, **kwargs):
             listing, agents = request.getfixturevalue("agent_state_versions"), request.getfixturevalue("dr_agents")
             return fn(listing, agents.names, *args, discovered=agents.discovered, **kwargs)
         return _ReadNow(now)
-    return dr_prefetch.start(key, _with_agents, listed, roster, fn, *args, **kwargs)
+    return dr_prefetch.start(key, _with_agents, listed, roster, fn, *args, after=(listed, roster), **kwargs)
 
 
 @pytest.fixture(scope="session")

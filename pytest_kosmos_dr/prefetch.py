@@ -16,7 +16,7 @@ and retries; only reads are ever started here (the drills never are).
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
 WORKERS = 16  # bounded: a handful of connections per endpoint, well under every client's pool size; several wait on child processes (kubectl, git, the smoke tests)
@@ -36,9 +36,12 @@ class Prefetch:
         self._closed = False
         self._closers: list[Callable[[], None]] = []
 
-    def start(self, key: str, fn: Callable[..., Any], *args, lane: str | None = None, **kwargs) -> Future | None:
+    def start(self, key: str, fn: Callable[..., Any], *args, lane: str | None = None, after: tuple = (),
+              **kwargs) -> Future | None:
         """Begin ``fn(*args, **kwargs)`` (in ``lane``'s one thread when given); a key started before is
-        not started again; a key a test already read itself is not started (None)."""
+        not started again; a key a test already read itself is not started (None). ``after``: the reads
+        (futures) ``fn`` needs the answers of: it is queued once they are done, so no worker of the pool
+        sits waiting for them meanwhile."""
         with self._lock:
             if key in self._taken:
                 return None
@@ -52,7 +55,8 @@ class Prefetch:
             if lane is not None:
                 executor = self._lanes.setdefault(lane, ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix=f"kosmos-dr-prefetch-{lane}"))
-            future = executor.submit(fn, *args, **kwargs)
+            needed = [f for f in after if f is not None]
+            future = _after(needed, executor, fn, args, kwargs) if needed else executor.submit(fn, *args, **kwargs)
             self._started[key] = future
             self._every.append(future)
             return future
@@ -103,6 +107,41 @@ class Prefetch:
                 fn()
             except Exception:  # noqa: BLE001 - cleanup of what no test took
                 pass
+
+
+def _after(needed: list[Future], executor: ThreadPoolExecutor, fn, args, kwargs) -> Future:
+    """A future of ``fn(*args, **kwargs)``, submitted to ``executor`` once every future in ``needed`` is done
+    (whatever their outcome: ``fn`` asks them for it)."""
+    outcome: Future = Future()
+    remaining = [len(needed)]
+    counting = threading.Lock()
+
+    def handed(done: Future) -> None:
+        try:
+            if done.cancelled():
+                outcome.cancel()
+            elif done.exception() is not None:
+                outcome.set_exception(done.exception())
+            else:
+                outcome.set_result(done.result())
+        except InvalidStateError:  # cancelled meanwhile (the pool closing)
+            pass
+
+    def ready(_: Future) -> None:
+        with counting:
+            remaining[0] -= 1
+            if remaining[0]:
+                return
+        if outcome.done():
+            return
+        try:
+            executor.submit(fn, *args, **kwargs).add_done_callback(handed)
+        except RuntimeError as exc:  # the pool was closed meanwhile
+            outcome.set_exception(exc)
+
+    for future in needed:
+        future.add_done_callback(ready)
+    return outcome
 
 
 def finished_value(future: Future):

@@ -129,6 +129,44 @@ def test_the_healthy_dr_database_passes_with_its_catalogs_foreign_keys(sandbox, 
     assert result.parseoutcomes() == {"passed": 1, "skipped": 4}, result.stdout.str()
 
 
+def test_queries_sent_together_answer_as_one_after_another(sandbox):
+    """``clients.database.pipelined`` (psycopg's pipeline mode): the same rows as one query at a time, the first
+    failing query's own error, each statement under its own timeout, the session still read-only."""
+    import psycopg
+
+    from pytest_kosmos_dr.checks.integrity import read_catalog
+    from pytest_kosmos_dr.clients.database import connect_or_unverifiable, pipelined
+    from pytest_kosmos_dr.environment import DatabaseEndpoint
+
+    class OneAtATime:  # the connection without pipeline mode
+        def __init__(self, conn):
+            self.execute = conn.execute
+
+    db = sandbox.state["database"]
+    endpoint = DatabaseEndpoint(db["host"], int(db["port"]), db["dbname"], db["user"], str(db["password"]), "prefer")
+    conn = connect_or_unverifiable(endpoint, timedelta(seconds=10), timedelta(milliseconds=500))
+    try:
+        assert read_catalog(conn, "public") == read_catalog(OneAtATime(conn), "public")
+        assert read_catalog(conn, "public").foreign_keys
+        with pipelined(conn):  # three statements of 0.3 s each, each within the 0.5 s statement timeout
+            asked = [conn.execute("SELECT pg_sleep(0.3), %s::int", (n,)) for n in range(3)]
+        assert [cursor.fetchone()[1] for cursor in asked] == [0, 1, 2]
+        for statements, error in (
+                (["SELECT 1", "SELECT * FROM kosmos_dr_no_such_table", "SELECT pg_sleep(2)"],
+                 psycopg.errors.UndefinedTable),
+                (["SELECT 1", "SELECT pg_sleep(2)", "SELECT * FROM kosmos_dr_no_such_table"], DRUnverifiable),
+                (["SELECT 1", "CREATE TABLE kosmos_dr_never (id int)"], psycopg.errors.ReadOnlySqlTransaction)):
+            with pytest.raises(error) as raised:
+                with pipelined(conn):
+                    for statement in statements:
+                        conn.execute(statement)
+            if error is DRUnverifiable:
+                assert "statement timeout" in str(raised.value)
+            assert conn.execute("SELECT 2").fetchone() == (2,)  # the connection is usable afterwards
+    finally:
+        conn.close()
+
+
 def test_the_contract_is_read_from_the_target():
     from pytest_kosmos_dr.checks.integrity import Contract
 

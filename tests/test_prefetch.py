@@ -5,6 +5,7 @@ reads in order; nothing here needs a sandbox."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import pytest
 
@@ -71,6 +72,26 @@ def test_a_lane_runs_its_reads_one_after_another_in_order(prefetch):
     futures = [prefetch.start(f"db {n}", read(n), lane="database") for n in ("connect", "replication", "integrity", "rpo")]
     assert [f.result() for f in futures] == ["connect", "replication", "integrity", "rpo"]
     assert order == ["connect", "replication", "integrity", "rpo"] and not any(overlapped)
+
+
+def test_a_read_after_others_holds_no_worker_while_they_run_and_gets_their_answers_or_errors():
+    pool = Prefetch(workers=1)  # one worker: a dependent read that waited in it would deadlock the pool
+    try:
+        released = threading.Event()
+        route53 = Future()
+        dns = pool.start("REC-DNS", lambda: f"resolved after {route53.result()}", after=(route53,))
+        other = pool.start("VAL-API-HEALTH", lambda: released.set() or "healthy")
+        assert other.result(timeout=5) == "healthy" and released.is_set() and not dns.done()
+        route53.set_result("the look")
+        assert dns.result(timeout=5) == "resolved after the look"
+        error = DRUnverifiable("Route53", "connection refused")
+        failed = Future()
+        failed.set_exception(error)
+        with pytest.raises(DRUnverifiable) as raised:
+            pool.start("SCN dns", lambda: failed.result(), after=(failed, None)).result(timeout=5)
+        assert raised.value is error
+    finally:
+        pool.close()
 
 
 def test_wait_all_and_close_run_after_every_read_finished():

@@ -162,7 +162,8 @@ def _replication_status(instance: dict) -> dict | None:
 
 
 def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, region: str,
-                incident_start: datetime | None, *, rpo: timedelta, where: str, database=None) -> CheckResult:
+                incident_start: datetime | None, *, rpo: timedelta, where: str, database=None,
+                described=None) -> CheckResult:
     """BAK-DB-REPLICATION: a replica of production exists in ``region`` and lags by at most the RPO.
 
     Still replicating: the replica's StatusInfos must say ``replicating`` (an ``available`` instance
@@ -171,9 +172,10 @@ def replication(rds, cloudwatch, conn, replica_id: str, production_id: str, regi
     any more): it must have existed before the incident (one created after it never replicated
     production), and the lag is the incident start minus the newest write committed at or before it
     in the DR database ``conn`` (over the target's written tables, ``database.window_tables``, by
-    their write timestamp; ``database``: the target's ``[database]`` settings).
+    their write timestamp; ``database``: the target's ``[database]`` settings). ``described``: the replica's
+    ``describe_instance`` already started (its ``result()``: the instance, None, or the error it raised).
     """
-    instance = describe_instance(rds, replica_id, region)
+    instance = described.result() if described is not None else describe_instance(rds, replica_id, region)
     described = (f"aws rds describe-db-instances --region {region} --db-instance-identifier {replica_id} "
                  "--query 'DBInstances[0].[DBInstanceStatus,ReadReplicaSourceDBInstanceIdentifier,StatusInfos,"
                  "InstanceCreateTime]'")

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..clients.database import pipelined
 from ..results import CheckResult, Evidence
 from ..target import DatabaseSettings
 from ..timeparse import format_duration, isoformat
@@ -134,16 +135,19 @@ def ident(name: str) -> str:
 
 
 def read_catalog(conn, schema: str) -> Catalog:
-    """The tables, columns and foreign keys of ``schema`` in the connected database."""
-    row = conn.execute(DATABASE_SQL).fetchone()
+    """The tables, columns and foreign keys of ``schema`` in the connected database (three queries, sent
+    together)."""
+    with pipelined(conn):  # (the results are in when the pipeline ends)
+        asked = [conn.execute(DATABASE_SQL), conn.execute(TABLES_SQL, {"schema": schema}),
+                 conn.execute(FOREIGN_KEYS_SQL, {"schema": schema})]
+    row, listed, declared = asked[0].fetchone(), asked[1].fetchall(), asked[2].fetchall()
     database = (row or [None])[0] or "?"
     columns: dict[str, list[str]] = {}
-    for table, column in conn.execute(TABLES_SQL, {"schema": schema}).fetchall() or []:
+    for table, column in listed or []:
         if table and column:
             columns.setdefault(table, []).append(column)
     keys = []
-    for name, child, parent_schema, parent, validated, cols, parent_cols in (
-            conn.execute(FOREIGN_KEYS_SQL, {"schema": schema}).fetchall() or []):
+    for name, child, parent_schema, parent, validated, cols, parent_cols in declared or []:
         if child and parent and cols and parent_cols:
             keys.append(ForeignKey(name or "?", child, tuple(cols), parent_schema or schema, parent,
                                    tuple(parent_cols), validated is not False))
@@ -162,9 +166,10 @@ def newest_writes_before(conn, before: datetime, database=None, tables=None) -> 
     if tables is None:
         tables = timestamped_tables(read_catalog(conn, contract.schema), contract)
     stamp = ident(contract.write_timestamp)
-    return {table: conn.execute(f"SELECT max({stamp}) FROM {ident(contract.schema)}.{ident(table)} "
-                                f"WHERE {stamp} <= %(t)s", {"t": before}).fetchone()[0]
-            for table in tables}
+    with pipelined(conn):  # one query per table, sent together
+        asked = {table: conn.execute(f"SELECT max({stamp}) FROM {ident(contract.schema)}.{ident(table)} "
+                                     f"WHERE {stamp} <= %(t)s", {"t": before}) for table in tables}
+    return {table: cursor.fetchone()[0] for table, cursor in asked.items()}
 
 
 def orphans_sql(schema: str, key: ForeignKey) -> str:
@@ -204,16 +209,43 @@ def _content_columns(catalog: Catalog, table: str, contract: Contract,
 def _fingerprint(conn, catalog: Catalog, tables: list[str], contract: Contract, restore_point: datetime,
                  with_history: bool, other: Catalog | None = None) -> dict[str, dict]:
     """Per table: window count and md5, and (``with_history``) the count at or before the restore point."""
+    with pipelined(conn):  # its queries sent together
+        asked = _ask_fingerprint(conn, catalog, tables, contract, restore_point, with_history, other)
+    return _fingerprint_of(asked)
+
+
+def _ask_fingerprint(conn, catalog: Catalog, tables: list[str], contract: Contract, restore_point: datetime,
+                     with_history: bool, other: Catalog | None = None) -> dict[str, tuple]:
+    """``_fingerprint``'s queries, executed (fetched by ``_fingerprint_of``): per table its window cursor and
+    (``with_history``) its history cursor."""
     params = {"since": restore_point - contract.window, "until": restore_point}
     stamp = contract.write_timestamp
+    return {table: (conn.execute(window_sql(catalog.schema, table, _content_columns(catalog, table, contract, other),
+                                            stamp), params),
+                    conn.execute(history_sql(catalog.schema, table, stamp), params) if with_history else None)
+            for table in tables}
+
+
+def _fingerprint_of(asked: dict[str, tuple]) -> dict[str, dict]:
     found = {}
-    for table in tables:
-        columns = _content_columns(catalog, table, contract, other)
-        count, digest = conn.execute(window_sql(catalog.schema, table, columns, stamp), params).fetchone()
+    for table, (window, history) in asked.items():
+        count, digest = window.fetchone()
         found[table] = {"window": count or 0, "md5": digest}
-        if with_history:
-            found[table]["history"] = conn.execute(history_sql(catalog.schema, table, stamp), params).fetchone()[0] or 0
+        if history is not None:
+            found[table]["history"] = history.fetchone()[0] or 0
     return found
+
+
+def _ask_newer_and_orphans(conn, catalog: Catalog, tables: list[str], contract: Contract, restore_point: datetime,
+                           newest_must_precede: bool) -> tuple[dict, list]:
+    """The queries after the fingerprint, executed: per table its rows newer than the restore point (when
+    ``newest_must_precede``), and per foreign key (key, its orphans query, the cursor)."""
+    stamp = contract.write_timestamp
+    newer = ({table: conn.execute(newer_sql(contract.schema, table, stamp), {"until": restore_point})
+              for table in tables} if newest_must_precede else {})
+    orphans = [(key, sql, conn.execute(sql)) for key in catalog.foreign_keys
+               for sql in (orphans_sql(contract.schema, key),)]
+    return newer, orphans
 
 
 def _describe(fingerprint: dict[str, dict]) -> str:
@@ -295,9 +327,18 @@ def database_integrity(conn, restore_point: datetime | None, where: str, source_
     # a table only the restored database has holds none of the source's data: not compared
     compared = [t for t in tables if contract.write_timestamp in theirs_catalog.columns.get(t, ())] if compare else []
     untimed = [f"{t} (no {contract.write_timestamp} column)" for t in sorted(set(catalog.columns) - set(tables))]
-    ours = _fingerprint(conn, catalog, tables, contract, restore_point, compare, theirs_catalog)
+    with pipelined(conn):  # these depend on the catalog only: sent together, fetched once all are in
+        asked = _ask_fingerprint(conn, catalog, tables, contract, restore_point, compare, theirs_catalog)
+        # with a source, its queries run between ours and the rest (the first failing one raises, as before)
+        later = None if compare else _ask_newer_and_orphans(conn, catalog, tables, contract, restore_point,
+                                                            newest_must_precede)
+    ours = _fingerprint_of(asked)
     theirs = (_fingerprint(source_conn, catalog, compared, contract, restore_point, True, theirs_catalog)
               if compare else None)
+    if later is None:
+        with pipelined(conn):  # (their results are in when the pipeline ends: fetched below)
+            later = _ask_newer_and_orphans(conn, catalog, tables, contract, restore_point, newest_must_precede)
+    newer_asked, orphans_asked = later
     stamp = contract.write_timestamp
     queries = "\n".join(window_sql(contract.schema, t, _content_columns(catalog, t, contract, theirs_catalog),
                                    stamp) % shown
@@ -336,7 +377,7 @@ def database_integrity(conn, restore_point: datetime | None, where: str, source_
     if newest_must_precede:
         newer = []
         for table in tables:
-            rows, newest = conn.execute(newer_sql(contract.schema, table, stamp), {"until": restore_point}).fetchone()
+            rows, newest = newer_asked[table].fetchone()
             if rows:
                 after = f", {format_duration(newest - restore_point)} after" if newest is not None else ""
                 newer.append(f"{table}: {rows} rows newer than the restore point (newest "
@@ -349,9 +390,8 @@ def database_integrity(conn, restore_point: datetime | None, where: str, source_
     if not catalog.foreign_keys:
         problems.append(f"no foreign keys declared in schema {contract.schema}: orphaned rows cannot be ruled out "
                         f"({len(catalog.columns)} tables)")
-    for key in catalog.foreign_keys:
-        sql = orphans_sql(contract.schema, key)
-        found = conn.execute(sql).fetchone()[0]
+    for key, sql, cursor in orphans_asked:
+        found = cursor.fetchone()[0]
         evidence.append(Evidence(f"orphans {key.describe()}", sql, str(found)))
         if found:
             problems.append(f"{found} {key.child} rows whose {', '.join(key.columns)} has no {key.parent} "

@@ -1,6 +1,7 @@
 """Degenerate inputs for the database integrity check: no restore point, no tables, no foreign keys,
 empty tables, NULL answers. ``FakeDatabase`` answers the check's catalog and data queries from plain data."""
 
+import copy
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -38,9 +39,12 @@ class FakeDatabase:
         self.asked: list[str] = []
 
     def execute(self, sql, params=None):
+        """A cursor of its own per query (queries may be sent together and fetched later)."""
         self.sql = sql
         self.asked.append(sql)
-        return self
+        answer = copy.copy(self)
+        answer.sql = sql
+        return answer
 
     def _table(self):
         return re.search(r'FROM "[^"]+"\."([^"]+)"', self.sql).group(1)

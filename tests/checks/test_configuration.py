@@ -235,9 +235,7 @@ def _listed(obj):
 
 def gitops_through_discovery(cluster, rendered, pods=(POD,)):
     rendered = copy.deepcopy(rendered)
-    kinds = configuration.rendered_kinds(cluster.discovery(), rendered)
-    live = configuration.live_objects_for(cluster, rendered, "kosmos", kinds)
-    applied_objs = configuration.applied_objects(cluster, rendered, "kosmos", kinds)
+    kinds, live, applied_objs = configuration.gitops_reads(cluster, rendered, "kosmos")
     checkout = ConfigCheckout("file:///repo", "production", Path("/tmp"), HEAD)
     return configuration.gitops_in_sync(checkout, "overlays/production", rendered, None, live, "dr-cluster",
                                         applied=applied_objs, pods=list(pods), unserved=kinds.unserved)
@@ -305,3 +303,185 @@ def test_objects_applied_from_git_are_looked_for_in_kinds_the_overlay_no_longer_
 def test_a_rendered_object_without_a_kind_fails():
     result = gitops_through_discovery(FakeCluster(LIVE), [CONFIG_MAP, {"metadata": {"name": "x"}}])
     assert not result.passed and "without apiVersion, kind or name" in result.summary
+
+
+def test_the_gitops_reads_list_each_collection_once_and_find_what_reading_one_after_another_finds():
+    orphan = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "kosmos-reindex", "namespace": "kosmos"},
+              "spec": {"schedule": "17 * * * *"}}
+    live = {**LIVE, "/apis/batch/v1/namespaces/kosmos/cronjobs": [_listed(applied(orphan))]}
+    rendered = [CONFIG_MAP, DEPLOYMENT, INGRESS, PDB]
+    together = FakeCluster(live)
+    kinds, found, applied_objs = configuration.gitops_reads(together, copy.deepcopy(rendered), "kosmos")
+    one_by_one = FakeCluster(live)
+    alone = copy.deepcopy(rendered)
+    expected = configuration.rendered_kinds(one_by_one.discovery(), alone)
+    assert kinds == expected
+    assert found == configuration.live_objects_for(one_by_one, alone, "kosmos", expected)
+    assert applied_objs == configuration.applied_objects(one_by_one, alone, "kosmos", expected)
+    assert sorted(together.requests) == sorted(set(together.requests))  # every document and collection once
+    assert set(together.requests) == set(one_by_one.requests)
+
+
+def test_the_gitops_reads_of_a_cluster_that_cannot_be_read_are_unverifiable():
+    with pytest.raises(DRUnverifiable, match="connection refused"):
+        configuration.gitops_reads(FakeCluster({}, down=True), [CONFIG_MAP, INGRESS], "kosmos")
+
+
+# -- the server-side dry run, as kubectl apply -k runs it: the rendering, then kubectl apply -f - ----------
+RENDERED_YAML = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: kosmos-config
+data:
+  note: |
+    ---
+    not a document start (indented)
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kosmos-api
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: kosmos-api
+---
+apiVersion: "networking.k8s.io/v1"
+kind: Ingress
+metadata:
+  name: kosmos-api
+"""
+
+
+def test_the_rendering_is_split_into_runs_of_one_api_version_in_its_order():
+    parts = configuration.rendered_parts(RENDERED_YAML, 4)
+    assert [configuration._parts_label(p) for p in parts] == [
+        "v1 (2 objects)", "apps/v1 (1 object)", "networking.k8s.io/v1 (1 object)"]
+    assert "    ---\n    not a document start" in parts[0]
+    joined = "---\n".join(parts)
+    assert [line for line in joined.splitlines() if line.strip()] == \
+        [line for line in RENDERED_YAML.splitlines() if line.strip()]  # every document, verbatim, in order
+    merged = configuration.rendered_parts(RENDERED_YAML, 2)
+    assert [configuration._parts_label(p) for p in merged] == ["v1 (2 objects)",
+                                                                "apps/v1 + networking.k8s.io/v1 (2 objects)"]
+    assert configuration.rendered_parts("", 4) == []
+
+
+FAKE_KUBECTL = """import sys
+text = sys.stdin.read()
+names = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("  name:")]
+kinds = [line.split(":", 1)[1].strip().lower() for line in text.splitlines() if line.startswith("kind:")]
+for kind, name in zip(kinds, names):
+    if name == "broken":
+        print(f'Error from server (Invalid): error when applying patch to {kind}/{name}: invalid', file=sys.stderr)
+        sys.exit(1)
+    print(f"{kind}/{name} unchanged (server dry run)")
+print("Warning: part of " + str(len(names)), file=sys.stderr)
+"""
+
+
+class Rendered:
+    """A finished ``kubectl kustomize`` (what ``KubectlJob.result`` gives)."""
+
+    def __init__(self, stdout, returncode=0, stderr=""):
+        self.done = subprocess.CompletedProcess(["kubectl", "kustomize"], returncode, stdout, stderr)
+        self.killed = False
+
+    def result(self, timeout=0):
+        return self.done
+
+    def kill(self):
+        self.killed = True
+
+
+def dry_run_job(monkeypatch, rendered, round_trip):
+    import sys
+
+    monkeypatch.setattr(configuration, "api_round_trip", lambda kubeconfig, context: round_trip)
+    return configuration.DryRunJob(rendered, [sys.executable, "-c", FAKE_KUBECTL], "", "dr-cluster")
+
+
+@pytest.mark.parametrize("round_trip", [None, 0.001, 0.1])
+def test_the_dry_run_gives_one_answer_in_the_renderings_order_however_it_is_split(monkeypatch, round_trip):
+    job = dry_run_job(monkeypatch, Rendered(RENDERED_YAML), round_trip)
+    done = job.result()
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == ["configmap/kosmos-config unchanged (server dry run)",
+                                        "service/kosmos-api unchanged (server dry run)",
+                                        "deployment/kosmos-api unchanged (server dry run)",
+                                        "ingress/kosmos-api unchanged (server dry run)"]
+    far = round_trip is not None and round_trip >= configuration.SPLIT_FROM_S
+    assert len(job.parts) == (3 if far else 1)
+    assert done.stderr.count("Warning: part of") == len(job.parts)
+    shown = job.shown("overlays/production", "dr-cluster")
+    assert shown.startswith("kubectl kustomize overlays/production | kubectl apply -f - --dry-run=server "
+                            "--context=dr-cluster")
+    assert ("3 concurrent kubectl apply runs" in shown) is far
+
+
+def test_a_part_that_fails_fails_the_dry_run_with_its_own_words(monkeypatch):
+    broken = RENDERED_YAML.replace("name: kosmos-api\n---\napiVersion: apps/v1",
+                                   "name: broken\n---\napiVersion: apps/v1")  # the Service
+    done = dry_run_job(monkeypatch, Rendered(broken), 0.1).result()
+    assert done.returncode == 1
+    assert "service/broken: invalid" in done.stderr
+    assert "deployment/kosmos-api unchanged (server dry run)" in done.stdout  # the other parts still answered
+
+
+def test_a_rendering_that_fails_is_the_dry_runs_answer(monkeypatch):
+    done = dry_run_job(monkeypatch, Rendered("", 1, "error: accumulating resources: missing.yaml"), 0.1).result()
+    assert done.returncode == 1 and "accumulating resources" in done.stderr
+
+
+def test_the_dry_run_check_shows_what_was_run(monkeypatch):
+    job = dry_run_job(monkeypatch, Rendered(RENDERED_YAML), 0.1)
+    checkout = ConfigCheckout("file:///repo", "production", Path("/tmp"), HEAD)
+    result = configuration.apply_dry_run(checkout, "overlays/production", "", "dr-cluster", job)
+    assert not result.passed and "the apply warns" in result.summary  # (the fake kubectl warns per part)
+    assert result.evidence[0].asked.startswith("kubectl kustomize overlays/production | kubectl apply -f - ")
+    assert "v1 (2 objects), apps/v1 (1 object), networking.k8s.io/v1 (1 object)" in result.evidence[0].asked
+
+
+def test_the_api_server_is_found_in_the_kubeconfig_as_kubectl_merges_it(tmp_path, monkeypatch):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.write_text("contexts: [{name: dr-cluster, context: {cluster: dr}}]\n"
+                     "clusters: [{name: dr, cluster: {server: 'https://dr.example:6443'}}]\n")
+    second.write_text("clusters: [{name: dr, cluster: {server: 'https://other.example'}},"
+                      " {name: px, cluster: {server: 'https://px.example', proxy-url: 'http://proxy:3128'}}]\n"
+                      "contexts: [{name: behind-proxy, context: {cluster: px}}]\n")
+    monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    assert configuration._kubeconfig_server("", "dr-cluster") == "https://dr.example:6443"
+    assert configuration._kubeconfig_server(str(second), "dr-cluster") is None  # no such context there
+    assert configuration._kubeconfig_server("", "behind-proxy") is None  # not measured: kubectl goes through a proxy
+    assert configuration.api_round_trip(str(tmp_path / "missing"), "dr-cluster") is None
+
+
+def test_a_round_trip_to_the_api_is_measured_and_an_api_that_does_not_answer_is_none(tmp_path, monkeypatch):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer():  # each connection: whatever arrives is answered once (the server's first handshake message)
+        for _ in range(configuration.PROBES):
+            conn, _ = listener.accept()
+            with conn:
+                if conn.recv(1024):
+                    conn.sendall(b"\x16\x03\x03")
+
+    server = threading.Thread(target=answer, daemon=True)
+    server.start()
+    config = tmp_path / "kubeconfig"
+    config.write_text(f"contexts: [{{name: dr-cluster, context: {{cluster: dr}}}}]\n"
+                      f"clusters: [{{name: dr, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n")
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    measured = configuration.api_round_trip(str(config), "dr-cluster")
+    server.join(timeout=configuration.PROBE_TIMEOUT_S)
+    listener.close()
+    assert measured is not None and measured >= 0
+    assert configuration.api_round_trip(str(config), "dr-cluster") is None  # nobody listens there any more
