@@ -17,11 +17,13 @@ through the API) is not verifiable while that region is down.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import socket
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from ..clients.aws import call
+from ..clients.kube import concurrently
 from ..errors import DRUnverifiable, RegionDown
 from ..results import CheckResult, Evidence
 from ..target import AwsSettings
@@ -92,6 +94,20 @@ class Route53View:
                 "--health-check-id <id>; aws route53 get-health-check-status --health-check-id <id>")
 
 
+def _health_checks(route53, record_checks: list[str]) -> dict[str, dict]:
+    """Every health check the records name, and their child checks: each level's checks read at once
+    (a round trip per level, not per check); the first one that fails, in listing order, raises."""
+    fetched: dict[str, dict] = {}
+    level = list(dict.fromkeys(reversed(record_checks)))
+    while level:
+        found = concurrently([functools.partial(call, f"Route53 GetHealthCheck {i}", route53.get_health_check,
+                                                HealthCheckId=i) for i in level])
+        fetched.update((i, answer["HealthCheck"]) for i, answer in zip(level, found))
+        level = list(dict.fromkeys(child for i in level for child in reversed(
+            fetched[i]["HealthCheckConfig"].get("ChildHealthChecks") or []) if child not in fetched))
+    return fetched
+
+
 def route53_view(route53, zone_name: str, api_name: str, with_status: bool = True) -> Route53View:
     """One look at every hosted zone of that name: the API name's records (paginated from that name on) and
     their checks. The zone holding the failover records is the view; the others are its ``shadows``."""
@@ -124,19 +140,21 @@ def route53_view(route53, zone_name: str, api_name: str, with_status: bool = Tru
         (v for v in views if any(r.get("Failover") for r in v.records)), views[0])
     view.shadows = [v for v in views if v is not view]
     pending = [r["HealthCheckId"] for v in views for r in v.records if r.get("HealthCheckId")]
-    while pending:
+    fetched = _health_checks(route53, pending)
+    while pending:  # the checks in the order they were always listed (records last to first, children after)
         check_id = pending.pop()
         if check_id in view.checks:
             continue
-        check = call(f"Route53 GetHealthCheck {check_id}", route53.get_health_check, HealthCheckId=check_id)["HealthCheck"]
+        check = fetched[check_id]
         view.checks[check_id] = check
         pending += check["HealthCheckConfig"].get("ChildHealthChecks") or []
     if with_status:
-        for check_id, check in view.checks.items():
-            if check["HealthCheckConfig"].get("Type") == "CALCULATED":
-                continue  # Route53 reports no observations for calculated checks
-            view.statuses[check_id] = call(f"Route53 GetHealthCheckStatus {check_id}", route53.get_health_check_status,
-                                           HealthCheckId=check_id)["HealthCheckObservations"]
+        observed = [i for i, c in view.checks.items() if c["HealthCheckConfig"].get("Type") != "CALCULATED"]
+        # (Route53 reports no observations for calculated checks)
+        statuses = concurrently([functools.partial(call, f"Route53 GetHealthCheckStatus {i}",
+                                                   route53.get_health_check_status, HealthCheckId=i)
+                                 for i in observed])
+        view.statuses.update((i, status["HealthCheckObservations"]) for i, status in zip(observed, statuses))
     for shadow in view.shadows:
         shadow.checks, shadow.statuses = view.checks, view.statuses
     return view
