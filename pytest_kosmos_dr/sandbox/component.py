@@ -2,11 +2,14 @@
 
 The sandbox daemon runs one asyncio loop. It starts components in order, each one adding what
 clients need to reach it to ``ctx.state`` (written to ``sandbox.json``) and to ``ctx.env``
-(written to ``sandbox.env``), and stops them in reverse order, even after a failed start.
+(written to ``sandbox.env``), and stops them in reverse order, even after a failed start. A component
+may also have ``prepare(ctx)``: work that reads nothing of the others, which the daemon runs
+concurrently with the earlier components' start, from ``ctx.lull`` on (``daemon.start_components``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -42,6 +45,9 @@ class SandboxContext:
     env: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values that must never be printed
     components: dict[str, "Component"] = field(default_factory=dict)
+    # set once the start waits on the clock alone (production's writes before the incident): components'
+    # ``prepare`` runs then (or at its turn), not while the AWS side loads and seeds
+    lull: asyncio.Event = field(default_factory=asyncio.Event)
     layout: "Layout" = None  # type: ignore[assignment]  # the names and contracts served (sandbox/layout.py)
 
     def __post_init__(self) -> None:

@@ -58,9 +58,43 @@ def build_components(incident_after: float | None = None, manual_failover: bool 
 
     # AwsComponent creates production, plays the incident and publishes the promoted replica as
     # ctx.state["database"], which the API stand-in reads: it comes first. The config mirror
-    # needs both the bucket and the config repository: it comes last.
+    # needs both the bucket and the config repository: it comes last. The DR cluster reads nothing of
+    # the others: it prepares while the AWS side waits for the incident (start_components).
     return [AwsComponent(incident_after, manual_failover), KosmosApiComponent(), GrafanaComponent(), StatusPageComponent(),
             DRClusterComponent(), ConfigMirrorComponent()]
+
+
+async def start_components(ctx: SandboxContext, components: list, begun: set[str]) -> None:
+    """Start ``components`` in order; each one's ``prepare`` (if it has one: work that reads nothing of
+    another component) runs concurrently with the earlier ones' start, once that start waits on the clock
+    alone (``ctx.lull``: the production workload before the incident), or at its turn.
+
+    ``ctx.components`` lists them all in order at once; ``begun`` gets the name of each whose prepare or
+    start ran (what a stop must undo). After a failure the preparations under way are waited for (they
+    are bounded), so that stopping finds nothing half-written, and those not begun are dropped."""
+    for component in components:
+        ctx.components[component.name] = component
+
+    async def prepare(component) -> None:
+        await ctx.lull.wait()
+        begun.add(component.name)
+        await component.prepare(ctx)
+
+    preparing = {c.name: asyncio.create_task(prepare(c), name=f"prepare {c.name}")
+                 for c in components if hasattr(c, "prepare")}
+    try:
+        for component in components:
+            if component.name in preparing:
+                ctx.lull.set()  # its turn: the earlier ones have started
+                await preparing[component.name]
+            begun.add(component.name)
+            log.info("starting %s", component.name)
+            await component.start(ctx)
+    finally:  # after a failure: preparations not begun never begin; those begun finish
+        for name, task in preparing.items():
+            if name not in begun:
+                task.cancel()
+        await asyncio.gather(*preparing.values(), return_exceptions=True)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -222,11 +256,9 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         _write_private(state_dir / ENV_FILE, _env_file(env))
         _write_private(state_dir / STATE_FILE, json.dumps(state, indent=2, default=str))
 
+    begun: set[str] = set()  # components whose prepare or start ran: those to stop
     try:
-        for component in build_components(incident_after, manual_failover):
-            ctx.components[component.name] = component
-            log.info("starting %s", component.name)
-            await component.start(ctx)
+        await start_components(ctx, build_components(incident_after, manual_failover), begun)
         if latency_ms > 0:
             from .latency import LatencyProxies
 
@@ -286,7 +318,7 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
             await control.stop()
         if proxies is not None:
             await proxies.stop()
-        for component in reversed(list(ctx.components.values())):  # a half-started one too
+        for component in reversed([c for c in ctx.components.values() if c.name in begun]):  # a half-started one too
             began = loop.time()
             try:
                 await component.stop()

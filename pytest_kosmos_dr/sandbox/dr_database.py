@@ -87,8 +87,9 @@ def create_kosmos_database(server: PostgresServer, agents: list[str], until: str
                     cur.execute(code, params if "%(" in code else None)
             rows = cur.execute("SELECT at, name, lsn::text, real FROM pg_temp.seed_restore_points ORDER BY at").fetchall()
         seeded_until = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        segment_bytes = int(conn.execute("SELECT pg_size_bytes(current_setting('wal_segment_size'))").fetchone()[0])
         conn.execute("ANALYZE")
-    points = [RestorePoint(at, name, parse_lsn(lsn), real) for at, name, lsn, real in rows]
+    points = [RestorePoint(at, name, parse_lsn(lsn), real, segment_bytes) for at, name, lsn, real in rows]
     history = History(start=points[0].at, seeded_until=seeded_until, granularity="hour" if step else "commit",
                       points=points)
     history.save(server.history_file)

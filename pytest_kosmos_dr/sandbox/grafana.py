@@ -75,6 +75,14 @@ BREACH_AGO_S = 5 * 86400
 BREACH_S = 3 * 3600
 
 
+def _store(path, **kwargs) -> sqlite3.Connection:
+    """A connection to one of the stand-in's SQLite files (a throwaway sandbox's: commits skip the fsync,
+    which costs seconds on a busy disk)."""
+    db = sqlite3.connect(path, **kwargs)
+    db.execute("PRAGMA synchronous = OFF")
+    return db
+
+
 def _aligned(ts: float, to: int = 300) -> int:
     return int(ts // to) * to
 
@@ -362,7 +370,7 @@ class GrafanaComponent:
 
     # -- stored data ------------------------------------------------------------------------
     def _create(self, now: float, incident: dict) -> None:
-        with sqlite3.connect(self.db_path) as db:
+        with _store(self.db_path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS dashboard (id INTEGER PRIMARY KEY, title TEXT)")
             db.execute("INSERT INTO dashboard (title) VALUES ('KOSMOS DR overview')")
             db.execute("CREATE TABLE IF NOT EXISTS annotation (id INTEGER PRIMARY KEY, epoch INTEGER, "
@@ -388,7 +396,7 @@ class GrafanaComponent:
         for ts in range(first, int(now) + 1, SCRAPE_S):
             value = 0.0 if any(a <= ts < b for a, b in down) else 1.0
             samples.append((float(ts), value))
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS probe_success (ts REAL PRIMARY KEY, value REAL NOT NULL)")
             db.executemany("INSERT OR REPLACE INTO probe_success VALUES (?, ?)", samples)
             incident_start, failover = incident_outage(incident)
@@ -416,7 +424,7 @@ class GrafanaComponent:
                      if ts <= now and ts not in self.recorded_edges]
         if not rows and not edges:
             return
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             db.executemany("INSERT OR IGNORE INTO probe_success VALUES (?, ?)", rows)
             db.executemany("INSERT OR REPLACE INTO probe_success VALUES (?, ?)", edges)
         self.recorded_edges.update(ts for ts, _ in edges)
@@ -426,7 +434,7 @@ class GrafanaComponent:
         return incident_outage((getattr(self, "ctx", None) and self.ctx.state.get("incident")) or {})
 
     def _set_values(self, start: float, end: float, value: float) -> None:
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             db.execute("UPDATE probe_success SET value = ? WHERE ts >= ? AND ts < ?", (value, start, end))
 
     def _evaluate(self, start: float, end: float, step: float, window: float | None = None) -> list[list]:
@@ -434,7 +442,7 @@ class GrafanaComponent:
         the mean of the samples in ``(t - window, t]`` (``avg_over_time``)."""
         self._extend_to(time.time())
         reach = window if window is not None else LOOKBACK_S
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             rows = db.execute("SELECT ts, value FROM probe_success WHERE ts >= ? AND ts <= ? ORDER BY ts",
                               (start - reach, end)).fetchall()
         times = [r[0] for r in rows]
@@ -555,7 +563,7 @@ class GrafanaComponent:
 
     def _samples_between(self, column: str, start: float, end: float) -> list[tuple[float, float]]:
         self._extend_to(time.time())
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             return db.execute(f"SELECT ts, {column} FROM probe_success WHERE ts >= ? AND ts <= ? ORDER BY ts",
                               (start, end)).fetchall()
 
@@ -617,7 +625,7 @@ class GrafanaComponent:
         """Set sample values, saving the originals under ``key`` (once)."""
         if key in self._saved:
             return
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             originals = []
             for ts, _ in changes:
                 row = db.execute("SELECT value FROM probe_success WHERE ts = ?", (ts,)).fetchone()
@@ -628,11 +636,11 @@ class GrafanaComponent:
 
     def _put_back(self, key: str) -> None:
         originals = self._saved.pop(key, [])
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             db.executemany("UPDATE probe_success SET value = ? WHERE ts = ?", originals)
 
     def _samples(self, start: float, end: float) -> list[float]:
-        with sqlite3.connect(self.tsdb_path) as db:
+        with _store(self.tsdb_path) as db:
             return [r[0] for r in db.execute("SELECT ts FROM probe_success WHERE ts >= ? AND ts < ?", (start, end))]
 
     def faults(self) -> list[Fault]:
@@ -654,7 +662,7 @@ class GrafanaComponent:
             await asyncio.to_thread(self._set_values, *self.breach, 1.0)
 
         def _annotation(present: bool) -> None:
-            with sqlite3.connect(self.db_path) as db:
+            with _store(self.db_path) as db:
                 if present:
                     db.execute("INSERT OR IGNORE INTO annotation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                self.maintenance_row)
@@ -671,14 +679,14 @@ class GrafanaComponent:
             start, end = self.breach
             if apply:
                 self._override("relabelled", [(ts, 0.0) for ts in self._samples(start, end)])
-                with sqlite3.connect(self.db_path) as db:
+                with _store(self.db_path) as db:
                     db.execute("INSERT INTO annotation (epoch, epoch_end, text, tags, dashboard_uid, panel_id, login, "
                                "created) VALUES (?, ?, ?, 'maintenance', 'kosmos-dr-overview', 1, 'oncall', ?)",
                                (start * 1000, end * 1000, "Maintenance: API unavailable (declared afterwards)",
                                 (end + 3600) * 1000))
             else:
                 self._put_back("relabelled")
-                with sqlite3.connect(self.db_path) as db:
+                with _store(self.db_path) as db:
                     db.execute("DELETE FROM annotation WHERE login = 'oncall' AND epoch = ?", (start * 1000,))
 
         async def relabel():
@@ -710,7 +718,7 @@ class GrafanaComponent:
             await asyncio.to_thread(self._put_back, "half")
 
         def _blind(apply: bool) -> None:
-            with sqlite3.connect(self.tsdb_path) as db:
+            with _store(self.tsdb_path) as db:
                 if apply:
                     if "blind" not in self._saved:
                         cut = time.time() - BLIND_S

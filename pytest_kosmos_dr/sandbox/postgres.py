@@ -31,6 +31,11 @@ from .component import LOOPBACK, free_port
 PG_OS_USER = "postgres"
 COMMAND_TIMEOUT = 60  # seconds; every server command is bounded
 RECOVERY_TIMEOUT = 30  # seconds a restore or promotion may take before we give up
+# WAL segment size of the sandbox's clusters (initdb --wal-segsize): PostgreSQL's default is 16 MB, but a
+# sandbox writes little WAL, so every base backup, archived segment and restore would copy mostly unused
+# space; 1 MB segments keep them small (archiving, PITR and streaming work the same)
+WAL_SEGMENT_MB = 1
+DEFAULT_WAL_SEGMENT_BYTES = 16 * 1024 * 1024  # PostgreSQL's default (and a history index's without its size)
 SOCKET_PATH_MAX = 107  # bytes of a Unix socket path (sun_path is 108 with the terminating NUL)
 LONGEST_SOCKET_FILE = ".s.PGSQL.65535.lock"  # the longest name PostgreSQL puts in its socket folder
 _SOCKET_TAIL = len("/kdr-XXXXXXXX/XXXXXXXX/" + LONGEST_SOCKET_FILE)  # root + server folder + file
@@ -187,7 +192,8 @@ class PostgresServer:
             os.chmod(pwfile, 0o600)
             self._run(
                 "initdb", "--no-sync", "-A", "scram-sha-256", "-U", self.user,
-                f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C", "-D", str(self.data_dir),
+                f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C", f"--wal-segsize={WAL_SEGMENT_MB}",
+                "-D", str(self.data_dir),
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -409,11 +415,13 @@ class RestorePoint:
     name: str       # pg_create_restore_point's name
     lsn: int        # where it is in the WAL
     real: datetime  # when it was really written (aware UTC)
+    wal_segment_bytes: int = DEFAULT_WAL_SEGMENT_BYTES  # its server's WAL segment size
 
     @property
     def segment(self) -> str:
-        """The WAL segment (timeline 1, 16 MB segments) holding it, without its timeline part."""
-        return f"{self.lsn >> 32:08X}{(self.lsn & 0xFFFFFFFF) >> 24:08X}"
+        """The WAL segment holding it (its file name without the timeline part)."""
+        number, per_id = self.lsn // self.wal_segment_bytes, 0x1_0000_0000 // self.wal_segment_bytes
+        return f"{number // per_id:08X}{number % per_id:08X}"
 
 
 def restore_point_name(at: datetime) -> str:
@@ -449,6 +457,7 @@ class History:
         data = {
             "start": self.start.isoformat(), "seeded_until": self.seeded_until.isoformat(),
             "granularity": self.granularity,
+            "wal_segment_bytes": self.points[0].wal_segment_bytes if self.points else DEFAULT_WAL_SEGMENT_BYTES,
             "points": [[p.at.isoformat(), p.name, p.lsn, p.real.timestamp()] for p in self.points],
         }
         path.write_text(json.dumps(data, separators=(",", ":")))
@@ -459,7 +468,9 @@ class History:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        points = [RestorePoint(datetime.fromisoformat(at), name, int(lsn), datetime.fromtimestamp(real, timezone.utc))
+        segment_bytes = int(data.get("wal_segment_bytes") or DEFAULT_WAL_SEGMENT_BYTES)
+        points = [RestorePoint(datetime.fromisoformat(at), name, int(lsn), datetime.fromtimestamp(real, timezone.utc),
+                               segment_bytes)
                   for at, name, lsn, real in data["points"]]
         return cls(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["seeded_until"]),
                    data["granularity"], points)

@@ -2,7 +2,8 @@
 history, the agent-state bucket, Route53 + a DNS server, and the incident played at a known time.
 
 Start order (things that do not depend on each other run concurrently):
-moto + DNS server -> [production instance (real server) | bucket + archives | zone + health checks]
+[moto + DNS server | production's real server made ahead (RealRds.prepare_instance)]
+-> [production instance (takes that server over) | bucket + archives | zone + health checks]
 -> seed production -> real snapshot + restorable hourly history + copies | DR replica (standby)
 -> live workload (workload.py) until the incident -> incident: writes stop, the primary region fails,
 replica promoted, DNS fails over -> the promoted replica is published as THE DR database.
@@ -83,9 +84,13 @@ class AwsComponent:
         self.access_key = "AKIA" + ctx.secret(12).upper().replace("-", "X").replace("_", "Y")[:16]
         self.secret_key = ctx.secret(30)
         ctx.secrets.append(self.access_key)
+        password = ctx.secret()
+        self.master_password = password
+        self.rds = RealRds(ctx.data_dir)
+        # production's server is made (initdb, start) while moto loads; its CreateDBInstance takes it over
+        self.rds.prepare_instance(self.primary, self.prod_id, DB_USER, password, DB_NAME)
         self.moto = MotoServer(ctx.host, access_key=self.access_key)
         await asyncio.to_thread(self.moto.start)
-        self.rds = RealRds(ctx.data_dir)
         self.rds.install([self.primary, self.secondary])
         route53.report_health_through_moto(self.health)
         self.dns = DnsServer(self.health, ctx.host)
@@ -102,8 +107,6 @@ class AwsComponent:
         ctx.state["dns"] = {"host": ctx.host, "port": self.dns.port, "zone": route53.ZONE, "api_name": route53.API_NAME}
 
         # production, its history and its DR replica; then live writes until the incident
-        password = ctx.secret()
-        self.master_password = password
         archives_until = now_utc() + timedelta(seconds=WORKLOAD_S + 4)  # agent state as saved at start
         prod, newest, self.zone = await asyncio.gather(
             asyncio.to_thread(self._create_production, password),
@@ -131,6 +134,7 @@ class AwsComponent:
         if self.incident_after is None:  # the incident during start, on a whole second after WORKLOAD_S of writes
             end = now_utc() + timedelta(seconds=WORKLOAD_S)
             self.incident_start = datetime.fromtimestamp(math.ceil(end.timestamp()), timezone.utc)
+            ctx.lull.set()  # until the incident only the workload's thread works: the others prepare now
             await self._incident(self.incident_start)
         else:  # ready first: production live, the workload writing, the replica streaming (arm_incident)
             self.arm_incident(start_timer=False)

@@ -26,6 +26,7 @@ schedules no maintenance and buys no reservations, so they answer as such an acc
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import threading
 from urllib.parse import parse_qs
@@ -83,6 +84,9 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in sandbox.log
+        # moto's EC2 backend, which RDS creates per region, would load 1,300 public AMIs (about 1 s of CPU
+        # per region): nothing in the sandbox serves EC2 images (moto's own setting; set it to override)
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         if not self.port:
             self.port = free_port(self.host)
         serve_missing_operations()

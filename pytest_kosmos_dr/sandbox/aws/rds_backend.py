@@ -3,7 +3,8 @@
 moto keeps the API's bookkeeping (identifiers, settings, snapshots, events); this module wraps
 the backend methods that change data so each PostgreSQL instance is a real server:
 
-* ``create_db_instance``: initdb + start (WAL archived to the instance's own archive), the
+* ``create_db_instance``: initdb + start (WAL archived to the instance's own archive; made ahead in a
+  thread when the sandbox knows the instance is coming: ``prepare_instance``), the
   ``Endpoint`` is 127.0.0.1 and the real port (with ``--latency``: the port of a delaying proxy in
   front of it, sandbox/latency.py); its first automated snapshot is a real base backup.
 * ``create_db_snapshot`` (manual or automated, also the final snapshot of a delete): a real
@@ -35,6 +36,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -46,6 +48,7 @@ from ..postgres import History, PostgresServer, RestorePoint, prepare_data_root,
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REAL_ENGINES = ("postgres",)
+PREPARE_TIMEOUT_S = 180  # a prepared server's initdb, start and CREATE DATABASE, each bounded on its own
 WRAPPED = (
     "create_db_instance", "create_db_snapshot", "copy_db_snapshot", "restore_db_instance_to_point_in_time",
     "restore_db_instance_from_db_snapshot", "create_db_instance_read_replica", "promote_read_replica",
@@ -143,6 +146,8 @@ class RealRds:
         self.published_port: Callable[[int], int] = lambda port: port
         self._regional_copies: dict[tuple[Path, str], BaseBackup] = {}  # (source backup, region) -> copy
         self.after_restore: list = []  # callables(RealInstance): faults that corrupt what a restore yields
+        # (region, identifier) -> ((user, password, dbname), Future of its RealInstance): prepare_instance
+        self._prepared: dict[tuple[str, str], tuple[tuple, Future]] = {}
 
     # -- installation -------------------------------------------------------------------------
     def install(self, regions: list[str]) -> None:
@@ -166,8 +171,15 @@ class RealRds:
     def remove_all(self) -> None:
         """Stop every real server and delete every folder (sandbox stop)."""
         with self.lock:
-            for real in list(self.instances.values()):
-                real.server.remove()
+            for _, made in self._prepared.values():  # prepared, never claimed
+                self._discard_prepared(made)
+            self._prepared.clear()
+            servers = [real.server for real in self.instances.values()]
+            if servers:  # each stop waits for its postmaster to exit: all at once, not one after another
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="sandbox-rds-stop") as pool:
+                    list(pool.map(lambda server: server.remove(), servers))
             self.instances.clear()
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -187,6 +199,56 @@ class RealRds:
         root = self._new_root(region, identifier)
         server = PostgresServer(root / "pgdata", user=user, password=password, dbname=dbname)
         return RealInstance(region, identifier, server, root)
+
+    def _make_server(self, region: str, identifier: str, user: str, password: str, dbname: str) -> RealInstance:
+        """A new instance's real server: initdb (WAL archived to its own archive), started, ``dbname`` created."""
+        real = self._new_server(region, identifier, user, password, dbname)
+        try:
+            prepare_data_root(real.archive_dir)
+            real.server.initdb(PostgresServer.archive_settings(real.archive_dir))
+            real.server.start()
+            if dbname != "postgres":
+                real.server.query(f'CREATE DATABASE "{dbname}"')
+        except BaseException:
+            self._destroy(real)
+            raise
+        return real
+
+    def prepare_instance(self, region: str, identifier: str, user: str, password: str, dbname: str) -> None:
+        """Make the real server of an instance the caller is about to create, in a thread (while moto
+        loads): ``CreateDBInstance`` of ``identifier`` in ``region`` with exactly these master credentials
+        and database then takes it over instead of making its own; until then no API shows it."""
+        made: Future = Future()
+        prepare_data_root(self.root)
+
+        def make() -> None:
+            try:
+                made.set_result(self._make_server(region, identifier, user, password, dbname))
+            except BaseException as exc:  # noqa: BLE001 - handed to the CreateDBInstance that claims it
+                made.set_exception(exc)
+
+        self._prepared[(region, identifier)] = ((user, password, dbname), made)
+        threading.Thread(target=make, name=f"prepare {identifier}", daemon=True).start()
+
+    def _claim_prepared(self, region: str, identifier: str, settings: tuple) -> RealInstance | None:
+        """The server ``prepare_instance`` made for this instance (its failure raised here), or None when none
+        was prepared with these settings (one prepared with others is removed)."""
+        entry = self._prepared.pop((region, identifier), None)
+        if entry is None:
+            return None
+        wanted, made = entry
+        if wanted == settings:
+            return made.result(timeout=PREPARE_TIMEOUT_S)
+        self._discard_prepared(made)
+        return None
+
+    def _discard_prepared(self, made: Future) -> None:
+        try:
+            real = made.result(timeout=PREPARE_TIMEOUT_S)
+        except BaseException:  # noqa: BLE001 - a failed preparation removed its own server
+            return
+        real.server.remove()  # no snapshot has been taken of it
+        shutil.rmtree(real.root, ignore_errors=True)
 
     def take_backup(self, real: RealInstance) -> BaseBackup:
         prepare_data_root(self.root / "backups")
@@ -320,16 +382,9 @@ class RealRds:
                 if not user or not password:
                     raise _client_error("InvalidParameterValue", "MasterUsername and MasterUserPassword are required")
                 dbname = db_kwargs.get("db_name") or "postgres"
-                real = self._new_server(backend.region_name, identifier, user, password, dbname)
-                try:
-                    prepare_data_root(real.archive_dir)
-                    real.server.initdb(PostgresServer.archive_settings(real.archive_dir))
-                    real.server.start()
-                    if dbname != "postgres":
-                        real.server.query(f'CREATE DATABASE "{dbname}"')
-                except BaseException:
-                    self._destroy(real)
-                    raise
+                real = self._claim_prepared(backend.region_name, identifier, (user, password, dbname))
+                if real is None:
+                    real = self._make_server(backend.region_name, identifier, user, password, dbname)
             self.instances[key] = real
             db_kwargs["port"] = real.server.port
             try:

@@ -55,6 +55,7 @@ class DRClusterComponent:
         self.silent_kubelets: set[str] = set()  # nodes whose kubelet posts no status (faults)
         self.layout = None  # the sandbox layout it serves (set by start)
         self.namespace = NAMESPACE
+        self._published: dict[str, Any] | None = None  # what start publishes, once prepared
 
     def _layout(self):
         from ..layout import DEFAULT
@@ -69,7 +70,9 @@ class DRClusterComponent:
     def dr_region(self) -> str:
         return self._layout().secondary_region
 
-    async def start(self, ctx: SandboxContext) -> None:
+    async def prepare(self, ctx: SandboxContext) -> None:
+        """Serve the cluster and write its kubeconfig and config repository (reads nothing of the other
+        components: the daemon runs it while they start); ``start`` publishes it."""
         self.layout = ctx.layout
         self.namespace = ctx.layout.namespace
         seed = build_seed(layout=ctx.layout)
@@ -113,8 +116,7 @@ class DRClusterComponent:
             ca_file.write_bytes(ca_pem)
         kubeconfig = state_dir / "kubeconfig"
         _write_private(kubeconfig, yaml.safe_dump(_kubeconfig(url, token, ca_pem, self.namespace), sort_keys=False))
-        ctx.env["KUBECONFIG"] = str(kubeconfig)
-        ctx.state[self.name] = {
+        self._published = {
             "url": url,
             "token": token,
             "kubeconfig": str(kubeconfig),
@@ -125,6 +127,13 @@ class DRClusterComponent:
             "pods_dir": str(self.pod_roots.base),
             "exec_confinement": confinement,
         }
+
+    async def start(self, ctx: SandboxContext) -> None:
+        """Publish the cluster: ``ctx.state["kubernetes"]`` and ``KUBECONFIG`` (prepared first if need be)."""
+        if self._published is None:
+            await self.prepare(ctx)
+        ctx.env["KUBECONFIG"] = self._published["kubeconfig"]
+        ctx.state[self.name] = dict(self._published)
 
     async def stop(self) -> None:
         if self.controllers is not None:
