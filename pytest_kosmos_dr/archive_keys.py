@@ -80,12 +80,22 @@ class ArchiveKeys:
     def _any(self) -> re.Pattern:
         return self._regex(None)
 
+    @cached_property
+    def _per_archive(self) -> dict[str, re.Pattern]:
+        """Each archive name's compiled pattern, built once (keys are matched by the ten thousand at scale)."""
+        return {}
+
     def match(self, key: object, archive: str | None = None) -> KeyMatch | None:
         """What ``key`` is: an archive (its ``{agent}`` value, the time it names) or None (no archive:
         another file, another layout, a date that is no date). With ``archive``, only that archive's keys."""
         if not isinstance(key, str) or not key:
             return None
-        regex = self._any if archive is None else self._regex(archive)
+        if archive is None:
+            regex = self._any
+        else:
+            regex = self._per_archive.get(archive)
+            if regex is None:
+                regex = self._per_archive[archive] = self._regex(archive)
         found = regex.fullmatch(key)
         if not found:
             return None

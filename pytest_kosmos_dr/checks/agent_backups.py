@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..archive_keys import KEY_TIME_SLACK, ArchiveLayout
+from ..archive_keys import KEY_TIME_SLACK, ArchiveLayout, KeyMatch
 from ..clients.aws import call, describe_error
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
@@ -44,12 +44,41 @@ class AgentVersions:
     def __post_init__(self) -> None:
         if self.layout is None:
             self.layout = ArchiveLayout.default(self.prefix)
+        self._matched: dict[str, dict[str, KeyMatch | None]] = {}
+        self._matched_layout = self.layout
+
+    def match(self, key: object, agent: str) -> KeyMatch | None:
+        """``layout.match(key, agent)``, worked out once per key and agent: every check (and OBJ-RPO) asks
+        it of every listed key for every agent, tens of thousands of keys at scale. A key that does not
+        contain the agent's archive name is none of its archives (every key pattern has ``{agent}``)."""
+        if not isinstance(key, str):
+            return self.layout.match(key, agent)
+        if self._matched_layout is not self.layout:  # another layout given since: its own answers
+            self._matched, self._matched_layout = {}, self.layout
+        known = self._matched.get(agent)
+        if known is None:
+            known = self._matched.setdefault(agent, {})
+        try:
+            return known[key]
+        except KeyError:
+            archive = self.layout.archive(agent)
+            found = known[key] = self.layout.match(key, agent) if archive in key else None
+            return found
+
+    def sort_out(self, agents) -> None:
+        """Work out which listed keys are whose archives for ``agents`` now (the read's thread), not in
+        each check that asks first."""
+        for agent in agents:
+            for entries in (self.versions, self.delete_markers or ()):
+                for entry in entries:
+                    if isinstance(entry, dict):
+                        self.match(entry.get("Key") or "", agent)
 
     def archives(self, agent: str) -> list[dict]:
         """The agent's archive versions: keys the pattern gives for its archive name (delete markers and
         other files left out)."""
         return [v for v in self.versions
-                if isinstance(v, dict) and v.get("LastModified") and self.layout.match(v.get("Key"), agent)]
+                if isinstance(v, dict) and v.get("LastModified") and self.match(v.get("Key"), agent)]
 
     def where(self, agent: str) -> str:
         """The agent's archives as an S3 address pattern, for messages."""
@@ -82,7 +111,10 @@ def list_agent_versions(s3, backups, agents=(), prefix: str | None = None) -> Ag
         return versions, markers
 
     versions, markers = call(f"S3 ListObjectVersions s3://{bucket}/{prefix}", collect)
-    return AgentVersions(bucket, prefix, versions, markers, layout)
+    listing = AgentVersions(bucket, prefix, versions, markers, layout)
+    if not isinstance(backups, str):
+        listing.sort_out(agent.name for agent in agents or ())
+    return listing
 
 
 # -- every agent: the listed ones and those running in the DR cluster ---------------------------------
@@ -150,16 +182,25 @@ def _unbacked(listing: AgentVersions, agent: str, discovered) -> str | None:
             f"{listing.where(agent)} (it is not in the targets file; a recovery would lose its state)")
 
 
+def _matcher(listing):
+    """``(key, agent) -> KeyMatch | None`` of a listing (an ``AgentVersions`` remembers its answers)."""
+    return listing.match if isinstance(listing, AgentVersions) else listing.layout.match
+
+
 def agent_entries(listing: AgentVersions, agent: str) -> dict[str, list[tuple[object, bool, dict]]]:
     """Per archive key of the agent: its entries (time, is delete marker, entry), newest first."""
     keys: dict[str, list[tuple[object, bool, dict]]] = {}
+    match = _matcher(listing)
     for entries, marker in ((listing.versions, False), (listing.delete_markers or [], True)):
         for entry in entries:
-            if not isinstance(entry, dict) or _at(entry) is None:
+            if not isinstance(entry, dict):
                 continue
             key = entry.get("Key") or ""
-            if listing.layout.match(key, agent):
-                keys.setdefault(key, []).append((_at(entry), marker, entry))
+            if not match(key, agent):
+                continue
+            at = _at(entry)
+            if at is not None:
+                keys.setdefault(key, []).append((at, marker, entry))
     for entries in keys.values():
         entries.sort(key=lambda item: (item[0], bool(item[2].get("IsLatest"))), reverse=True)
     return keys
@@ -178,7 +219,7 @@ def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list
         if then is None or then[1]:
             continue
         version = then[2]
-        named = listing.layout.match(key, agent)
+        named = _matcher(listing)(key, agent)
         off = listing.layout.keys.disagreement(named, then[0]) if named else None
         if any(marker and entry.get("IsLatest") for _, marker, entry in entries):
             dropped.append((then[0], "deleted (a delete marker is the current version)"))

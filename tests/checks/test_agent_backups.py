@@ -309,3 +309,37 @@ def test_unlisted_running_agent_with_backups_is_judged_like_the_listed_ones():
     versions = history() + history("hermes-x")
     result = ab.agent_realtime(listing(versions), [ZEUS, "hermes-x"], REF, rpo=RPO, discovered=DISCOVERED)
     assert result.passed and "(2)" in result.summary
+
+
+def test_the_listing_answers_for_each_key_what_the_layout_does():
+    """``AgentVersions.match`` (worked out once per key and agent, keys without the archive name skipped) says
+    of every key what ``layout.match`` says: agents whose names contain each other, a short archive name,
+    stray keys, keys that are no string; and a layout given afterwards answers for itself."""
+    keys = [v["Key"] for v in history() + history("zeus") + history("athena")] + [
+        "agent-state/stray.txt", "agent-state/zeus-orchestrator/", "agent-state/zeus-state-20251213.tar.gz",
+        "agent-state/zeus-orchestrator-state-20251340.tar.gz", "other/zeus-state-20251213.tar.gz", "", None, 7]
+    agents = [ZEUS, "zeus", "athena", "hermes"]
+    for layout in (FOLDERS, FLAT):
+        found = listing([{"Key": key, "LastModified": AT} for key in keys], layout=layout)
+        found.sort_out(agents)
+        for _ in range(2):  # worked out, then remembered
+            assert [[found.match(key, a) for a in agents] for key in keys] == \
+                   [[layout.match(key, a) for a in agents] for key in keys]
+        found.layout = FLAT if layout is FOLDERS else FOLDERS
+        assert [found.match(key, ZEUS) for key in keys] == [found.layout.match(key, ZEUS) for key in keys]
+    assert sum(bool(FOLDERS.match(key, "zeus")) for key in keys) == len(history("zeus"))
+    assert sum(bool(FLAT.match(key, ZEUS)) for key in keys) == 1  # the plan's short name, zeus
+
+
+def test_the_listing_keeps_delete_markers_and_stray_keys_in_view():
+    """Sorting out whose keys are whose leaves nothing out: a stray key is listed (and counted), a delete
+    marker still hides the backup it covers."""
+    newest = version(3)
+    hidden = listing(history() + [{"Key": "agent-state/stray.txt", "LastModified": AT, "Size": 1}],
+                     markers=[{"Key": newest["Key"], "LastModified": AT - timedelta(minutes=1), "IsLatest": True,
+                               "VersionId": "m1"}])
+    hidden.sort_out([ZEUS])
+    assert "(43 versions, 1 delete markers;" in hidden.listed
+    backups, _ = ab.backups_at(hidden, ZEUS, AT)
+    assert newest not in backups and len(backups) == len(history()) - 1
+    assert ab.agent_realtime(hidden, [ZEUS], REF, rpo=RPO).measured[ZEUS] == timedelta(minutes=8)

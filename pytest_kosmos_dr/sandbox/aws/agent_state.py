@@ -189,13 +189,16 @@ def install_paged_version_listing(backend) -> None:
     moto sorts and copies every version of the bucket for each page; S3 pages through an index.
     For the listings clients make (a prefix, no delimiter) this walks the sorted key names from
     the marker and copies only the returned versions: the same versions, order, ``IsLatest`` and
-    markers as moto (its marker rules are kept verbatim). With a delimiter, moto's own code runs."""
-    import bisect
+    markers as moto (its marker rules are kept verbatim). With a delimiter, moto's own code runs.
+    Each page's answer is written by ``version_listing`` (not moto's generic serializer)."""
     import copy
 
     from moto.core.utils import unix_time_millis
     from moto.s3.models import FakeKey
 
+    from .version_listing import serve_version_listing
+
+    serve_version_listing()
     if getattr(backend, "_kosmos_paged_versions", False):
         return
     original = backend.list_object_versions
@@ -207,13 +210,16 @@ def install_paged_version_listing(backend) -> None:
                             prefix=prefix, version_id_marker=version_id_marker)
         prefix = prefix or ""
         store = backend.get_bucket(bucket_name).keys
-        names = sorted(name for name in dict.keys(store) if name.startswith(prefix))
+        names = sorted(name for name in dict.keys(store)  # from the marker on: the page and what follows it
+                       if name.startswith(prefix) and (not key_marker or name >= key_marker))
         requested, markers = [], []
         next_key_marker = next_version_id_marker = None
         last_added = None
         skipping = key_marker is not None
-        for name in names[bisect.bisect_left(names, key_marker) if key_marker else 0:]:
-            versions = sorted(store.getlist(name) or [], key=lambda r: -unix_time_millis(r.last_modified))
+        for name in names:
+            versions = store.getlist(name) or []
+            if len(versions) > 1:
+                versions = sorted(versions, key=lambda r: -unix_time_millis(r.last_modified))
             for index, version in enumerate(versions):
                 if skipping:  # moto's marker rules
                     if not version_id_marker:
