@@ -431,3 +431,19 @@ def test_a_watch_older_than_the_history_is_expired():
     assert (caught.value.code, caught.value.reason) == (410, "Expired")
     recent = store.open_watch(config_maps, NS, lambda obj: True, str(int(store.resource_version) - 1))
     assert recent.queue.qsize() == 1
+
+
+def test_a_rendered_list_never_shares_what_a_later_write_changes():
+    """``listed`` copies one level only: the store's writes must replace objects, never change them in place."""
+    from pytest_kosmos_dr.sandbox.kube.store import ClusterStore
+
+    store = ClusterStore()
+    config_maps = find_type("", "v1", "configmaps")
+    store.create(config_maps, {"metadata": {"name": "kosmos-config", "namespace": NS}, "data": {"mode": "dr"}})
+    before = store.listed(config_maps, NS)[0]
+    before["kind"] = "ConfigMap"  # what the server adds to each listed item
+    changed = store.get(config_maps, NS, "kosmos-config")
+    changed["data"]["mode"] = "production"
+    store.update(config_maps, NS, "kosmos-config", changed)
+    assert before["data"] == {"mode": "dr"} and "kind" not in store.peek(config_maps, NS)[0]
+    assert store.listed(config_maps, NS)[0]["data"] == {"mode": "production"}

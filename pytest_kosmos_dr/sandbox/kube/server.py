@@ -280,8 +280,8 @@ class DRClusterAPI:
         })
 
     def _list(self, request: web.Request, target: Target) -> web.Response:
-        items = self.store.list(target.rtype, target.namespace, self._predicate(request))
-        for item in items:
+        items = self.store.listed(target.rtype, target.namespace, self._predicate(request))
+        for item in items:  # one-level copies: setting these two keys leaves the stored objects alone
             item.setdefault("apiVersion", target.rtype.api_version)
             item.setdefault("kind", target.rtype.kind)
         return self._render(request, target.rtype, items)
@@ -721,7 +721,7 @@ class DRClusterAPI:
         pod_type = resources.find_type("", "v1", "pods")
         node_type = resources.find_type("", "v1", "nodes")
         if rest[0] == "pods":
-            pods = [p for p in self.store.list(pod_type, namespace, predicate) if metrics.has_metrics(p)]
+            pods = [p for p in self.store.listed(pod_type, namespace, predicate) if metrics.has_metrics(p)]
             if len(rest) == 2:
                 found = [p for p in pods if p["metadata"]["name"] == rest[1]]
                 if not found:
@@ -729,8 +729,8 @@ class DRClusterAPI:
                 return _json(metrics.pod_metrics(found[0]))
             return _json(metrics.metrics_list("PodMetrics", [metrics.pod_metrics(p) for p in pods]))
         if rest[0] == "nodes" and namespace is None:
-            all_pods = self.store.list(pod_type)
-            nodes = self.store.list(node_type, None, predicate)
+            all_pods = self.store.listed(pod_type)
+            nodes = self.store.listed(node_type, None, predicate)
             if len(rest) == 2:
                 found = [n for n in nodes if n["metadata"]["name"] == rest[1]]
                 if not found:

@@ -77,6 +77,16 @@ class ClusterStore:
             ]
         return items
 
+    def listed(
+        self, rtype: ResourceType, namespace: str | None = None, predicate: Predicate | None = None
+    ) -> list[dict]:
+        """``list`` for answers rendered straight to JSON: each object copied one level deep only (a deep
+        copy of 2,000 pods cost ~1.5 s of the daemon per list at scale). Safe because the store never
+        changes a stored object in place: every write stores a new one (``update``, ``_replace_whole``)."""
+        with self._lock:
+            return [dict(obj) for (ns, _), obj in sorted(self._objects[rtype].items())
+                    if (namespace is None or ns == namespace) and (predicate is None or predicate(obj))]
+
     def peek(self, rtype: ResourceType, namespace: str | None = None) -> list[dict]:
         """The stored objects themselves (no copies, for readers that do not change them: the controllers)."""
         with self._lock:
