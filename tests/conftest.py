@@ -31,9 +31,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpcore  # noqa: F401 - see below
+import httpx  # noqa: F401 - see below
 import pytest
 
 from pytest_kosmos_dr.sandbox import manager
+
+# httpx and httpcore (which httpx imports only when its first client is made) are imported here, before
+# any in-process inner run: pytester restores sys.modules after such a run, so a module first imported
+# inside one is imported afresh later, and a client made from the old httpcore raises exceptions the new
+# httpx neither maps nor catches (seen: TLS failures surfacing as a raw httpcore.ConnectError).
 
 pytest_plugins = ["pytester"]
 
