@@ -251,6 +251,7 @@ def test_sigkilled_daemon_leaves_no_server_data_or_sockets_even_with_a_long_tmpd
                                                                                   monkeypatch):
     long_tmp = long_tmpdir
     monkeypatch.setenv("TMPDIR", str(long_tmp))
+    monkeypatch.setenv("KOSMOS_DR_SANDBOX_IN_MEMORY", "0")  # the data on the long $TMPDIR, not in /dev/shm
     running, started = manager.start(shared_folder)  # no owner: only the daemon's death ends it
     assert started
     data_dir, socket_dir = running.state["data_dir"], running.state["socket_dir"]

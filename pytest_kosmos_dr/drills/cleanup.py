@@ -21,14 +21,12 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import changes, resources
 
 EXIT_OK, EXIT_FAILED = 0, 1
-SANDBOX_DATA_PREFIX = "kosmos-dr-sandbox-"
 
 
 @dataclass
@@ -289,7 +287,9 @@ class Cleanup:
 def orphaned_servers(state_dir: Path) -> dict[Path, list[tuple[Path, int]]]:
     """Running PostgreSQL servers in sandbox data folders no live sandbox daemon (or its watchdog) owns:
     data folder -> [(server folder, postmaster pid)]."""
-    candidates = {p for p in Path(tempfile.gettempdir()).glob(f"{SANDBOX_DATA_PREFIX}*") if p.is_dir()}
+    from ..sandbox.postgres import sandbox_data_folders
+
+    candidates = set(sandbox_data_folders())  # $TMPDIR, or memory (/dev/shm) for a default-size sandbox
     try:  # the default sandbox's own record, wherever its data folder is
         recorded = json.loads((Path(state_dir) / "sandbox.json").read_text()).get("data_dir")
         if recorded:

@@ -59,6 +59,45 @@ def socket_base() -> Path:
     )
 
 
+DATA_PREFIX = "kosmos-dr-sandbox-"
+MEMORY_FOLDER = Path("/dev/shm")
+MEMORY_NEEDED = 2 * 1024**3  # free space a default-size sandbox may take in memory (it uses ~0.2 GB)
+MEMORY_ENV = "KOSMOS_DR_SANDBOX_IN_MEMORY"
+
+
+def data_bases(scale: str = "default") -> list[Path]:
+    """Where a sandbox's data folder may go, the preferred first: a default-size sandbox's servers (initdb,
+    base backups, snapshot copies, the WAL archive) in memory (``/dev/shm``, a tmpfs: initdb 0.8 s instead of
+    1.9-2.2 s on this machine's disk, a 28 MB copy 0.06 s instead of 1.1 s) when it has 2 GB free; a scaled
+    one (gigabytes), or ``KOSMOS_DR_SANDBOX_IN_MEMORY=0``, on ``$TMPDIR``. Throwaway data either way."""
+    disk = Path(tempfile.gettempdir())
+    wanted = os.environ.get(MEMORY_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+    if wanted and scale == "default" and _memory_folder_usable():
+        return [MEMORY_FOLDER, disk]
+    return [disk]
+
+
+def _memory_folder_usable() -> bool:
+    try:
+        stat = os.statvfs(MEMORY_FOLDER)
+        with open("/proc/mounts") as mounts:
+            tmpfs = any(line.split()[1:3] == [str(MEMORY_FOLDER), "tmpfs"] for line in mounts)
+    except OSError:
+        return False
+    return tmpfs and stat.f_bavail * stat.f_frsize >= MEMORY_NEEDED and os.access(MEMORY_FOLDER, os.W_OK | os.X_OK)
+
+
+def sandbox_data_folders() -> list[Path]:
+    """Every sandbox data folder that exists now, wherever it was made (for cleanup)."""
+    found = []
+    for base in dict.fromkeys([MEMORY_FOLDER, Path(tempfile.gettempdir())]):
+        try:
+            found += [p for p in base.glob(f"{DATA_PREFIX}*") if p.is_dir()]
+        except OSError:
+            continue
+    return found
+
+
 def socket_root() -> Path:
     """This process's short folder for server socket folders (created once, removed at exit)."""
     global _socket_root
