@@ -29,3 +29,38 @@ def test_a_client_made_from_plain_models_builds_requests_as_before():
     model = client.meta.service_model.operation_model("DescribeDBInstances")
     assert model.http["method"] == "POST" and "DBInstanceIdentifier" in model.input_shape.members
     assert client.can_paginate("describe_db_snapshots")
+
+
+def test_a_client_is_made_again_when_pytest_changed_the_environment_meanwhile(monkeypatch):
+    """botocore copies os.environ item by item while pytest sets/deletes PYTEST_CURRENT_TEST in the main
+    thread: the KeyError for that name means "read the environment again", not a broken check."""
+    clients = _clients()
+    session = clients._shared_session()
+    made, real = [], session.client
+
+    def racing(*args, **kwargs):
+        made.append(args[0])
+        if len(made) == 1:
+            raise KeyError("PYTEST_CURRENT_TEST")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session, "client", racing)
+    assert clients.client("s3").meta.service_model.service_name == "s3"
+    assert made == ["s3", "s3"]
+
+
+def test_any_other_key_error_is_not_retried(monkeypatch):
+    import pytest
+
+    clients = _clients()
+    session = clients._shared_session()
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise KeyError("signatureVersion")
+
+    monkeypatch.setattr(session, "client", broken)
+    with pytest.raises(KeyError, match="signatureVersion"):
+        clients.client("s3")
+    assert len(calls) == 1

@@ -85,6 +85,18 @@ class _LostRegionPaginator:
         return guarded()
 
 
+# A client's endpoint reads the proxy settings from os.environ (urllib's getproxies: every item, one by
+# one); in a read-pool thread, pytest may set or delete PYTEST_CURRENT_TEST in the main thread meanwhile,
+# and the copy raises KeyError for the name that went (seen once in CI). Made again then.
+ENVIRON_RACE_RETRIES = 3
+
+
+def _environ_race(exc: KeyError) -> bool:
+    """The KeyError names an environment variable that changed while it was read (not a botocore bug)."""
+    name = exc.args[0] if exc.args else None
+    return isinstance(name, str) and name.startswith("PYTEST_")
+
+
 def _load_models_as_plain_dicts(loader) -> None:
     """botocore parses its service models (JSON, a few MB per run) into ``OrderedDict``s, which doubles the
     parse's CPU (~0.3 s per gate run, measured); a ``dict`` keeps the same order and nothing in botocore
@@ -158,11 +170,16 @@ class AwsClients:
 
         with self._lock:  # a boto3 session is not safe to create clients from concurrently
             session = self._shared_session()
-            try:
-                client = session.client(service, region_name=region or self.default_region,
-                                        endpoint_url=self.endpoint_url, config=self._config, **self.credentials)
-            except BotoCoreError as exc:
-                raise DRUnverifiable(f"AWS {service}", str(exc).splitlines()[0]) from None
+            for attempt in range(ENVIRON_RACE_RETRIES + 1):
+                try:
+                    client = session.client(service, region_name=region or self.default_region,
+                                            endpoint_url=self.endpoint_url, config=self._config, **self.credentials)
+                    break
+                except BotoCoreError as exc:
+                    raise DRUnverifiable(f"AWS {service}", str(exc).splitlines()[0]) from None
+                except KeyError as exc:
+                    if attempt == ENVIRON_RACE_RETRIES or not _environ_race(exc):
+                        raise
         lost = self.primary_region
         if lost and (client.meta.region_name == lost or (service == "route53" and lost == ROUTE53_CONTROL_PLANE)):
             return _LostRegionClient(client, lost)

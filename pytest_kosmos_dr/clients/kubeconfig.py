@@ -128,7 +128,9 @@ class ExecPlugin:
         spec: dict = {"interactive": False}
         if self.cluster is not None:
             spec["cluster"] = self.cluster
-        env = {**os.environ, **self.env,
+        from ..prefetch import environ_snapshot  # run in a read-pool thread: os.environ may change meanwhile
+
+        env = {**environ_snapshot(), **self.env,
                "KUBERNETES_EXEC_INFO": json.dumps({"apiVersion": self.api_version, "kind": "ExecCredential",
                                                    "spec": spec})}
         name = self.command[0]
