@@ -53,6 +53,33 @@ class AccessKeys:
         return any(hmac.compare_digest(access_key.encode(), key.encode()) for key in keys)
 
 
+def _regions_read_once() -> None:
+    """moto asks a new boto3 session for a service's regions (EC2's when it is imported, and again for
+    each account's backends); botocore parses that service's whole model each time to read its endpoint
+    prefix (EC2's: 0.13-0.17 s of CPU, measured, twice during every sandbox start). The answers come from
+    botocore's installed data, the same in every session of this process: each is read once here."""
+    import botocore.session
+
+    session_class = botocore.session.Session
+    if getattr(session_class.get_available_regions, "_read_once", False):
+        return
+    read = session_class.get_available_regions
+    answers: dict[tuple, list[str]] = {}
+    lock = threading.Lock()
+
+    def get_available_regions(self, service_name, partition_name="aws", allow_non_regional=False):
+        if self.get_config_variable("data_path"):  # a session reading other model folders: asked afresh
+            return read(self, service_name, partition_name, allow_non_regional)
+        key = (service_name, partition_name, allow_non_regional)
+        with lock:
+            if key not in answers:
+                answers[key] = read(self, service_name, partition_name, allow_non_regional)
+            return list(answers[key])
+
+    get_available_regions._read_once = True
+    session_class.get_available_regions = get_available_regions
+
+
 class MotoServer:
     def __init__(self, host: str = LOOPBACK, access_key: str | None = None) -> None:
         self.host = host
@@ -76,6 +103,7 @@ class MotoServer:
         import logging
         import threading
 
+        _regions_read_once()  # before moto's import, which asks for EC2's regions
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -95,7 +123,9 @@ class MotoServer:
                                   self.outage), self.access_keys, self.outage))
         self._server = make_server(self.host, self.port, self._app, threaded=True,
                                    request_handler=outage_handler(MotoRequestHandler, self.outage))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for the serving loop's next poll: 0.5 s by default, every sandbox stop
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
