@@ -1,9 +1,12 @@
-"""The AWS clients load botocore's service models as plain dicts: the same models, half the parse."""
+"""The AWS clients load botocore's service models as plain dicts (the same models, half the parse) and check a
+service's presence in its own folder (the same answers, without listing every service's folders)."""
 
 from collections import OrderedDict
 from datetime import timedelta
 
 import botocore.session
+import pytest
+from botocore.exceptions import UnknownServiceError
 
 from pytest_kosmos_dr.clients.aws import AwsClients
 from pytest_kosmos_dr.target import Timeouts
@@ -22,6 +25,24 @@ def test_service_models_are_botocores_own_as_plain_dicts():
         ours, theirs = loader.load_service_model(service, "service-2"), stock.load_service_model(service, "service-2")
         assert type(ours) is dict and type(theirs) is OrderedDict
         assert ours == theirs and list(ours["operations"]) == list(theirs["operations"])
+
+
+@pytest.mark.parametrize("type_name", ["service-2", "paginators-1", "waiters-2", "endpoint-rule-set-1"])
+def test_known_services_answer_as_botocores_listing(type_name):
+    loader = _clients()._shared_session()._session.get_component("data_loader")
+    listed = botocore.session.get_session().get_component("data_loader").list_available_services(type_name)
+    known = loader.list_available_services(type_name)
+    assert listed and all(name in known for name in listed)
+    assert "no-such-service" not in known and "" not in known and "../rds" not in known and None not in known
+    others = set(botocore.session.get_session().get_available_services()) - set(listed)
+    assert not any(name in known for name in others)  # a service without a model of this type is not known
+    assert list(known) == listed and len(known) == len(listed)  # iterating lists every service, as botocore
+
+
+def test_an_unknown_service_is_still_refused_by_name():
+    with pytest.raises(UnknownServiceError) as refused:
+        _clients()._shared_session()._session.get_component("data_loader").load_service_model("rdss", "service-2")
+    assert "Unknown service: 'rdss'" in str(refused.value) and "rds," in str(refused.value)
 
 
 def test_a_client_made_from_plain_models_builds_requests_as_before():
@@ -64,3 +85,23 @@ def test_any_other_key_error_is_not_retried(monkeypatch):
     with pytest.raises(KeyError, match="signatureVersion"):
         clients.client("s3")
     assert len(calls) == 1
+
+
+def test_the_sandbox_reads_each_services_regions_once_with_botocores_answers():
+    """moto asks new sessions for a service's regions (EC2's twice per sandbox start); the sandbox answers
+    from the first reading, which is botocore's own."""
+    pytest.importorskip("moto")
+    from pytest_kosmos_dr.sandbox.aws.moto_server import _regions_read_once
+
+    asked = [("ec2", "aws"), ("rds", "aws"), ("route53", "aws"), ("rds", "aws-cn"), ("no-such-service", "aws")]
+    stock = {key: botocore.session.get_session().get_available_regions(*key) for key in asked}
+    _regions_read_once()
+    _regions_read_once()  # wrapped once, not twice
+    assert botocore.session.Session.get_available_regions._read_once
+    for key in asked:
+        assert botocore.session.get_session().get_available_regions(*key) == stock[key]
+        assert botocore.session.get_session().get_available_regions(*key) == stock[key]  # the kept answer
+    assert "us-east-1" in stock[("ec2", "aws")] and "cn-north-1" in stock[("rds", "aws-cn")]
+    answer = botocore.session.get_session().get_available_regions("ec2")
+    answer.append("mars-north-1")  # a caller's change never reaches the next caller
+    assert "mars-north-1" not in botocore.session.get_session().get_available_regions("ec2")

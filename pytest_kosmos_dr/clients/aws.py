@@ -3,7 +3,6 @@ adaptive retries, bounded connect/read timeouts. boto3 is imported only when fir
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import datetime
 from functools import lru_cache
@@ -97,28 +96,6 @@ def _environ_race(exc: KeyError) -> bool:
     return isinstance(name, str) and name.startswith("PYTEST_")
 
 
-def _load_models_as_plain_dicts(loader) -> None:
-    """botocore parses its service models (JSON, a few MB per run) into ``OrderedDict``s, which doubles the
-    parse's CPU (~0.3 s per gate run, measured); a ``dict`` keeps the same order and nothing in botocore
-    or boto3 needs the subclass. Left as it is if botocore's file loader ever changes shape."""
-    import json
-
-    from botocore import loaders
-
-    base = getattr(loaders, "JSONFileLoader", None)
-    if base is None or not hasattr(base, "_load_file") or type(loader.file_loader) is not base:
-        return
-
-    class PlainJSONFileLoader(base):
-        def _load_file(self, full_path, open_method):
-            if not os.path.isfile(full_path):
-                return None
-            with open_method(full_path, "rb") as fp:
-                return json.loads(fp.read().decode("utf-8"))
-
-    loader.file_loader = PlainJSONFileLoader()
-
-
 class AwsClients:
     """``aws.client("rds", region)``: one cached client per (service, region), all made from one
     boto3 session (its loaded service models, endpoint data and credentials are shared).
@@ -148,10 +125,12 @@ class AwsClients:
         if self._session is None:
             import botocore.session
 
+            from .aws_models import tune_loader
+
             core = botocore.session.get_session()
             # listings of thousands of objects: parse their ISO 8601 times natively, not with dateutil
             core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
-            _load_models_as_plain_dicts(core.get_component("data_loader"))
+            tune_loader(core.get_component("data_loader"))
             try:
                 self._session = boto3.session.Session(botocore_session=core, profile_name=self.profile or None)
             except ProfileNotFound:
