@@ -105,3 +105,21 @@ def test_the_sandbox_reads_each_services_regions_once_with_botocores_answers():
     answer = botocore.session.get_session().get_available_regions("ec2")
     answer.append("mars-north-1")  # a caller's change never reaches the next caller
     assert "mars-north-1" not in botocore.session.get_session().get_available_regions("ec2")
+
+
+def test_moto_reads_the_same_models_through_the_lighter_loader():
+    pytest.importorskip("moto")
+    from moto.core import utils as moto_utils
+
+    from pytest_kosmos_dr.sandbox.aws.moto_server import _models_read_lighter
+
+    stock = moto_utils.create_loader()
+    _models_read_lighter()
+    _models_read_lighter()  # wrapped once, not twice
+    lighter = moto_utils.create_loader()
+    assert moto_utils.create_loader._lighter and type(lighter) is type(stock)
+    for service, type_name in (("rds", "service-2"), ("s3", "service-2"), ("route53", "paginators-1")):
+        ours, theirs = lighter.load_service_model(service, type_name), stock.load_service_model(service, type_name)
+        assert ours == theirs and type(ours) is dict
+    with pytest.raises(UnknownServiceError):
+        lighter.load_service_model("rdss", "service-2")
