@@ -155,8 +155,10 @@ class TargetRun:
                     raise manager.LayoutMismatch(shared.state_dir, shared.layout, layout)
                 self._sandbox = shared
             else:
+                from .clients.preload import preload_in_background
                 from .progress import ProgressLine, terminal
 
+                preload_in_background()  # the clients' libraries load while the sandbox starts
                 # the terminal itself: pytest's capture holds fd 2 while a fixture sets up
                 with terminal() as tty, ProgressLine(f"starting the sandbox for {self.target.name}", tty) as line:
                     self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid,
