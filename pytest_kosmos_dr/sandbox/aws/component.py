@@ -39,7 +39,7 @@ from .moto_server import MotoServer
 from .rds_backend import ACCOUNT_ID, RealRds, now_utc
 
 log = logging.getLogger("kosmos_dr.sandbox.aws")
-WORKLOAD_S = 1.0  # seconds of live writes before the incident (10 commits: the RPO has a newest write to find)
+WORKLOAD_S = 0.5  # at least this long of live writes before the incident (then up to the next whole second)
 ARCHIVE_EVERY_ENV = "KOSMOS_DR_SANDBOX_ARCHIVE_EVERY"  # seconds between live archives (tests shorten it)
 ENGINE_VERSION = "15.4"
 PRIMARY_ADDRESS = "127.0.0.2"  # the primary region's API endpoint: nothing listens there (the region is lost)
