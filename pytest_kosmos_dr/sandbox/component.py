@@ -121,3 +121,51 @@ class Fault:
     description: str
     apply: Any  # async callable ()
     revert: Any  # async callable ()
+
+
+class LaterComponent:
+    """A component whose module is imported, and the component made, when its turn comes: in a thread,
+    from ``ctx.lull`` on (its ``prepare``), so its libraries (aiohttp, cryptography: ~0.35 s of the daemon's
+    CPU) load while the AWS side waits for the incident, not before the AWS side starts. Everything else
+    is the made component's (its ``start``, ``stop``, ``faults``, attributes)."""
+
+    def __init__(self, name: str, module: str, class_name: str) -> None:
+        import threading
+
+        self.name = name
+        self._where = (module, class_name)
+        self._made: Any = None
+        self._lock = threading.Lock()
+        self._begun = False  # its own prepare or start ran: a stop is its to undo
+
+    def made(self) -> Any:
+        """The component (imported and made on first use)."""
+        with self._lock:
+            if self._made is None:
+                import importlib
+
+                module, class_name = self._where
+                self._made = getattr(importlib.import_module(module, __package__), class_name)()
+                if self._made.name != self.name:
+                    raise RuntimeError(f"{module}.{class_name} is component {self._made.name!r}, not {self.name!r}")
+            return self._made
+
+    async def prepare(self, ctx: "SandboxContext") -> None:
+        component = await asyncio.to_thread(self.made)
+        if hasattr(component, "prepare"):
+            self._begun = True
+            await component.prepare(ctx)
+
+    async def start(self, ctx: "SandboxContext") -> None:
+        component = await asyncio.to_thread(self.made)
+        self._begun = True
+        await component.start(ctx)
+
+    async def stop(self) -> None:
+        if self._begun:
+            await self._made.stop()
+
+    def __getattr__(self, attribute: str):  # only for what this wrapper does not define itself
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        return getattr(self.made(), attribute)

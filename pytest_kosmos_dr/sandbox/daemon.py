@@ -50,18 +50,18 @@ def build_components(incident_after: float | None = None, manual_failover: bool 
     ``incident_after`` (seconds): ready before the incident, which plays after that delay (None: during
     start); ``manual_failover``: the incident leaves the promotion and the DNS switch to the operator."""
     from .aws.component import AwsComponent
-    from .config_mirror import ConfigMirrorComponent
-    from .grafana import GrafanaComponent
-    from .kosmos_api import KosmosApiComponent
-    from .kube.component import DRClusterComponent
-    from .status_page import StatusPageComponent
+    from .component import LaterComponent
 
     # AwsComponent creates production, plays the incident and publishes the promoted replica as
     # ctx.state["database"], which the API stand-in reads: it comes first. The config mirror
     # needs both the bucket and the config repository: it comes last. The DR cluster reads nothing of
-    # the others: it prepares while the AWS side waits for the incident (start_components).
-    return [AwsComponent(incident_after, manual_failover), KosmosApiComponent(), GrafanaComponent(), StatusPageComponent(),
-            DRClusterComponent(), ConfigMirrorComponent()]
+    # the others: it prepares while the AWS side waits for the incident (start_components). The others'
+    # modules load then too (LaterComponent), not before the AWS side starts.
+    return [AwsComponent(incident_after, manual_failover), LaterComponent("api", ".kosmos_api", "KosmosApiComponent"),
+            LaterComponent("grafana", ".grafana", "GrafanaComponent"),
+            LaterComponent("status_page", ".status_page", "StatusPageComponent"),
+            LaterComponent("kubernetes", ".kube.component", "DRClusterComponent"),
+            LaterComponent("config_mirror", ".config_mirror", "ConfigMirrorComponent")]
 
 
 async def start_components(ctx: SandboxContext, components: list, begun: set[str]) -> None:
