@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from ..archive_keys import KEY_TIME_SLACK, ArchiveLayout, KeyMatch
 from ..clients.aws import call, describe_error
+from ..clients.s3_versions import list_versions
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
 from ..timeparse import format_duration, isoformat
@@ -92,7 +93,8 @@ class AgentVersions:
 
 
 def list_agent_versions(s3, backups, agents=(), prefix: str | None = None) -> AgentVersions:
-    """Every version under the agent-state prefix in one paginated listing (1000 per call).
+    """Every version under the agent-state prefix, as one paginated listing returns them (1000 per call;
+    a longer one listed by folder, concurrently: clients/s3_versions.py).
 
     ``backups`` is the Target's ``BackupSettings`` (``agents`` its ``Agent``s, for their archive names);
     the older form ``(s3, bucket, prefix)`` lists with the documented default key pattern."""
@@ -103,14 +105,7 @@ def list_agent_versions(s3, backups, agents=(), prefix: str | None = None) -> Ag
         bucket, prefix = backups.bucket, backups.agent_state_prefix
         layout = ArchiveLayout.of(backups, agents)
 
-    def collect():
-        versions, markers = [], []
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-            versions += page.get("Versions", [])
-            markers += page.get("DeleteMarkers", [])
-        return versions, markers
-
-    versions, markers = call(f"S3 ListObjectVersions s3://{bucket}/{prefix}", collect)
+    versions, markers = call(f"S3 ListObjectVersions s3://{bucket}/{prefix}", list_versions, s3, bucket, prefix)
     listing = AgentVersions(bucket, prefix, versions, markers, layout)
     if not isinstance(backups, str):
         listing.sort_out(agent.name for agent in agents or ())
