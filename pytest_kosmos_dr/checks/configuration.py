@@ -132,29 +132,6 @@ def rendered_parts(text: str, parts: int) -> list[str]:
     return ["---\n".join(docs) for docs in groups]
 
 
-def _kubeconfig_server(kubeconfig: str, context: str) -> str | None:
-    """The API server URL of ``context`` (kubeconfig files as kubectl merges them: the first to name a
-    context or cluster wins); None when not found, or reached through a proxy."""
-    import os
-
-    import yaml
-
-    paths = [kubeconfig] if kubeconfig else [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    configs = []
-    for path in paths or [str(Path.home() / ".kube" / "config")]:
-        try:
-            configs.append(yaml.safe_load(Path(path).expanduser().read_text()) or {})
-        except (OSError, ValueError, yaml.YAMLError):
-            continue
-    cluster_name = next((c.get("context", {}).get("cluster") for config in configs
-                         for c in config.get("contexts") or [] if c.get("name") == context), None)
-    cluster = next((c.get("cluster") or {} for config in configs for c in config.get("clusters") or []
-                    if c.get("name") == cluster_name), None)
-    if not cluster or cluster.get("proxy-url") or any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy")):
-        return None
-    return cluster.get("server")
-
-
 SO_TIMESTAMPNS = 35  # Linux: the kernel stamps each received packet (struct timespec, in the ancillary data)
 PROBES = 3  # round trips measured at once; the shortest counts (a busy machine only lengthens them)
 
@@ -172,7 +149,9 @@ def api_round_trip(kubeconfig: str, context: str) -> float | None:
     import time
     from urllib.parse import urlsplit
 
-    server = _kubeconfig_server(kubeconfig, context)
+    from ..clients.kubeconfig import api_server
+
+    server = api_server(kubeconfig, context)
     url = urlsplit(server or "")
     if not url.hostname or url.scheme != "https":
         return None

@@ -258,6 +258,34 @@ def _exec_plugin(spec: dict, base: Path, cluster: dict) -> ExecPlugin:
                       str(base), shown)
 
 
+def api_server(kubeconfig: str, context: str) -> str | None:
+    """The API server URL of ``context`` in ``kubeconfig``, or with none given in ``$KUBECONFIG``'s files as
+    kubectl merges them (the first to name a context or cluster wins), else ``~/.kube/config``; None when
+    not found, or reached through a proxy (for the round-trip probe, which must not bypass it)."""
+    import yaml
+
+    paths = [kubeconfig] if kubeconfig else [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    configs = []
+    for path in paths or [str(Path.home() / ".kube" / "config")]:
+        try:
+            loaded = yaml.safe_load(Path(path).expanduser().read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        if isinstance(loaded, dict):
+            configs.append(loaded)
+
+    def entries(what: str):
+        return [e for config in configs if isinstance(config.get(what), list) for e in config[what]
+                if isinstance(e, dict)]
+
+    cluster_name = next(((c.get("context") or {}).get("cluster") for c in entries("contexts")
+                         if c.get("name") == context), None)
+    cluster = next((c.get("cluster") or {} for c in entries("clusters") if c.get("name") == cluster_name), None)
+    if not cluster or cluster.get("proxy-url") or any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy")):
+        return None
+    return cluster.get("server")
+
+
 def in_cluster() -> ClusterAccess:
     """The pod's service account (``KUBERNETES_SERVICE_HOST``/``_PORT``, its token and CA)."""
     host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")

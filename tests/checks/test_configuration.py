@@ -9,6 +9,7 @@ import pytest
 
 from pytest_kosmos_dr.checks import configuration
 from pytest_kosmos_dr.checks.configuration import LAST_APPLIED, ConfigCheckout
+from pytest_kosmos_dr.clients.kubeconfig import api_server
 
 HEAD = "a" * 40
 CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kosmos-config", "namespace": "kosmos"},
@@ -453,9 +454,13 @@ def test_the_api_server_is_found_in_the_kubeconfig_as_kubectl_merges_it(tmp_path
     monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
     monkeypatch.delenv("https_proxy", raising=False)
-    assert configuration._kubeconfig_server("", "dr-cluster") == "https://dr.example:6443"
-    assert configuration._kubeconfig_server(str(second), "dr-cluster") is None  # no such context there
-    assert configuration._kubeconfig_server("", "behind-proxy") is None  # not measured: kubectl goes through a proxy
+    assert api_server("", "dr-cluster") == "https://dr.example:6443"
+    assert api_server(str(second), "dr-cluster") is None  # no such context there
+    assert api_server("", "behind-proxy") is None  # not measured: kubectl goes through a proxy
+    (tmp_path / "list").write_text("- not a kubeconfig\n")
+    (tmp_path / "odd").write_text("contexts: [just-a-name, {name: dr-cluster, context: null}]\nclusters: 3\n")
+    assert api_server(str(tmp_path / "list"), "dr-cluster") is None
+    assert api_server(str(tmp_path / "odd"), "dr-cluster") is None
     assert configuration.api_round_trip(str(tmp_path / "missing"), "dr-cluster") is None
 
 
