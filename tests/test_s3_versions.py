@@ -72,3 +72,32 @@ def test_a_listing_of_one_page_is_one_request(s3):
 
 def test_an_empty_prefix_lists_nothing(s3):
     assert list_versions(s3, BUCKET, "agent-state/", page_size=2) == ([], [])
+
+
+def test_a_listing_the_split_cannot_make_goes_on_as_the_plain_listing(s3):
+    """A policy may allow ListObjectVersions on the agent-state prefix alone: the folders are refused, and
+    the listing is the plain one (the same result), never a could-not-verify."""
+    from botocore.exceptions import ClientError
+
+    _fill(s3)
+    expected = _plain(s3, "agent-state/", 7)
+
+    def refuse_other_prefixes(params, **_):
+        if params.get("Prefix") != "agent-state/" or params.get("Delimiter"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectVersions")
+
+    s3.meta.events.register("before-parameter-build.s3.ListObjectVersions", refuse_other_prefixes)
+    assert list_versions(s3, BUCKET, "agent-state/", page_size=7) == expected
+
+
+def test_a_plain_listing_that_fails_still_fails(s3):
+    from botocore.exceptions import ClientError
+
+    _fill(s3)
+
+    def refuse(params, **_):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectVersions")
+
+    s3.meta.events.register("before-parameter-build.s3.ListObjectVersions", refuse)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        list_versions(s3, BUCKET, "agent-state/", page_size=7)

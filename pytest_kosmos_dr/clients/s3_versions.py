@@ -5,7 +5,8 @@ after another. A listing that does not fit in one page is therefore listed by th
 keys up to the next ``/``, from one delimited listing), each folder in full, concurrently, and merged
 back in S3's order: by key (UTF-8 byte order, which is code point order), each key's versions as S3
 gave them (newest first). The versions and delete markers are exactly the plain listing's; a listing
-that fits in one page is that one request, as before.
+that fits in one page is that one request, as before, and one the split cannot list (a policy that
+allows the prefix alone, say) goes on as the plain listing.
 """
 
 from __future__ import annotations
@@ -41,11 +42,22 @@ def list_versions(s3, bucket: str, prefix: str, page_size: int | None = None) ->
         return [], []
     if not first.get("IsTruncated"):
         return list(first.get("Versions", [])), list(first.get("DeleteMarkers", []))
+    try:
+        split = _by_folder(s3, bucket, prefix, page_size)
+    except Exception:  # noqa: BLE001 - e.g. a policy that allows this prefix only: the plain listing decides
+        split = None
+    if split is not None:
+        return split
+    more_versions, more_markers, _ = _listed(pages)  # the plain listing, from its second page on
+    return first.get("Versions", []) + more_versions, first.get("DeleteMarkers", []) + more_markers
+
+
+def _by_folder(s3, bucket: str, prefix: str, page_size: int | None) -> tuple[list[dict], list[dict]] | None:
+    """The listing by folder, merged in S3's order; None when there is nothing to split by."""
     versions, markers, folders = _listed(_pages(s3, bucket, prefix, page_size, delimiter="/"))
     folders = list(dict.fromkeys(folders))
-    if not folders or prefix in folders:  # nothing to split by: the plain listing, from its second page on
-        more_versions, more_markers, _ = _listed(pages)
-        return first.get("Versions", []) + more_versions, first.get("DeleteMarkers", []) + more_markers
+    if not folders or prefix in folders:
+        return None
     with ThreadPoolExecutor(max_workers=min(FOLDER_WORKERS, len(folders)),
                             thread_name_prefix="kosmos-dr-s3-folder") as pool:
         for folder_versions, folder_markers, _ in pool.map(
