@@ -39,7 +39,9 @@ from .moto_server import MotoServer
 from .rds_backend import ACCOUNT_ID, RealRds, now_utc
 
 log = logging.getLogger("kosmos_dr.sandbox.aws")
-WORKLOAD_S = 0.5  # at least this long of live writes before the incident (then up to the next whole second)
+WORKLOAD_S = 0.5  # at least this long of live writes before the incident (then up to the next whole second) ...
+LIVE_COMMITS = 12  # ... and at least this many: more than the 10 newest conversations `backup-corrupted` removes
+LIVE_COMMITS_WAIT_S = 30
 ARCHIVE_EVERY_ENV = "KOSMOS_DR_SANDBOX_ARCHIVE_EVERY"  # seconds between live archives (tests shorten it)
 ENGINE_VERSION = "15.4"
 PRIMARY_ADDRESS = "127.0.0.2"  # the primary region's API endpoint: nothing listens there (the region is lost)
@@ -131,10 +133,12 @@ class AwsComponent:
                        KOSMOS_DR_DB_INSTANCE=self.dr_id, KOSMOS_PROD_DB_INSTANCE=self.prod_id,
                        KOSMOS_HOSTED_ZONE=route53.ZONE, KOSMOS_API_RECORD=route53.API_NAME)
         self.workload = LiveWorkload(prod, ctx.state["agents"]).start()
-        if self.incident_after is None:  # the incident during start, on a whole second after WORKLOAD_S of writes
-            end = now_utc() + timedelta(seconds=WORKLOAD_S)
-            self.incident_start = datetime.fromtimestamp(math.ceil(end.timestamp()), timezone.utc)
+        if self.incident_after is None:  # the incident during start, on a whole second after the live writes
+            began = now_utc()
             ctx.lull.set()  # until the incident only the workload's thread works: the others prepare now
+            await asyncio.to_thread(self.workload.wait_for_commits, LIVE_COMMITS, LIVE_COMMITS_WAIT_S)
+            end = max(now_utc(), began + timedelta(seconds=WORKLOAD_S))
+            self.incident_start = datetime.fromtimestamp(math.ceil(end.timestamp()), timezone.utc)
             await self._incident(self.incident_start)
         else:  # ready first: production live, the workload writing, the replica streaming (arm_incident)
             self.arm_incident(start_timer=False)

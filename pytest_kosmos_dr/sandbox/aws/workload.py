@@ -53,6 +53,12 @@ class LiveWorkload:
                 raise RuntimeError(f"the production workload did not stop within {timeout:.0f} s")
         return self.last_commit
 
+    def wait_for_commits(self, count: int, timeout: float) -> None:
+        """Return once ``count`` commits are in (or the writer stopped, or ``timeout`` seconds passed)."""
+        deadline = time.monotonic() + timeout
+        while self.commits < count and self.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def describe(self) -> dict:
         return {"running": self.running, "commits": self.commits, "interval_s": self.interval_s,
                 "last_commit": self.last_commit.isoformat() if self.last_commit else None, "error": self.error}
