@@ -372,16 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale:  # the components read it from the environment (current_scale())
         os.environ[SCALE_ENV] = args.scale
     scale = current_scale().name
-    code = asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale, args.outage, args.outage_mode,
+    return asyncio.run(run(args.state_dir.resolve(), args.owner_pid, scale, args.outage, args.outage_mode,
                            args.outage_hold, args.layout, args.incident_after, args.manual_failover,
                            args.latency_ms))
-    # everything is stopped and removed (run's finally): skip the interpreter's teardown of moto's and the
-    # servers' heap, which took ~1 s after "sandbox stopped" (measured) while `sandbox down` and a run waited
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    # everything is stopped and removed (run's finally): the process leaves without the interpreter's
+    # teardown of moto's and the servers' heap, which took ~1.2 s after "sandbox stopped" (measured) while
+    # `sandbox down`, a run or a test waited for the process to end
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
