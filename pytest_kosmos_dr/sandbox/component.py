@@ -145,9 +145,10 @@ class LaterComponent:
                 import importlib
 
                 module, class_name = self._where
-                self._made = getattr(importlib.import_module(module, __package__), class_name)()
-                if self._made.name != self.name:
-                    raise RuntimeError(f"{module}.{class_name} is component {self._made.name!r}, not {self.name!r}")
+                made = getattr(importlib.import_module(module, __package__), class_name)()
+                if made.name != self.name:
+                    raise RuntimeError(f"{module}.{class_name} is component {made.name!r}, not {self.name!r}")
+                self._made = made
             return self._made
 
     async def prepare(self, ctx: "SandboxContext") -> None:
