@@ -1,6 +1,8 @@
 """Degenerate inputs for the kill-switch drill: no switch, a switch state without fields, a probe that never
 answers, a contract with no refusal codes, a run that may not drill."""
 
+import atexit
+import shutil
 import tempfile
 from dataclasses import replace
 from datetime import timedelta
@@ -23,6 +25,7 @@ def run(allow: bool = True, production: bool = False):
     """A run as the drills see it (one scratch run folder per session for what the drill records)."""
     if not _FOLDER:
         _FOLDER.append(Path(tempfile.mkdtemp(prefix="kosmos-dr-degenerate-")))
+        atexit.register(shutil.rmtree, _FOLDER[0], ignore_errors=True)  # the test process leaves no folder behind
     folder = _FOLDER[0]
     return SimpleNamespace(options=SimpleNamespace(allow_restore=allow, confirmed_targets=set()),
                            target=Target("t", production=production), run_id="deg", run_dir=folder, owner_pid=0)
