@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from . import SANDBOX_LAYOUTS
@@ -234,9 +233,9 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         (state_dir / ERROR_FILE).write_text(f"{exc}".splitlines()[0] + "\n")
         log.error("sandbox failed to start: %s", exc)
         return 1
-    from .postgres import DATA_PREFIX, data_bases
+    from .postgres import new_data_folder
 
-    data_dir = Path(tempfile.mkdtemp(prefix=DATA_PREFIX, dir=data_bases(scale)[0]))
+    data_dir = new_data_folder(scale)
     watchdog_fd = _start_watchdog(state_dir, data_dir, sockets, created)
     ctx = SandboxContext(state_dir=state_dir, data_dir=data_dir, layout=served)
     ctx.state.update(

@@ -65,16 +65,20 @@ MEMORY_NEEDED = 2 * 1024**3  # free space a default-size sandbox may take in mem
 MEMORY_ENV = "KOSMOS_DR_SANDBOX_IN_MEMORY"
 
 
-def data_bases(scale: str = "default") -> list[Path]:
-    """Where a sandbox's data folder may go, the preferred first: a default-size sandbox's servers (initdb,
-    base backups, snapshot copies, the WAL archive) in memory (``/dev/shm``, a tmpfs: initdb 0.8 s instead of
-    1.9-2.2 s on this machine's disk, a 28 MB copy 0.06 s instead of 1.1 s) when it has 2 GB free; a scaled
-    one (gigabytes), or ``KOSMOS_DR_SANDBOX_IN_MEMORY=0``, on ``$TMPDIR``. Throwaway data either way."""
-    disk = Path(tempfile.gettempdir())
+def data_base(scale: str = "default") -> Path:
+    """Where a sandbox's data folder goes: a default-size sandbox's servers (initdb, base backups, snapshot
+    copies, the WAL archive) in memory (``/dev/shm``, a tmpfs: initdb 0.8 s instead of 1.9-2.2 s on this
+    machine's disk, a 28 MB copy 0.06 s instead of 1.1 s) when it has 2 GB free; a scaled one (gigabytes),
+    or ``KOSMOS_DR_SANDBOX_IN_MEMORY=0``, on ``$TMPDIR``. Throwaway data either way."""
     wanted = os.environ.get(MEMORY_ENV, "").strip().lower() not in ("0", "false", "no", "off")
     if wanted and scale == "default" and _memory_folder_usable():
-        return [MEMORY_FOLDER, disk]
-    return [disk]
+        return MEMORY_FOLDER
+    return Path(tempfile.gettempdir())
+
+
+def new_data_folder(scale: str = "default") -> Path:
+    """A new, empty data folder for one sandbox (found again by ``sandbox_data_folders``)."""
+    return Path(tempfile.mkdtemp(prefix=DATA_PREFIX, dir=data_base(scale)))
 
 
 def _memory_folder_usable() -> bool:
