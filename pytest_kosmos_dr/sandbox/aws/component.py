@@ -41,7 +41,7 @@ from .rds_backend import ACCOUNT_ID, RealRds, now_utc
 log = logging.getLogger("kosmos_dr.sandbox.aws")
 WORKLOAD_S = 0.5  # at least this long of live writes before the incident (then up to the next whole second) ...
 LIVE_COMMITS = 12  # ... and at least this many: more than the 10 newest conversations `backup-corrupted` removes
-LIVE_COMMITS_WAIT_S = 30
+LIVE_COMMITS_WAIT_S = 30  # a start with fewer by then fails, saying why (workload.wait_for_commits)
 ARCHIVE_EVERY_ENV = "KOSMOS_DR_SANDBOX_ARCHIVE_EVERY"  # seconds between live archives (tests shorten it)
 ENGINE_VERSION = "15.4"
 PRIMARY_ADDRESS = "127.0.0.2"  # the primary region's API endpoint: nothing listens there (the region is lost)

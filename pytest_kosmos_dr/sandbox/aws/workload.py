@@ -54,9 +54,13 @@ class LiveWorkload:
         return self.last_commit
 
     def wait_for_commits(self, count: int, timeout: float) -> None:
-        """Return once ``count`` commits are in (or the writer stopped, or ``timeout`` seconds passed)."""
+        """Return once ``count`` commits are in; RuntimeError when the writer stopped or ``timeout`` seconds
+        passed before (a sandbox world with fewer live writes than it promises is not started)."""
         deadline = time.monotonic() + timeout
-        while self.commits < count and self.running and time.monotonic() < deadline:
+        while self.commits < count:
+            if not self.running or time.monotonic() >= deadline:
+                why = self.error or ("the writer stopped" if not self.running else f"{timeout:g} s passed")
+                raise RuntimeError(f"the production workload committed {self.commits} of {count} writes: {why}")
             time.sleep(0.01)
 
     def describe(self) -> dict:
