@@ -184,3 +184,13 @@ def run_suite(pytester: pytest.Pytester, *args: str, in_process: bool = False) -
     targets = [str(SUITES / p) for p in paths] or [str(SUITES)]
     run = pytester.runpytest_inprocess if in_process else pytester.runpytest_subprocess
     return run(*targets, "-p", "no:cacheprovider", "--rootdir", str(REPO), *rest)
+
+
+def fresh_python(code: str) -> list[str]:
+    """Run ``code`` in a new interpreter (its own ``sys.modules``: what an import loads shows there); its
+    output lines. A failure (non-zero exit) fails the calling test with the child's stderr."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()

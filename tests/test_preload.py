@@ -1,9 +1,9 @@
 """While a run waits for its sandbox, the clients' libraries load in a background thread."""
 
-import subprocess
 import sys
 
 import pytest
+from conftest import fresh_python
 
 from pytest_kosmos_dr.clients import preload
 
@@ -13,9 +13,7 @@ def test_the_clients_libraries_are_loaded_by_the_background_thread():
             "assert not [n for n in LIBRARIES if n in sys.modules]\n"
             "thread = preload_in_background()\nassert thread.daemon\nthread.join(60)\n"
             "print(sorted(n for n in LIBRARIES if n not in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert fresh_python(code) == ["[]"]
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")

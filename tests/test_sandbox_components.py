@@ -2,10 +2,9 @@
 modules load during the wait for the incident, never before the AWS side starts."""
 
 import asyncio
-import subprocess
-import sys
 
 import pytest
+from conftest import fresh_python
 
 from pytest_kosmos_dr.sandbox.component import LaterComponent
 
@@ -15,9 +14,7 @@ def test_only_the_aws_side_is_imported_when_the_components_are_built():
             "parts = build_components()\nprint([p.name for p in parts])\n"
             "print(sorted(m for m in ('aiohttp', 'pytest_kosmos_dr.sandbox.kosmos_api', 'pytest_kosmos_dr.sandbox.grafana',"
             " 'pytest_kosmos_dr.sandbox.kube.component', 'pytest_kosmos_dr.sandbox.status_page') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    names, imported = done.stdout.splitlines()
+    names, imported = fresh_python(code)
     assert names == "['aws', 'api', 'grafana', 'status_page', 'kubernetes', 'config_mirror']"
     assert imported == "[]"
 
