@@ -10,8 +10,10 @@ concurrently with the earlier components' start, from ``ctx.lull`` on (``daemon.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import secrets
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -130,8 +132,6 @@ class LaterComponent:
     is the made component's (its ``start``, ``stop``, ``faults``, attributes)."""
 
     def __init__(self, name: str, module: str, class_name: str) -> None:
-        import threading
-
         self.name = name
         self._where = (module, class_name)
         self._made: Any = None
@@ -142,8 +142,6 @@ class LaterComponent:
         """The component (imported and made on first use)."""
         with self._lock:
             if self._made is None:
-                import importlib
-
                 module, class_name = self._where
                 made = getattr(importlib.import_module(module, __package__), class_name)()
                 if made.name != self.name:

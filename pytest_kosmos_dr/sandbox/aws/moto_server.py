@@ -169,10 +169,10 @@ class MotoServer:
         import boto3
         from botocore.config import Config
 
-        from ...clients.aws_models import tune_loader
-
         self.allow_access_key(access_key)
         if boto3.DEFAULT_SESSION is None:  # the daemon's clients share boto3's default session: models read lighter
+            from ...clients.aws_models import tune_loader
+
             boto3.setup_default_session()
             tune_loader(boto3.DEFAULT_SESSION._session.get_component("data_loader"))
         return mark_internal(boto3.client(
