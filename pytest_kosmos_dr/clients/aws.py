@@ -126,11 +126,13 @@ class AwsClients:
             import botocore.session
 
             from .aws_models import tune_loader
+            from .xml_responses import tune_xml_parsing
 
             core = botocore.session.get_session()
             # listings of thousands of objects: parse their ISO 8601 times natively, not with dateutil
             core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
             tune_loader(core.get_component("data_loader"))
+            tune_xml_parsing(core)
             try:
                 self._session = boto3.session.Session(botocore_session=core, profile_name=self.profile or None)
             except ProfileNotFound:
