@@ -46,6 +46,7 @@ class AgentVersions:
         if self.layout is None:
             self.layout = ArchiveLayout.default(self.prefix)
         self._matched: dict[str, dict[str, KeyMatch | None]] = {}
+        self._entries: dict[str, dict[str, list[tuple[object, bool, dict]]]] = {}
         self._matched_layout = self.layout
 
     def match(self, key: object, agent: str) -> KeyMatch | None:
@@ -54,8 +55,7 @@ class AgentVersions:
         contain the agent's archive name is none of its archives (every key pattern has ``{agent}``)."""
         if not isinstance(key, str):
             return self.layout.match(key, agent)
-        if self._matched_layout is not self.layout:  # another layout given since: its own answers
-            self._matched, self._matched_layout = {}, self.layout
+        self._check_layout()
         known = self._matched.get(agent)
         if known is None:
             known = self._matched.setdefault(agent, {})
@@ -66,14 +66,24 @@ class AgentVersions:
             found = known[key] = self.layout.match(key, agent) if archive in key else None
             return found
 
+    def _check_layout(self) -> None:
+        if self._matched_layout is not self.layout:  # another layout given since: its own answers
+            self._matched, self._entries, self._matched_layout = {}, {}, self.layout
+
+    def entries(self, agent: str) -> dict[str, list[tuple[object, bool, dict]]]:
+        """``agent_entries(self, agent)``, worked out once per agent (every BAK-AGENT check and OBJ-RPO asks;
+        callers only read it)."""
+        self._check_layout()
+        known = self._entries.get(agent)
+        if known is None:
+            known = self._entries[agent] = _entries_of(self, agent)
+        return known
+
     def sort_out(self, agents) -> None:
         """Work out which listed keys are whose archives for ``agents`` now (the read's thread), not in
         each check that asks first."""
         for agent in agents:
-            for entries in (self.versions, self.delete_markers or ()):
-                for entry in entries:
-                    if isinstance(entry, dict):
-                        self.match(entry.get("Key") or "", agent)
+            self.entries(agent)
 
     def archives(self, agent: str) -> list[dict]:
         """The agent's archive versions: keys the pattern gives for its archive name (delete markers and
@@ -184,6 +194,12 @@ def _matcher(listing):
 
 def agent_entries(listing: AgentVersions, agent: str) -> dict[str, list[tuple[object, bool, dict]]]:
     """Per archive key of the agent: its entries (time, is delete marker, entry), newest first."""
+    if isinstance(listing, AgentVersions):
+        return listing.entries(agent)
+    return _entries_of(listing, agent)
+
+
+def _entries_of(listing, agent: str) -> dict[str, list[tuple[object, bool, dict]]]:
     keys: dict[str, list[tuple[object, bool, dict]]] = {}
     match = _matcher(listing)
     for entries, marker in ((listing.versions, False), (listing.delete_markers or [], True)):

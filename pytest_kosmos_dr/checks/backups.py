@@ -56,6 +56,8 @@ class Reference:
 
 
 def _aware(value: datetime) -> datetime:
+    if value.tzinfo is timezone.utc:  # already what the conversion gives (listings: tens of thousands)
+        return value
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
