@@ -42,10 +42,11 @@ def activate(config: pytest.Config, run_dir=None) -> "DRPlugin":
     found = dr_plugin(config)
     if found is not None:
         return found
-    from .heap import thaw_before_run
+    from .heap import collect_less_during_run, thaw_before_run
     from .redaction import redact_debug_log
 
     thaw_before_run()
+    collect_less_during_run()
     redact_debug_log(config)  # --debug: no secret reaches pytestdebug.log
     try:
         from .run import DRRun

@@ -16,3 +16,21 @@ def test_a_run_freezes_the_heap_and_the_next_run_thaws_it():
     finally:
         gc.unfreeze()
 
+
+
+def test_a_run_collects_less_and_puts_the_thresholds_back():
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        heap.collect_less_during_run()
+        assert gc.get_threshold() == heap.RUN_THRESHOLDS, "the run's many long-lived objects: fewer full walks"
+        heap.collect_less_during_run()  # a second call keeps what the process had before the run
+        heap.freeze_after_run()
+        assert gc.get_threshold() == (700, 10, 10), "the process gets its own thresholds back when the run ends"
+        gc.set_threshold(100_000, 10, 10)
+        heap.collect_less_during_run()
+        assert gc.get_threshold() == (100_000, 10, 10), "a process that collects even less is left as it is"
+    finally:
+        heap.freeze_after_run()
+        gc.unfreeze()
+        gc.set_threshold(*before)
