@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -296,6 +297,10 @@ async def run(state_dir: Path, owner_pid: int | None, scale: str = "default", ou
         ctx.state["ready_at"] = isoformat(utcnow())
         write_files()
         log.info("sandbox ready")
+        # What the start built (moto's models and seeded state, the cluster's objects) lives as long as the
+        # sandbox: left out of cycle collections, which otherwise walk all of it while serving a listing
+        # (reference counting still frees it).
+        gc.freeze()
         while not stop.is_set():
             # the incident commander's 20-min updates
             if "evidence" in ctx.state:
