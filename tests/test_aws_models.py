@@ -123,3 +123,22 @@ def test_moto_reads_the_same_models_through_the_lighter_loader():
         assert ours == theirs and type(ours) is dict
     with pytest.raises(UnknownServiceError):
         lighter.load_service_model("rdss", "service-2")
+
+
+def test_moto_writes_request_ids_where_an_answer_has_the_element():
+    pytest.importorskip("moto")
+    from moto.core.responses import BaseResponse
+
+    from pytest_kosmos_dr.sandbox.aws.moto_server import _request_ids_written_where_present
+
+    _request_ids_written_where_present()
+    _request_ids_written_where_present()  # wrapped once, not twice
+    headers = {"status": 200}
+    _, body = BaseResponse._enrich_response(headers, "<R><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></R>")
+    assert body == f"<R><ResponseMetadata><RequestId>{headers['x-amzn-requestid']}</RequestId></ResponseMetadata></R>"
+    assert headers["status"] == "200" and len(headers["x-amzn-requestid"]) == 52
+    page = "<ListVersionsResult>" + "<Version><Key>k</Key></Version>" * 3 + "</ListVersionsResult>"
+    headers = {"status": 200}
+    assert BaseResponse._enrich_response(headers, page) == (headers, page), "no element: the body as it was"
+    assert headers["status"] == "200" and len(headers["x-amzn-requestid"]) == 52, "the header is still given"
+    assert BaseResponse._enrich_response({}, b"<RequestId>x</RequestId>")[1] == b"<RequestId>x</RequestId>"

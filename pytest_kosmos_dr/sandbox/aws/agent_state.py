@@ -202,6 +202,7 @@ def install_paged_version_listing(backend) -> None:
     if getattr(backend, "_kosmos_paged_versions", False):
         return
     original = backend.list_object_versions
+    listed_classes = _LISTED_KEY_CLASSES.values()
 
     def list_object_versions(bucket_name, delimiter=None, key_marker=None, max_keys=1000, prefix="",
                              version_id_marker=None):
@@ -232,7 +233,8 @@ def install_paged_version_listing(backend) -> None:
                     next_key_marker = last_added.name if last_added is not None else name
                     next_version_id_marker = last_added.version_id if last_added is not None else None
                     return requested, [], markers, next_key_marker, next_version_id_marker
-                listed = copy.deepcopy(version)
+                # a seeded archive's copy is its metadata copy (``_listed_key_class``), made directly
+                listed = version.__deepcopy__({}) if type(version) in listed_classes else copy.deepcopy(version)
                 listed.is_latest = index == 0
                 last_added = listed
                 (requested if isinstance(listed, FakeKey) else markers).append(listed)
