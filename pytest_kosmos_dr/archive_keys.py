@@ -15,7 +15,7 @@ import re
 import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Iterable, NamedTuple
 
 PLACEHOLDERS = ("agent", "date", "timestamp")
@@ -24,6 +24,17 @@ _REGEX = {"date": r"\d{8}", "timestamp": r"\d{8}T\d{6}Z"}
 # how far a key's time may be from the version's LastModified beyond the period the key names (a
 # {date} key names a whole UTC day): a job names its archive when it starts and uploads later
 KEY_TIME_SLACK = timedelta(days=1)
+
+
+@lru_cache(maxsize=65536)
+def _named_time(digits: str) -> datetime:
+    """The UTC time a key's ``{date}`` (``YYYYMMDD``) or ``{timestamp}`` (``YYYYMMDDTHHMMSSZ``) names, as
+    ``strptime`` with ``DATE_FORMAT``/``TIMESTAMP_FORMAT`` reads it (ValueError for a date that is none);
+    the pattern's regular expression has already checked the digits. Worked out once per value: tens of
+    thousands of keys at scale, where ``strptime`` cost 0.3 s."""
+    clock = digits[9:15] if len(digits) > 8 else "000000"
+    return datetime(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]), int(clock[0:2]), int(clock[2:4]),
+                    int(clock[4:6]), tzinfo=timezone.utc)
 
 
 class KeyMatch(NamedTuple):
@@ -105,9 +116,9 @@ class ArchiveKeys:
         at, period = None, timedelta(0)
         try:
             if groups.get("timestamp"):
-                at = datetime.strptime(groups["timestamp"], TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+                at = _named_time(groups["timestamp"])
             if groups.get("date"):
-                day = datetime.strptime(groups["date"], DATE_FORMAT).replace(tzinfo=timezone.utc)
+                day = _named_time(groups["date"])
                 if at is not None and at.date() != day.date():
                     return None  # the key's date and timestamp disagree: not a key the pattern writes
                 if at is None:

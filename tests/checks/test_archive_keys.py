@@ -214,3 +214,21 @@ def test_folder_named_after_another_listed_agent_by_its_archive_name():
     problems, _ = ab.archive_problems(body, agent="zeus-orchestrator", agents=["zeus-orchestrator", "athena-analyst"],
                                       layout=layout)
     assert problems == ["holds athena-analyst's state (athena-state/), not zeus-orchestrator's"]
+
+
+@pytest.mark.parametrize("digits", ["20251213", "20240229", "00010101", "99991231", "20251213T091200Z",
+                                    "20251231T235959Z", "20240229T000000Z",
+                                    "20251340", "20250229", "00000101", "20251301T000000Z", "20250101T240000Z",
+                                    "20250101T006000Z", "20250101T000060Z", "20250101T000061Z"])
+def test_a_keys_time_is_read_as_strptime_reads_it(digits):
+    from datetime import datetime, timezone
+
+    from pytest_kosmos_dr.archive_keys import DATE_FORMAT, TIMESTAMP_FORMAT, _named_time
+
+    try:
+        expected = datetime.strptime(digits, TIMESTAMP_FORMAT if "T" in digits else DATE_FORMAT)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _named_time(digits)
+        return
+    assert _named_time(digits) == expected.replace(tzinfo=timezone.utc)
