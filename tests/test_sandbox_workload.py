@@ -34,3 +34,44 @@ def test_a_writer_that_is_too_slow_fails_the_start_when_the_wait_runs_out(monkey
     workload.commits = 3
     with pytest.raises(RuntimeError, match="committed 3 of 12 writes: 0.05 s passed"):
         workload.wait_for_commits(12, timeout=0.05)
+
+
+def test_the_first_writes_go_out_back_to_back_then_at_the_interval(monkeypatch):
+    """The start waits for LIVE_COMMITS writes before the incident: those go out back to back, the rest at
+    the workload's interval (KOSMOS's steady writes until the incident)."""
+    import contextlib
+
+    import psycopg
+
+    from pytest_kosmos_dr.sandbox.aws import workload as workload_module
+
+    class Connection:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql, params=None):
+            return self
+
+        def fetchone(self):
+            return (1,)
+
+        def transaction(self):
+            return contextlib.nullcontext()
+
+    monkeypatch.setattr(psycopg, "connect", lambda *a, **k: Connection())
+    live = LiveWorkload(_Unreachable(), ["zeus-orchestrator"], interval_s=0.1, quick_first=3)
+    waits = []
+
+    def wait(timeout):
+        waits.append(timeout)
+        if len(waits) == 6:
+            live._stop.set()
+        return live._stop.is_set()
+
+    monkeypatch.setattr(live._stop, "wait", wait)
+    live._run()
+    assert live.error is None and live.commits == 6
+    assert waits == [workload_module.QUICK_INTERVAL_S] * 2 + [0.1] * 4
