@@ -114,9 +114,10 @@ def _shown(answer):
             [(m.name, m.version_id, m.is_latest) for m in markers], next_key, next_version)
 
 
+@pytest.mark.parametrize("delimiter", [None, "/", "-"])
 @pytest.mark.parametrize("prefix", ["", "agent-state/", "agent-state/hera"])
 @pytest.mark.parametrize("max_keys", [1, 2, 3, 1000])
-def test_the_sandbox_pages_through_versions_as_moto_does(s3, prefix, max_keys):
+def test_the_sandbox_pages_through_versions_as_moto_does(s3, prefix, max_keys, delimiter):
     """Every page, walked by its markers, and listings from a key marker alone (an existing key or none):
     the sandbox's per-page listing answers what moto's whole-bucket one does."""
     from moto.s3.models import S3Backend, s3_backends
@@ -127,9 +128,9 @@ def test_the_sandbox_pages_through_versions_as_moto_does(s3, prefix, max_keys):
     assert backend._kosmos_paged_versions
 
     def both(**kwargs):
-        ours = backend.list_object_versions(BUCKET, prefix=prefix, max_keys=max_keys, **kwargs)
-        assert _shown(ours) == _shown(S3Backend.list_object_versions(backend, BUCKET, prefix=prefix,
-                                                                     max_keys=max_keys, **kwargs))
+        ours = backend.list_object_versions(BUCKET, prefix=prefix, max_keys=max_keys, delimiter=delimiter, **kwargs)
+        assert _shown(ours) == _shown(S3Backend.list_object_versions(backend, BUCKET, prefix=prefix, max_keys=max_keys,
+                                                                     delimiter=delimiter, **kwargs))
         return ours
 
     key_marker = version_marker = None

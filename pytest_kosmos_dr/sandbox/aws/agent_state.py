@@ -189,7 +189,8 @@ def install_paged_version_listing(backend) -> None:
     moto sorts and copies every version of the bucket for each page; S3 pages through an index.
     For the listings clients make (a prefix, no delimiter) this walks the sorted key names from
     the marker and copies only the returned versions: the same versions, order, ``IsLatest`` and
-    markers as moto (its marker rules are kept verbatim). With a delimiter, moto's own code runs.
+    markers as moto (its marker rules are kept verbatim). With a delimiter, moto's own loop runs over the
+    stored versions, copying only those it returns.
     Each page's answer is written by ``version_listing`` (not moto's generic serializer)."""
     import copy
 
@@ -201,14 +202,12 @@ def install_paged_version_listing(backend) -> None:
     serve_version_listing()
     if getattr(backend, "_kosmos_paged_versions", False):
         return
-    original = backend.list_object_versions
     listed_classes = _LISTED_KEY_CLASSES.values()
 
     def list_object_versions(bucket_name, delimiter=None, key_marker=None, max_keys=1000, prefix="",
                              version_id_marker=None):
         if delimiter:
-            return original(bucket_name, delimiter=delimiter, key_marker=key_marker, max_keys=max_keys,
-                            prefix=prefix, version_id_marker=version_id_marker)
+            return delimited(bucket_name, delimiter, key_marker, max_keys, prefix or "", version_id_marker)
         prefix = prefix or ""
         store = backend.get_bucket(bucket_name).keys
         names = sorted(name for name in dict.keys(store)  # from the marker on: the page and what follows it
@@ -239,6 +238,67 @@ def install_paged_version_listing(backend) -> None:
                 last_added = listed
                 (requested if isinstance(listed, FakeKey) else markers).append(listed)
         return requested, [], markers, next_key_marker, next_version_id_marker
+
+    def copied(version, is_latest):
+        listed = version.__deepcopy__({}) if type(version) in listed_classes else copy.deepcopy(version)
+        listed.is_latest = is_latest
+        return listed
+
+    def delimited(bucket_name, delimiter, key_marker, max_keys, prefix, version_id_marker):
+        """moto's delimited listing, its loop verbatim, over the stored versions instead of a deep copy of
+        every one of them (0.7 s at scale for the listing the gate makes of the prefix's folders): only the
+        returned versions are copied."""
+        bucket = backend.get_bucket(bucket_name)
+        common_prefixes: set[str] = set()
+        requested_versions, delete_markers = [], []
+        next_key_marker = next_version_id_marker = None
+        all_versions = [version for _, versions in bucket.keys.iterlists() for version in versions]
+        all_versions.sort(key=lambda r: (r.name, -unix_time_millis(r.last_modified)))
+        last_name = None
+        skip_versions = True
+        last_item_added = None
+        for version in all_versions:
+            name = version.name
+            is_latest = name != last_name
+            if is_latest:
+                last_name = name
+            if skip_versions:
+                if key_marker is None:
+                    skip_versions = False
+                elif not version_id_marker:
+                    skip_versions = version.name < key_marker
+                    continue
+                elif version.name == key_marker and version.version_id == version_id_marker:
+                    skip_versions = False
+                    continue
+                else:
+                    continue
+            if not name.startswith(prefix):
+                continue
+            is_common_prefix = False
+            if delimiter and delimiter in name[len(prefix):]:
+                end_of_delimiter = len(prefix) + name[len(prefix):].index(delimiter) + len(delimiter)
+                prefix_including_delimiter = name[0:end_of_delimiter]
+                if prefix_including_delimiter == key_marker:
+                    continue
+                common_prefixes.add(prefix_including_delimiter)
+                name = prefix_including_delimiter
+                is_common_prefix = True
+            elif last_item_added:
+                name = last_item_added.name
+            if max_keys is not None and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys:
+                next_key_marker = name
+                if is_common_prefix:
+                    next_version_id_marker = None
+                elif last_item_added is not None:
+                    next_version_id_marker = last_item_added.version_id
+                else:
+                    next_version_id_marker = None
+                break
+            if not is_common_prefix:
+                last_item_added = listed = copied(version, is_latest)
+                (requested_versions if isinstance(listed, FakeKey) else delete_markers).append(listed)
+        return requested_versions, sorted(common_prefixes), delete_markers, next_key_marker, next_version_id_marker
 
     backend.list_object_versions = list_object_versions
     backend._kosmos_paged_versions = True
