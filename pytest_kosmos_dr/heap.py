@@ -50,14 +50,3 @@ def thaw_before_run() -> None:
     if _frozen:
         gc.unfreeze()
         _frozen = False
-RUN_THRESHOLDS = (50_000, 10, 10)
-_before_run: tuple[int, int, int] | None = None
-
-
-def collect_less_during_run() -> None:
-    """Raise the collector's thresholds for the run (never lower them: a process may have its own)."""
-    global _before_run
-    current = gc.get_threshold()
-    if _before_run is None and current[0] and current[0] < RUN_THRESHOLDS[0]:
-        _before_run = current
-        gc.set_threshold(*RUN_THRESHOLDS)

@@ -232,14 +232,12 @@ def install_paged_version_listing(backend) -> None:
                     next_key_marker = last_added.name if last_added is not None else name
                     next_version_id_marker = last_added.version_id if last_added is not None else None
                     return requested, [], markers, next_key_marker, next_version_id_marker
-                # a seeded archive's copy is its metadata copy (``_listed_key_class``), made directly
-                listed = version.__deepcopy__({}) if type(version) in listed_classes else copy.deepcopy(version)
-                listed.is_latest = index == 0
-                last_added = listed
+                last_added = listed = copied(version, index == 0)
                 (requested if isinstance(listed, FakeKey) else markers).append(listed)
         return requested, [], markers, next_key_marker, next_version_id_marker
 
     def copied(version, is_latest):
+        """A returned version: a seeded archive's metadata copy (``_listed_key_class``) made directly."""
         listed = version.__deepcopy__({}) if type(version) in listed_classes else copy.deepcopy(version)
         listed.is_latest = is_latest
         return listed
