@@ -17,6 +17,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -438,10 +439,34 @@ class PostgresServer:
         result = run_as_server_user([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "status"], timeout=10)
         return result.returncode == 0
 
+    def quit_now(self, timeout: float = 20.0) -> bool:
+        """Immediate shutdown as ``pg_ctl -m immediate stop`` does it (SIGQUIT to the postmaster), waited for
+        in 10 ms steps instead of pg_ctl's 100 ms: True once the postmaster is gone, False when this could
+        not be done here (no pid file, another user's process: ``stop`` then does it)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if str(self.data_dir).encode() not in command:  # a stale pid file: not this server's postmaster
+                return False
+            os.kill(pid, signal.SIGQUIT)
+        except (OSError, ValueError):
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                return True  # gone
+            if state == "Z":  # exited, waiting for whoever adopted it to reap it
+                return True
+            time.sleep(0.01)
+        return False
+
     def remove(self) -> None:
         """Stop the server and delete its data folder, socket folder and log."""
         try:
-            self.stop("immediate")
+            if not self.quit_now():
+                self.stop("immediate")
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             if self._socket_dir is not None:
