@@ -12,7 +12,7 @@ and a generic dispatch per value. Here:
   does not cover exactly as botocore would (exceptions, unions, XML attributes, a repeated scalar, ...)
   goes through botocore's own code.
 
-Equal to botocore's parse on the sandbox's answers: ``tests/test_xml_responses.py``. Left as botocore has
+Equal to botocore's parse on moto's answers: ``tests/test_xml_responses.py``. Left as botocore has
 it if botocore's parser or handlers change shape."""
 
 from __future__ import annotations
