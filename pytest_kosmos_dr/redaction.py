@@ -142,13 +142,12 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     # Literals are checked on ASCII text only: with IGNORECASE a pattern also matches a few non-ASCII
-    # letters (the Kelvin sign for k, the long s for s) that lowercasing does not turn into ASCII.
+    # letters (the Kelvin sign for k, the long s for s) that lowercasing does not turn into ASCII. The text
+    # is lowercased once: a mask puts "***" where a secret was, so it never makes a literal the check missed.
     lowered = text.lower() if text.isascii() else None
     for pattern, literals in _PATTERNS:
         if lowered is None or any(literal in lowered for literal in literals):
             text = pattern.sub(_mask, text)
-            if lowered is not None:
-                lowered = text.lower()
     return text
 
 
