@@ -221,12 +221,8 @@ def install_paged_version_listing(backend) -> None:
             if len(versions) > 1:
                 versions = sorted(versions, key=lambda r: -unix_time_millis(r.last_modified))
             for index, version in enumerate(versions):
-                if skipping:  # moto's marker rules
-                    if not version_id_marker:
-                        skipping = version.name < key_marker
-                        continue
-                    if version.name == key_marker and version.version_id == version_id_marker:
-                        skipping = False
+                if skipping:
+                    skipping = before_marker(version, key_marker, version_id_marker)
                     continue
                 if max_keys is not None and len(requested) + len(markers) >= max_keys:
                     next_key_marker = last_added.name if last_added is not None else name
@@ -235,6 +231,13 @@ def install_paged_version_listing(backend) -> None:
                 last_added = listed = copied(version, index == 0)
                 (requested if isinstance(listed, FakeKey) else markers).append(listed)
         return requested, [], markers, next_key_marker, next_version_id_marker
+
+    def before_marker(version, key_marker, version_id_marker) -> bool:
+        """moto's marker rule, for a version skipped as at or before the page's marker: whether the next one
+        is still before it (a key marker alone: the keys before it; with a version marker: up to that version)."""
+        if not version_id_marker:
+            return version.name < key_marker
+        return not (version.name == key_marker and version.version_id == version_id_marker)
 
     def copied(version, is_latest):
         """A returned version: a seeded archive's metadata copy (``_listed_key_class``) made directly."""
@@ -253,7 +256,7 @@ def install_paged_version_listing(backend) -> None:
         all_versions = [version for _, versions in bucket.keys.iterlists() for version in versions]
         all_versions.sort(key=lambda r: (r.name, -unix_time_millis(r.last_modified)))
         last_name = None
-        skip_versions = True
+        skip_versions = key_marker is not None
         last_item_added = None
         for version in all_versions:
             name = version.name
@@ -261,16 +264,8 @@ def install_paged_version_listing(backend) -> None:
             if is_latest:
                 last_name = name
             if skip_versions:
-                if key_marker is None:
-                    skip_versions = False
-                elif not version_id_marker:
-                    skip_versions = version.name < key_marker
-                    continue
-                elif version.name == key_marker and version.version_id == version_id_marker:
-                    skip_versions = False
-                    continue
-                else:
-                    continue
+                skip_versions = before_marker(version, key_marker, version_id_marker)
+                continue
             if not name.startswith(prefix):
                 continue
             is_common_prefix = False
