@@ -132,8 +132,7 @@ class AwsComponent:
         ctx.env.update(KOSMOS_PRIMARY_REGION=self.primary, KOSMOS_DR_REGION=self.secondary,
                        KOSMOS_DR_DB_INSTANCE=self.dr_id, KOSMOS_PROD_DB_INSTANCE=self.prod_id,
                        KOSMOS_HOSTED_ZONE=route53.ZONE, KOSMOS_API_RECORD=route53.API_NAME)
-        # the writes the incident waits for go out back to back (at 0.1 s each they took 1.2 s of every start)
-        self.workload = LiveWorkload(prod, ctx.state["agents"], quick_first=LIVE_COMMITS).start()
+        self.workload = LiveWorkload(prod, ctx.state["agents"]).start()
         if self.incident_after is None:  # the incident during start, on a whole second after the live writes
             began = now_utc()
             ctx.lull.set()  # until the incident only the workload's thread works: the others prepare now

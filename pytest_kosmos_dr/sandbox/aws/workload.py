@@ -1,7 +1,6 @@
 """Production's live workload: KOSMOS writing conversations and messages until the incident.
 
-A background thread commits one conversation with two messages every ``WRITE_INTERVAL_S`` (its first
-``quick_first`` commits back to back: the start waits for them before the incident) into the
+A background thread commits one conversation with two messages every ``WRITE_INTERVAL_S`` into the
 production instance (a real server, streamed to the DR replica), with ``now()`` timestamps, until it
 is stopped (the incident: the primary region fails and writes stop). ``stop()`` returns the time
 right after the last commit: the newest write the DR side can hold (the RPO's reference).
@@ -18,18 +17,16 @@ from .rds_backend import now_utc
 
 log = logging.getLogger("kosmos_dr.sandbox.workload")
 WRITE_INTERVAL_S = 0.1
-QUICK_INTERVAL_S = 0.005  # between the first ``quick_first`` commits
 STATEMENT_TIMEOUT_MS = 5000
 
 
 class LiveWorkload:
     """Steady writes into production in a thread; ``stop()`` ends them and says when the last one committed."""
 
-    def __init__(self, server, agents: list[str], interval_s: float = WRITE_INTERVAL_S, quick_first: int = 0) -> None:
+    def __init__(self, server, agents: list[str], interval_s: float = WRITE_INTERVAL_S) -> None:
         self.server = server
         self.agents = list(agents)
         self.interval_s = interval_s
-        self.quick_first = quick_first
         self.commits = 0
         self.last_commit: datetime | None = None
         self.error: str | None = None  # why writing stopped early (production gone, ...)
@@ -90,7 +87,7 @@ class LiveWorkload:
                         )
                     self.last_commit = now_utc()
                     self.commits += 1
-                    self._stop.wait(self.interval_s if self.commits >= self.quick_first else QUICK_INTERVAL_S)
+                    self._stop.wait(self.interval_s)
         except Exception as exc:  # noqa: BLE001 - production went away under the writer: reported, not raised
             if not self._stop.is_set():
                 self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
