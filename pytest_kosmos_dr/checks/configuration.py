@@ -336,7 +336,7 @@ def _parts_label(part: str) -> str:
 def render_overlay(checkout: ConfigCheckout, overlay: str,
                    job: KubectlJob | None = None) -> tuple[list[dict], str | None]:
     """``kubectl kustomize <overlay>``: the objects, or the error text when it does not render."""
-    import yaml
+    from .. import yaml_docs
 
     folder = checkout.path / overlay
     if not folder.is_dir():
@@ -347,7 +347,7 @@ def render_overlay(checkout: ConfigCheckout, overlay: str,
         return [], f"kubectl kustomize took over {KUBECTL_TIMEOUT_S} s"
     if done.returncode != 0:
         return [], done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "kustomize failed"
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc], None
+    return [doc for doc in yaml_docs.load_all(done.stdout) if doc], None
 
 
 def drift(rendered: Any, live: Any, path: str = "") -> list[str]:

@@ -195,8 +195,10 @@ def contexts(path: Path) -> tuple[dict, list[str]]:
     """The parsed kubeconfig and its context names."""
     import yaml
 
+    from .. import yaml_docs
+
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml_docs.load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise KubeconfigError(f"{path} is not a readable kubeconfig: {str(exc).splitlines()[0]}") from None
     if not isinstance(document, dict):
@@ -264,11 +266,13 @@ def api_server(kubeconfig: str, context: str) -> str | None:
     not found, or reached through a proxy (for the round-trip probe, which must not bypass it)."""
     import yaml
 
+    from .. import yaml_docs
+
     paths = [kubeconfig] if kubeconfig else [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
     configs = []
     for path in paths or [str(Path.home() / ".kube" / "config")]:
         try:
-            loaded = yaml.safe_load(Path(path).expanduser().read_text())
+            loaded = yaml_docs.load(Path(path).expanduser().read_text())
         except (OSError, ValueError, yaml.YAMLError):
             continue
         if isinstance(loaded, dict):

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ... import yaml_docs
+
 if TYPE_CHECKING:
     from ..layout import Layout
 
@@ -64,7 +66,7 @@ def extra_file(kind: str) -> str:
 def overlay_kustomization(namespace: str) -> str:
     """``overlays/production/kustomization.yaml`` with ``namespace:`` set to ``namespace``."""
     text = (KUSTOMIZE_SOURCE / OVERLAY_KUSTOMIZATION).read_text()
-    document = yaml.safe_load(text)
+    document = yaml_docs.load(text)
     return text.replace(f"namespace: {document['namespace']}\n", f"namespace: {namespace}\n", 1)
 
 

@@ -19,10 +19,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from typing import TYPE_CHECKING
 
+from ... import yaml_docs
 from ..config_repo import EXTRAS, KUSTOMIZE_SOURCE, extra_file, extra_kinds
 from ..dr_database import Scale, current_scale
 from . import defaults
@@ -94,7 +94,7 @@ def _uid(*parts: str) -> str:
 
 
 def load_yaml(path: Path) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc for doc in yaml_docs.load_all(path.read_text()) if doc]
 
 
 def _kustomize_order(obj: dict) -> tuple:
@@ -451,7 +451,7 @@ def seed_nodes(layout: "Layout | None" = None) -> list[dict]:
     text = (SEED_DIR / "nodes.yaml").read_text()
     if layout is not None:
         text = text.replace(SEED_REGION, layout.secondary_region)
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml_docs.load_all(text) if doc]
 
 
 def cluster_objects(layout: "Layout | None" = None) -> list[dict]:

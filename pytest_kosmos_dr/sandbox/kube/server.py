@@ -15,6 +15,7 @@ from typing import Callable
 import yaml
 from aiohttp import web
 
+from ... import yaml_docs
 from . import auth, metrics, openapi, podexec, protobuf, resources, tables
 from .patches import PatchError, json_patch, merge_patch, strategic_merge
 from .resources import ResourceType
@@ -334,7 +335,7 @@ class DRClusterAPI:
         if request.content_type == protobuf.MEDIA_TYPE:
             return protobuf.decode(raw)
         try:
-            body = yaml.safe_load(raw) if "yaml" in (request.content_type or "") else json.loads(raw or b"null")
+            body = yaml_docs.load(raw) if "yaml" in (request.content_type or "") else json.loads(raw or b"null")
         except (ValueError, yaml.YAMLError) as exc:
             raise ApiError(400, "BadRequest", f"invalid request body: {exc}") from exc
         return body
