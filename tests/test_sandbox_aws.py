@@ -163,6 +163,9 @@ def test_snapshots_history_and_restore(sandbox):
     made = east.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="snap-test", DBSnapshotIdentifier=newest)
     with connect(made["DBInstance"]["Endpoint"], sandbox) as conn:
         assert conn.execute("SELECT count(*) FROM conversations").fetchone()[0] >= 2000
+        # the live writes begin once the real snapshot is taken: it holds none, nothing after its time
+        assert conn.execute("SELECT count(*) FROM conversations WHERE title LIKE 'live conversation %'").fetchone()[0] == 0
+        assert conn.execute("SELECT max(created_at) FROM conversations").fetchone()[0] <= snaps[-1]["SnapshotCreateTime"]
     east.delete_db_instance(DBInstanceIdentifier="snap-test", SkipFinalSnapshot=True)
     # the oldest listed snapshot restores too, with the rows of its time (tests/test_sandbox_history.py)
     oldest = east.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="snap-old",

@@ -4,8 +4,8 @@ history, the agent-state bucket, Route53 + a DNS server, and the incident played
 Start order (things that do not depend on each other run concurrently):
 [moto + DNS server | production's real server made ahead (RealRds.prepare_instance)]
 -> [production instance (takes that server over) | bucket + archives | zone + health checks]
--> seed production -> real snapshot + restorable hourly history + copies | DR replica (standby)
--> live workload (workload.py) until the incident -> incident: writes stop, the primary region fails,
+-> seed production -> real snapshot, then [restorable hourly history + copies, with the live workload
+(workload.py) writing from here on | DR replica (standby)] -> the incident: writes stop, the primary region fails,
 replica promoted, DNS fails over -> the promoted replica is published as THE DR database.
 
 By default the incident plays during start (after WORKLOAD_S of writes). With ``incident_after`` the
@@ -108,7 +108,7 @@ class AwsComponent:
         )
         ctx.state["dns"] = {"host": ctx.host, "port": self.dns.port, "zone": route53.ZONE, "api_name": route53.API_NAME}
 
-        # production, its history and its DR replica; then live writes until the incident
+        # production, its history and its DR replica, with live writes from the real snapshot on until the incident
         archives_until = now_utc() + timedelta(seconds=WORKLOAD_S + 4)  # agent state as saved at start
         prod, newest, self.zone = await asyncio.gather(
             asyncio.to_thread(self._create_production, password),
@@ -116,8 +116,12 @@ class AwsComponent:
             asyncio.to_thread(route53.create_zone, self.route53, self.region_addresses, self.primary, self.secondary,
                               layout.health_path),
         )
+        # the live writes begin as soon as the real snapshot is taken (no snapshot holds them), while the
+        # backdated snapshots, their copies and the replica are made: the incident needs ~1.2 s of them
+        self.workload = LiveWorkload(prod, ctx.state["agents"])
         snapshots, _ = await asyncio.gather(
-            asyncio.to_thread(history.create_snapshot_history, self.rds, self.prod_id, self.primary, self.secondary),
+            asyncio.to_thread(history.create_snapshot_history, self.rds, self.prod_id, self.primary, self.secondary,
+                              self.workload.start),
             asyncio.to_thread(self._create_replica),
         )
         self._watch_promotion()
@@ -132,9 +136,9 @@ class AwsComponent:
         ctx.env.update(KOSMOS_PRIMARY_REGION=self.primary, KOSMOS_DR_REGION=self.secondary,
                        KOSMOS_DR_DB_INSTANCE=self.dr_id, KOSMOS_PROD_DB_INSTANCE=self.prod_id,
                        KOSMOS_HOSTED_ZONE=route53.ZONE, KOSMOS_API_RECORD=route53.API_NAME)
-        self.workload = LiveWorkload(prod, ctx.state["agents"]).start()
+        self.workload.start()  # (a no-op once the snapshot history started it)
         if self.incident_after is None:  # the incident during start, on a whole second after the live writes
-            began = now_utc()
+            began = self.workload.started_at
             ctx.lull.set()  # until the incident only the workload's thread works: the others prepare now
             await asyncio.to_thread(self.workload.wait_for_commits, LIVE_COMMITS, LIVE_COMMITS_WAIT_S)
             end = max(now_utc(), began + timedelta(seconds=WORKLOAD_S))

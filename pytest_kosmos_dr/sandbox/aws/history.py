@@ -14,6 +14,7 @@ primary one is down.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from .rds_backend import ACCOUNT_ID, RealRds, naive_utc, now_utc
@@ -58,9 +59,12 @@ def copy_id(source_id: str) -> str:
     return source_id.replace("rds:", "") + "-copy"
 
 
-def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary: str) -> dict:
+def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary: str,
+                            after_real_snapshot: Callable[[], object] | None = None) -> dict:
     """Replace the creation-time snapshot by a real one taken now, add 24 backdated hourly ones (each
     restorable to the history's restore point for its time), and copy them all to the secondary region.
+    ``after_real_snapshot`` is called once the real snapshot's base backup is taken and the history's WAL
+    archived: from then on new writes touch no snapshot (the live workload may start).
 
     Returns {"real": id, "represented": [hourly ids, oldest first], "restorable": [every id, oldest
     first], "copies": [their copies' ids in the secondary region]} ("represented": the older name of
@@ -81,6 +85,8 @@ def create_snapshot_history(rds: RealRds, instance: str, primary: str, secondary
     real_instance = rds.instance(primary, instance)
     if real_instance is not None and real_instance.history is not None:
         real_instance.server.archive_now()  # every restore point's WAL in the archive
+    if after_real_snapshot is not None:
+        after_real_snapshot()
     represented = []
     for hours in range(SNAPSHOT_HOURS, 0, -1):
         at = top - timedelta(hours=hours - 1)

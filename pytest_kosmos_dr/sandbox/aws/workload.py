@@ -29,6 +29,7 @@ class LiveWorkload:
         self.interval_s = interval_s
         self.commits = 0
         self.last_commit: datetime | None = None
+        self.started_at: datetime | None = None  # when start() was called
         self.error: str | None = None  # why writing stopped early (production gone, ...)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -40,6 +41,9 @@ class LiveWorkload:
     def start(self) -> "LiveWorkload":
         if not self.agents:
             raise ValueError("the live workload needs at least one agent to write for")
+        if self._thread is not None:
+            return self  # started already
+        self.started_at = now_utc()
         self._thread = threading.Thread(target=self._run, name="production-workload", daemon=True)
         self._thread.start()
         return self
