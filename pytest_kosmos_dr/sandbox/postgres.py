@@ -32,6 +32,8 @@ from .component import LOOPBACK, free_port
 PG_OS_USER = "postgres"
 COMMAND_TIMEOUT = 60  # seconds; every server command is bounded
 RECOVERY_TIMEOUT = 30  # seconds a restore or promotion may take before we give up
+# pg_ctl's stop modes, as the signals it sends the postmaster (``stop`` sends them itself, waiting in 10 ms steps)
+_SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 # WAL segment size of the sandbox's clusters (initdb --wal-segsize): PostgreSQL's default is 16 MB, but a
 # sandbox writes little WAL, so every base backup, archived segment and restore would copy mostly unused
 # space; 1 MB segments keep them small (archiving, PITR and streaming work the same)
@@ -267,6 +269,8 @@ class PostgresServer:
         )
 
     def stop(self, mode: str = "fast") -> None:
+        if mode in _SHUTDOWN_SIGNALS and self._signal_postmaster(_SHUTDOWN_SIGNALS[mode]):
+            return
         if (self.data_dir / "postmaster.pid").exists():
             run_as_server_user(
                 [str(self.bindir / "pg_ctl"), "-w", "-t", "20", "-D", str(self.data_dir), "-m", mode, "stop"],
@@ -411,8 +415,8 @@ class PostgresServer:
         self.start()
 
     def promote(self) -> None:
-        self._run("pg_ctl", "-w", "-t", str(RECOVERY_TIMEOUT), "-D", str(self.data_dir), "promote",
-                  timeout=RECOVERY_TIMEOUT + 5)
+        # pg_ctl's own wait polls every 100 ms; wait_until_primary asks the server itself, more often
+        self._run("pg_ctl", "-W", "-D", str(self.data_dir), "promote", timeout=COMMAND_TIMEOUT)
         self.wait_until_primary()
 
     def wait_until_primary(self, timeout: float = RECOVERY_TIMEOUT) -> None:
@@ -443,12 +447,17 @@ class PostgresServer:
         """Immediate shutdown as ``pg_ctl -m immediate stop`` does it (SIGQUIT to the postmaster), waited for
         in 10 ms steps instead of pg_ctl's 100 ms: True once the postmaster is gone, False when this could
         not be done here (no pid file, another user's process: ``stop`` then does it)."""
+        return self._signal_postmaster(signal.SIGQUIT, timeout)
+
+    def _signal_postmaster(self, sig: int, timeout: float = 20.0) -> bool:
+        """Send ``sig`` (pg_ctl's shutdown signal of a mode) to this server's postmaster and wait for it to exit
+        in 10 ms steps: True once it is gone, False when this could not be done here (see ``quit_now``)."""
         try:
             pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if str(self.data_dir).encode() not in command:  # a stale pid file: not this server's postmaster
                 return False
-            os.kill(pid, signal.SIGQUIT)
+            os.kill(pid, sig)
         except (OSError, ValueError):
             return False
         deadline = time.monotonic() + timeout

@@ -78,6 +78,10 @@ class LiveWorkload:
         try:
             with psycopg.connect(self.server.conninfo(), autocommit=True) as conn:
                 conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                # RDS's default: a commit returns once its WAL is flushed, so the replica streams it at once
+                # (the sandbox's servers commit asynchronously for seeding; the walwriter then sends up to
+                # 200 ms late, and the incident waited that long for the replica to catch up)
+                conn.execute("SET synchronous_commit = on")
                 while not self._stop.is_set():
                     n += 1
                     with conn.transaction():
