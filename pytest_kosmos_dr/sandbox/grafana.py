@@ -328,18 +328,31 @@ class GrafanaComponent:
         self.blind = False  # fault: the probes stopped (no new samples)
         self._saved: dict[str, list] = {}
 
-    async def start(self, ctx: SandboxContext) -> None:
+    async def prepare(self, ctx: SandboxContext) -> None:
+        """The stored history (annotations, a month of probe samples) while the AWS side waits for its
+        incident; ``start`` adds the samples since and the incident's."""
+        self._history(ctx, time.time())
+        await asyncio.to_thread(self._create_history, self._history_at)
+
+    def _history(self, ctx: SandboxContext, now: float) -> None:
         self.ctx = ctx
         self.layout = ctx.layout
-        self.token = ctx.secret()
         self.db_path = ctx.state_dir / "grafana.db"
         self.tsdb_path = ctx.state_dir / "prometheus.db"
-        now = time.time()
         self.maintenance = (_aligned(now - MAINTENANCE_AGO_S), _aligned(now - MAINTENANCE_AGO_S) + MAINTENANCE_S)
         self.blip = (_aligned(now - BLIP_AGO_S), _aligned(now - BLIP_AGO_S) + BLIP_S)
         self.breach = (_aligned(now - BREACH_AGO_S), _aligned(now - BREACH_AGO_S) + BREACH_S)
+        self._history_at = now
+
+    async def start(self, ctx: SandboxContext) -> None:
+        now = time.time()
+        prepared = getattr(self, "_history_at", None) is not None
+        if not prepared:
+            self._history(ctx, now)
+        self._history_at = None  # a later start (a restart) makes its own
+        self.token = ctx.secret()
         self.created_at, self.recorded_edges = now, set()  # an incident after this is recorded by _extend_to
-        await asyncio.to_thread(self._create, now, ctx.state.get("incident", {}))
+        await asyncio.to_thread(self._create, now, ctx.state.get("incident", {}), prepared)
         app = web.Application(middlewares=[bearer_auth(self.token, ("/api/health",), {"message": "Unauthorized"})])
         app.router.add_get("/api/health", self.health)
         app.router.add_get("/api/annotations", self.annotations)
@@ -369,7 +382,27 @@ class GrafanaComponent:
             self.ca = None
 
     # -- stored data ------------------------------------------------------------------------
-    def _create(self, now: float, incident: dict) -> None:
+    def _create(self, now: float, incident: dict, prepared: bool = False) -> None:
+        """The history up to ``now`` (made by ``prepare`` up to its own time: the samples since are added, up),
+        then the incident's failed probe and the first one after failover."""
+        if prepared:
+            first = (math.floor(self.last_sample / SCRAPE_S) + 1) * SCRAPE_S
+            with _store(self.tsdb_path) as db:
+                db.executemany("INSERT OR IGNORE INTO probe_success VALUES (?, 1)",
+                               [(float(ts),) for ts in range(first, int(now) + 1, SCRAPE_S)])
+        else:
+            self._create_history(now)
+        with _store(self.tsdb_path) as db:
+            incident_start, failover = incident_outage(incident)
+            if incident_start is not None and failover != math.inf:
+                # the probe that failed at the incident and the first one that succeeded after failover
+                db.execute("UPDATE probe_success SET value = 0 WHERE ts >= ? AND ts < ?", (incident_start, failover))
+                db.execute("INSERT OR REPLACE INTO probe_success VALUES (?, 0)", (incident_start,))
+                db.execute("INSERT OR REPLACE INTO probe_success VALUES (?, 1)", (failover,))
+            self.last_sample = db.execute("SELECT max(ts) FROM probe_success").fetchone()[0]
+
+    def _create_history(self, now: float) -> None:
+        """Annotations and a month of probe samples up to ``now`` (up but for the maintenance and the blip)."""
         with _store(self.db_path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS dashboard (id INTEGER PRIMARY KEY, title TEXT)")
             db.execute("INSERT INTO dashboard (title) VALUES ('KOSMOS DR overview')")
@@ -390,21 +423,14 @@ class GrafanaComponent:
                            [(*row, row[0] - PLANNED_AHEAD_S * 1000 if "maintenance" in row[3] else row[0])
                             for row in rows])
             self.maintenance_row = db.execute("SELECT * FROM annotation WHERE tags LIKE 'maintenance%'").fetchone()
-        down = [self.maintenance, self.blip]
         first = _aligned(now - HISTORY_S, SCRAPE_S)
-        samples = []
-        for ts in range(first, int(now) + 1, SCRAPE_S):
-            value = 0.0 if any(a <= ts < b for a, b in down) else 1.0
-            samples.append((float(ts), value))
+        samples = [(float(ts), 1.0) for ts in range(first, int(now) + 1, SCRAPE_S)]
+        for a, b in (self.maintenance, self.blip):  # the samples in [a, b): down
+            for i in range(max(0, -(-(a - first) // SCRAPE_S)), min(len(samples), -(-(b - first) // SCRAPE_S))):
+                samples[i] = (samples[i][0], 0.0)
         with _store(self.tsdb_path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS probe_success (ts REAL PRIMARY KEY, value REAL NOT NULL)")
             db.executemany("INSERT OR REPLACE INTO probe_success VALUES (?, ?)", samples)
-            incident_start, failover = incident_outage(incident)
-            if incident_start is not None and failover != math.inf:
-                # the probe that failed at the incident and the first one that succeeded after failover
-                db.execute("UPDATE probe_success SET value = 0 WHERE ts >= ? AND ts < ?", (incident_start, failover))
-                db.execute("INSERT OR REPLACE INTO probe_success VALUES (?, 0)", (incident_start,))
-                db.execute("INSERT OR REPLACE INTO probe_success VALUES (?, 1)", (failover,))
             self.last_sample = db.execute("SELECT max(ts) FROM probe_success").fetchone()[0]
 
     def _extend_to(self, now: float) -> None:
