@@ -123,16 +123,7 @@ class AwsClients:
         from botocore.exceptions import ProfileNotFound
 
         if self._session is None:
-            import botocore.session
-
-            from .aws_models import tune_loader
-            from .xml_responses import tune_xml_parsing
-
-            core = botocore.session.get_session()
-            # listings of thousands of objects: parse their ISO 8601 times natively, not with dateutil
-            core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
-            tune_loader(core.get_component("data_loader"))
-            tune_xml_parsing(core)
+            core = _take_warmed() or tuned_core_session()
             try:
                 self._session = boto3.session.Session(botocore_session=core, profile_name=self.profile or None)
             except ProfileNotFound:
@@ -165,6 +156,45 @@ class AwsClients:
         if lost and (client.meta.region_name == lost or (service == "route53" and lost == ROUTE53_CONTROL_PLANE)):
             return _LostRegionClient(client, lost)
         return client
+
+
+def tuned_core_session():
+    """A botocore session as ``AwsClients`` uses one: ISO 8601 times parsed natively (listings of thousands of
+    objects, not dateutil), service models read lighter (aws_models), S3's XML answers parsed once (xml_responses)."""
+    import botocore.session
+
+    from .aws_models import tune_loader
+    from .xml_responses import tune_xml_parsing
+
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+    tune_loader(core.get_component("data_loader"))
+    tune_xml_parsing(core)
+    return core
+
+
+WARMED_SERVICES = ("rds", "s3", "route53", "cloudwatch")  # what the suites' checks ask AWS through
+_warmed: list = []  # one session with those services' models read, for the first AwsClients to take
+_warmed_lock = threading.Lock()
+
+
+def warm_session() -> None:
+    """Read what making the suites' clients reads (models, endpoint rules, partitions, retry rules) into a
+    tuned session, for the first ``AwsClients`` of this process to take: called while a run waits for its
+    sandbox (clients/preload.py). The clients made here are thrown away; they are given an unreachable
+    endpoint and placeholder keys, so nothing is asked of any network or credential chain."""
+    core = tuned_core_session()
+    for service in WARMED_SERVICES:
+        core.create_client(service, region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                           aws_access_key_id="warm-only", aws_secret_access_key="warm-only")
+    with _warmed_lock:
+        _warmed[:] = [core]
+
+
+def _take_warmed():
+    """The warmed session, once (a second ``AwsClients``, another target's, makes its own)."""
+    with _warmed_lock:
+        return _warmed.pop() if _warmed else None
 
 
 def parse_timestamp(value):

@@ -1,5 +1,6 @@
-"""The clients' libraries (botocore and boto3, psycopg, PyYAML), imported in a background thread while the
-run waits for something that is not its own CPU: a sandbox starting. Each is imported on first use
+"""The clients' libraries (botocore and boto3, psycopg, PyYAML, httpx), imported in a background thread while
+the run waits for something that is not its own CPU: a sandbox starting; then the AWS service models the
+suites' clients read (``clients.aws.warm_session``). Each is imported on first use
 anyway; a run that starts its sandbox then finds them loaded (~0.5 s of CPU on this machine that would
 otherwise come after the sandbox is ready, when every read starts at once)."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-LIBRARIES = ("botocore.session", "boto3", "botocore.config", "psycopg", "yaml")
+LIBRARIES = ("botocore.session", "boto3", "botocore.config", "psycopg", "yaml", "httpx")
 
 
 def _import_each() -> None:
@@ -17,6 +18,12 @@ def _import_each() -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - not installed or broken: its first real use says so, in its check
             pass
+    try:  # and the AWS clients' models, read into the session the run's first clients come from
+        from .aws import warm_session
+
+        warm_session()
+    except Exception:  # noqa: BLE001 - the run's own clients then read them, and say what is wrong
+        pass
 
 
 def preload_in_background() -> threading.Thread:
