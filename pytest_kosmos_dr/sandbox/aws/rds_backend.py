@@ -110,6 +110,7 @@ class RealInstance:
     failed_at: datetime | None = None  # set when the sandbox takes the instance's region down
     latest_archived: datetime | None = None  # latest restorable time once failed
     backups_since: datetime | None = None  # automated backups only from then on (a fault: a short window)
+    prepared_backup: BaseBackup | None = None  # taken with a prepared server: its creation's automated backup
     _history: History | None = field(default=None, repr=False)
 
     @property
@@ -223,7 +224,13 @@ class RealRds:
 
         def make() -> None:
             try:
-                made.set_result(self._make_server(region, identifier, user, password, dbname))
+                real = self._make_server(region, identifier, user, password, dbname)
+                try:  # the backup CreateDBInstance's automated snapshot takes, of this same empty server
+                    real.prepared_backup = self._base_backup(real)
+                except BaseException:
+                    self._destroy(real)
+                    raise
+                made.set_result(real)
             except BaseException as exc:  # noqa: BLE001 - handed to the CreateDBInstance that claims it
                 made.set_exception(exc)
 
@@ -249,14 +256,23 @@ class RealRds:
             return
         real.server.remove()  # no snapshot has been taken of it
         shutil.rmtree(real.root, ignore_errors=True)
+        if real.prepared_backup is not None:
+            shutil.rmtree(real.prepared_backup.path, ignore_errors=True)
 
     def take_backup(self, real: RealInstance) -> BaseBackup:
+        """A real base backup of ``real``, listed as its newest; a prepared server's first one was taken while
+        moto loaded (``prepare_instance``: nothing was written to the server since)."""
+        backup, real.prepared_backup = real.prepared_backup, None
+        if backup is None:
+            backup = self._base_backup(real)
+        real.backups.append(backup)
+        return backup
+
+    def _base_backup(self, real: RealInstance) -> BaseBackup:
         prepare_data_root(self.root / "backups")
         path = self.root / "backups" / f"{real.region}-{real.identifier}-{next(self._counter):04d}"
         real.server.base_backup(path)
-        backup = BaseBackup(path, now_utc(), real.server.user, real.server.password, real.server.dbname)
-        real.backups.append(backup)
-        return backup
+        return BaseBackup(path, now_utc(), real.server.user, real.server.password, real.server.dbname)
 
     @staticmethod
     def earliest_restorable(real: RealInstance) -> datetime | None:
