@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from functools import lru_cache
 
 from ..errors import DRUnverifiable, RegionDown
 from ..target import Timeouts
@@ -112,7 +111,7 @@ class AwsClients:
         self.timeouts = timeouts
         self.endpoint_url = endpoint_url
         self.credentials = credentials or {}
-        self.client = lru_cache(maxsize=None)(self._make_client)
+        self._clients: dict[tuple[str, str], object] = {}
         self._session = None
         self._config = None
         self._lock = threading.Lock()
@@ -137,21 +136,34 @@ class AwsClients:
             )
         return self._session
 
-    def _make_client(self, service: str, region: str | None = None):
+    def client(self, service: str, region: str | None = None):
+        """The one client of ``service`` in ``region`` (the default region when None). The run's reads ask for
+        their clients at once from many threads: each (service, region) is made once, by the first to ask,
+        while the others wait for it (an unlocked cache made up to five RDS clients of one region per run)."""
+        key = (service, region or self.default_region)
+        made = self._clients.get(key)
+        if made is None:
+            with self._lock:  # a boto3 session is not safe to create clients from concurrently either
+                made = self._clients.get(key)
+                if made is None:
+                    made = self._clients[key] = self._make_client(service, key[1])
+        return made
+
+    def _make_client(self, service: str, region: str):
+        """A new client (``client`` calls it under ``self._lock``)."""
         from botocore.exceptions import BotoCoreError
 
-        with self._lock:  # a boto3 session is not safe to create clients from concurrently
-            session = self._shared_session()
-            for attempt in range(ENVIRON_RACE_RETRIES + 1):
-                try:
-                    client = session.client(service, region_name=region or self.default_region,
-                                            endpoint_url=self.endpoint_url, config=self._config, **self.credentials)
-                    break
-                except BotoCoreError as exc:
-                    raise DRUnverifiable(f"AWS {service}", str(exc).splitlines()[0]) from None
-                except KeyError as exc:
-                    if attempt == ENVIRON_RACE_RETRIES or not _environ_race(exc):
-                        raise
+        session = self._shared_session()
+        for attempt in range(ENVIRON_RACE_RETRIES + 1):
+            try:
+                client = session.client(service, region_name=region, endpoint_url=self.endpoint_url,
+                                        config=self._config, **self.credentials)
+                break
+            except BotoCoreError as exc:
+                raise DRUnverifiable(f"AWS {service}", str(exc).splitlines()[0]) from None
+            except KeyError as exc:
+                if attempt == ENVIRON_RACE_RETRIES or not _environ_race(exc):
+                    raise
         lost = self.primary_region
         if lost and (client.meta.region_name == lost or (service == "route53" and lost == ROUTE53_CONTROL_PLANE)):
             return _LostRegionClient(client, lost)
