@@ -115,3 +115,22 @@ def test_every_agent_state_fault_works_on_both_layouts(bucket, name):
                 f"{bucket.layout.bucket}/{bucket.layout.agent_state_prefix}" in results[cid].summary
     after = judge(bucket)
     assert {cid: r.summary for cid, r in after.items() if not r.passed} == {}, f"{name} revert left a wrong world"
+
+
+@pytest.mark.parametrize("name", ["none", "agent-backups-deleted-40m", "agent-backup-placeholders-40m", "agent-history-hole-3d"])
+def test_backups_at_reads_the_same_from_the_remembered_key_facts(bucket, name):
+    """``backups_at`` of a listing (which keeps each key's facts for its second caller) answers as over a
+    plain listing, where each key is worked out afresh; asked twice, at two times, under a fault."""
+    fault = bucket.faults.get(name)  # "none": the healthy bucket
+    if fault is not None:
+        asyncio.run(fault.apply())
+    try:
+        listing = ab.list_agent_versions(bucket.s3, bucket.target.backups, bucket.target.agents)
+        plain = SimpleNamespace(versions=listing.versions, delete_markers=listing.delete_markers, layout=listing.layout)
+        for agent in [a.name for a in bucket.target.agents]:
+            for at in (bucket.incident, bucket.incident - timedelta(hours=2), bucket.incident):
+                assert ab.backups_at(listing, agent, at) == ab.backups_at(plain, agent, at)
+            assert ab.backups_at(listing, agent, bucket.incident)[0], agent
+    finally:
+        if fault is not None:
+            asyncio.run(fault.revert())

@@ -47,6 +47,7 @@ class AgentVersions:
             self.layout = ArchiveLayout.default(self.prefix)
         self._matched: dict[str, dict[str, KeyMatch | None]] = {}
         self._entries: dict[str, dict[str, list[tuple[object, bool, dict]]]] = {}
+        self._facts: dict[str, list[tuple]] = {}
         self._matched_layout = self.layout
 
     def match(self, key: object, agent: str) -> KeyMatch | None:
@@ -68,7 +69,7 @@ class AgentVersions:
 
     def _check_layout(self) -> None:
         if self._matched_layout is not self.layout:  # another layout given since: its own answers
-            self._matched, self._entries, self._matched_layout = {}, {}, self.layout
+            self._matched, self._entries, self._facts, self._matched_layout = {}, {}, {}, self.layout
 
     def entries(self, agent: str) -> dict[str, list[tuple[object, bool, dict]]]:
         """``agent_entries(self, agent)``, worked out once per agent (every BAK-AGENT check and OBJ-RPO asks;
@@ -79,11 +80,19 @@ class AgentVersions:
             known = self._entries[agent] = _entries_of(self, agent)
         return known
 
+    def key_facts(self, agent: str) -> list[tuple]:
+        """``_facts_of(self, agent)``, worked out once per agent (BAK-AGENT-REALTIME and OBJ-RPO both ask)."""
+        self._check_layout()
+        known = self._facts.get(agent)
+        if known is None:
+            known = self._facts[agent] = _facts_of(self, agent)
+        return known
+
     def sort_out(self, agents) -> None:
         """Work out which listed keys are whose archives for ``agents`` now (the read's thread), not in
         each check that asks first."""
         for agent in agents:
-            self.entries(agent)
+            self.key_facts(agent)
 
     def archives(self, agent: str) -> list[dict]:
         """The agent's archive versions: keys the pattern gives for its archive name (delete markers and
@@ -217,6 +226,18 @@ def _entries_of(listing, agent: str) -> dict[str, list[tuple[object, bool, dict]
     return keys
 
 
+def _facts_of(listing, agent: str) -> list[tuple]:
+    """Per archive key of the agent, what does not depend on the time asked about: (key, its entries newest
+    first, the key's ``KeyMatch``, whether a delete marker is its current entry)."""
+    match = _matcher(listing)
+    return [(key, entries, match(key, agent), any(marker and entry.get("IsLatest") for _, marker, entry in entries))
+            for key, entries in agent_entries(listing, agent).items()]
+
+
+def _key_facts(listing, agent: str) -> list[tuple]:
+    return listing.key_facts(agent) if isinstance(listing, AgentVersions) else _facts_of(listing, agent)
+
+
 def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list[str]]:
     """The agent's state backups as they stood at ``at`` and as a restore finds them now: per key, the
     version that was current at ``at``, unless a delete marker is the key's current entry now (``aws s3
@@ -225,14 +246,13 @@ def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list
     state it holds is not known to be from its LastModified). Returns (backups, why newer entries were
     not counted)."""
     backups, dropped = [], []
-    for key, entries in agent_entries(listing, agent).items():
+    for _key, entries, named, deleted_now in _key_facts(listing, agent):
         then = next((e for e in entries if e[0] <= at), None)
         if then is None or then[1]:
             continue
         version = then[2]
-        named = _matcher(listing)(key, agent)
         off = listing.layout.keys.disagreement(named, then[0]) if named else None
-        if any(marker and entry.get("IsLatest") for _, marker, entry in entries):
+        if deleted_now:
             dropped.append((then[0], "deleted (a delete marker is the current version)"))
         elif int(version.get("Size") or 0) < MIN_ARCHIVE_BYTES:
             dropped.append((then[0], f"{int(version.get('Size') or 0)} bytes, too small to be a .tar.gz"))
