@@ -1,8 +1,9 @@
 """YAML documents read with PyYAML's safe constructors, parsed by libyaml when PyYAML was built with it.
 
-``yaml.safe_load`` parses in pure Python: ~0.2 s of CPU per gate run for one rendered overlay (ten
-objects), ~10x what libyaml's parser takes for the same documents. The constructors, and so the objects
-made, are the safe ones either way; without libyaml this is ``yaml.safe_load`` itself."""
+``yaml.safe_load`` parses in pure Python: 47 ms of CPU for one rendered overlay (ten objects, every gate
+run; ~0.24 s of interpreter-lock time under the run's contention), where libyaml's parser takes 5 ms.
+The constructors, and so the objects made, are the safe ones either way; without libyaml this is
+``yaml.safe_load`` itself."""
 
 from __future__ import annotations
 

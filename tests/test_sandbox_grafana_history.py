@@ -18,7 +18,9 @@ def _made(tmp_path, name, prepared_at, started_at, incident, prepare=True):
     folder = tmp_path / name
     folder.mkdir()
     component = grafana.GrafanaComponent()
-    component._history(SimpleNamespace(layout=DEFAULT, state_dir=folder), prepared_at)  # the same windows
+    ctx = SimpleNamespace(layout=DEFAULT, state_dir=folder, state={"incident": incident})
+    component._history(ctx, prepared_at)  # the same windows
+    component.created_at, component.recorded_edges = started_at, set()  # as start sets them
     if prepare:
         component._create_history(prepared_at)
         component._create(started_at, incident, prepared=True)

@@ -327,6 +327,7 @@ class GrafanaComponent:
         self.fresh_install = False  # fault: an empty Grafana (no data source, no annotations)
         self.blind = False  # fault: the probes stopped (no new samples)
         self._saved: dict[str, list] = {}
+        self._history_at: float | None = None  # when prepare stored the history (start then adds the rest)
 
     async def prepare(self, ctx: SandboxContext) -> None:
         """The stored history (annotations, a month of probe samples) while the AWS side waits for its
@@ -346,7 +347,7 @@ class GrafanaComponent:
 
     async def start(self, ctx: SandboxContext) -> None:
         now = time.time()
-        prepared = getattr(self, "_history_at", None) is not None
+        prepared = self._history_at is not None
         if not prepared:
             self._history(ctx, now)
         self._history_at = None  # a later start (a restart) makes its own
@@ -383,13 +384,10 @@ class GrafanaComponent:
 
     # -- stored data ------------------------------------------------------------------------
     def _create(self, now: float, incident: dict, prepared: bool = False) -> None:
-        """The history up to ``now`` (made by ``prepare`` up to its own time: the samples since are added, up),
-        then the incident's failed probe and the first one after failover."""
+        """The history up to ``now`` (stored by ``prepare`` up to its own time: the exporter's samples since are
+        added as ``_extend_to`` adds them), then the incident's failed probe and the first one after failover."""
         if prepared:
-            first = (math.floor(self.last_sample / SCRAPE_S) + 1) * SCRAPE_S
-            with _store(self.tsdb_path) as db:
-                db.executemany("INSERT OR IGNORE INTO probe_success VALUES (?, 1)",
-                               [(float(ts),) for ts in range(first, int(now) + 1, SCRAPE_S)])
+            self._extend_to(now)
         else:
             self._create_history(now)
         with _store(self.tsdb_path) as db:

@@ -136,7 +136,6 @@ class AwsComponent:
         ctx.env.update(KOSMOS_PRIMARY_REGION=self.primary, KOSMOS_DR_REGION=self.secondary,
                        KOSMOS_DR_DB_INSTANCE=self.dr_id, KOSMOS_PROD_DB_INSTANCE=self.prod_id,
                        KOSMOS_HOSTED_ZONE=route53.ZONE, KOSMOS_API_RECORD=route53.API_NAME)
-        self.workload.start()  # (a no-op once the snapshot history started it)
         if self.incident_after is None:  # the incident during start, on a whole second after the live writes
             began = self.workload.started_at
             ctx.lull.set()  # until the incident only the workload's thread works: the others prepare now

@@ -41,8 +41,6 @@ class LiveWorkload:
     def start(self) -> "LiveWorkload":
         if not self.agents:
             raise ValueError("the live workload needs at least one agent to write for")
-        if self._thread is not None:
-            return self  # started already
         self.started_at = now_utc()
         self._thread = threading.Thread(target=self._run, name="production-workload", daemon=True)
         self._thread.start()

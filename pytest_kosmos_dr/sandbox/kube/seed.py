@@ -18,8 +18,6 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-
-
 from typing import TYPE_CHECKING
 
 from ... import yaml_docs
