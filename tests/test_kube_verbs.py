@@ -6,6 +6,7 @@ out, and the control plane's leader-election Leases."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import ssl
 import subprocess
@@ -179,6 +180,48 @@ def test_openapi_v3_documents(cluster):
                 walk(value)
     walk(doc["components"])
     assert refs and refs <= set(doc["components"]["schemas"])
+
+
+
+def test_openapi_v3_documents_cache_as_kube_openapi_serves_them(cluster, tmp_path):
+    """A document asked for by its current hash is immutable (Expires a year on: kubectl's HTTP cache then
+    serves it without a request, as against a real API server); its ETag answers a conditional GET with 304;
+    a stale hash is redirected to the current one; asked without a hash it is not cacheable."""
+    from email.utils import parsedate_to_datetime
+
+    with http(cluster) as client:
+        url = client.get("/openapi/v3").json()["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        current = url.split("hash=", 1)[1]
+        hashed = client.get(url)
+        assert hashed.status_code == 200 and hashed.headers["Etag"] == f'"{current}"'
+        assert hashed.headers["Cache-Control"] == "public, immutable" and hashed.headers["Vary"] == "Accept"
+        expires = parsedate_to_datetime(hashed.headers["Expires"])
+        assert expires - parsedate_to_datetime(hashed.headers["Date"]) > dt.timedelta(days=364)
+        again = client.get(url, headers={"If-None-Match": f'"{current}"'})
+        assert again.status_code == 304 and not again.content
+        stale = client.get("/openapi/v3/apis/apps/v1?hash=0123ABCD")
+        assert stale.status_code == 301 and stale.headers["Location"] == url
+        plain = client.get("/openapi/v3/apis/apps/v1")
+        assert plain.status_code == 200 and "Cache-Control" not in plain.headers and plain.content == hashed.content
+        index = client.get("/openapi/v3")
+        assert client.get("/openapi/v3", headers={"If-None-Match": index.headers["Etag"]}).status_code == 304
+
+    cache = tmp_path / "kube-cache"
+    manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "openapi-cache-probe", "namespace": NS}, "data": {"a": "b"}})
+
+    def dry_run_document_fetches() -> list[str]:
+        """The group-version documents the API server was asked for during one ``kubectl apply --dry-run``."""
+        from pytest_kosmos_dr.sandbox.request_log import RECORDER
+
+        before = len(RECORDER.entries())
+        cluster.kubectl("apply", "-f", "-", "--dry-run=server", "--cache-dir", str(cache),
+                        input=manifest.encode(), timeout=WAIT_S + 30)
+        return [e["path"] for e in RECORDER.entries()[before:]
+                if e["component"] == "kubernetes" and e["path"].startswith("/openapi/v3/")]
+
+    assert dry_run_document_fetches(), "the first dry run fetched no OpenAPI document (nothing to cache)"
+    assert dry_run_document_fetches() == [], "kubectl asked the API server again for an immutable document"
 
 
 # --- logs ---------------------------------------------------------------------------------------

@@ -192,7 +192,11 @@ def index() -> dict:
     """``GET /openapi/v3``: where each group version's document is."""
     entries = {}
     for group, version in dict.fromkeys((r.group, r.version) for r in RESOURCE_TYPES):
-        doc = document_bytes(group, version) or b""
-        digest = hashlib.sha256(doc).hexdigest()[:32].upper()
+        digest = etag(document_bytes(group, version) or b"")
         entries[_gv_path(group, version)] = {"serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"}
     return {"paths": entries}
+
+
+def etag(body: bytes) -> str:
+    """kube-openapi's ETag of a served document (and the ``hash`` its URL carries): SHA-512, upper-case hex."""
+    return hashlib.sha512(body).hexdigest().upper()

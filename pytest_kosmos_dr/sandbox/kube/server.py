@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import hmac
 import json
 import secrets
@@ -48,6 +47,14 @@ class Target:
 
 def _json(body: dict, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json")
+
+
+def _conditional(request: web.Request, body: bytes, etag: str, headers: dict[str, str]) -> web.Response:
+    """``body`` as Go's http.ServeContent serves it: with its ETag, and 304 to a matching If-None-Match."""
+    headers = {**headers, "Etag": f'"{etag}"'}
+    if f'"{etag}"' in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 def _error(exc: ApiError) -> web.Response:
@@ -130,7 +137,7 @@ class DRClusterAPI:
         if parts == ["version"]:
             return _json(VERSION_INFO)
         if parts[:1] == ["openapi"]:
-            return self._openapi(parts[1:])
+            return self._openapi(request, parts[1:])
         if parts == ["api"]:
             return _json(resources.api_versions(self.server_address))
         if parts == ["apis"]:
@@ -173,21 +180,32 @@ class DRClusterAPI:
             raise ApiError(404, "NotFound", NOT_FOUND)
         return Target(rtype, namespace, name, sub)
 
-    def _openapi(self, rest: list[str]) -> web.Response:
+    def _openapi(self, request: web.Request, rest: list[str]) -> web.Response:
+        """kube-openapi's handler3: the index and each group version's document, with its ETag (a
+        conditional GET gets 304); a document asked for by its current ``hash`` is immutable (cached by
+        kubectl's HTTP cache for a year: no request next time), by a stale one redirected (301)."""
         if rest == ["v3"]:
             index = openapi.index()
             hidden = {f"apis/{g}/{v}" for g, v in self.unserved}
             index["paths"] = {k: v for k, v in index["paths"].items() if k not in hidden}
-            return _json(index)
+            body = json.dumps(index).encode()
+            return _conditional(request, body, openapi.etag(body), {})
         if rest[:1] == ["v3"] and len(rest) >= 3 and not (len(rest) >= 4 and (rest[2], rest[3]) in self.unserved):
             if rest[1] == "api":
-                doc = openapi.document_bytes("", rest[2])
+                group, version = "", rest[2]
             else:
-                doc = openapi.document_bytes(rest[2], rest[3]) if len(rest) >= 4 else None
+                group, version = (rest[2], rest[3]) if len(rest) >= 4 else ("", "")
+            doc = openapi.document_bytes(group, version) if version else None
             if doc is not None:
-                return web.Response(body=doc, content_type="application/json",
-                                    headers={"Etag": '"' + hashlib.sha256(doc).hexdigest()[:32].upper() + '"',
-                                             "Cache-Control": "public, immutable"})
+                etag, headers = openapi.etag(doc), {"Vary": "Accept"}
+                asked = request.query.get("hash", "")
+                if asked and asked != etag:
+                    raise web.HTTPMovedPermanently(f"/openapi/v3/{'/'.join(rest[1:])}?hash={etag}")
+                if asked:
+                    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=365)
+                    headers.update({"Cache-Control": "public, immutable",
+                                    "Expires": expires.strftime("%a, %d %b %Y %H:%M:%S GMT")})
+                return _conditional(request, doc, etag, headers)
         raise ApiError(404, "NotFound", NOT_FOUND)
 
     # --- resources --------------------------------------------------------------------
