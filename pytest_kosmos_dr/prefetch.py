@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
-WORKERS = 16  # bounded: a handful of connections per endpoint, well under every client's pool size; several wait on child processes (kubectl, git, the smoke tests)
+WORKERS = 32  # bounded: a handful of connections per endpoint, well under every client's pool size; several wait on child processes (kubectl, git, the smoke tests)
 CLOSE_WAIT_S = 60  # at the session's end, for reads still running (each bounded by its timeouts)
 
 

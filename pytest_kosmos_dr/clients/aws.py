@@ -12,7 +12,7 @@ from ..target import Timeouts
 ROUTE53_CONTROL_PLANE = "us-east-1"  # Route53's API is served from us-east-1 (its DNS answers are global)
 
 
-POOL_CONNECTIONS = 20  # connections kept per endpoint: above the run's read pool (prefetch.WORKERS)
+POOL_CONNECTIONS = 40  # connections kept per endpoint: above the run's read pool (prefetch.WORKERS)
 OUTAGE_CODES = ("ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
                 "InternalServerError", "503", "502", "500", "504", "RequestTimeout")
 

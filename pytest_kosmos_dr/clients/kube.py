@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import DRUnverifiable
 from ..target import Timeouts
 
-POOL_CONNECTIONS = 20  # connections kept per endpoint: above the run's read pool (prefetch.WORKERS)
+POOL_CONNECTIONS = 40  # connections kept per endpoint: above the run's read pool (prefetch.WORKERS)
 PAGE_SIZE = 500
 
 
