@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from ..clients.database import classify, connect
+from ..clients.database import classify, connect, pipelined
 from ..environment import DatabaseEndpoint
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence
@@ -42,12 +42,14 @@ def database_connect(endpoint: DatabaseEndpoint, *, connect_timeout: timedelta,
     started = time.monotonic()
     try:
         with connect(endpoint, connect_timeout, statement_timeout) as conn:
-            value = (conn.execute("SELECT 1").fetchone() or [None])[0]
+            with pipelined(conn):  # independent: sent together (one round trip), fetched in order below
+                asked_1, identity = conn.execute("SELECT 1"), conn.execute(IDENTITY_SQL)
+                tables = {t: conn.execute(TABLE_SQL, (f"{ident(contract.schema)}.{ident(t)}",)) for t in required}
+            value = (asked_1.fetchone() or [None])[0]
             elapsed = (time.monotonic() - started) * 1000
-            recovering, name = (tuple(conn.execute(IDENTITY_SQL).fetchone() or ()) + (None, None))[:2]
-            present = {t: bool((conn.execute(TABLE_SQL, (f"{ident(contract.schema)}.{ident(t)}",)).fetchone()
-                                or [False])[0]) for t in required}
-            holds_data = ((conn.execute(data_sql).fetchone() or [None])[0]
+            recovering, name = (tuple(identity.fetchone() or ()) + (None, None))[:2]
+            present = {t: bool((cursor.fetchone() or [False])[0]) for t, cursor in tables.items()}
+            holds_data = ((conn.execute(data_sql).fetchone() or [None])[0]  # only once every table is there
                           if data_sql and all(present.values()) else None)
     except psycopg.Error as exc:
         cannot_look, reason, hint = classify(exc)
