@@ -356,7 +356,7 @@ metadata:
 
 
 def test_the_rendering_is_split_into_runs_of_one_api_version_in_its_order():
-    parts = configuration.rendered_parts(RENDERED_YAML, 4)
+    parts = configuration.rendered_parts(RENDERED_YAML, 3)
     assert [configuration._parts_label(p) for p in parts] == [
         "v1 (2 objects)", "apps/v1 (1 object)", "networking.k8s.io/v1 (1 object)"]
     assert "    ---\n    not a document start" in parts[0]
@@ -367,6 +367,11 @@ def test_the_rendering_is_split_into_runs_of_one_api_version_in_its_order():
     assert [configuration._parts_label(p) for p in merged] == ["v1 (2 objects)",
                                                                 "apps/v1 + networking.k8s.io/v1 (2 objects)"]
     assert configuration.rendered_parts("", 4) == []
+    halved = configuration.rendered_parts(RENDERED_YAML, 5)  # parts to spare: the longest run is halved
+    assert [configuration._parts_label(p) for p in halved] == [
+        "v1 (1 object)", "v1 (1 object)", "apps/v1 (1 object)", "networking.k8s.io/v1 (1 object)"]
+    assert [line for line in "---\n".join(halved).splitlines() if line.strip()] == \
+        [line for line in RENDERED_YAML.splitlines() if line.strip()]
 
 
 FAKE_KUBECTL = """import sys
@@ -413,12 +418,12 @@ def test_the_dry_run_gives_one_answer_in_the_renderings_order_however_it_is_spli
                                         "deployment/kosmos-api unchanged (server dry run)",
                                         "ingress/kosmos-api unchanged (server dry run)"]
     far = round_trip is not None and round_trip >= configuration.SPLIT_FROM_S
-    assert len(job.parts) == (3 if far else 1)
+    assert len(job.parts) == (4 if far else 1)  # (MAX_PARTS is 5: the v1 run halved)
     assert done.stderr.count("Warning: part of") == len(job.parts)
     shown = job.shown("overlays/production", "dr-cluster")
     assert shown.startswith("kubectl kustomize overlays/production | kubectl apply -f - --dry-run=server "
                             "--context=dr-cluster")
-    assert ("3 concurrent kubectl apply runs" in shown) is far
+    assert ("4 concurrent kubectl apply runs" in shown) is far
 
 
 def test_a_part_that_fails_fails_the_dry_run_with_its_own_words(monkeypatch):
@@ -441,7 +446,7 @@ def test_the_dry_run_check_shows_what_was_run(monkeypatch):
     result = configuration.apply_dry_run(checkout, "overlays/production", "", "dr-cluster", job)
     assert not result.passed and "the apply warns" in result.summary  # (the fake kubectl warns per part)
     assert result.evidence[0].asked.startswith("kubectl kustomize overlays/production | kubectl apply -f - ")
-    assert "v1 (2 objects), apps/v1 (1 object), networking.k8s.io/v1 (1 object)" in result.evidence[0].asked
+    assert "v1 (1 object), v1 (1 object), apps/v1 (1 object), networking.k8s.io/v1 (1 object)" in result.evidence[0].asked
 
 
 def test_the_api_server_is_found_in_the_kubeconfig_as_kubectl_merges_it(tmp_path, monkeypatch):
