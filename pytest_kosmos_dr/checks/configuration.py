@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clients.git import git_environment, run_git
-from ..clients.kube import KUBECTL_TIMEOUT_S, Discovery, KubectlJob, ServedKind, concurrently
+from ..clients.kube import KUBECTL_TIMEOUT_S, Discovery, KubectlJob, ServedKind, concurrently, kubectl_env
 from ..errors import DRUnverifiable
 from ..redaction import redact
 from ..results import CheckResult, Evidence, trim
@@ -274,7 +274,8 @@ class DryRunJob:
                         stdin.seek(0)
                     self._processes.append(subprocess.Popen(
                         self.apply_cmd, stdin=stdin if part is not None else subprocess.DEVNULL,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=kubectl_env(),
+                        start_new_session=True))
 
     def result(self, timeout: float = KUBECTL_TIMEOUT_S) -> subprocess.CompletedProcess:
         """The finished dry run (all parts); raises subprocess.TimeoutExpired (after killing it) past ``timeout``."""

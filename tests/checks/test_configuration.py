@@ -408,6 +408,27 @@ def dry_run_job(monkeypatch, rendered, round_trip):
     return configuration.DryRunJob(rendered, [sys.executable, "-c", FAKE_KUBECTL], "", "dr-cluster")
 
 
+SHOW_GO_RUNTIME = "import os, sys; sys.stdin.read(); print(os.environ.get('GOGC'), os.environ.get('GOMEMLIMIT'))"
+
+
+@pytest.mark.parametrize("users", [{}, {"GOGC": "100"}])
+def test_kubectl_runs_with_a_laxer_go_collector_unless_the_user_sets_one(monkeypatch, users):
+    """kustomize's and the dry run's kubectl get GOGC/GOMEMLIMIT (less CPU in Go's collector); a user's own win."""
+    import sys
+
+    from pytest_kosmos_dr.clients.kube import GO_RUNTIME, KubectlJob
+
+    monkeypatch.setattr(configuration, "api_round_trip", lambda kubeconfig, context: None)
+    for name in GO_RUNTIME:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in users.items():
+        monkeypatch.setenv(name, value)
+    expected = "100 None" if users else f"{GO_RUNTIME['GOGC']} {GO_RUNTIME['GOMEMLIMIT']}"
+    assert KubectlJob([sys.executable, "-c", SHOW_GO_RUNTIME]).result().stdout.strip() == expected
+    job = configuration.DryRunJob(Rendered(RENDERED_YAML), [sys.executable, "-c", SHOW_GO_RUNTIME], "", "dr-cluster")
+    assert job.result().stdout.strip() == expected
+
+
 @pytest.mark.parametrize("round_trip", [None, 0.001, 0.1])
 def test_the_dry_run_gives_one_answer_in_the_renderings_order_however_it_is_split(monkeypatch, round_trip):
     job = dry_run_job(monkeypatch, Rendered(RENDERED_YAML), round_trip)
