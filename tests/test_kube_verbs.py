@@ -183,6 +183,41 @@ def test_openapi_v3_documents(cluster):
 
 
 
+def test_openapi_v3_documents_let_kubectl_patch_as_against_a_real_api_server(cluster, tmp_path):
+    """A built-in kind's PATCH takes strategic merge patches and its list fields carry their merge keys (as
+    the real generator writes them from the types' markers), so kubectl builds its patch from the v3
+    document: keyed by name, and without asking for ``/openapi/v2`` (which a real cluster is never asked)."""
+    from pytest_kosmos_dr.sandbox.request_log import RECORDER
+
+    with http(cluster) as client:
+        url = client.get("/openapi/v3").json()["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        doc = client.get(url).json()
+    patch = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}"]["patch"]
+    assert "application/strategic-merge-patch+json" in patch["requestBody"]["content"]
+    containers = doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]
+    assert (containers["x-kubernetes-patch-merge-key"], containers["x-kubernetes-patch-strategy"]) == ("name", "merge")
+    assert (containers["x-kubernetes-list-type"], containers["x-kubernetes-list-map-keys"]) == ("map", ["name"])
+    volumes = doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["volumes"]
+    assert volumes["x-kubernetes-patch-strategy"] == "merge,retainKeys"
+
+    sts = json.loads(out(cluster, "get", "statefulset", "zeus-orchestrator", "-n", NS, "-o", "json"))
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    manifest = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "zeus-orchestrator", "namespace": NS},
+                "spec": {**{k: sts["spec"][k] for k in ("selector", "serviceName", "template")},
+                         "template": {"metadata": sts["spec"]["template"]["metadata"],
+                                      "spec": {"containers": [{"name": container["name"],
+                                                               "image": container["image"] + "-next"}]}}}}
+    before = len(RECORDER.entries())
+    done = cluster.kubectl("apply", "-f", "-", "--dry-run=server", "--cache-dir", str(tmp_path / "cache"), "-v=9",
+                           input=json.dumps(manifest).encode(), timeout=WAIT_S + 30)
+    asked = [e["path"] for e in RECORDER.entries()[before:] if e["component"] == "kubernetes"]
+    assert "/openapi/v2" not in asked, asked
+    log = done.stderr.decode()
+    assert "does not support strategic merge patch" not in log and "error calculating patch" not in log
+    assert "$setElementOrder/containers" in log  # the containers merged by name, not the list replaced
+
+
 def test_openapi_v3_documents_cache_as_kube_openapi_serves_them(cluster, tmp_path):
     """A document asked for by its current hash is immutable (Expires a year on: kubectl's HTTP cache then
     serves it without a request, as against a real API server); its ETag answers a conditional GET with 304;

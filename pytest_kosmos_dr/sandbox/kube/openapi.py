@@ -9,8 +9,10 @@ The schemas are built from the Kubernetes 1.32 type descriptions in ``apitypes``
 files whose comments are the Go doc comments the real documents come from) as the API server's
 OpenAPI generator lays them out: ``io.k8s.api.<group>.<version>.<Type>`` names, references as
 ``allOf: [{$ref}]``, inline Go fields flattened, times as ``date-time`` strings, quantities and
-int-or-strings as their ``oneOf``. Descriptions are the doc comments (markers dropped); the real
-documents also carry list-map and patch-strategy extensions and defaults, which these leave out.
+int-or-strings as their ``oneOf``. Descriptions are the doc comments; their list and patch markers become
+the ``x-kubernetes-list-*`` and ``x-kubernetes-patch-*`` extensions, and each PATCH operation names the patch
+types it takes, so kubectl builds strategic merge patches from these documents as from a real API server's
+(and asks for no ``/openapi/v2``). The real documents' defaults are left out.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ SPECIAL_SCHEMAS = {
 }
 
 
+# a field's markers (typegen.MARKERS) as the OpenAPI generator writes them: how its list merges, what a strategic
+# merge patch keys it by (kubectl builds its patches from these when the PATCH operation takes that patch type)
+FIELD_EXTENSIONS = (("list_map_keys", "x-kubernetes-list-map-keys"), ("list_type", "x-kubernetes-list-type"),
+                    ("patch_merge_key", "x-kubernetes-patch-merge-key"), ("patch_strategy", "x-kubernetes-patch-strategy"))
+PATCH_SCHEMA = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
+PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json")  # what a built-in kind's PATCH takes
+
+
 def schema_name(message: str) -> str:
     """``k8s.io.api.core.v1.Pod`` -> ``io.k8s.api.core.v1.Pod`` (the real documents' component names)."""
     return "io.k8s." + message[len("k8s.io."):]
@@ -60,6 +71,9 @@ def _field_schema(field: dict) -> dict:
         schema = single
     if field.get("description"):
         schema["description"] = field["description"]
+    for key, extension in FIELD_EXTENSIONS:
+        if field.get(key):
+            schema[extension] = field[key]
     return schema
 
 
@@ -130,7 +144,11 @@ def schemas(group: str, version: str) -> dict:
             message = apitypes.message_for(rtype.api_version, rtype.kind)
             if message:
                 _references(message, seen)
-    return {schema_name(m): component(m) for m in sorted(seen)}
+    found = {schema_name(m): component(m) for m in sorted(seen)}
+    if found:
+        found[PATCH_SCHEMA] = {"description": "Patch is provided to give a concrete name and type to the Kubernetes "
+                                              "PATCH request body.", "type": "object"}
+    return dict(sorted(found.items()))
 
 
 def _gv_path(group: str, version: str) -> str:
@@ -179,7 +197,9 @@ def group_version_document(group: str, version: str) -> dict | None:
         paths[_item_path(rtype)] = {
             "get": {**operation, "x-kubernetes-action": "get", "operationId": f"read{rtype.kind}"},
             "put": {**operation, "x-kubernetes-action": "put", "operationId": f"replace{rtype.kind}"},
-            "patch": {**operation, "x-kubernetes-action": "patch", "operationId": f"patch{rtype.kind}"},
+            "patch": {**operation, "x-kubernetes-action": "patch", "operationId": f"patch{rtype.kind}",
+                      "requestBody": {"content": {t: {"schema": {"$ref": REF + PATCH_SCHEMA}} for t in PATCH_TYPES},
+                                      "required": True}},
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
         }
     if not paths:

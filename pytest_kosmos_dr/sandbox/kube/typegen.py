@@ -55,6 +55,27 @@ def _description(lines: list[str]) -> str:
     return "\n\n".join(paragraphs)
 
 
+# a field's markers that the API server's OpenAPI generator turns into extensions (what kubectl reads to build a
+# strategic merge patch, and how list fields merge): marker -> the field's key in the data
+MARKERS = {"patchMergeKey": "patch_merge_key", "patchStrategy": "patch_strategy", "listType": "list_type",
+           "listMapKey": "list_map_keys"}
+MARKER = re.compile(r"^\+(" + "|".join(MARKERS) + r")=(\S+)")
+
+
+def _markers(lines: list[str]) -> dict:
+    """The ``MARKERS`` in a field's doc comment (``+listMapKey`` may repeat: a list, in order)."""
+    found: dict = {}
+    for line in lines:
+        match = MARKER.match(line.strip())
+        if match:
+            key = MARKERS[match.group(1)]
+            if key == "list_map_keys":
+                found.setdefault(key, []).append(match.group(2))
+            else:
+                found[key] = match.group(2)
+    return found
+
+
 def parse(text: str, messages: dict) -> None:
     package = re.search(r"^package ([\w.]+);", text, re.M).group(1)
     comment: list[str] = []
@@ -74,7 +95,7 @@ def parse(text: str, messages: dict) -> None:
         match = FIELD.match(raw)
         if match and current is not None:
             label, type_, key, value, name, number = match.groups()
-            field = {"name": name, "number": int(number), "description": _description(comment)}
+            field = {"name": name, "number": int(number), "description": _description(comment), **_markers(comment)}
             if key:
                 field.update(map=True, key=key, type=value)
             else:
