@@ -105,7 +105,7 @@ def start_apply(checkout: ConfigCheckout, overlay: str, kubeconfig: str, context
 # round trip of SPLIT_FROM_S or more, ``api_round_trip``), the rendered objects are applied by up to
 # MAX_PARTS concurrent kubectls, each a run of consecutive objects of one API group version (so a first run,
 # its cache empty, reads each document once per part): the sandbox's 10 objects in 3 group versions go as
-# 3+2 / 2+2 / 1, each kubectl ~6 round trips instead of 15 for one. Nearer, one kubectl: each more costs
+# 3+2 / 2+2 / 1, each kubectl ~5 round trips instead of 12 for one. Nearer, one kubectl: each more costs
 # ~0.1 s of CPU, worth more than the round trips saved below ~30 ms (SPLIT_FROM_S leaves a margin for a
 # busy machine).
 SPLIT_FROM_S = 0.05
