@@ -429,6 +429,7 @@ class DRRun:
         names = list(self.dr_config.targets) if self.options.targets == ("all",) else list(self.options.targets)
         targets = [self.dr_config.target(name) for name in names]
         _refuse_unconfirmed_drills(self.options, targets)
+        serves = _shared_sandbox_target(targets)  # may refuse the run: before its folder is made (none left behind)
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None:
             self.owner_pid = int(workerinput[OWNER_PID_KEY])
@@ -444,7 +445,6 @@ class DRRun:
             self.is_controller = True
         self.run_id = self.run_dir.name.rsplit("-", 1)[-1]  # lowercase hex: valid in RDS identifiers and tags
         single = len(targets) == 1
-        serves = _shared_sandbox_target(targets)
         # each target its own folder (and a sandbox started for it there): sandboxes of two layouts never share one
         self.target_runs: dict[str, TargetRun] = {
             t.name: TargetRun(self, t, self.run_dir if single else self.run_dir / t.name, t.name == serves)

@@ -293,12 +293,17 @@ def test_targets_shows_the_running_sandboxs_layout_and_its_target(shared, alt_to
     assert running["endpoints"]["api"] == api and running["endpoints"]["aws"] == shared.state["aws"]["endpoint_url"]
 
 
-def test_a_run_for_another_layout_than_the_running_sandbox_is_one_usage_error(shared, pytester):
+def test_a_run_for_another_layout_than_the_running_sandbox_is_one_usage_error(shared, pytester, tmp_path,
+                                                                              monkeypatch):
+    runs = tmp_path / "tmp"  # the refused run's temporary folder: it must leave no run folder there
+    runs.mkdir()
+    monkeypatch.setenv("TMPDIR", str(runs))
     result = run_suite(pytester, "test_failover.py", "--dr-target", "sandbox")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*the running sandbox serves layout 'alternate' but target 'sandbox' describes "
                                  "'default': stop it (kosmos-dr sandbox down) or *"])
     assert "Traceback" not in result.stderr.str()
+    assert list(runs.glob("kosmos-dr-run-*")) == []
 
 
 CHECKS = 11  # BAK-DB-*, BAK-AGENT-*, REC-FAILOVER-TRIGGER, REC-DNS, SCN-REGIONAL-OUTAGE
