@@ -1,6 +1,8 @@
 """Degenerate inputs for the VAL-* checks: empty bodies, missing fields, None values; for the plan's
 commands no checkout, empty or all-skipped suites, missing scripts, silent failures."""
 
+import atexit
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,9 +63,20 @@ def _grafana(routes):
     return validation.grafana_health(_client(routes))
 
 
+_SCRATCH: list[Path] = []
+
+
+def _scratch(prefix: str) -> Path:
+    """A new folder under this process's one scratch folder (removed at exit: the tests leave no folder behind)."""
+    if not _SCRATCH:
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="kosmos-degenerate-")))
+        atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_SCRATCH[0]))
+
+
 def _checkout(files: dict[str, str]) -> str:
     """A throw-away KOSMOS checkout holding ``files`` (relative path -> text)."""
-    root = Path(tempfile.mkdtemp(prefix="kosmos-degenerate-"))
+    root = _scratch("checkout-")
     (root / "pytest.ini").write_text("[pytest]\n")
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -78,13 +91,13 @@ def _env():
 def _smoke(files: dict[str, str] | None, command: str = FAKE_SMOKE_COMMAND):
     checkout = _checkout({"fake/pytest": FAKE_PYTEST, **files}) if files is not None else ""
     return validation.smoke_tests(SmokeTests(checkout=checkout, smoke_command=command), _env(),
-                                  Path(tempfile.mkdtemp(prefix="kosmos-degenerate-run-")))
+                                  _scratch("run-"))
 
 
 def _routing(files: dict[str, str] | None, agents=("zeus-orchestrator",), command=ROUTING_COMMAND):
     checkout = _checkout(files) if files is not None else ""
     return validation.agent_routing(SmokeTests(checkout=checkout, routing_command=command), agents, _env(),
-                                    Path(tempfile.mkdtemp(prefix="kosmos-degenerate-run-")))
+                                    _scratch("run-"))
 
 
 CASES = {
