@@ -212,7 +212,7 @@ def index() -> dict:
     """``GET /openapi/v3``: where each group version's document is."""
     entries = {}
     for group, version in dict.fromkeys((r.group, r.version) for r in RESOURCE_TYPES):
-        digest = etag(document_bytes(group, version) or b"")
+        digest = document_etag(group, version)
         entries[_gv_path(group, version)] = {"serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"}
     return {"paths": entries}
 
@@ -220,3 +220,10 @@ def index() -> dict:
 def etag(body: bytes) -> str:
     """kube-openapi's ETag of a served document (and the ``hash`` its URL carries): SHA-512, upper-case hex."""
     return hashlib.sha512(body).hexdigest().upper()
+
+
+@functools.lru_cache(maxsize=None)
+def document_etag(group: str, version: str) -> str:
+    """The ETag of a group version's document (built once per process, so hashed once: every kubectl run asks
+    for the index, which names every document's hash)."""
+    return etag(document_bytes(group, version) or b"")

@@ -197,7 +197,7 @@ class DRClusterAPI:
                 group, version = (rest[2], rest[3]) if len(rest) >= 4 else ("", "")
             doc = openapi.document_bytes(group, version) if version else None
             if doc is not None:
-                etag, headers = openapi.etag(doc), {"Vary": "Accept"}
+                etag, headers = openapi.document_etag(group, version), {"Vary": "Accept"}
                 asked = request.query.get("hash", "")
                 if asked and asked != etag:
                     raise web.HTTPMovedPermanently(f"/openapi/v3/{'/'.join(rest[1:])}?hash={etag}")
