@@ -227,13 +227,10 @@ GO_RUNTIME = {"GOGC": "400", "GOMEMLIMIT": "512MiB"}
 
 def kubectl_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """``env`` (default: a copy of this process's environment) with ``GO_RUNTIME`` where it sets neither."""
+    from ..prefetch import environ_snapshot  # a copy safe in a read-pool thread
+
     if env is None:
-        while True:  # a copy safe beside pytest setting PYTEST_CURRENT_TEST in the main thread
-            try:
-                env = dict(os.environ)
-                break
-            except KeyError:
-                continue
+        env = environ_snapshot()
     return dict(env) if GO_RUNTIME.keys() & env.keys() else {**GO_RUNTIME, **env}
 
 
