@@ -94,18 +94,35 @@ class Route53View:
                 "--health-check-id <id>; aws route53 get-health-check-status --health-check-id <id>")
 
 
-def _health_checks(route53, record_checks: list[str]) -> dict[str, dict]:
+def _health_checks(route53, record_checks: list[str], with_status: bool = False) -> tuple[dict[str, dict], dict]:
     """Every health check the records name, and their child checks: each level's checks read at once
-    (a round trip per level, not per check); the first one that fails, in listing order, raises."""
+    (a round trip per level, not per check); the first one that fails, in listing order, raises. With
+    ``with_status``, each check's checker observations are asked in the same round trip as its config (not
+    one more after it): (configs, observations by check; None where that answer is not there to use, e.g. a
+    calculated check's, which Route53 refuses)."""
     fetched: dict[str, dict] = {}
+    observed: dict[str, list | None] = {}
     level = list(dict.fromkeys(reversed(record_checks)))
     while level:
-        found = concurrently([functools.partial(call, f"Route53 GetHealthCheck {i}", route53.get_health_check,
-                                                HealthCheckId=i) for i in level])
+        reads = [functools.partial(call, f"Route53 GetHealthCheck {i}", route53.get_health_check, HealthCheckId=i)
+                 for i in level]
+        if with_status:
+            reads += [functools.partial(_observations_if_answered, route53, i) for i in level]
+        found = concurrently(reads)
         fetched.update((i, answer["HealthCheck"]) for i, answer in zip(level, found))
+        observed.update(zip(level, found[len(level):]))
         level = list(dict.fromkeys(child for i in level for child in reversed(
             fetched[i]["HealthCheckConfig"].get("ChildHealthChecks") or []) if child not in fetched))
-    return fetched
+    return fetched, observed
+
+
+def _observations_if_answered(route53, check_id: str) -> list | None:
+    """A health check's observations asked before its type is known; None when the answer is an error (Route53
+    refuses a calculated check's status; any other error is met again by asking once the check is known)."""
+    try:
+        return route53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
+    except Exception:  # noqa: BLE001 - see above: asked again, with its error, where it matters
+        return None
 
 
 def route53_view(route53, zone_name: str, api_name: str, with_status: bool = True) -> Route53View:
@@ -140,7 +157,7 @@ def route53_view(route53, zone_name: str, api_name: str, with_status: bool = Tru
         (v for v in views if any(r.get("Failover") for r in v.records)), views[0])
     view.shadows = [v for v in views if v is not view]
     pending = [r["HealthCheckId"] for v in views for r in v.records if r.get("HealthCheckId")]
-    fetched = _health_checks(route53, pending)
+    fetched, early = _health_checks(route53, pending, with_status)
     while pending:  # the checks in the order they were always listed (records last to first, children after)
         check_id = pending.pop()
         if check_id in view.checks:
@@ -151,10 +168,11 @@ def route53_view(route53, zone_name: str, api_name: str, with_status: bool = Tru
     if with_status:
         observed = [i for i, c in view.checks.items() if c["HealthCheckConfig"].get("Type") != "CALCULATED"]
         # (Route53 reports no observations for calculated checks)
-        statuses = concurrently([functools.partial(call, f"Route53 GetHealthCheckStatus {i}",
-                                                   route53.get_health_check_status, HealthCheckId=i)
-                                 for i in observed])
-        view.statuses.update((i, status["HealthCheckObservations"]) for i, status in zip(observed, statuses))
+        again = [i for i in observed if early.get(i) is None]
+        asked = concurrently([functools.partial(call, f"Route53 GetHealthCheckStatus {i}",
+                                                route53.get_health_check_status, HealthCheckId=i) for i in again])
+        early.update((i, status["HealthCheckObservations"]) for i, status in zip(again, asked))
+        view.statuses.update((i, early[i]) for i in observed)
     for shadow in view.shadows:
         shadow.checks, shadow.statuses = view.checks, view.statuses
     return view
@@ -386,6 +404,21 @@ class SystemResolver:
         return Resolved(names, addresses)
 
 
+class EarlyAnswers:
+    """A resolver whose answers for some names were asked for before they were needed (``early``: name ->
+    started read, e.g. the API name while Route53 is still being looked at): ``resolve`` hands each such
+    answer out once (its error raised then, where asking now would have raised it); other names are asked now."""
+
+    def __init__(self, resolver, early: dict) -> None:
+        self._resolver = resolver
+        self._early = {_norm(name): read for name, read in early.items() if read is not None}
+        self.describe, self.command = resolver.describe, resolver.command
+
+    def resolve(self, name: str) -> Resolved:
+        read = self._early.pop(_norm(name), None)
+        return read.result() if read is not None else self._resolver.resolve(name)
+
+
 def resolver_for(sandbox_state, timeout: timedelta):
     """The sandbox's DNS server when there is one (``sandbox_state``: the environment's ``SandboxState``,
     None for an estate), else the system resolver."""
@@ -487,9 +520,9 @@ def _dns_from_data_plane(down: ControlPlaneDown, resolver, max_ttl: timedelta, s
                              "configure the DR region's API endpoint name")
     how = (f"Route53's control plane was unreachable ({down.error.region} is down: {down.error.reason}), judged "
            "from DNS alone")
-    resolved = resolver.resolve(api)
-    at_secondary_side = resolver.resolve(secondary)
-    at_primary_side = resolver.resolve(primary) if primary else Resolved([], [])
+    resolved, at_secondary_side, at_primary_side = concurrently([  # independent lookups: one round trip
+        functools.partial(resolver.resolve, api), functools.partial(resolver.resolve, secondary),
+        functools.partial(resolver.resolve, primary) if primary else lambda: Resolved([], [])])
     got, secondary_addresses = set(resolved.addresses), set(at_secondary_side.addresses)
     primary_addresses = set(at_primary_side.addresses)
     chain = " -> ".join(resolved.names[1:] + [", ".join(resolved.addresses) or "-"])
@@ -553,9 +586,9 @@ def dns_on_secondary(view: "Route53View | ControlPlaneDown", resolver, *, max_tt
     api = view.api_name
     secondary_record, primary_record = view.failover("SECONDARY"), view.failover("PRIMARY")
     answering, notes = answering_record(view)
-    resolved = resolver.resolve(api)
-    secondary_name, secondary_addresses = _endpoint(resolver, secondary_record)
-    primary_name, primary_addresses = _endpoint(resolver, primary_record)
+    resolved, (secondary_name, secondary_addresses), (primary_name, primary_addresses) = concurrently([
+        functools.partial(resolver.resolve, api),  # independent lookups: one round trip, not three
+        functools.partial(_endpoint, resolver, secondary_record), functools.partial(_endpoint, resolver, primary_record)])
     got = set(resolved.addresses)
     chain = " -> ".join(resolved.names[1:] + [", ".join(resolved.addresses) or "-"])
     resolution_lines = [f"{api} -> {chain}" + (f" ({resolved.error})" if resolved.error else ""),

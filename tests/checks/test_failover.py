@@ -182,3 +182,110 @@ def test_regional_endpoints_follow_the_targets_regions_and_zone():
     default = AwsSettings()
     assert fo.DEFAULT_SECONDARY_ENDPOINT == fo.api_endpoint(default, "secondary")
     assert fo.DEFAULT_PRIMARY_ENDPOINT == fo.api_endpoint(default, "primary")
+
+
+# -- round trips: what does not depend on an answer is asked with it (barriers, not clocks) ------------------
+import threading  # noqa: E402
+
+import pytest  # noqa: E402
+
+from pytest_kosmos_dr.errors import DRUnverifiable  # noqa: E402
+
+TOGETHER_S = 10  # a deadlock guard: these calls must be in flight at once, or the barrier breaks
+
+
+class Route53:
+    """A Route53 client whose first ``together`` health-check calls wait at a barrier until all are in flight."""
+
+    def __init__(self, checks, statuses, together, refused=()):
+        self.checks, self.statuses, self.refused = checks, statuses, set(refused)
+        self.barrier = threading.Barrier(together, timeout=TOGETHER_S)
+        self.asked, self.lock = [], threading.Lock()
+
+    def _arrive(self, what):
+        with self.lock:
+            self.asked.append(what)
+            first_round = len(self.asked) <= self.barrier.parties
+        if first_round:
+            self.barrier.wait()
+
+    def list_hosted_zones_by_name(self, **_):
+        return {"HostedZones": [{"Id": "/hostedzone/Z1", "Name": "kosmos.internal.", "Config": {}}]}
+
+    def get_paginator(self, _):
+        records = [record("PRIMARY", EAST, "hc-east"), record("SECONDARY", WEST, "hc-west")]
+        return type("Pages", (), {"paginate": lambda self, **_: [{"ResourceRecordSets": records}]})()
+
+    def get_health_check(self, HealthCheckId):
+        self._arrive(("config", HealthCheckId))
+        return {"HealthCheck": self.checks[HealthCheckId]}
+
+    def get_health_check_status(self, HealthCheckId):
+        self._arrive(("status", HealthCheckId))
+        if HealthCheckId in self.refused:
+            raise RuntimeError("InvalidInput")
+        return {"HealthCheckObservations": self.statuses[HealthCheckId]}
+
+
+def test_route53_asks_each_checks_status_with_its_config_in_one_round_trip():
+    checks = {"hc-east": http_check("hc-east", EAST), "hc-west": http_check("hc-west", WEST)}
+    route53 = Route53(checks, {"hc-east": observations(False), "hc-west": observations(True)}, together=4)
+    view = fo.route53_view(route53, "kosmos.internal", API)
+    assert sorted(route53.asked) == [("config", "hc-east"), ("config", "hc-west"),
+                                     ("status", "hc-east"), ("status", "hc-west")]  # no second round
+    assert list(view.statuses) == ["hc-west", "hc-east"] and view.statuses["hc-west"] == observations(True)
+
+
+def test_route53_asks_a_status_again_when_the_early_answer_was_an_error():
+    checks = {"hc-east": http_check("hc-east", EAST), "hc-west": http_check("hc-west", WEST)}
+    route53 = Route53(checks, {"hc-east": observations(False), "hc-west": observations(True)}, together=4,
+                      refused={"hc-west"})
+    with pytest.raises(DRUnverifiable, match="Route53 GetHealthCheckStatus hc-west"):
+        fo.route53_view(route53, "kosmos.internal", API)
+    assert route53.asked.count(("status", "hc-west")) == 2 and route53.asked.count(("status", "hc-east")) == 1
+
+
+def test_route53_drops_the_status_it_refuses_for_a_calculated_check():
+    checks = {"hc-east": {"Id": "hc-east", "HealthCheckConfig": {"Type": "CALCULATED", "HealthThreshold": 1,
+                                                                 "ChildHealthChecks": ["hc-child"]}},
+              "hc-west": http_check("hc-west", WEST), "hc-child": http_check("hc-child", EAST)}
+    statuses = {"hc-west": observations(True), "hc-child": observations(False)}
+    route53 = Route53(checks, statuses, together=4, refused={"hc-east"})
+    view = fo.route53_view(route53, "kosmos.internal", API)
+    assert set(view.statuses) == {"hc-west", "hc-child"} and view.statuses["hc-child"] == observations(False)
+    assert route53.asked.count(("status", "hc-east")) == 1  # refused once, never asked again
+
+
+def test_dns_resolves_the_name_and_both_endpoints_at_once():
+    view = healthy_view()
+    zone = Zone(view)
+    barrier = threading.Barrier(3, timeout=TOGETHER_S)
+
+    class Together:
+        describe, command = zone.describe, zone.command
+
+        def resolve(self, name):
+            barrier.wait()
+            return zone.resolve(name)
+
+    result = fo.dns_on_secondary(view, Together(), max_ttl=TRIGGER)
+    assert result.passed, result.summary
+
+
+def test_an_early_answer_is_handed_out_once_and_its_error_raised_where_asked():
+    from concurrent.futures import Future
+
+    view = healthy_view()
+    early, failed = Future(), Future()
+    early.set_result(fo.Resolved([API, EAST], [ADDRESSES[EAST]]))  # asked early: still on the primary
+    resolver = fo.EarlyAnswers(Zone(view), {API.rstrip("."): early})
+    assert resolver.resolve(API).names == [API, EAST]
+    assert resolver.resolve(API).names == [API, WEST]  # asked again: now
+    failed.set_exception(DRUnverifiable("resolving api", "timed out"))
+    result_of = fo.EarlyAnswers(Zone(view), {API: failed})
+    with pytest.raises(DRUnverifiable, match="timed out"):
+        fo.dns_on_secondary(view, result_of, max_ttl=TRIGGER)
+    stale = fo.EarlyAnswers(Zone(view), {API: Future()})
+    stale._early[API].set_result(fo.Resolved([API, EAST], [ADDRESSES[EAST]]))
+    result = fo.dns_on_secondary(view, stale, max_ttl=TRIGGER)
+    assert not result.passed and f"resolves to {EAST}" in result.summary
