@@ -382,9 +382,40 @@ def config_bundle(_config_bundle_started):
     return _config_bundle_started.result()
 
 
+def _mirror_verdict(checkout, bundle, bucket: str, key: str, run_dir):
+    """BAK-CONFIG-MIRROR once the clone and the bucket's copy are in: the bundle listed and cloned from (git)
+    in a folder of its own in the run's folder, removed after."""
+    import tempfile
+    from pathlib import Path
+
+    from .checks import configuration
+
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="config-mirror-", dir=run_dir) as work:
+        return configuration.mirror_matches(checkout.result(), bucket, key, bundle.result(), Path(work))
+
+
+@pytest.fixture(scope="session")
+def _config_mirror_started(dr_prefetch, request, _config_bundle_started, dr_target, dr_run):
+    bucket, key = dr_target.backups.bucket, dr_target.backups.config_bundle
+    cloning = dr_prefetch.started("config_checkout")
+    if cloning is None:
+        return _ReadNow(lambda: _mirror_verdict(_ReadNow(lambda: request.getfixturevalue("config_checkout")),
+                                                _config_bundle_started, bucket, key, dr_run.run_dir))
+    return dr_prefetch.start("BAK-CONFIG-MIRROR verdict", _mirror_verdict, cloning, _config_bundle_started, bucket,
+                             key, dr_run.run_dir, after=(cloning, _config_bundle_started))
+
+
+@pytest.fixture(scope="session")
+def config_mirror(config_checkout, _config_mirror_started):
+    """BAK-CONFIG-MIRROR's result: the bucket's Git bundle compared with the production head and cloned from
+    (its git runs in the read pool, while the tests before it wait on theirs)."""
+    return _config_mirror_started.result()
+
+
 for _name, _order in (("_smoke_started", 1), ("_routing_started", 2), ("_select_1_started", 3),
                       ("_api_health_started", 40), ("_grafana_health_started", 40), ("_availability_started", 40),
-                      ("_lifecycle_started", 40), ("_config_bundle_started", 40)):
+                      ("_lifecycle_started", 40), ("_config_bundle_started", 40), ("_config_mirror_started", 41)):
     resolving(_name, order=_order)
 
 

@@ -24,7 +24,5 @@ def test_production_overlay_applies_as_a_server_side_dry_run(config_checkout, co
 
 
 @pytest.mark.dr_criterion("BAK-CONFIG-MIRROR")
-def test_bucket_copy_of_the_configuration_is_the_production_head(config_checkout, config_bundle, dr_target, dr_check,
-                                                                 tmp_path):
-    dr_check(configuration.mirror_matches(config_checkout, dr_target.backups.bucket, dr_target.backups.config_bundle,
-                                          config_bundle, tmp_path))
+def test_bucket_copy_of_the_configuration_is_the_production_head(config_mirror, dr_check):
+    dr_check(config_mirror)  # the bundle fetched, listed and cloned from in the read pool (gate_reads)
