@@ -170,11 +170,8 @@ def test_https_refuses_without_the_sandbox_ca_or_for_another_name(sandbox):
 def test_plugin_http_client_trusts_the_targets_ca_bundle_only(sandbox):
     """The checks' HTTP client verifies TLS against the target's CA bundle (``endpoints.ca_bundle``),
     and against the system roots without one: the sandbox's certificate is then refused."""
-    from pytest_kosmos_dr.clients import http
     from pytest_kosmos_dr.clients.http import http_client
     from pytest_kosmos_dr.target import Timeouts
-
-    httpx = http.httpx  # the client's own module: a long session may have re-imported httpx since (pytester)
 
     port = re.search(r":(\d+)$", sandbox.state["grafana"]["https_url"].rstrip("/")).group(1)
     url = f"https://127.0.0.1:{port}"
@@ -182,8 +179,10 @@ def test_plugin_http_client_trusts_the_targets_ca_bundle_only(sandbox):
     patient = Timeouts(connect=timedelta(seconds=60), read=timedelta(seconds=60))  # a loaded machine: no timeout first
     with http_client(url, patient, verify=bundle) as client:
         assert client.get("/api/health").status_code == 200
-    with http_client(url, patient, verify=True) as client, pytest.raises(httpx.ConnectError, match="verify failed"):
+    with http_client(url, patient, verify=True) as client, pytest.raises(Exception, match="verify failed") as refused:
         client.get("/api/health")
+    # by name: the client's own httpx (a long session may have re-imported httpx since, with pytester)
+    assert type(refused.value).__name__ == "ConnectError", refused.value
 
 
 def test_env_file_lets_curl_verify_and_keeps_the_plans_psql_line(sandbox):

@@ -27,14 +27,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..clients import http as http_client
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
 from ..target import Monitoring
 from ..timeparse import format_duration
+
+if TYPE_CHECKING:
+    import httpx
 
 STEP = timedelta(minutes=5)  # 30 d at 5 min = 8640 points (Prometheus answers at most 11,000)
 PLANNED_GRACE = timedelta(minutes=1)  # an annotation written this long after its start still counts as planned

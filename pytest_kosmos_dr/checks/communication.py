@@ -13,14 +13,16 @@ import email.utils
 import functools
 import json
 from datetime import datetime, timedelta, timezone
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..clients import http as http_client
 from ..incident_record import SAME_INCIDENT_TOLERANCE, IncidentRecord, other_incident
 from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
 from ..timeparse import isoformat, parse_instant, utcnow
+
+if TYPE_CHECKING:
+    import httpx
 
 NOT_VERIFIED = "not verified:"  # every "could not be judged from the evidence" reason starts with this
 INCIDENT_CHANNEL = "#incidents"  # the plan: "Incident declared: Slack #incidents + PagerDuty"

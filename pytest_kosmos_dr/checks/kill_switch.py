@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
-
-import httpx
+from typing import TYPE_CHECKING, Callable
 
 from ..clients import http as http_client
 from ..drills import guard
@@ -27,6 +25,9 @@ from ..drills.kill_switch import KillSwitchControl, shell, show
 from ..errors import DRUnverifiable
 from ..evidence import attempt
 from ..results import CheckResult, Evidence, trim
+
+if TYPE_CHECKING:
+    import httpx
 
 POLL_FIRST_S = 0.2  # first pause between polls; doubles up to POLL_MAX_S
 POLL_MAX_S = 2.0

@@ -25,8 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .. import plan_commands
 from ..clients import http as http_client
@@ -34,6 +33,9 @@ from ..errors import DRUnverifiable
 from ..results import CheckResult, Evidence, trim
 from ..target import Health, Monitoring, SmokeTests
 from ..timeparse import format_duration, isoformat
+
+if TYPE_CHECKING:
+    import httpx
 
 ROUTING_AT_ONCE = 4  # the plan's routing script, for this many agents at once
 HEALTH_MAX_AGE = timedelta(minutes=5)  # a health answer older than this is a cached one

@@ -11,15 +11,16 @@ and only while the switch still shows this run's reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..clients import http as http_client
 from ..errors import DRUnverifiable
 from ..results import Evidence, trim
 from ..target import KillSwitch
 from . import changes, guard
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def reason_of(run_id: str) -> str:
@@ -49,6 +50,8 @@ def request(api: httpx.Client, method: str, path: str, what: str, body: dict | N
     """The response, or a one-line reason it did not answer (credentials rejected: DRUnverifiable)."""
     if method == "GET":
         return http_client.get(api, path, what)
+    import httpx
+
     try:
         response = api.request(method, path, json=body)
     except httpx.HTTPError as exc:
