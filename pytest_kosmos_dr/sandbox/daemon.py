@@ -36,11 +36,9 @@ from ..timeparse import isoformat, utcnow
 from . import AGENTS, layout_target_name
 from .component import SandboxContext
 from .dr_database import SCALE_ENV, SCALES, current_scale
+from .manager import ENV_FILE, ERROR_FILE, STATE_FILE  # the files the manager reads
 
 log = logging.getLogger("kosmos_dr.sandbox")
-STATE_FILE = "sandbox.json"
-ENV_FILE = "sandbox.env"
-ERROR_FILE = "startup-error.txt"
 OUTAGES = {"primary-region": "primary-region-outage"}  # --outage scenario -> the fault that plays it
 
 

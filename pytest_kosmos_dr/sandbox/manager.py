@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError
-from .daemon import ENV_FILE, ERROR_FILE, STATE_FILE
 
 START_TIMEOUT_S = 90
 SCALED_START_TIMEOUT_S = 1200  # seeding millions of rows takes minutes, not seconds
 STOP_TIMEOUT_S = 120  # removing a drilled sandbox's data (600 MB) takes tens of seconds on a busy disk
 CONTROL_TIMEOUT_S = 10
 LOG_FILE = "sandbox.log"
+STATE_FILE = "sandbox.json"  # what the daemon writes to its state folder once every part answers
+ENV_FILE = "sandbox.env"
+ERROR_FILE = "startup-error.txt"  # its one-line reason when it could not start
 DAEMON_MODULE = "pytest_kosmos_dr.sandbox.daemon"
 
 
