@@ -69,13 +69,19 @@ def drill_refusal(run) -> str | None:
 
 # the one slow read at scale (tens of thousands of versions; gate_reads.py starts it with the run's reads)
 SLOW_READ = "agent_state_versions"
+# the longest chain at the default size: clone, kubectl kustomize, then the server-side dry run
+KUBECTL_READ = "config_kubectl_jobs"
 
 
 def run_slow_reads_and_rto_last(items: list[pytest.Item]) -> None:
     """OBJ-RTO waits for every other gate verdict: collect it last; before it the tests that evaluate the
-    slow agent-state listing, so that the listing overlaps every other check (stable for xdist workers)."""
-    items.sort(key=lambda item: (gate_board.RTO_CRITERION in item_criteria(item),
-                                 SLOW_READ in getattr(item, "fixturenames", ())))
+    slow agent-state listing, and before those the ones that wait on the configuration's kubectl runs, so
+    that the slow reads overlap every other check rather than hold it up (stable for xdist workers)."""
+    def key(item):
+        used = getattr(item, "fixturenames", ())
+        return gate_board.RTO_CRITERION in item_criteria(item), SLOW_READ in used, KUBECTL_READ in used
+
+    items.sort(key=key)
 
 
 def is_board_gate(item: pytest.Item) -> bool:

@@ -230,3 +230,27 @@ def test_gate_read_fixtures_are_seen_through():
     for fixture, found in through.items():
         if fixture in requested:
             assert found <= used_by_suites, fixture
+
+
+class _Item:
+    """What ``run_slow_reads_and_rto_last`` looks at: a test's fixtures and its criterion markers."""
+
+    def __init__(self, name: str, fixtures: tuple = (), criteria: tuple = ()) -> None:
+        import pytest
+
+        self.name, self.fixturenames = name, list(fixtures)
+        self._marks = [pytest.mark.dr_criterion(*criteria).mark] if criteria else []
+
+    def iter_markers(self, name: str):
+        return (mark for mark in self._marks if mark.name == name)
+
+
+def test_slow_reads_and_the_rto_run_last_each_tier_in_collection_order():
+    from pytest_kosmos_dr.criteria_marks import run_slow_reads_and_rto_last
+
+    items = [_Item("rto", ("dr_run",), ("OBJ-RTO",)), _Item("dry run", ("config_kubectl_jobs",)),
+             _Item("listing", ("agent_state_versions",)), _Item("nodes", ("dr_nodes",)),
+             _Item("gitops", ("config_kubectl_jobs", "gitops_objects")), _Item("dns", ("api_dns",)),
+             _Item("both", ("agent_state_versions", "config_kubectl_jobs"))]
+    run_slow_reads_and_rto_last(items)
+    assert [i.name for i in items] == ["nodes", "dns", "dry run", "gitops", "listing", "both", "rto"]
