@@ -132,3 +132,20 @@ def test_strict_coverage_accepts_the_shipped_suites_and_names_what_a_subset_miss
     partial = run_suite(pytester, "test_dr_cluster.py", "--dr-strict-coverage", "--collect-only", "-q")
     assert partial.ret == pytest.ExitCode.USAGE_ERROR
     partial.stderr.fnmatch_lines(["ERROR: --dr-strict-coverage: no test for 39 criteria: OBJ-RTO, OBJ-RPO, *"])
+
+
+def test_runs_from_the_checkout_leave_anyios_plugin_off_unless_asked():
+    """pyproject.toml's `-p no:anyio` (nothing shipped is async); `-p anyio` on the command line wins."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}  # (the harness blocks it for children)
+
+    def plugins(*args):
+        done = subprocess.run([sys.executable, "-m", "pytest", *args, "-VV"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=60)
+        return done.stdout + done.stderr
+
+    assert "anyio-" not in plugins()
+    assert "anyio-" in plugins("-p", "anyio")
