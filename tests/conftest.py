@@ -51,8 +51,8 @@ SANDBOX_FIXTURES = ("sandbox", "fault")
 INNER_RUN_FIXTURES = ("pytester", "sandbox", "fault")
 SLOW_ENV = "KOSMOS_DR_SLOW_TESTS"
 # Child pytests (inner runs, the smoke tests they start) need not load Hypothesis's plugin (~1.5 s of CPU each,
-# a test-extra only) nor anyio's (~0.1 s each; no inner run has an async test; a DR job loads it, and so do the
-# benchmark's runs).
+# a test-extra only) nor anyio's (~0.1 s each; no inner run has an async test; runs from the checkout leave it
+# off through pyproject.toml, but inner runs in their own folders do not read that file).
 CHILD_PYTEST_ADDOPTS = "-p no:hypothesispytest -p no:anyio"
 _LEFT_OUT = pytest.StashKey[int]()
 # The harness caches bytecode and pytest's rewritten test modules even where PYTHONDONTWRITEBYTECODE is set
