@@ -316,6 +316,44 @@ def incident_outage(incident: dict) -> tuple[float | None, float]:
     return start, failover
 
 
+def _points(rows: list, start: float, end: float, step: float, window: float | None) -> list[list]:
+    """A range query's points from its samples (``rows``: (ts, value) in time order), as ``_evaluate`` says."""
+    times = [r[0] for r in rows]
+    values = []
+    t = start
+    while t <= end:
+        stamp = round(t, 3) if t % 1 else int(t)
+        if window is None:
+            i = bisect.bisect_right(times, t) - 1
+            if i >= 0 and t - times[i] <= LOOKBACK_S:
+                values.append([stamp, f"{rows[i][1]:g}"])
+        else:
+            inside = [r[1] for r in rows[bisect.bisect_right(times, t - window):bisect.bisect_right(times, t)]]
+            if inside:
+                values.append([stamp, f"{sum(inside) / len(inside):g}"])
+        t += step
+    return values
+
+
+def _buckets_are_steps(start: float, step: float, window: float) -> bool:
+    """Whether each sample falls in exactly one point's window (whole seconds, window = step): then the
+    means are one grouped pass in SQLite (``_step_means``), as Prometheus computes them server-side, instead
+    of a Python loop over a month of samples (~0.08 s of the sandbox's CPU per availability query)."""
+    return window == step and float(start).is_integer() and float(step).is_integer() and step > 0
+
+
+def _step_means(db: sqlite3.Connection, start: float, end: float, step: float) -> list[list]:
+    """``_points`` with window = step: the point at ``t = start + k * step`` is the mean of the samples in
+    ``(t - step, t]``, i.e. k = ceil((ts - start) / step) (SQLite's CAST truncates; the comparison adds the
+    ceiling's 1)."""
+    start, step = int(start), int(step)
+    rows = db.execute(
+        "SELECT k, avg(value) FROM (SELECT CAST((ts - ?1) / ?2 AS INTEGER) + ((ts - ?1) / ?2 > "
+        "CAST((ts - ?1) / ?2 AS INTEGER)) AS k, value FROM probe_success WHERE ts > ?1 - ?2 AND ts <= ?3) "
+        "GROUP BY k ORDER BY k", (float(start), float(step), end)).fetchall()
+    return [[start + k * step, f"{mean:g}"] for k, mean in rows if start + k * step <= end]
+
+
 class GrafanaComponent:
     name = "grafana"
 
@@ -467,23 +505,11 @@ class GrafanaComponent:
         self._extend_to(time.time())
         reach = window if window is not None else LOOKBACK_S
         with _store(self.tsdb_path) as db:
+            if window is not None and _buckets_are_steps(start, step, window):
+                return _step_means(db, start, end, step)
             rows = db.execute("SELECT ts, value FROM probe_success WHERE ts >= ? AND ts <= ? ORDER BY ts",
                               (start - reach, end)).fetchall()
-        times = [r[0] for r in rows]
-        values = []
-        t = start
-        while t <= end:
-            stamp = round(t, 3) if t % 1 else int(t)
-            if window is None:
-                i = bisect.bisect_right(times, t) - 1
-                if i >= 0 and t - times[i] <= LOOKBACK_S:
-                    values.append([stamp, f"{rows[i][1]:g}"])
-            else:
-                inside = [r[1] for r in rows[bisect.bisect_right(times, t - window):bisect.bisect_right(times, t)]]
-                if inside:
-                    values.append([stamp, f"{sum(inside) / len(inside):g}"])
-            t += step
-        return values
+        return _points(rows, start, end, step, window)
 
     def _database_ok(self) -> bool:
         try:

@@ -119,3 +119,27 @@ def test_rate_and_increase_extrapolate_as_prometheus_does():
     assert abs(float(evaluate("irate(c[90s])")[0]["value"][1]) - 10 / 15) < 1e-9
     assert evaluate("rate(c[90s])")[0]["metric"] == {"job": "j"}  # the name is dropped, as Prometheus does
     assert evaluate("rate(c[10s])") == []  # fewer than two samples: no result
+
+
+def test_a_range_querys_step_means_from_sqlite_equal_the_sample_by_sample_evaluation():
+    """avg_over_time over windows of one step, grouped in SQLite, gives the points the sample-by-sample loop
+    gives: samples on a window's edge belong to the window they end, empty windows give no point, a point
+    past the end is not given."""
+    import random
+    import sqlite3
+
+    from pytest_kosmos_dr.sandbox.grafana import _points, _step_means
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE probe_success (ts REAL PRIMARY KEY, value REAL NOT NULL)")
+    chance = random.Random(18)
+    stamps = {float(t) for t in range(0, 86_400, 60) if chance.random() > 0.05}  # a day of 1-minute probes, gaps
+    stamps |= {3600.0, 3600.5, 7199.999, 7200.0, 7200.001}  # on and around window edges
+    db.executemany("INSERT INTO probe_success VALUES (?, ?)",
+                   [(t, chance.choice((0.0, 0.5, 1.0, 1.0, 1.0))) for t in sorted(stamps)])
+    db.execute("DELETE FROM probe_success WHERE ts > 40000 AND ts < 43000")  # no sample for ten windows
+    for start, end, step in ((300, 86_100, 300), (0, 86_399, 300), (3600, 7200, 60), (120, 50_000, 3600)):
+        rows = db.execute("SELECT ts, value FROM probe_success WHERE ts >= ? AND ts <= ? ORDER BY ts",
+                          (start - step, end)).fetchall()
+        expected = _points(rows, start, end, step, step)
+        assert expected and _step_means(db, start, end, step) == expected, (start, end, step)
