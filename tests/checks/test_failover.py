@@ -1,9 +1,14 @@
 """REC-FAILOVER-TRIGGER, REC-DNS and SCN-REGIONAL-OUTAGE on plain data: a healthy failover passes; each
 wrong world fails with what is wrong."""
 
+import threading
+from concurrent.futures import Future
 from datetime import timedelta
 
+import pytest
+
 from pytest_kosmos_dr.checks import failover as fo
+from pytest_kosmos_dr.errors import DRUnverifiable
 from pytest_kosmos_dr.results import CheckResult
 
 API = "api.kosmos.internal."
@@ -185,12 +190,6 @@ def test_regional_endpoints_follow_the_targets_regions_and_zone():
 
 
 # -- round trips: what does not depend on an answer is asked with it (barriers, not clocks) ------------------
-import threading  # noqa: E402
-
-import pytest  # noqa: E402
-
-from pytest_kosmos_dr.errors import DRUnverifiable  # noqa: E402
-
 TOGETHER_S = 10  # a deadlock guard: these calls must be in flight at once, or the barrier breaks
 
 
@@ -273,19 +272,22 @@ def test_dns_resolves_the_name_and_both_endpoints_at_once():
 
 
 def test_an_early_answer_is_handed_out_once_and_its_error_raised_where_asked():
-    from concurrent.futures import Future
+    def answered(outcome):
+        read = Future()
+        if isinstance(outcome, Exception):
+            read.set_exception(outcome)
+        else:
+            read.set_result(outcome)
+        return read
 
     view = healthy_view()
-    early, failed = Future(), Future()
-    early.set_result(fo.Resolved([API, EAST], [ADDRESSES[EAST]]))  # asked early: still on the primary
-    resolver = fo.EarlyAnswers(Zone(view), {API.rstrip("."): early})
+    on_primary = fo.Resolved([API, EAST], [ADDRESSES[EAST]])  # asked early: still on the primary
+    resolver = fo.EarlyAnswers(Zone(view), {API.rstrip("."): answered(on_primary)})
     assert resolver.resolve(API).names == [API, EAST]
     assert resolver.resolve(API).names == [API, WEST]  # asked again: now
-    failed.set_exception(DRUnverifiable("resolving api", "timed out"))
-    result_of = fo.EarlyAnswers(Zone(view), {API: failed})
+    failed = fo.EarlyAnswers(Zone(view), {API: answered(DRUnverifiable("resolving api", "timed out"))})
     with pytest.raises(DRUnverifiable, match="timed out"):
-        fo.dns_on_secondary(view, result_of, max_ttl=TRIGGER)
-    stale = fo.EarlyAnswers(Zone(view), {API: Future()})
-    stale._early[API].set_result(fo.Resolved([API, EAST], [ADDRESSES[EAST]]))
+        fo.dns_on_secondary(view, failed, max_ttl=TRIGGER)
+    stale = fo.EarlyAnswers(Zone(view), {API: answered(on_primary)})
     result = fo.dns_on_secondary(view, stale, max_ttl=TRIGGER)
     assert not result.passed and f"resolves to {EAST}" in result.summary
