@@ -194,7 +194,7 @@ def test_stop_ends_open_connections():
         data = await reader.read()  # the proxy closed it
         server.close()
         await server.wait_closed()
-        return data, {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        return data, await _tasks_left()
 
     data, tasks = run(main())
     assert data == b""
@@ -230,6 +230,16 @@ def test_upstream_looked_up_per_connection_and_unreachable_upstream_is_a_reset()
         return answers
 
     assert run(main()) == [b"who", b"second", "reset"]
+
+
+async def _tasks_left(polls: int = 50) -> set[asyncio.Task]:
+    """The tasks still running besides this one, once the echo server's own have seen their connection end."""
+    for _ in range(polls):
+        tasks = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        if not tasks:
+            break
+        await asyncio.sleep(0.02)
+    return tasks
 
 
 async def _reply(writer, data):

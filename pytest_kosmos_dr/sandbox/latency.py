@@ -27,6 +27,7 @@ import re
 import socket
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,9 @@ from .component import LOOPBACK
 
 log = logging.getLogger("kosmos_dr.sandbox")
 
-CHUNK = 64 * 1024
 QUEUE_CHUNKS = 256  # at most this many chunks in flight per connection (backpressure beyond)
 MAX_LATENCY_S = 10.0
+STOP_WAIT_S = 5.0  # stop() waits this long at most for the connections' sockets to close
 UDP_IDLE_S = 30.0  # an upstream UDP socket per client address, closed after this long unused
 _EOF, _RESET = object(), object()
 
@@ -64,23 +65,15 @@ def parse_latency(text: str | float | int | None) -> float:
     return seconds
 
 
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close the client's connection with a TCP reset (SO_LINGER 0), as the upstream did."""
-    sock = writer.get_extra_info("socket")
+def _reset(transport: asyncio.Transport) -> None:
+    """Close a connection with a TCP reset (SO_LINGER 0), as the upstream did."""
+    sock = transport.get_extra_info("socket")
     try:
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:
         pass
-    writer.transport.abort()
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    try:
-        await writer.wait_closed()
-    except (OSError, asyncio.CancelledError):
-        pass
+    transport.abort()
 
 
 class TcpDelayProxy:
@@ -90,7 +83,7 @@ class TcpDelayProxy:
     def __init__(self, upstream: Upstream, delay_s: float, host: str = LOOPBACK, port: int = 0, name: str = "") -> None:
         self.upstream, self.delay_s, self.host, self.port, self.name = upstream, delay_s, host, port, name
         self.server: asyncio.base_events.Server | None = None
-        self.connections: set[asyncio.Task] = set()
+        self.connections: set[_Link] = set()
         self.opened = 0  # connections accepted
         self.round_trips = 0  # client turns: a client write after the server spoke (or first): one round trip each
 
@@ -100,112 +93,232 @@ class TcpDelayProxy:
     async def start(self, sock: socket.socket | None = None) -> "TcpDelayProxy":
         """Listen (on ``sock`` when given: a socket already bound and listening, whose queued
         connections are then served)."""
+        loop = asyncio.get_running_loop()
         if sock is not None:
-            self.server = await asyncio.start_server(self._serve, sock=sock, limit=CHUNK)
+            self.server = await loop.create_server(lambda: _ClientSide(self), sock=sock)
         else:
-            self.server = await asyncio.start_server(self._serve, self.host, self.port, limit=CHUNK)
+            self.server = await loop.create_server(lambda: _ClientSide(self), self.host, self.port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
-        for task in list(self.connections):
-            task.cancel()
-        await asyncio.gather(*self.connections, return_exceptions=True)
+        links = list(self.connections)
+        for link in links:
+            link.abort()
+        if links:  # until both sides of each are closed
+            await asyncio.wait([asyncio.ensure_future(link.gone) for link in links], timeout=STOP_WAIT_S)
         if self.server is not None:
             await self.server.wait_closed()
 
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self.connections.add(task)
-        self.opened += 1
-        try:
-            await self._relay(client_r, client_w)
-        except asyncio.CancelledError:
-            client_w.transport.abort()
-        finally:
-            self.connections.discard(task)
 
-    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+class _Link:
+    """One proxied connection: the client's transport, the upstream's, and the delay line between them (a
+    deque of (due, chunk) drained by one timer), with flow control both ways. No task per connection:
+    the proxies add ~no CPU of their own to what a gate run costs the machine."""
+
+    def __init__(self, proxy: TcpDelayProxy, client: asyncio.Transport) -> None:
+        self.proxy, self.client = proxy, client
+        self.loop = asyncio.get_running_loop()
+        self.server: asyncio.Transport | None = None
+        self.connecting: asyncio.Task | None = None
+        self.line: deque = deque()
+        self.timer: asyncio.TimerHandle | None = None
+        self.client_turn = False  # a client write after the server spoke starts a new round trip
+        self.client_eof = self.delivered_eof = self.server_eof = False
+        self.closed = False
+        self.held = False  # reading from the upstream paused: the line is full or the client reads slowly
+        self.client_full = False
+        self.open_sides = 1  # transports not yet lost: the client's, and the upstream's once connected
+        self.gone = self.loop.create_future()  # done when every side is lost
+
+    async def connect(self) -> None:
         try:
-            host, port = self.target()
-            server_r, server_w = await asyncio.open_connection(host, port, limit=CHUNK)
+            host, port = self.proxy.target()
+            server, _ = await self.loop.create_connection(lambda: _ServerSide(self), host, port)
         except (OSError, KeyError, TypeError, ValueError) as exc:
-            log.debug("latency proxy %s: upstream unreachable: %s", self.name, exc)
-            await asyncio.sleep(self.delay_s)
-            _reset(client_w)
+            log.debug("latency proxy %s: upstream unreachable: %s", self.proxy.name, exc)
+            if not self.closed:
+                self.timer = self.loop.call_later(self.proxy.delay_s, self.reset)
             return
-        turn = {"client": False}  # whose turn it was last: a new client turn after the server spoke is a round trip
-        upstream = asyncio.ensure_future(self._upstream(client_r, server_w, turn))
-        downstream = asyncio.ensure_future(self._downstream(server_r, client_w, turn))
-        failed = reset = False
-        try:
-            pending = {upstream, downstream}
-            while pending:  # until both directions are done, one fails, or the server resets
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                failed = any(t.exception() is not None for t in done)
-                reset = downstream in done and not failed and downstream.result() == "reset"
-                if failed or reset:
-                    break
-        finally:
-            for t in (upstream, downstream):
-                t.cancel()
-            await asyncio.gather(upstream, downstream, return_exceptions=True)
-            if reset:
-                _reset(client_w)
-                server_w.transport.abort()
-            elif failed:
-                client_w.transport.abort()
-                server_w.transport.abort()
-            else:
-                await _close(server_w)
-                await _close(client_w)
+        self.open_sides += 1
+        if self.closed:
+            server.abort()
+            return
+        self.server = server
+        self.client.resume_reading()
 
-    async def _upstream(self, client_r: asyncio.StreamReader, server_w: asyncio.StreamWriter, turn: dict) -> str:
-        """Client -> server, at once; the client's end of stream is passed on (half close)."""
-        while chunk := await client_r.read(CHUNK):
-            if not turn["client"]:
-                turn["client"] = True
-                self.round_trips += 1
-            server_w.write(chunk)
-            await server_w.drain()
-        if server_w.can_write_eof() and not server_w.is_closing():
-            server_w.write_eof()
-        return "eof"
+    # client -> server, at once
+    def from_client(self, data: bytes) -> None:
+        if not self.client_turn:
+            self.client_turn = True
+            self.proxy.round_trips += 1
+        if self.server is not None and not self.server.is_closing():
+            self.server.write(data)
 
-    async def _downstream(self, server_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, turn: dict) -> str:
-        """Server -> client through the delay line: each chunk leaves ``delay_s`` after it arrived."""
-        loop = asyncio.get_running_loop()
-        line: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+    def client_ended(self) -> None:
+        """The client's end of stream, passed on (half close)."""
+        self.client_eof = True
+        if self.server is not None and self.server.can_write_eof() and not self.server.is_closing():
+            self.server.write_eof()
+        self._close_when_done()
 
-        async def receive() -> None:
-            try:
-                while chunk := await server_r.read(CHUNK):
-                    await line.put((loop.time() + self.delay_s, chunk))
-                await line.put((loop.time() + self.delay_s, _EOF))
-            except (ConnectionError, OSError):
-                await line.put((loop.time() + self.delay_s, _RESET))
+    # server -> client, through the delay line
+    def from_server(self, item: Any) -> None:
+        if self.closed:
+            return
+        due = self.loop.time() + self.proxy.delay_s
+        self.line.append((due, item))
+        if self.timer is None:
+            self.timer = self.loop.call_at(due, self._deliver)
+        if len(self.line) >= QUEUE_CHUNKS:
+            self._hold()
 
-        receiver = asyncio.ensure_future(receive())
-        try:
-            while True:
-                due, item = await line.get()
-                wait = due - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                if item is _RESET:
-                    return "reset"
-                if item is _EOF:
-                    if client_w.can_write_eof() and not client_w.is_closing():
-                        client_w.write_eof()
-                    return "eof"
-                turn["client"] = False
-                client_w.write(item)
-                await client_w.drain()
-        finally:
-            receiver.cancel()
-            await asyncio.gather(receiver, return_exceptions=True)
+    def _deliver(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        line, client = self.line, self.client
+        while line and line[0][0] <= now:
+            _, item = line.popleft()
+            if item is _RESET:
+                self.reset()
+                return
+            if item is _EOF:
+                self.delivered_eof = True
+                if client.can_write_eof() and not client.is_closing():
+                    client.write_eof()
+                self._close_when_done()
+                if self.closed:
+                    return
+                continue
+            self.client_turn = False
+            client.write(item)
+        if line:
+            self.timer = self.loop.call_at(line[0][0], self._deliver)
+        if self.held and len(line) < QUEUE_CHUNKS // 2 and not self.client_full:
+            self._release()
+
+    def _hold(self) -> None:
+        if not self.held and self.server is not None:
+            self.held = True
+            self.server.pause_reading()
+
+    def _release(self) -> None:
+        if self.held and self.server is not None:
+            self.held = False
+            self.server.resume_reading()
+
+    def client_paused(self, paused: bool) -> None:
+        self.client_full = paused
+        if paused:
+            self._hold()
+        elif len(self.line) < QUEUE_CHUNKS // 2:
+            self._release()
+
+    def server_paused(self, paused: bool) -> None:
+        if paused:
+            self.client.pause_reading()
+        else:
+            self.client.resume_reading()
+
+    # endings
+    def _close_when_done(self) -> None:
+        """Both directions ended: close both sides, after what is buffered has been written."""
+        if self.client_eof and self.delivered_eof and not self.closed:
+            self._end()
+            if self.server is not None:
+                self.server.close()
+            self.client.close()
+
+    def reset(self) -> None:
+        """The upstream reset the connection (or could not be reached): the client sees a reset, now."""
+        if not self.closed:
+            self._end()
+            _reset(self.client)
+            if self.server is not None:
+                self.server.abort()
+
+    def abort(self) -> None:
+        """Something failed (or the proxy stops): both sides dropped at once."""
+        if not self.closed:
+            self._end()
+            self.client.abort()
+            if self.server is not None:
+                self.server.abort()
+        if self.connecting is not None:
+            self.connecting.cancel()
+
+    def server_lost(self, exc: Exception | None) -> None:
+        if exc is not None and not self.closed:
+            self.from_server(_RESET)  # a reset reaches the client in order, a latency late
+        self.side_lost()
+
+    def side_lost(self) -> None:
+        self.open_sides -= 1
+        if self.open_sides <= 0 and not self.gone.done():
+            self.gone.set_result(None)
+
+    def _end(self) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.line.clear()
+        self.proxy.connections.discard(self)
+
+
+class _ClientSide(asyncio.Protocol):
+    def __init__(self, proxy: TcpDelayProxy) -> None:
+        self.proxy = proxy
+        self.link: _Link | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        transport.pause_reading()  # until the upstream is connected
+        self.link = link = _Link(self.proxy, transport)
+        self.proxy.connections.add(link)
+        self.proxy.opened += 1
+        link.connecting = asyncio.ensure_future(link.connect())
+
+    def data_received(self, data: bytes) -> None:
+        self.link.from_client(data)
+
+    def eof_received(self) -> bool:
+        self.link.client_ended()
+        return True  # half closed: the answer may still come
+
+    def pause_writing(self) -> None:
+        self.link.client_paused(True)
+
+    def resume_writing(self) -> None:
+        self.link.client_paused(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.link is not None:
+            self.link.abort()  # after a graceful close a no-op; else the client left: drop the upstream too
+            self.link.side_lost()
+
+
+class _ServerSide(asyncio.Protocol):
+    def __init__(self, link: _Link) -> None:
+        self.link = link
+
+    def data_received(self, data: bytes) -> None:
+        self.link.from_server(data)
+
+    def eof_received(self) -> bool:
+        self.link.server_eof = True
+        self.link.from_server(_EOF)
+        return True  # the client may still write
+
+    def pause_writing(self) -> None:
+        self.link.server_paused(True)
+
+    def resume_writing(self) -> None:
+        self.link.server_paused(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link.server_lost(exc)
 
 
 class _UdpFront(asyncio.DatagramProtocol):
