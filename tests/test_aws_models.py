@@ -142,3 +142,21 @@ def test_moto_writes_request_ids_where_an_answer_has_the_element():
     assert BaseResponse._enrich_response(headers, page) == (headers, page), "no element: the body as it was"
     assert headers["status"] == "200" and len(headers["x-amzn-requestid"]) == 52, "the header is still given"
     assert BaseResponse._enrich_response({}, b"<RequestId>x</RequestId>")[1] == b"<RequestId>x</RequestId>"
+
+
+def test_moto_lists_its_services_once_with_the_same_answer():
+    pytest.importorskip("moto")
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from pytest_kosmos_dr.sandbox.aws.moto_server import _services_listed_once
+
+    stock = list(backends.list_of_moto_modules())
+    _services_listed_once()
+    _services_listed_once()  # wrapped once, not twice
+    assert backends.list_of_moto_modules._once
+    assert list(backends.list_of_moto_modules()) == stock and "rds" in stock and "route53" in stock
+    assert backends.list_of_moto_modules() is backends.list_of_moto_modules()  # read once, kept
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    assert dispatcher.get_backend_for_host("rds") == "rds"  # a service name is still told from a host
+    assert dispatcher.get_backend_for_host("route53.amazonaws.com") == "route53"

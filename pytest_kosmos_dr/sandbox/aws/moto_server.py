@@ -130,6 +130,26 @@ def _request_ids_written_where_present() -> None:
     BaseResponse._enrich_response = staticmethod(_enrich_response)
 
 
+def _services_listed_once() -> None:
+    """moto's dispatcher lists its package folder (a directory read and ~150 ``isdir`` calls) on every
+    request to tell a service name from a host name; the installed package does not change while the
+    sandbox runs: the list is read once and kept."""
+    from moto import backends
+
+    listed = backends.list_of_moto_modules
+    if getattr(listed, "_once", False):
+        return
+    services: list[tuple[str, ...]] = []
+
+    def list_of_moto_modules():
+        if not services:
+            services.append(tuple(listed()))
+        return services[0]
+
+    list_of_moto_modules._once = True
+    backends.list_of_moto_modules = list_of_moto_modules
+
+
 class MotoServer:
     def __init__(self, host: str = LOOPBACK, access_key: str | None = None) -> None:
         self.host = host
@@ -170,6 +190,7 @@ class MotoServer:
             self.port = free_port(self.host)
         serve_missing_operations()
         _request_ids_written_where_present()
+        _services_listed_once()
         self._app = self._app if getattr(self, "_app", None) else _recorded(
             auth_gate(outage_gate(internal_failure(DomainDispatcherApplication(aws_errors(create_backend_app))),
                                   self.outage), self.access_keys, self.outage))
