@@ -110,6 +110,17 @@ def test_planned_maintenance_is_left_out_and_maintenance_declared_afterwards_cou
     assert "(60 min down" in afterwards.summary, afterwards.summary
 
 
+def test_two_planned_windows_are_both_left_out_and_downtime_between_them_counts():
+    later = [dict(a, time=a["time"] + 3 * 3600 * 1000, timeEnd=a["timeEnd"] + 3 * 3600 * 1000, text="kernel patch")
+             for a in maintenance(-86400)]
+    down = {i: 0.0 for i in [*range(217, 229), *range(253, 265)]}  # both planned hours, fully down
+    down[240] = 0.4  # between them: 3 min down, outside any window
+    result = availability.availability(grafana_answering(down, maintenance(-86400) + later), objective=99.9,
+                                       window=WINDOW, now=NOW)
+    assert not result.passed, result.summary
+    assert "(2 h 00 min planned maintenance left out)" in result.summary and "(3 min down" in result.summary, result.summary
+
+
 def test_availability_series_and_annotations_need_the_grafana_token(sandbox):
     url = sandbox.state["grafana"]["url"]
     assert httpx.get(f"{url}/api/annotations?tags=maintenance").status_code == 401

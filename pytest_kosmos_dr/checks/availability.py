@@ -187,12 +187,17 @@ def availability(grafana: httpx.Client, *, objective: float, window: timedelta, 
     excluded = missing = partial = 0
     lost_s = 0.0
     down: list[tuple[float, float]] = []
+    value_at, spans, span = points.get, len(maintenance), 0  # maintenance: sorted, merged; steps ascend
     for i in range(steps):
         s = round(start + i * step_s, 3)
-        if any(a <= s < b for a, b, _ in maintenance):
+        while span < spans and maintenance[span][1] <= s:
+            span += 1
+        if span < spans and maintenance[span][0] <= s:
             excluded += 1
             continue
-        value = points.get(round(s + step_s, 3))
+        value = value_at(round(s + step_s, 3))
+        if value == 1.0:  # up the whole step
+            continue
         if value is None or value != value:  # no point, or NaN
             missing += 1
             value = 0.0
