@@ -3,6 +3,8 @@
 import copy
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -445,6 +447,64 @@ def test_the_dry_run_gives_one_answer_in_the_renderings_order_however_it_is_spli
     assert shown.startswith("kubectl kustomize overlays/production | kubectl apply -f - --dry-run=server "
                             "--context=dr-cluster")
     assert ("4 concurrent kubectl apply runs" in shown) is far
+
+
+class SlowRendering(Rendered):
+    """A rendering that is in only when ``ready`` is set."""
+
+    def __init__(self, stdout):
+        super().__init__(stdout)
+        self.ready = threading.Event()
+
+    def result(self, timeout=0):
+        assert self.ready.wait(10), "the test never let the rendering finish"
+        return self.done
+
+
+def _wait_for(condition, what):
+    for _ in range(500):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_far_the_kubectls_start_before_the_rendering_is_in_and_the_unneeded_are_killed(monkeypatch):
+    rendering = SlowRendering(RENDERED_YAML)
+    job = dry_run_job(monkeypatch, rendering, 0.1)
+    _wait_for(lambda: len(job._waiting) == configuration.MAX_PARTS, "the kubectls started while rendering")
+    waiting = list(job._waiting)
+    assert all(p.poll() is None for p in waiting)  # each waits for its objects
+    rendering.ready.set()
+    done = job.result()
+    assert done.returncode == 0 and done.stderr.count("Warning: part of") == len(job.parts) == 4
+    assert job._processes == waiting[:4]  # the parts went to the kubectls already started
+    assert waiting[4].returncode == -9 and not job._waiting  # the fifth had nothing to do: killed unfed
+    assert all(p.poll() is not None for p in waiting)
+
+
+def test_a_dry_run_killed_while_its_kubectls_wait_leaves_none_running(monkeypatch):
+    rendering = SlowRendering(RENDERED_YAML)
+    job = dry_run_job(monkeypatch, rendering, 0.1)
+    _wait_for(lambda: len(job._waiting) == configuration.MAX_PARTS, "the kubectls started while rendering")
+    waiting = list(job._waiting)
+    job.kill()
+    rendering.ready.set()
+    done = job.result()
+    assert done.returncode == -9 and "killed before it started" in done.stderr
+    assert all(p.returncode == -9 for p in waiting) and not job._processes
+
+
+def test_a_large_part_is_fed_while_its_answer_is_read(monkeypatch):
+    """A part larger than a pipe holds, whose kubectl answers as it reads, does not deadlock."""
+    import sys
+
+    echo = "import sys\nfor line in sys.stdin: sys.stdout.write(line); sys.stderr.write(line)\n"
+    monkeypatch.setattr(configuration, "api_round_trip", lambda kubeconfig, context: None)
+    big = RENDERED_YAML * 2000  # ~1 MB in, the same out on both pipes
+    job = configuration.DryRunJob(Rendered(big), [sys.executable, "-c", echo], "", "dr-cluster")
+    done = job.result(timeout=60)
+    assert done.returncode == 0 and done.stdout == big and done.stderr == big
 
 
 def test_a_part_that_fails_fails_the_dry_run_with_its_own_words(monkeypatch):
