@@ -1,6 +1,6 @@
 """The process's heap during and at the end of a DR run: fewer cycle collections, none at the end.
 
-A gate run loads boto3, botocore's service models, the Kubernetes client and psycopg: millions of
+A gate run loads botocore and its service models, the Kubernetes client and psycopg: millions of
 objects that live until the process exits. After the run, pytest collects garbage once more (for
 unraisable exceptions) and the interpreter once more at exit; each full collection walks all of
 them (~0.4 s of CPU per run, measured). ``freeze_after_run`` moves what exists to the collector's

@@ -41,3 +41,26 @@ def test_threads_asking_at_once_share_one_client_per_service_and_region(monkeypa
     assert len(west) == 1 and len(east) == 1 and west != east
     assert got[0].meta.region_name == "us-west-2" and got[2].meta.region_name == "us-east-1"
     assert aws.client("rds") is got[0]  # and later askers get it too
+
+
+def test_the_targets_profile_is_used_and_one_that_is_not_there_cannot_be_verified(tmp_path, monkeypatch):
+    import pytest
+
+    from pytest_kosmos_dr import DRUnverifiable
+    from pytest_kosmos_dr.clients import aws as aws_clients
+
+    config = tmp_path / "config"
+    config.write_text("[profile dr-audit]\nregion = eu-central-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setattr(aws_clients, "_warmed", [])  # a session of this test's own
+    span = timedelta(seconds=5)
+    ok = AwsClients("dr-audit", "us-west-2", Timeouts(connect=span, read=span), "http://127.0.0.1:9",
+                    {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "example"})
+    client = ok.client("rds")
+    assert ok._shared_session().get_config_variable("profile") == "dr-audit"
+    assert client.meta.region_name == "us-west-2"
+    assert client.meta.config.user_agent_extra == "pytest-kosmos-dr"
+    missing = AwsClients("no-such-profile", "us-west-2", Timeouts(connect=span, read=span))
+    with pytest.raises(DRUnverifiable, match="profile 'no-such-profile' not found"):
+        missing.client("rds")

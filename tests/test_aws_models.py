@@ -19,7 +19,7 @@ def _clients() -> AwsClients:
 
 
 def test_service_models_are_botocores_own_as_plain_dicts():
-    loader = _clients()._shared_session()._session.get_component("data_loader")
+    loader = _clients()._shared_session().get_component("data_loader")
     stock = botocore.session.get_session().get_component("data_loader")
     for service in ("rds", "s3", "route53"):
         ours, theirs = loader.load_service_model(service, "service-2"), stock.load_service_model(service, "service-2")
@@ -29,7 +29,7 @@ def test_service_models_are_botocores_own_as_plain_dicts():
 
 @pytest.mark.parametrize("type_name", ["service-2", "paginators-1", "waiters-2", "endpoint-rule-set-1"])
 def test_known_services_answer_as_botocores_listing(type_name):
-    loader = _clients()._shared_session()._session.get_component("data_loader")
+    loader = _clients()._shared_session().get_component("data_loader")
     listed = botocore.session.get_session().get_component("data_loader").list_available_services(type_name)
     known = loader.list_available_services(type_name)
     assert listed and all(name in known for name in listed)
@@ -41,7 +41,7 @@ def test_known_services_answer_as_botocores_listing(type_name):
 
 def test_an_unknown_service_is_still_refused_by_name():
     with pytest.raises(UnknownServiceError) as refused:
-        _clients()._shared_session()._session.get_component("data_loader").load_service_model("rdss", "service-2")
+        _clients()._shared_session().get_component("data_loader").load_service_model("rdss", "service-2")
     assert "Unknown service: 'rdss'" in str(refused.value) and "rds," in str(refused.value)
 
 
@@ -57,7 +57,7 @@ def test_a_client_is_made_again_when_pytest_changed_the_environment_meanwhile(mo
     thread: the KeyError for that name means "read the environment again", not a broken check."""
     clients = _clients()
     session = clients._shared_session()
-    made, real = [], session.client
+    made, real = [], session.create_client
 
     def racing(*args, **kwargs):
         made.append(args[0])
@@ -65,7 +65,7 @@ def test_a_client_is_made_again_when_pytest_changed_the_environment_meanwhile(mo
             raise KeyError("PYTEST_CURRENT_TEST")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(session, "client", racing)
+    monkeypatch.setattr(session, "create_client", racing)
     assert clients.client("s3").meta.service_model.service_name == "s3"
     assert made == ["s3", "s3"]
 
@@ -81,7 +81,7 @@ def test_any_other_key_error_is_not_retried(monkeypatch):
         calls.append(1)
         raise KeyError("signatureVersion")
 
-    monkeypatch.setattr(session, "client", broken)
+    monkeypatch.setattr(session, "create_client", broken)
     with pytest.raises(KeyError, match="signatureVersion"):
         clients.client("s3")
     assert len(calls) == 1

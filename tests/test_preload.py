@@ -24,7 +24,7 @@ def test_a_library_that_cannot_be_imported_is_left_to_its_first_use(monkeypatch)
 
 
 def test_the_first_aws_clients_take_the_warmed_session_and_its_read_models():
-    code = ("from datetime import timedelta\n"
+    code = ("import sys\nfrom datetime import timedelta\n"
             "from pytest_kosmos_dr.clients import aws\n"
             "from pytest_kosmos_dr.clients.preload import preload_in_background\n"
             "from pytest_kosmos_dr.target import Timeouts\n"
@@ -37,10 +37,11 @@ def test_the_first_aws_clients_take_the_warmed_session_and_its_read_models():
             "    return aws.AwsClients(None, 'eu-west-1', Timeouts(connect=span, read=span), 'http://127.0.0.1:9',\n"
             "                          {'aws_access_key_id': 'AKIDEXAMPLE', 'aws_secret_access_key': 'example'})\n"
             "first, second = clients(), clients()\n"
-            "print(first._shared_session()._session is warmed, second._shared_session()._session is warmed,\n"
+            "print(first._shared_session() is warmed, second._shared_session() is warmed,\n"
             "      all(s in cached for s in aws.WARMED_SERVICES), first.client('s3').meta.endpoint_url,\n"
-            "      type(first._shared_session()._session.get_component('response_parser_factory')).__name__)")
-    assert fresh_python(code) == ["True False True http://127.0.0.1:9 _Factory"]
+            "      type(first._shared_session().get_component('response_parser_factory')).__name__,\n"
+            "      'boto3' in sys.modules)")
+    assert fresh_python(code) == ["True False True http://127.0.0.1:9 _Factory False"]  # boto3 never loaded
 
 
 def test_a_session_that_cannot_be_warmed_leaves_the_clients_to_make_their_own(monkeypatch):

@@ -1,4 +1,4 @@
-"""The clients' libraries (botocore and boto3, psycopg, PyYAML, httpx), imported in a background thread while
+"""The clients' libraries (botocore, psycopg, PyYAML, httpx), imported in a background thread while
 the run waits for something that is not its own CPU: a sandbox starting; then the AWS service models the
 suites' clients read (``clients.aws.warm_session``). Each is imported on first use
 anyway; a run that starts its sandbox then finds them loaded (~0.5 s of CPU on this machine that would
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-LIBRARIES = ("botocore.session", "boto3", "botocore.config", "psycopg", "yaml", "httpx")
+LIBRARIES = ("botocore.session", "botocore.config", "psycopg", "yaml", "httpx")
 
 
 def _import_each() -> None:

@@ -32,7 +32,7 @@ CATEGORIES = [
     },
 ]
 
-VERSIONED = ("pytest-kosmos-dr", "pytest", "allure-pytest", "pytest-xdist", "boto3", "kubernetes", "psycopg")
+VERSIONED = ("pytest-kosmos-dr", "pytest", "allure-pytest", "pytest-xdist", "botocore", "kubernetes", "psycopg")
 
 
 def versions() -> dict[str, str]:
