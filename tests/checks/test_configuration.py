@@ -358,9 +358,9 @@ metadata:
 
 
 def test_the_rendering_is_split_into_runs_of_one_api_version_in_its_order():
-    parts = configuration.rendered_parts(RENDERED_YAML, 3)
+    parts = configuration.rendered_parts(RENDERED_YAML, 3)  # the last two together are no longer than v1's run
     assert [configuration._parts_label(p) for p in parts] == [
-        "v1 (2 objects)", "apps/v1 (1 object)", "networking.k8s.io/v1 (1 object)"]
+        "v1 (2 objects)", "apps/v1 + networking.k8s.io/v1 (2 objects)"]
     assert "    ---\n    not a document start" in parts[0]
     joined = "---\n".join(parts)
     assert [line for line in joined.splitlines() if line.strip()] == \
@@ -374,6 +374,23 @@ def test_the_rendering_is_split_into_runs_of_one_api_version_in_its_order():
         "v1 (1 object)", "v1 (1 object)", "apps/v1 (1 object)", "networking.k8s.io/v1 (1 object)"]
     assert [line for line in "---\n".join(halved).splitlines() if line.strip()] == \
         [line for line in RENDERED_YAML.splitlines() if line.strip()]
+
+
+def test_parts_no_longer_than_the_longest_share_a_kubectl():
+    """The sandbox's shape: 5 v1, 4 apps/v1, 1 networking.k8s.io/v1 objects in at most 5 parts: halved to
+    3+2 / 2+2 / 1, then the lone Ingress joins the last Deployments' part (3 objects, as long as the longest)."""
+    def doc(version, kind, name):
+        return f"apiVersion: {version}\nkind: {kind}\nmetadata:\n  name: {name}\n"
+
+    rendering = "---\n".join([doc("v1", "ConfigMap", "c"), *(doc("v1", "Service", f"s{i}") for i in range(4)),
+                              *(doc("apps/v1", "StatefulSet", f"a{i}") for i in range(4)),
+                              doc("networking.k8s.io/v1", "Ingress", "i")])
+    parts = configuration.rendered_parts(rendering, 5)
+    assert [configuration._parts_label(p) for p in parts] == [
+        "v1 (3 objects)", "v1 (2 objects)", "apps/v1 (2 objects)", "apps/v1 + networking.k8s.io/v1 (3 objects)"]
+    assert "---\n".join(parts) == rendering  # every document, in order
+    assert [configuration._parts_label(p) for p in configuration.rendered_parts(rendering, 3)] == [
+        "v1 (5 objects)", "apps/v1 + networking.k8s.io/v1 (5 objects)"]  # 4 + 1 objects: no longer than v1's 5
 
 
 FAKE_KUBECTL = """import sys
