@@ -11,6 +11,7 @@ region is down.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -29,6 +30,7 @@ from .backups import Reference, _aware
 
 MANIFEST = "MANIFEST.sha256"  # sha256sum's output, verified where an archive carries one
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
+ARCHIVES_AT_ONCE_BYTES = 64 * 1024 * 1024  # the agents' archives are downloaded together up to this (a larger one alone)
 
 
 @dataclass
@@ -472,6 +474,26 @@ def download(s3, bucket: str, version: dict) -> bytes:
     return call(f"S3 GetObject s3://{bucket}/{key} (version {version['VersionId']})", fetch)
 
 
+def _download_ahead(s3, bucket: str, newest: list[tuple[str, dict | None]], start: int) -> dict[int, bytes]:
+    """The archive at ``start`` and the next ones, downloaded at once (one round trip, not one per agent),
+    up to CONCURRENT_READS archives and ARCHIVES_AT_ONCE_BYTES (by their listed sizes) together: what is
+    held in memory stays bounded. The first download in order that failed raises, as one after another."""
+    from ..clients.kube import CONCURRENT_READS, concurrently
+
+    group: list[int] = []
+    size = 0
+    for index in range(start, len(newest)):
+        version = newest[index][1]
+        if version is None:
+            continue
+        size += version.get("Size", 0) or 0
+        if group and (len(group) == CONCURRENT_READS or size > ARCHIVES_AT_ONCE_BYTES):
+            break
+        group.append(index)
+    bodies = concurrently([functools.partial(download, s3, bucket, newest[index][1]) for index in group])
+    return dict(zip(group, bodies))
+
+
 def _state_folder(files: dict[str, bytes]) -> tuple[str, dict[str, bytes]]:
     """(folder, files relative to it): the archive's files at its root, or all under one top folder
     (``tar -czf <archive>-state-<date>.tar.gz <archive>-state/``)."""
@@ -618,14 +640,17 @@ def agent_archive(s3, listing: AgentVersions, agents: list[str],
     offenders = []
     evidence = []
     with_manifest = 0
-    for agent in agents:
-        version = newest_archive(listing, agent)
+    newest = [(agent, newest_archive(listing, agent)) for agent in agents]
+    bodies: dict[int, bytes] = {}
+    for index, (agent, version) in enumerate(newest):
         if version is None:
             offenders.append(_unbacked(listing, agent, discovered) or
                              f"{agent}: no state archive under {listing.where(agent)}")
             continue
+        if index not in bodies:
+            bodies.update(_download_ahead(s3, listing.bucket, newest, index))
         key = version["Key"]
-        body = download(s3, listing.bucket, version)
+        body = bodies.pop(index)
         problems, files = archive_problems(body, agent=agent, agents=agents, layout=listing.layout)
         with_manifest += MANIFEST in files
         evidence.append(Evidence(f"{agent} newest archive",

@@ -4,8 +4,13 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from pytest_kosmos_dr import DRUnverifiable
 from pytest_kosmos_dr.archive_keys import ArchiveKeys, ArchiveLayout
 from pytest_kosmos_dr.checks import agent_backups as ab
 from pytest_kosmos_dr.checks.backups import Reference
@@ -169,6 +174,58 @@ def test_archive_of_another_agent_fails():
     result = ab.agent_archive(S3(archive("athena-analyst")), listing(history()), [ZEUS, "athena-analyst"])
     assert not result.passed and "holds athena-analyst's state (athena-analyst-state/), not zeus-orchestrator's" in \
         result.summary
+
+
+AGENTS = [ZEUS, "athena-analyst", "hermes-courier"]
+
+
+class ArchivesByKey:
+    """Each agent's own archive by key; ``gate`` (a barrier) holds every download until that many are asked."""
+
+    def __init__(self, gate=None, failing=()):
+        self.gate, self.failing, self.lock = gate, failing, threading.Lock()
+        self.in_flight = self.most = 0
+
+    def get_object(self, Bucket, Key, VersionId):
+        agent = Key.split("/")[1]
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            if self.gate is not None:
+                self.gate.wait()
+            else:
+                time.sleep(0.05)
+            if agent in self.failing:
+                raise RuntimeError(f"read of {agent} failed")
+            return {"Body": io.BytesIO(archive(agent))}
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def every_agents_history(size=4000):
+    return [dict(v, Size=size) for agent in AGENTS for v in history(agent)]
+
+
+def test_the_agents_archives_are_downloaded_at_once_and_judged_in_order():
+    s3 = ArchivesByKey(gate=threading.Barrier(3, timeout=10))  # one after another, the first would wait alone
+    result = ab.agent_archive(s3, listing(every_agents_history()), AGENTS)
+    assert result.passed, result.summary
+    assert [e.title for e in result.evidence] == [f"{agent} newest archive" for agent in AGENTS]
+
+
+def test_large_archives_are_downloaded_one_at_a_time():
+    s3 = ArchivesByKey()
+    result = ab.agent_archive(s3, listing(every_agents_history(size=40 * 1024 * 1024)), AGENTS)
+    assert result.passed, result.summary
+    assert s3.most == 1  # 2 x 40 MB is over what is downloaded together
+
+
+def test_the_first_failed_download_in_the_agents_order_is_what_cannot_be_verified():
+    s3 = ArchivesByKey(failing=("athena-analyst", "hermes-courier"))
+    with pytest.raises(DRUnverifiable, match="athena-analyst"):
+        ab.agent_archive(s3, listing(every_agents_history()), AGENTS)
 
 
 def test_archive_under_the_plans_short_name_passes():
