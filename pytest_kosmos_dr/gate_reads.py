@@ -326,6 +326,29 @@ def api_health(_api_health_started):
     return _api_health_started.result()
 
 
+def _status_summary(url, timeouts, verify):
+    from .checks import communication
+    from .clients.http import http_client
+
+    with http_client(url, timeouts, None, verify) as page:
+        return communication.status_summary(page)
+
+
+@pytest.fixture(scope="session")
+def _status_summary_started(dr_prefetch, dr_environment, dr_target):
+    if not dr_environment.status_page_url:  # the status_page fixture says so, where the test asks
+        return _ReadNow(lambda: None)
+    return dr_prefetch.start("COM-STATUS-PAGE summary", _status_summary, dr_environment.status_page_url,
+                             dr_target.timeouts, dr_environment.verify_tls)
+
+
+@pytest.fixture(scope="session")
+def status_page_summary(_status_summary_started):
+    """COM-STATUS-PAGE's read: the status page's summary as it answered (judged in the test, against the
+    incident it must show)."""
+    return _status_summary_started.result()
+
+
 @pytest.fixture(scope="session")
 def _grafana_health_started(dr_prefetch, grafana, dr_target):
     from .checks import validation
@@ -415,7 +438,8 @@ def config_mirror(config_checkout, _config_mirror_started):
 
 for _name, _order in (("_smoke_started", 1), ("_routing_started", 2), ("_select_1_started", 3),
                       ("_api_health_started", 40), ("_grafana_health_started", 40), ("_availability_started", 40),
-                      ("_lifecycle_started", 40), ("_config_bundle_started", 40), ("_config_mirror_started", 41)):
+                      ("_lifecycle_started", 40), ("_config_bundle_started", 40), ("_config_mirror_started", 41),
+                      ("_status_summary_started", 40)):
     resolving(_name, order=_order)
 
 

@@ -33,8 +33,10 @@ def test_updates_went_out_at_most_30_minutes_apart(incident_record, dr_objective
 
 
 @pytest.mark.dr_criterion("COM-STATUS-PAGE")
-def test_status_page_shows_the_incident_or_current_status(status_page, status_page_incident, dr_check):
-    result = communication.status_page(status_page, status_page_incident.start, status_page_incident.resolved_at)
+def test_status_page_shows_the_incident_or_current_status(status_page, status_page_incident, status_page_summary,
+                                                          dr_check):
+    result = communication.status_page(status_page, status_page_incident.start, status_page_incident.resolved_at,
+                                       answer=status_page_summary)
     result.provenance += status_page_incident.provenance  # where the incident start came from
     dr_check(result)
 

@@ -258,13 +258,23 @@ def _named(incident: dict) -> str:
             f"since {isoformat(when) if when else 'an unknown time'})")
 
 
+STATUS_SUMMARY = "/api/v2/summary.json"  # the Statuspage API v2 summary
+
+
+def status_summary(page: httpx.Client) -> httpx.Response | str:
+    """The status page's summary as it answers (or why it did not): what COM-STATUS-PAGE judges."""
+    return http_client.get(page, STATUS_SUMMARY, "status page")
+
+
 def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at: datetime | None, *,
-                tolerance: timedelta = SAME_INCIDENT_TOLERANCE) -> CheckResult:
+                tolerance: timedelta = SAME_INCIDENT_TOLERANCE, answer: httpx.Response | str | None = None
+                ) -> CheckResult:
     """COM-STATUS-PAGE: during an incident (a known start, no recorded resolution) the public page
     (Statuspage API v2 summary) must show *this* incident: an unresolved incident since the start
     (within ``tolerance``), a status indicator other than "none", and content produced after the
-    start (not a cached copy from before it). Otherwise it must answer its current status."""
-    path = "/api/v2/summary.json"
+    start (not a cached copy from before it). Otherwise it must answer its current status. ``answer``:
+    the summary already fetched (``status_summary``, with the run's reads), else it is asked now."""
+    path = STATUS_SUMMARY
     asked = http_client.as_curl(page, path, flags="-sSi", quoted=False)
     if incident_start is not None and resolved_at is not None and resolved_at < incident_start:
         raise DRUnverifiable("status page", f"the recorded resolution {isoformat(resolved_at)} is before the "
@@ -273,7 +283,8 @@ def status_page(page: httpx.Client, incident_start: datetime | None, resolved_at
     limit = ("an unresolved incident since the incident start, status indicator other than 'none', content "
              "produced after the start") if during else "a Statuspage v2 summary with its current status"
     provenance = f"status page {page.base_url} asked directly (GET {path})"
-    answer = http_client.get(page, path, "status page")
+    if answer is None:
+        answer = status_summary(page)
     if isinstance(answer, str):
         return CheckResult(False, f"status page {page.base_url} did not answer: {answer}", measured=answer,
                            limit=limit, evidence=[Evidence("status page summary", asked, answer)],

@@ -50,6 +50,19 @@ def test_the_page_showing_this_incident_passes():
     assert result.provenance.startswith("status page https://status.example asked directly (GET /api/v2/summary.json)")
 
 
+def test_the_summary_fetched_with_the_runs_reads_is_judged_as_it_answered():
+    """The summary is fetched once, early (``status_summary``); the judgement asks nothing again."""
+    def refuse(request):
+        raise AssertionError(f"asked again: {request.url}")
+
+    untouched = httpx.Client(transport=httpx.MockTransport(refuse), base_url="https://status.example")
+    fetched = communication.status_summary(page(summary(indicator="none", incidents=[])))
+    result = communication.status_page(untouched, START, None, answer=fetched)
+    assert not result.passed and "status indicator 'none'" in result.summary
+    down = communication.status_page(untouched, START, None, answer="connection refused")
+    assert not down.passed and down.summary == "status page https://status.example did not answer: connection refused"
+
+
 def test_an_incident_posted_a_little_before_the_given_start_still_counts():
     assert judge(summary(incidents=[incident(since=-10)])).passed
 
