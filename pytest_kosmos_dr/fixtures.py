@@ -312,11 +312,19 @@ def _clone_config(environment, target, dest):
     return clone_production(environment.config_repo_url, target.config_repo.branch, dest)
 
 
-def _start_kubectl_jobs(checkout, target, environment) -> dict:
+def _configuration_clone(dr_run, environment, target):
+    """The clone started with the session (``early_config``) when there is one, else a fresh one."""
+    early = dr_run.early_config
+    return early.checkout() if early is not None else _clone_config(environment, target, _checkout_dest(dr_run))
+
+
+def _start_kubectl_jobs(checkout, target, environment, dr_run=None) -> dict:
     from .checks.configuration import start_apply, start_render
 
     overlay = target.config_repo.overlay
-    render = start_render(checkout, overlay)  # one rendering: the GitOps check reads it, the dry run applies it
+    early = getattr(dr_run, "early_config", None)
+    render = (early.take_render() if early is not None else None) or start_render(checkout, overlay)
+    # one rendering: the GitOps check reads it, the dry run applies it
     return {"render": render,
             "apply": start_apply(checkout, overlay, environment.kubeconfig, environment.kube_context, render=render)}
 
@@ -342,11 +350,12 @@ def _checkout_dest(dr_run) -> Path:
 def _start_config_checkout(request, prefetch) -> None:
     """The clone, then (when a test needs them) the two kubectl runs over it, in the pool."""
     environment, target = request.getfixturevalue("dr_environment"), request.getfixturevalue("dr_target")
-    dest = _checkout_dest(request.getfixturevalue("dr_run"))
-    cloning = prefetch.start("config_checkout", _clone_config, environment, target, dest)
+    dr_run = request.getfixturevalue("dr_run")
+    cloning = prefetch.start("config_checkout", _configuration_clone, dr_run, environment, target)
     if cloning is not None and any("config_kubectl_jobs" in getattr(item, "fixturenames", ()) for item in request.session.items):
         starting = prefetch.start("config_kubectl_jobs",
-                                  lambda: _start_kubectl_jobs(cloning.result(), target, environment), after=(cloning,))
+                                  lambda: _start_kubectl_jobs(cloning.result(), target, environment, dr_run),
+                                  after=(cloning,))
         if starting is None:
             return
 
@@ -361,8 +370,7 @@ def _start_config_checkout(request, prefetch) -> None:
 @pytest.fixture(scope="session")
 def config_checkout(dr_environment, dr_target, dr_run, dr_prefetch):
     """A fresh clone of the configuration repository's production branch."""
-    return dr_prefetch.take("config_checkout", lambda: _clone_config(dr_environment, dr_target,
-                                                                     _checkout_dest(dr_run)))
+    return dr_prefetch.take("config_checkout", lambda: _configuration_clone(dr_run, dr_environment, dr_target))
 
 
 class RestoredDatabase:
@@ -465,9 +473,9 @@ def snapshot_restored_database(dr_run, drill_lease, dr_aws, dr_target, dr_enviro
 
 
 @pytest.fixture(scope="session")
-def config_kubectl_jobs(config_checkout, dr_target, dr_environment, dr_prefetch):
+def config_kubectl_jobs(config_checkout, dr_target, dr_environment, dr_prefetch, dr_run):
     """``kubectl kustomize`` and ``kubectl apply --dry-run=server`` of the overlay, started together."""
     jobs = dr_prefetch.take("config_kubectl_jobs", lambda: _start_kubectl_jobs(config_checkout, dr_target,
-                                                                               dr_environment))
+                                                                               dr_environment, dr_run))
     yield jobs
     _kill_jobs(jobs)

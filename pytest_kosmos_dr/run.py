@@ -140,6 +140,7 @@ class TargetRun:
         self._may_reuse = may_reuse_shared_sandbox
         self._sandbox = None
         self.started = utcnow()
+        self.early_config = None  # the configuration's clone and rendering, when started with the session
 
     # -- sandbox -----------------------------------------------------------------------------
     def sandbox(self):
@@ -164,6 +165,17 @@ class TargetRun:
                     self._sandbox, _ = manager.start(self.run_dir / "sandbox", owner_pid=self.owner_pid,
                                                      layout=layout, progress=line.update if line.enabled else None)
         return self._sandbox
+
+    def environment_if_running(self) -> DREnvironment | None:
+        """The environment when nothing has to start for it (a real target's, or a sandbox already
+        running); None when the run would have to start a sandbox first."""
+        if self.target.is_sandbox and self._sandbox is None:
+            from .sandbox import manager
+
+            shared = manager.find_running(manager.default_state_dir()) if self._may_reuse else None
+            if shared is None or shared.layout != self.target.sandbox.layout:
+                return None
+        return self.environment
 
     @property
     def running_sandbox(self):

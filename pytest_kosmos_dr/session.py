@@ -127,6 +127,12 @@ class DRPlugin:
             names = list(self.run.target_runs)
             metafunc.parametrize("dr_run", names, indirect=True, scope="session", ids=names)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if not self.run.multi:  # the configuration's clone and rendering, while pytest collects
+            from . import early_config
+
+            early_config.start(self.config, next(iter(self.run.target_runs.values())))
+
     @pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: coverage counts every test that exists
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         apply_criteria_marks(items, self.run.target_runs)
