@@ -9,8 +9,8 @@ with ``prefetch.resolving``) and a public one that waits for it in the setup of 
 its value, or the very error it raised (``DRUnverifiable``, ``RegionDown``, an SQL error ...). Reads that
 need another read's answer start after it, holding no worker while they wait (DNS after Route53's look;
 the GitOps chain after the clone and the render; the agent-state checks after the listing and the roster).
-The DR database is read on two connections, each in its *lane* (its reads one after another, in the
-tests' order): BAK-DB-REPLICATION on the first, REC-DB-INTEGRITY and OBJ-RPO on a second; within a read,
+The DR database is read on three connections, each in its *lane* (its reads one after another, in the
+tests' order): BAK-DB-REPLICATION on the first, REC-DB-INTEGRITY on a second, OBJ-RPO on a third; within a read,
 independent queries go out together (``clients.database.pipelined``). The checks still evaluate in the
 suites' order: the same evidence and verdicts as reading one after another.
 
@@ -153,40 +153,38 @@ def _after(looking, fn, *args):
     return fn(looking.result(), *args)
 
 
-def _on_dr_database(dr_prefetch, request, fn, *args, second: bool = False, **kwargs):
-    """Start ``fn(connection, *args, **kwargs)`` in the database lane, behind the connection's start; with
-    ``second``, in the second lane, on a second connection of the same kind (``_second_connection``)."""
+def _on_dr_database(dr_prefetch, request, fn, *args, lane: int = 1, **kwargs):
+    """Start ``fn(connection, *args, **kwargs)`` behind its connection's start: in lane 1 on the run's
+    connection (``dr_database``), in lane 2 or 3 on a connection of that lane's own (``_lane_connection``)."""
     connecting = dr_prefetch.started("dr_database")
     if connecting is None:
         return _ReadNow(lambda: fn(request.getfixturevalue("dr_database"), *args, **kwargs))
-    lane = "database"
-    if second:
-        connecting, lane = _second_connection(dr_prefetch, request), SECOND_LANE
+    name = "database"
+    if lane > 1:
+        connecting, name = _lane_connection(dr_prefetch, request, lane), f"database {lane}"
     return dr_prefetch.start(f"dr_database {fn.__module__}.{fn.__qualname__}", _after, connecting,
-                             functools.partial(fn, **kwargs), *args, lane=lane)
+                             functools.partial(fn, **kwargs), *args, lane=name)
 
 
-SECOND_LANE = "database 2"
-
-
-def _second_connection(dr_prefetch, request):
-    """A second read-only connection to the DR database (same endpoint, timeouts and session settings), opened
-    in the second lane: REC-DB-INTEGRITY and OBJ-RPO read there while BAK-DB-REPLICATION reads on the first
-    (it waits for RDS's description of the replica). Closed when the run's reads end."""
+def _lane_connection(dr_prefetch, request, lane: int):
+    """Another read-only connection to the DR database (same endpoint, timeouts and session settings), opened
+    in its lane: REC-DB-INTEGRITY reads on the second, OBJ-RPO on the third, while BAK-DB-REPLICATION reads
+    on the run's (it waits for RDS's description of the replica). Each lane's statements go one after
+    another; the lanes' at once. Closed when the run's reads end."""
     from .clients.database import connect_or_unverifiable
 
     environment, target = request.getfixturevalue("dr_environment"), request.getfixturevalue("dr_target")
-    key = "dr_database (second connection)"
+    key = f"dr_database (connection {lane})"
     if dr_prefetch.started(key) is None:
         connecting = dr_prefetch.start(key, connect_or_unverifiable, environment.database, target.timeouts.connect,
-                                       target.database.statement_timeout, lane=SECOND_LANE)
+                                       target.database.statement_timeout, lane=f"database {lane}")
 
-        def close_second() -> None:
+        def close_lane() -> None:
             connection = finished_value(connecting)
             if connection is not None:
                 connection.close()
 
-        dr_prefetch.on_close(close_second)
+        dr_prefetch.on_close(close_lane)
     return dr_prefetch.started(key)
 
 
@@ -225,7 +223,7 @@ def _integrity_started(dr_prefetch, request, dr_incident_start, dr_target):
     if dr_incident_start is None:
         return None
     return _on_dr_database(dr_prefetch, request, integrity.database_integrity, dr_incident_start, "DR database",
-                           newest_must_precede=False, database=dr_target.database, second=True)
+                           newest_must_precede=False, database=dr_target.database, lane=2)
 
 
 @pytest.fixture(scope="session")
@@ -241,7 +239,7 @@ def _newest_writes_started(dr_prefetch, request, dr_incident_start, dr_target):
     if dr_incident_start is None:
         return None
     return _on_dr_database(dr_prefetch, request, objectives.newest_writes_before, dr_incident_start,
-                           dr_target.database, second=True)
+                           dr_target.database, lane=3)
 
 
 @pytest.fixture(scope="session")
