@@ -219,7 +219,8 @@ def dr_check(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="session")
 def dr_aws(dr_environment, dr_target):
-    """AWS clients for the target (botocore's, as boto3 makes them): ``dr_aws.client("rds")`` (secondary region by default)."""
+    """AWS clients for the target (botocore's, as boto3 makes them): ``dr_aws.client("rds")`` (secondary
+    region by default)."""
     from .clients.aws import AwsClients
 
     return AwsClients(dr_target.aws.profile, dr_target.aws.secondary_region, dr_target.timeouts,

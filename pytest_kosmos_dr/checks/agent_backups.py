@@ -30,7 +30,7 @@ from .backups import Reference, _aware
 
 MANIFEST = "MANIFEST.sha256"  # sha256sum's output, verified where an archive carries one
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
-ARCHIVES_AT_ONCE_BYTES = 64 * 1024 * 1024  # the agents' archives are downloaded together up to this (a larger one alone)
+ARCHIVES_AT_ONCE_BYTES = 64 * 1024 * 1024  # archives downloaded together up to this much (a larger one alone)
 
 
 @dataclass
