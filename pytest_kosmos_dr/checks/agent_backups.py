@@ -249,7 +249,7 @@ def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list
     not counted)."""
     backups, dropped = [], []
     for _key, entries, named, deleted_now in _key_facts(listing, agent):
-        then = next((e for e in entries if e[0] <= at), None)
+        then = next((e for e in entries if e[0] <= at and not (e[1] and _in_the_second_of(e[0], at))), None)
         if then is None or then[1]:
             continue
         version = then[2]
@@ -267,6 +267,13 @@ def backups_at(listing: AgentVersions, agent: str, at) -> tuple[list[dict], list
     newer = [why for when, why in dropped if newest is None or when > newest]
     notes = [f"{newer.count(why)} newer {why}" for why in dict.fromkeys(newer)]
     return backups, notes
+
+
+def _in_the_second_of(when, at) -> bool:
+    """S3 lists LastModified to the second: an entry listed in ``at``'s own second may have been written after
+    ``at``. A delete marker there is not taken as already current at ``at`` (the archive it hides still counts
+    as deleted now, and is named so: "N newer deleted")."""
+    return getattr(when, "microsecond", 1) == 0 and when == at.replace(microsecond=0)
 
 
 # -- BAK-AGENT-REALTIME -------------------------------------------------------------------------------

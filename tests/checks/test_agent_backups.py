@@ -92,6 +92,32 @@ def test_realtime_does_not_count_backups_a_delete_marker_hides():
                               "(a delete marker is the current version)), limit 15 min (RPO)")
 
 
+def test_archives_deleted_in_the_incidents_second_are_named_deleted():
+    """S3 lists LastModified to the second: a delete marker listed in the incident's own second may be from
+    after it. The archives it hides are no backups either way, and the summary says they were deleted."""
+    versions = history()
+    markers = [{"Key": v["Key"], "VersionId": "m" + v["VersionId"], "IsLatest": True, "LastModified": AT}
+               for v in versions if v["LastModified"] > AT - timedelta(minutes=40)]
+    for v in versions:
+        if v["LastModified"] > AT - timedelta(minutes=40):
+            v["IsLatest"] = False
+    result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, rpo=RPO)
+    assert not result.passed
+    assert result.summary == ("zeus-orchestrator: newest state backup 43 min before the incident start (8 newer deleted "
+                              "(a delete marker is the current version)), limit 15 min (RPO)")
+
+
+def test_archives_deleted_before_the_incident_were_no_backups_at_it():
+    versions = history()
+    markers = [{"Key": v["Key"], "VersionId": "m" + v["VersionId"], "IsLatest": True,
+                "LastModified": AT - timedelta(seconds=1)} for v in versions if v["LastModified"] > AT - timedelta(minutes=40)]
+    for v in versions:
+        if v["LastModified"] > AT - timedelta(minutes=40):
+            v["IsLatest"] = False
+    result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, rpo=RPO)
+    assert result.summary == "zeus-orchestrator: newest state backup 43 min before the incident start, limit 15 min (RPO)"
+
+
 def test_realtime_does_not_count_empty_placeholders():
     versions = [dict(v, Size=0) if v["LastModified"] > AT - timedelta(minutes=40) else v for v in history()]
     result = ab.agent_realtime(listing(versions), [ZEUS], REF, rpo=RPO)
