@@ -273,7 +273,7 @@ def _in_the_second_of(when, at) -> bool:
     """S3 lists LastModified to the second: an entry listed in ``at``'s own second may have been written after
     ``at``. A delete marker there is not taken as already current at ``at`` (the archive it hides still counts
     as deleted now, and is named so: "N newer deleted")."""
-    return getattr(when, "microsecond", 1) == 0 and when == at.replace(microsecond=0)
+    return when.microsecond == 0 and when == at.replace(microsecond=0)
 
 
 # -- BAK-AGENT-REALTIME -------------------------------------------------------------------------------

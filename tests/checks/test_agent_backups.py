@@ -79,43 +79,26 @@ def test_realtime_fails_on_no_agents():
     assert not ab.agent_realtime(listing(history()), [], REF, rpo=RPO).passed
 
 
-def test_realtime_does_not_count_backups_a_delete_marker_hides():
-    versions = history()
-    markers = [{"Key": v["Key"], "VersionId": "m" + v["VersionId"], "IsLatest": True,
-                "LastModified": AT + timedelta(minutes=5)} for v in versions if v["LastModified"] > AT - timedelta(minutes=40)]
-    for v in versions:
-        if v["LastModified"] > AT - timedelta(minutes=40):
-            v["IsLatest"] = False
-    result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, rpo=RPO)
-    assert not result.passed
-    assert result.summary == ("zeus-orchestrator: newest state backup 43 min before the incident start (8 newer deleted "
-                              "(a delete marker is the current version)), limit 15 min (RPO)")
+DELETED_NOTE = " (8 newer deleted (a delete marker is the current version))"
 
 
-def test_archives_deleted_in_the_incidents_second_are_named_deleted():
-    """S3 lists LastModified to the second: a delete marker listed in the incident's own second may be from
-    after it. The archives it hides are no backups either way, and the summary says they were deleted."""
+@pytest.mark.parametrize(("deleted_at", "note"), [
+    (AT + timedelta(minutes=5), DELETED_NOTE),
+    # S3 lists LastModified to the second: a marker listed in the incident's own second may be from after it
+    (AT, DELETED_NOTE),
+    (AT - timedelta(seconds=1), ""),  # deleted before the incident: no backups at it, nothing "newer deleted"
+])
+def test_realtime_does_not_count_backups_a_delete_marker_hides(deleted_at, note):
     versions = history()
-    markers = [{"Key": v["Key"], "VersionId": "m" + v["VersionId"], "IsLatest": True, "LastModified": AT}
+    markers = [{"Key": v["Key"], "VersionId": "m" + v["VersionId"], "IsLatest": True, "LastModified": deleted_at}
                for v in versions if v["LastModified"] > AT - timedelta(minutes=40)]
     for v in versions:
         if v["LastModified"] > AT - timedelta(minutes=40):
             v["IsLatest"] = False
     result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, rpo=RPO)
     assert not result.passed
-    assert result.summary == ("zeus-orchestrator: newest state backup 43 min before the incident start (8 newer deleted "
-                              "(a delete marker is the current version)), limit 15 min (RPO)")
-
-
-def test_archives_deleted_before_the_incident_were_no_backups_at_it():
-    versions = history()
-    markers = [{"Key": v["Key"], "VersionId": "m" + v["VersionId"], "IsLatest": True,
-                "LastModified": AT - timedelta(seconds=1)} for v in versions if v["LastModified"] > AT - timedelta(minutes=40)]
-    for v in versions:
-        if v["LastModified"] > AT - timedelta(minutes=40):
-            v["IsLatest"] = False
-    result = ab.agent_realtime(listing(versions, markers), [ZEUS], REF, rpo=RPO)
-    assert result.summary == "zeus-orchestrator: newest state backup 43 min before the incident start, limit 15 min (RPO)"
+    assert result.summary == (f"zeus-orchestrator: newest state backup 43 min before the incident start{note}, "
+                              "limit 15 min (RPO)")
 
 
 def test_realtime_does_not_count_empty_placeholders():
